@@ -1,0 +1,366 @@
+// smartasync/blocking_pool.hpp - a bounded pool of threads for blocking work.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_BLOCKING_POOL_HPP
+#define SMARTASYNC_BLOCKING_POOL_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/detail/pool_op.hpp"
+#include "smartasync/error.hpp"
+#include "smartasync/this_thread.hpp"
+
+#include <asio/error.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace smartasync {
+
+namespace detail {
+template <typename Handler, typename Work>
+class offload_op;
+} // namespace detail
+
+/// What a submission does when the pool's queue is full.
+enum class full_policy {
+  /// Wait for a free slot: a plain thread blocks, an event-loop operation parks in FIFO order
+  /// without blocking its loop (see docs/design.md section 3).
+  wait,
+  /// Complete at once with smartasync::error::queue_full (load shedding).
+  reject,
+};
+
+/// What shutdown() does with work that has been accepted but has not started.
+enum class shutdown_mode {
+  /// Run every accepted operation, then join the workers.
+  drain,
+  /// Complete queued operations with asio::error::operation_aborted, request stop on running
+  /// stop-aware callables, let running ones finish, then join.
+  cancel,
+};
+
+/// Construction parameters of a blocking_pool.
+struct pool_options {
+  /// Worker threads; at least 1.
+  std::size_t threads = 4;
+  /// Operations admitted to the queue before full_policy applies; at least 1.
+  std::size_t queue_capacity = 1024;
+  /// What a submission does when the queue is full.
+  full_policy when_full = full_policy::wait;
+};
+
+/// A snapshot of a pool's counters; every field is read without stopping the pool.
+struct pool_stats {
+  std::size_t threads = 0;
+  std::size_t queue_capacity = 0;
+  /// Admitted operations waiting for a worker (at most queue_capacity).
+  std::size_t queued = 0;
+  /// Event-loop operations parked beyond the capacity (full_policy::wait).
+  std::size_t waiting = 0;
+  /// Operations running on a worker now.
+  std::size_t running = 0;
+  /// Threads blocked in a submission, waiting for space (full_policy::wait).
+  std::size_t blocked_submitters = 0;
+  /// Operations ever accepted.
+  std::uint64_t submitted = 0;
+  /// Operations whose callable returned (completed) or threw (failed).
+  std::uint64_t completed = 0;
+  std::uint64_t failed = 0;
+  /// Operations completed with operation_aborted (cancelled queued or running, or shut down).
+  std::uint64_t cancelled = 0;
+  /// Submissions refused with error::queue_full or error::pool_stopped.
+  std::uint64_t rejected = 0;
+};
+
+/// A fixed set of worker threads with a bounded FIFO queue, for blocking calls.
+/**
+ * Work reaches the pool through smart_async() wrappers and async_offload(). The pool never runs
+ * an operation twice, never drops one: each accepted operation runs, or completes with
+ * asio::error::operation_aborted (cancelled, or shut down with shutdown_mode::cancel).
+ *
+ * @par Thread safety
+ * Distinct objects: safe. Shared objects: every member function is safe to call concurrently,
+ * except that the destructor must not race with other calls.
+ *
+ * @par Example
+ * @code
+ * smartasync::blocking_pool pool{4, 1024};          // 4 threads, 1024 queued operations
+ * auto read = smartasync::smart_async(pool, read_file);
+ * @endcode
+ */
+class blocking_pool {
+public:
+  /// Starts `threads` workers with a queue of `queue_capacity` operations.
+  blocking_pool(std::size_t threads, std::size_t queue_capacity = 1024,
+                full_policy when_full = full_policy::wait)
+      : blocking_pool(pool_options{threads, queue_capacity, when_full}) {}
+
+  /// Starts a pool described by `options`.
+  /// @throws std::invalid_argument if threads or queue_capacity is 0.
+  explicit blocking_pool(const pool_options& options)
+      : capacity_(options.queue_capacity), policy_(options.when_full) {
+    if (options.threads == 0 || options.queue_capacity == 0)
+      throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
+                                  "queue capacity of at least one");
+    workers_.reserve(options.threads);
+    try {
+      for (std::size_t i = 0; i < options.threads; ++i)
+        workers_.emplace_back([this] { worker_loop(); });
+    } catch (...) {
+      shutdown(shutdown_mode::cancel);
+      throw;
+    }
+  }
+
+  blocking_pool(const blocking_pool&) = delete;
+  blocking_pool& operator=(const blocking_pool&) = delete;
+
+  /// Shuts down with shutdown_mode::cancel (unless already shut down) and joins the workers.
+  ~blocking_pool() { shutdown(shutdown_mode::cancel); }
+
+  /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
+  /**
+   * Later submissions complete with smartasync::error::pool_stopped. Calling it again, or
+   * from several threads, is safe: every caller returns once the workers are joined.
+   * @throws std::system_error (resource_deadlock_would_occur) when called from one of this
+   * pool's own workers, which cannot join themselves.
+   */
+  void shutdown(shutdown_mode mode = shutdown_mode::drain) {
+    if (this_thread::current_pool() == this)
+      throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                              "smartasync::blocking_pool::shutdown called from its own worker");
+    detail::op_queue cancelled;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      if (mode == shutdown_mode::cancel)
+        while (detail::pool_op* op = queue_.pop_front()) {
+          op->state_.store(detail::op_state::cancelled, std::memory_order_release);
+          cancelled.push_back(op);
+        }
+    }
+    work_cv_.notify_all();
+    space_cv_.notify_all();
+    if (mode == shutdown_mode::cancel)
+      stop_source_.request_stop();
+    while (detail::pool_op* op = cancelled.pop_front()) {
+      cancelled_.fetch_add(1, std::memory_order_relaxed);
+      op->abort(make_aborted());
+      op->release();
+    }
+    std::lock_guard join_lock(join_mutex_);
+    for (auto& worker : workers_)
+      if (worker.joinable())
+        worker.join();
+  }
+
+  /// True once shutdown() has begun.
+  bool stopped() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  }
+
+  /// The number of worker threads.
+  std::size_t thread_count() const noexcept { return workers_.size(); }
+
+  /// The queue capacity.
+  std::size_t queue_capacity() const noexcept { return capacity_; }
+
+  /// The policy applied when the queue is full.
+  full_policy when_full() const noexcept { return policy_; }
+
+  /// Current counters; cheap (one short lock), callable at any time from any thread.
+  pool_stats stats() const {
+    pool_stats s;
+    s.threads = workers_.size();
+    s.queue_capacity = capacity_;
+    {
+      std::lock_guard lock(mutex_);
+      s.queued = std::min(queue_.size(), capacity_);
+      s.waiting = queue_.size() - s.queued;
+      s.blocked_submitters = blocked_producers_;
+    }
+    s.running = running_.load(std::memory_order_relaxed);
+    s.submitted = submitted_.load(std::memory_order_relaxed);
+    s.completed = completed_.load(std::memory_order_relaxed);
+    s.failed = failed_.load(std::memory_order_relaxed);
+    s.cancelled = cancelled_.load(std::memory_order_relaxed);
+    s.rejected = rejected_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+private:
+  template <typename, typename>
+  friend class detail::offload_op;
+
+  enum class admission { accepted, queue_full, stopped };
+
+  static std::error_code make_aborted() noexcept { return asio::error::operation_aborted; }
+
+  // Links `op` into the FIFO. `may_block`: this thread is no event loop, so with
+  // full_policy::wait it waits for space instead of parking the operation.
+  admission submit(detail::pool_op* op, bool may_block) {
+    std::unique_lock lock(mutex_);
+    if (!stopping_ && queue_.size() >= capacity_) {
+      if (policy_ == full_policy::reject) {
+        lock.unlock();
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        return admission::queue_full;
+      }
+      if (may_block) {
+        ++blocked_producers_;
+        space_cv_.wait(lock, [this] { return stopping_ || queue_.size() < capacity_; });
+        --blocked_producers_;
+      }
+    }
+    if (stopping_) {
+      lock.unlock();
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return admission::stopped;
+    }
+    op->add_ref(); // the queue's reference, dropped by the worker or the canceller
+    op->enqueued_at_ = std::chrono::steady_clock::now();
+    op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
+    queue_.push_back(op);
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    const bool wake = idle_workers_ > 0;
+    lock.unlock();
+    if (wake)
+      work_cv_.notify_one();
+    return admission::accepted;
+  }
+
+  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler).
+  bool try_remove(detail::pool_op* op) {
+    {
+      std::lock_guard lock(mutex_);
+      if (op->state_.load(std::memory_order_relaxed) != detail::op_state::queued)
+        return false;
+      queue_.unlink(op);
+      op->state_.store(detail::op_state::cancelled, std::memory_order_release);
+      wake_producer_locked();
+    }
+    cancelled_.fetch_add(1, std::memory_order_relaxed);
+    op->release(); // the queue's reference; the caller holds its own
+    return true;
+  }
+
+  void wake_producer_locked() {
+    if (blocked_producers_ > 0 && queue_.size() < capacity_)
+      space_cv_.notify_one();
+  }
+
+  void worker_loop() {
+    detail::current_pool_ = this;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      while (queue_.empty() && !stopping_) {
+        ++idle_workers_;
+        work_cv_.wait(lock);
+        --idle_workers_;
+      }
+      detail::pool_op* op = queue_.pop_front();
+      if (!op)
+        return; // stopping and drained
+      op->state_.store(detail::op_state::running, std::memory_order_release);
+      wake_producer_locked();
+      running_.fetch_add(1, std::memory_order_relaxed);
+      lock.unlock();
+      op->execute();
+      running_.fetch_sub(1, std::memory_order_relaxed);
+      op->release();
+      lock.lock();
+    }
+  }
+
+  void note_finished(bool failed) noexcept {
+    (failed ? failed_ : completed_).fetch_add(1, std::memory_order_relaxed);
+  }
+  void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_relaxed); }
+  std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
+
+  const std::size_t capacity_;
+  const full_policy policy_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;  // workers wait for work
+  std::condition_variable space_cv_; // blocked producers wait for space
+  detail::op_queue queue_;
+  std::size_t idle_workers_ = 0;
+  std::size_t blocked_producers_ = 0;
+  bool stopping_ = false;
+
+  std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
+  std::atomic<std::size_t> running_{0};
+  std::atomic<std::uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
+      rejected_{0};
+
+  std::mutex join_mutex_;
+  std::vector<std::thread> workers_;
+};
+
+namespace detail {
+
+// Reads a positive integer from the environment; `fallback` when unset, invalid or zero.
+inline std::size_t env_size(const char* name, std::size_t fallback) {
+  const char* text = std::getenv(name);
+  if (!text || !*text)
+    return fallback;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (*end != '\0' || value == 0 || value > 100000) {
+    fmt::print(stderr, "smartasync: ignoring {}={:?}: expected a whole number from 1 to 100000\n",
+               name, text);
+    return fallback;
+  }
+  return static_cast<std::size_t>(value);
+}
+
+inline pool_options default_pool_options() {
+  // Blocking I/O waits more than it computes, so more threads than cores pay off; the cap keeps
+  // a big machine from starting hundreds of threads nobody asked for.
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  pool_options options;
+  options.threads = env_size("SMARTASYNC_POOL_THREADS", std::clamp<std::size_t>(2 * cores, 4, 64));
+  options.queue_capacity = env_size("SMARTASYNC_POOL_QUEUE", 1024);
+  if (const char* policy = std::getenv("SMARTASYNC_POOL_WHEN_FULL")) {
+    const std::string_view text = policy;
+    if (text == "reject")
+      options.when_full = full_policy::reject;
+    else if (text != "wait")
+      fmt::print(stderr, "smartasync: ignoring SMARTASYNC_POOL_WHEN_FULL={:?}: expected wait or "
+                         "reject\n", text);
+  }
+  return options;
+}
+
+} // namespace detail
+
+/// The process-wide pool used by smart_async(f) and async_offload(f, token).
+/**
+ * Created on first use; sized by the environment when set:
+ * `SMARTASYNC_POOL_THREADS` (default: twice the cores, clamped to 4..64),
+ * `SMARTASYNC_POOL_QUEUE` (default 1024), `SMARTASYNC_POOL_WHEN_FULL` (`wait` or `reject`).
+ * At exit it shuts down with shutdown_mode::cancel.
+ */
+inline blocking_pool& default_pool() {
+  static blocking_pool pool{detail::default_pool_options()};
+  return pool;
+}
+
+} // namespace smartasync
+
+#include "smartasync/detail/offload_op.hpp"
+
+#endif // SMARTASYNC_BLOCKING_POOL_HPP

@@ -1,0 +1,114 @@
+// smartasync/detail/call_site.hpp - who a wrapped call is, for reports about it.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DETAIL_CALL_SITE_HPP
+#define SMARTASYNC_DETAIL_CALL_SITE_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/diagnostics.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <source_location>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+
+namespace smartasync {
+
+/// What a wrapper's sync form does when called on a thread that is running an event loop.
+enum class loop_call_policy {
+  /// Run inline, then report once per wrapper creation site through the diagnostics hook,
+  /// saying how long the loop was blocked.
+  report,
+  /// Throw std::system_error(error::blocking_call_on_loop) without running the call.
+  strict,
+  /// Run inline and say nothing (for calls known to be short).
+  silent,
+};
+
+namespace detail {
+
+struct call_site {
+  std::string name;
+  loop_call_policy on_loop;
+  std::source_location created_at;
+
+  call_site(std::string n, loop_call_policy policy, std::source_location where)
+      : name(std::move(n)), on_loop(policy), created_at(where) {}
+
+  std::string display_name() const {
+    if (!name.empty())
+      return fmt::format("'{}'", name);
+    return fmt::format("wrapped at {}:{}", created_at.file_name(), created_at.line());
+  }
+
+  std::string strict_message() const {
+    return fmt::format("smartasync: blocking call {} was called synchronously on a thread "
+                       "running an event loop (loop_call_policy::strict); await it instead: "
+                       "co_await w.async(...) or w.async(..., token)",
+                       display_name());
+  }
+
+  // True the first time a site (by creation location) is reported in this process.
+  bool first_report() const {
+    static std::mutex mutex;
+    static std::set<std::tuple<std::string, unsigned, unsigned>> reported;
+    std::lock_guard lock(mutex);
+    return reported
+        .emplace(created_at.file_name(), created_at.line(), created_at.column())
+        .second;
+  }
+};
+
+// The wrapped call this thread is running inline on its event loop, if any; read by the
+// blocked-loop watchdog to name the culprit.
+inline thread_local const call_site* current_inline_call_ = nullptr;
+
+// Marks an inline call on a loop thread and reports it (once per site) when it ends.
+class inline_call_scope {
+public:
+  explicit inline_call_scope(const call_site& site) noexcept
+      : site_(site), previous_(current_inline_call_), start_(std::chrono::steady_clock::now()) {
+    current_inline_call_ = &site_;
+  }
+  inline_call_scope(const inline_call_scope&) = delete;
+  inline_call_scope& operator=(const inline_call_scope&) = delete;
+
+  ~inline_call_scope() {
+    current_inline_call_ = previous_;
+    const auto blocked = std::chrono::steady_clock::now() - start_;
+    try {
+      if (!site_.first_report())
+        return;
+      const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
+      report(diagnostic{
+          .kind = diagnostic_kind::blocking_call_on_loop,
+          .message = fmt::format(
+              "blocking call {} ran for {:.3f} ms inline on event-loop thread {}; every other "
+              "handler on that loop waited. Await it instead: co_await w.async(...) or "
+              "w.async(..., token). (Reported once per call site; created at {}:{}.)",
+              site_.display_name(), ms, std::this_thread::get_id(), site_.created_at.file_name(),
+              site_.created_at.line()),
+          .name = site_.name,
+          .where = site_.created_at,
+          .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
+          .thread = std::this_thread::get_id()});
+    } catch (...) {
+      // A report must never turn a successful call into a failure.
+    }
+  }
+
+private:
+  const call_site& site_;
+  const call_site* previous_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+} // namespace detail
+} // namespace smartasync
+
+#endif // SMARTASYNC_DETAIL_CALL_SITE_HPP

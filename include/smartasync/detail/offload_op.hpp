@@ -1,0 +1,310 @@
+// smartasync/detail/offload_op.hpp - one blocking call travelling through a pool and back.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DETAIL_OFFLOAD_OP_HPP
+#define SMARTASYNC_DETAIL_OFFLOAD_OP_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/completion_service.hpp"
+#include "smartasync/detail/pool_op.hpp"
+#include "smartasync/diagnostics.hpp"
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/execution.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/system_error.hpp>
+#include <asio/system_executor.hpp>
+
+#include <exception>
+#include <optional>
+#include <stop_token>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace smartasync::detail {
+
+// The associated executor of a handler that has none. A handler without an executor runs on
+// the pool worker that finished the work (like a handler of an I/O object on a thread_pool).
+struct no_associated_executor {
+  friend bool operator==(no_associated_executor, no_associated_executor) noexcept = default;
+};
+
+// Work is a nullary callable, optionally taking a std::stop_token.
+template <typename Work>
+inline constexpr bool is_stop_aware_v = std::is_invocable_v<Work&, std::stop_token>;
+
+template <typename Work>
+struct work_result {
+  using type =
+      std::conditional_t<is_stop_aware_v<Work>, std::invoke_result<Work&, std::stop_token>,
+                         std::invoke_result<Work&>>;
+};
+template <typename Work>
+using work_result_t = std::decay_t<typename work_result<Work>::type::type>;
+
+// The completion signature of an offloaded call returning R.
+template <typename R>
+struct signature_for_result {
+  using type = void(std::exception_ptr, R);
+};
+template <>
+struct signature_for_result<void> {
+  using type = void(std::exception_ptr);
+};
+template <typename R>
+using signature_for_result_t = typename signature_for_result<R>::type;
+
+// A stop_source costs an allocation, so only stop-aware callables get one.
+template <bool StopAware>
+struct op_stop_state {
+  void request_stop() noexcept {}
+};
+template <>
+struct op_stop_state<true> {
+  std::stop_source source;
+  void request_stop() noexcept { source.request_stop(); }
+};
+
+template <typename Handler, typename Work>
+class offload_op final : public pool_op {
+public:
+  using result_type = work_result_t<Work>;
+  using executor_type = asio::associated_executor_t<Handler, no_associated_executor>;
+  static constexpr bool has_executor = !std::is_same_v<executor_type, no_associated_executor>;
+  static constexpr bool stop_aware = is_stop_aware_v<Work>;
+
+  template <typename H, typename W>
+  offload_op(blocking_pool& pool, H&& handler, W&& work)
+      : pool_(&pool), work_(std::forward<W>(work)), handler_(std::forward<H>(handler)) {}
+
+  // Consumes the creating reference: track, hook cancellation, then run or queue.
+  void start() {
+    if constexpr (has_executor) {
+      auto executor = asio::associated_executor<Handler, no_associated_executor>::get(
+          *handler_, no_associated_executor{});
+      work_guard_.emplace(executor);
+      if constexpr (has_context<executor_type>) {
+        service_ = &asio::use_service<completion_service>(context_of(executor));
+        if (!service_->track(this)) { // the context is being destroyed right now
+          abandon();
+          release();
+          return;
+        }
+      }
+    }
+    auto slot = asio::get_associated_cancellation_slot(*handler_);
+    if (slot.is_connected()) {
+      add_ref();
+      slot.template emplace<cancel_handler>(this);
+    }
+
+    if (this_thread::current_pool() == pool_) {
+      // A nested call from one of our own workers: queueing it could wait on ourselves.
+      state_.store(op_state::running, std::memory_order_relaxed);
+      execute_here(/*on_worker_after_task=*/false);
+    } else {
+      switch (pool_->submit(this, !this_thread::is_running_event_loop())) {
+      case blocking_pool::admission::accepted:
+        break;
+      case blocking_pool::admission::queue_full:
+        state_.store(op_state::cancelled, std::memory_order_relaxed);
+        abort(smartasync::error::queue_full);
+        break;
+      case blocking_pool::admission::stopped:
+        state_.store(op_state::cancelled, std::memory_order_relaxed);
+        abort(smartasync::error::pool_stopped);
+        break;
+      }
+    }
+    release();
+  }
+
+  void execute() noexcept override { execute_here(/*on_worker_after_task=*/true); }
+
+  void abort(std::error_code ec) noexcept override {
+    deliver(std::make_exception_ptr(std::system_error(ec)), std::nullopt, /*direct=*/false);
+  }
+
+  void request_stop() noexcept override { stop_.request_stop(); }
+
+  void abandon() noexcept override {
+    handler_.reset();
+    if constexpr (has_executor)
+      work_guard_.reset();
+  }
+
+private:
+  using value_storage =
+      std::conditional_t<std::is_void_v<result_type>, std::optional<std::monostate>,
+                         std::optional<result_type>>;
+
+  struct cancel_handler {
+    offload_op* op;
+    explicit cancel_handler(offload_op* o) noexcept : op(o) {}
+    cancel_handler(const cancel_handler&) = delete;
+    cancel_handler& operator=(const cancel_handler&) = delete;
+    ~cancel_handler() { op->release(); }
+    void operator()(asio::cancellation_type type) { op->on_cancel(type); }
+  };
+
+  // Whatever we post carries the handler and the outcome, so the operation can be destroyed
+  // independently of when (or whether) the handler's context runs it.
+  struct completion {
+    Handler handler;
+    std::exception_ptr error;
+    value_storage value;
+
+    void operator()() {
+      auto slot = asio::get_associated_cancellation_slot(handler);
+      if (slot.is_connected())
+        slot.clear(); // on the handler's own executor, where the slot may be touched
+      if constexpr (std::is_void_v<result_type>) {
+        std::move(handler)(std::move(error));
+      } else {
+        static_assert(std::is_default_constructible_v<result_type>,
+                      "smartasync: the async form completes with void(std::exception_ptr, R) and "
+                      "must pass some R when the call fails or is cancelled, so R must be "
+                      "default-constructible. Return std::optional<R> instead.");
+        std::move(handler)(std::move(error), value ? std::move(*value) : result_type{});
+      }
+    }
+  };
+
+  // Executors without a context (use_future's promise executor runs inline) need no tracking.
+  template <typename Executor>
+  static constexpr bool has_context =
+      asio::execution::is_executor<Executor>::value
+          ? asio::can_query<Executor, asio::execution::context_t>::value
+          : asio::is_executor<Executor>::value;
+
+  template <typename Executor>
+  static asio::execution_context& context_of(const Executor& executor) {
+    if constexpr (asio::execution::is_executor<Executor>::value)
+      return asio::query(executor, asio::execution::context);
+    else
+      return executor.context();
+  }
+
+  void execute_here(bool on_worker_after_task) noexcept {
+    std::exception_ptr error;
+    value_storage value;
+    try {
+      if constexpr (stop_aware) {
+        // Both a per-operation cancel and a pool shutdown(cancel) must reach the callable.
+        std::stop_callback on_pool_stop(pool_->stop_token(), [this] { stop_.request_stop(); });
+        invoke_into(value, stop_.source.get_token());
+      } else {
+        invoke_into(value);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    op_state expected = op_state::running;
+    if (!state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel))
+      return; // cancelled while running: the canceller already completed the handler
+    pool_->note_finished(error != nullptr);
+    deliver(std::move(error), std::move(value), on_worker_after_task);
+  }
+
+  template <typename... StopToken>
+  void invoke_into(value_storage& value, StopToken... token) {
+    if constexpr (std::is_void_v<result_type>) {
+      work_(token...);
+      value.emplace();
+    } else {
+      value.emplace(work_(token...));
+    }
+  }
+
+  void on_cancel(asio::cancellation_type type) {
+    if (pool_->try_remove(this)) {
+      abort(asio::error::operation_aborted);
+      return;
+    }
+    // Running: the callable's effects cannot be undone, so only terminal cancellation (the
+    // caller gives up on the outcome) can be honoured; partial and total are ignored.
+    if ((type & asio::cancellation_type::terminal) == asio::cancellation_type::none)
+      return;
+    op_state expected = op_state::running;
+    if (state_.compare_exchange_strong(expected, op_state::cancelled, std::memory_order_acq_rel)) {
+      stop_.request_stop();
+      pool_->note_cancelled();
+      abort(asio::error::operation_aborted);
+    }
+  }
+
+  // Hands the outcome to the handler, exactly once (the caller won the state transition).
+  // `direct`: we are a pool worker after the work, so an executor-less handler may run here.
+  void deliver(std::exception_ptr error, value_storage value, bool direct) noexcept {
+    if constexpr (has_executor) {
+      // handler_ may be touched only inside deliver(): a dying context abandons it under the
+      // service's lock.
+      auto post = [&] {
+        auto allocator = asio::get_associated_allocator(*handler_);
+        asio::post(work_guard_->get_executor(),
+                   asio::bind_allocator(allocator, completion{std::move(*handler_),
+                                                              std::move(error), std::move(value)}));
+        handler_.reset();
+        work_guard_.reset(); // after the post: the posted completion now keeps the loop alive
+      };
+      if (service_)
+        service_->deliver(this, post);
+      else
+        post();
+    } else {
+      completion done{std::move(*handler_), std::move(error), std::move(value)};
+      handler_.reset();
+      if (direct) {
+        try {
+          done();
+        } catch (...) {
+          report_handler_exception();
+        }
+      } else {
+        // Never invoke a handler from inside the initiating call or a cancellation signal;
+        // with no executor of its own, the system executor runs it.
+        asio::post(asio::system_executor(), std::move(done));
+      }
+    }
+  }
+
+  static void report_handler_exception() noexcept {
+    try {
+      std::string what = "an exception of a non-std type";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      report(diagnostic{.kind = diagnostic_kind::handler_exception,
+                        .message = fmt::format("a completion handler without an associated "
+                                               "executor threw on a pool worker: {}",
+                                               what),
+                        .name = {},
+                        .where = {},
+                        .duration = {},
+                        .thread = std::this_thread::get_id()});
+    } catch (...) {
+    }
+  }
+
+  blocking_pool* pool_;
+  Work work_;
+  std::optional<Handler> handler_;
+  [[no_unique_address]] op_stop_state<stop_aware> stop_;
+  std::conditional_t<has_executor, std::optional<asio::executor_work_guard<executor_type>>,
+                     std::monostate>
+      work_guard_;
+  completion_service* service_ = nullptr;
+};
+
+} // namespace smartasync::detail
+
+#endif // SMARTASYNC_DETAIL_OFFLOAD_OP_HPP

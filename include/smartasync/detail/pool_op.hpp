@@ -1,0 +1,102 @@
+// smartasync/detail/pool_op.hpp - the type-erased operation a blocking_pool queues.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DETAIL_POOL_OP_HPP
+#define SMARTASYNC_DETAIL_POOL_OP_HPP
+
+#include "smartasync/config.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+
+namespace smartasync::detail {
+
+// idle:      created, not yet submitted; cancellation is ignored.
+// queued:    linked in the pool's FIFO; only changed under the pool mutex.
+// running:   popped by a worker (or run inline by a nested call).
+// done:      the worker finished and owns the handler.
+// cancelled: a canceller (or shutdown) won and owns the handler.
+// Whoever moves the state out of queued/running owns the handler, so it is invoked once.
+enum class op_state : std::uint8_t { idle, queued, running, done, cancelled };
+
+class pool_op {
+public:
+  pool_op(const pool_op&) = delete;
+  pool_op& operator=(const pool_op&) = delete;
+
+  // Worker side: run the callable and, if still owner, deliver the result.
+  virtual void execute() noexcept = 0;
+  // Completes with `ec` without running. Precondition: the caller won the state transition.
+  virtual void abort(std::error_code ec) noexcept = 0;
+  // Asks a running, stop-aware callable to stop (shutdown(cancel)); no-op otherwise.
+  virtual void request_stop() noexcept {}
+  // The handler's execution context is being destroyed: destroy the handler and its work
+  // without invoking it, as Asio does with its own pending operations.
+  virtual void abandon() noexcept = 0;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete this;
+  }
+
+  // Intrusive FIFO links, guarded by the owning pool's mutex.
+  pool_op* prev_ = nullptr;
+  pool_op* next_ = nullptr;
+  std::atomic<op_state> state_{op_state::idle};
+  std::chrono::steady_clock::time_point enqueued_at_{};
+
+  // Links in the completion_service of the handler's execution context, guarded by its mutex.
+  pool_op* service_prev_ = nullptr;
+  pool_op* service_next_ = nullptr;
+  bool orphaned_ = false;
+
+protected:
+  pool_op() = default;
+  virtual ~pool_op() = default;
+
+private:
+  std::atomic<unsigned> refs_{1};
+};
+
+// An intrusive FIFO of pool_ops; not thread-safe (the pool locks around it).
+class op_queue {
+public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+
+  void push_back(pool_op* op) noexcept {
+    op->next_ = nullptr;
+    op->prev_ = tail_;
+    if (tail_)
+      tail_->next_ = op;
+    else
+      head_ = op;
+    tail_ = op;
+    ++size_;
+  }
+
+  pool_op* pop_front() noexcept {
+    pool_op* op = head_;
+    if (op)
+      unlink(op);
+    return op;
+  }
+
+  void unlink(pool_op* op) noexcept {
+    (op->prev_ ? op->prev_->next_ : head_) = op->next_;
+    (op->next_ ? op->next_->prev_ : tail_) = op->prev_;
+    op->prev_ = op->next_ = nullptr;
+    --size_;
+  }
+
+private:
+  pool_op* head_ = nullptr;
+  pool_op* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+} // namespace smartasync::detail
+
+#endif // SMARTASYNC_DETAIL_POOL_OP_HPP

@@ -1,0 +1,123 @@
+// smartasync/diagnostics.hpp - the one place where smartasync reports misuse.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DIAGNOSTICS_HPP
+#define SMARTASYNC_DIAGNOSTICS_HPP
+
+#include "smartasync/config.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fmt/std.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <source_location>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace smartasync {
+
+/// What a diagnostic is about.
+enum class diagnostic_kind {
+  /// A wrapped blocking call ran synchronously on an event-loop thread.
+  blocking_call_on_loop,
+  /// block_on waited on one event loop from a thread that runs another.
+  block_on_from_loop,
+  /// The blocked-loop watchdog saw an event loop miss its heartbeat.
+  loop_blocked,
+  /// A completion handler with no associated executor threw on a pool worker.
+  handler_exception,
+};
+
+/// A report from smartasync. `message` is complete and human-readable; the other fields
+/// carry the same facts for programs that route reports to their own logger.
+struct diagnostic {
+  diagnostic_kind kind{};
+  std::string message{};
+  /// The wrapped function's name ("" when unnamed or not applicable).
+  std::string name{};
+  /// Where the wrapped function (or the misused facility) was created or called.
+  std::source_location where{};
+  /// How long the offending call blocked (zero when not measured).
+  std::chrono::nanoseconds duration{};
+  /// The thread the report is about.
+  std::thread::id thread{};
+};
+
+/// Receives diagnostics. It may be called from any thread, concurrently.
+using diagnostics_handler = std::function<void(const diagnostic&)>;
+
+namespace detail {
+
+struct diagnostics_registry {
+  std::mutex mutex;
+  std::shared_ptr<const diagnostics_handler> handler;
+
+  static diagnostics_registry& instance() {
+    static diagnostics_registry registry;
+    return registry;
+  }
+};
+
+inline void default_diagnostics_handler(const diagnostic& d) {
+  fmt::print(stderr, "smartasync: {}\n", d.message);
+  std::fflush(stderr);
+}
+
+} // namespace detail
+
+/// Routes every diagnostic to `handler` and returns the previous one.
+/**
+ * Pass an empty handler to restore the default, which prints one line to stderr.
+ *
+ * @par Thread safety
+ * Safe to call concurrently with reports: a report in flight finishes with the old handler.
+ */
+inline diagnostics_handler set_diagnostics_handler(diagnostics_handler handler) {
+  auto& registry = detail::diagnostics_registry::instance();
+  auto next = handler ? std::make_shared<const diagnostics_handler>(std::move(handler)) : nullptr;
+  std::lock_guard lock(registry.mutex);
+  auto previous = std::exchange(registry.handler, std::move(next));
+  return previous ? *previous : diagnostics_handler{};
+}
+
+/// Delivers `d` to the installed handler (or the default one).
+/**
+ * A handler that throws is not allowed to take the caller down: the exception is swallowed
+ * and the report goes to the default handler instead.
+ */
+inline void report(const diagnostic& d) noexcept {
+  auto& registry = detail::diagnostics_registry::instance();
+  std::shared_ptr<const diagnostics_handler> handler;
+  {
+    std::lock_guard lock(registry.mutex);
+    handler = registry.handler;
+  }
+  try {
+    if (handler)
+      (*handler)(d);
+    else
+      detail::default_diagnostics_handler(d);
+  } catch (...) {
+    try {
+      detail::default_diagnostics_handler(d);
+    } catch (...) {
+    }
+  }
+}
+
+} // namespace smartasync
+
+template <>
+struct fmt::formatter<smartasync::diagnostic> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const smartasync::diagnostic& d, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(d.message, ctx);
+  }
+};
+
+#endif // SMARTASYNC_DIAGNOSTICS_HPP

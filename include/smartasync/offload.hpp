@@ -1,0 +1,91 @@
+// smartasync/offload.hpp - run a blocking callable on a pool, complete through any token.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_OFFLOAD_HPP
+#define SMARTASYNC_OFFLOAD_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/offload_op.hpp"
+
+#include <asio/async_result.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <type_traits>
+#include <utility>
+
+namespace smartasync {
+
+namespace detail {
+
+struct initiate_offload {
+  blocking_pool* pool;
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    using op_type = offload_op<std::decay_t<Handler>, std::decay_t<Work>>;
+    (new op_type(*pool, std::forward<Handler>(handler), std::forward<Work>(work)))->start();
+  }
+};
+
+} // namespace detail
+
+/// A nullary callable, or one whose only parameter is a std::stop_token.
+template <typename T>
+concept offloadable =
+    std::is_invocable_v<std::decay_t<T>&> || std::is_invocable_v<std::decay_t<T>&, std::stop_token>;
+
+/// The result type an offloaded `Work` completes with (decayed; may be void).
+template <offloadable Work>
+using offload_result_t = detail::work_result_t<std::decay_t<Work>>;
+
+/// The completion signature of offloading `Work`.
+template <offloadable Work>
+using offload_signature_t = detail::signature_for_result_t<offload_result_t<Work>>;
+
+/// Runs `work` on `pool` and completes through `token`.
+/**
+ * @param pool The pool whose worker runs `work`. It must outlive the operation.
+ * @param work A callable taking no arguments or one std::stop_token; decay-copied.
+ * @param token Any Asio completion token: a callback, asio::use_awaitable (the default),
+ * asio::use_future, asio::experimental::deferred, asio::detached, ...
+ *
+ * @par Completion signature
+ * `void(std::exception_ptr, R)`, or `void(std::exception_ptr)` when `work` returns void.
+ * The exception_ptr carries whatever `work` threw (of any type), std::system_error with
+ * asio::error::operation_aborted when cancelled or shut down, or error::queue_full /
+ * error::pool_stopped when not accepted.
+ *
+ * @par Blocking
+ * `work` runs on a pool worker. The handler runs through its associated executor (a coroutine
+ * resumes on its own executor, a strand stays a strand); a handler without one runs on the
+ * worker. Called from one of `pool`'s own workers, `work` runs inline (a pool never waits on
+ * itself) and the handler is still never invoked inside this call. With full_policy::wait and
+ * a full queue, a thread that is not running an event loop blocks here until space frees.
+ *
+ * @par Cancellation
+ * Per-operation cancellation through the handler's associated slot. Queued: any type; the
+ * operation is removed and completes with operation_aborted. Running: terminal only; a
+ * stop-aware `work` receives a stop request, the handler completes at once with
+ * operation_aborted and the late result is destroyed on the worker.
+ *
+ * @par Example
+ * @code
+ * int n = co_await smartasync::async_offload(pool, [] { return count_rows(); });
+ * @endcode
+ */
+template <offloadable Work, typename CompletionToken = asio::use_awaitable_t<>>
+auto async_offload(blocking_pool& pool, Work&& work, CompletionToken&& token = CompletionToken()) {
+  return asio::async_initiate<CompletionToken, offload_signature_t<Work>>(
+      detail::initiate_offload{&pool}, token, std::forward<Work>(work));
+}
+
+/// Runs `work` on default_pool(); otherwise as async_offload(pool, work, token).
+template <offloadable Work, typename CompletionToken = asio::use_awaitable_t<>>
+auto async_offload(Work&& work, CompletionToken&& token = CompletionToken()) {
+  return async_offload(default_pool(), std::forward<Work>(work),
+                       std::forward<CompletionToken>(token));
+}
+
+} // namespace smartasync
+
+#endif // SMARTASYNC_OFFLOAD_HPP

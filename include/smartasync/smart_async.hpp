@@ -1,0 +1,282 @@
+// smartasync/smart_async.hpp - one wrapped blocking callable, usable from both worlds.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_SMART_ASYNC_HPP
+#define SMARTASYNC_SMART_ASYNC_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/call_site.hpp"
+#include "smartasync/error.hpp"
+#include "smartasync/offload.hpp"
+#include "smartasync/this_thread.hpp"
+
+#include <asio/async_result.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <source_location>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace smartasync {
+
+/// Options of smart_async().
+struct smart_options {
+  /// A name for reports ("catalog search"); the default is the creation site.
+  std::string name{};
+  /// What the sync form does on an event-loop thread.
+  loop_call_policy on_loop = loop_call_policy::report;
+};
+
+namespace detail {
+
+template <typename F>
+struct smart_state {
+  F fn;
+  blocking_pool* pool; // nullptr: default_pool(), resolved on first async use
+  call_site site;
+};
+
+template <typename F, typename... Args>
+inline constexpr bool plain_callable_v = std::is_invocable_v<const F&, Args...>;
+
+template <typename F, typename... Args>
+inline constexpr bool stop_callable_v =
+    !plain_callable_v<F, Args...> && std::is_invocable_v<const F&, std::stop_token, Args...>;
+
+template <typename F, typename... Args>
+inline constexpr bool callable_v = plain_callable_v<F, Args...> || stop_callable_v<F, Args...>;
+
+// The wrapped call with its decay-copied arguments, as a pool operation's work.
+template <typename F, typename... Args>
+struct bound_call {
+  std::shared_ptr<const smart_state<F>> state;
+  std::tuple<Args...> args;
+
+  decltype(auto) operator()()
+    requires plain_callable_v<F, Args...>
+  {
+    return std::apply(state->fn, std::move(args));
+  }
+
+  decltype(auto) operator()(std::stop_token token)
+    requires stop_callable_v<F, Args...>
+  {
+    return std::apply(
+        [&](Args&... a) -> decltype(auto) { return std::invoke(state->fn, token, std::move(a)...); },
+        args);
+  }
+};
+
+template <typename Token, typename Work>
+struct token_for_work
+    : std::bool_constant<asio::completion_token_for<Token, smartasync::offload_signature_t<Work>>> {};
+
+// The last of Ts is a completion token when the callable takes exactly the others.
+template <typename F, typename All, typename Rest>
+struct last_is_token_for_rest;
+
+template <typename F, typename... Ts, std::size_t... I>
+struct last_is_token_for_rest<F, std::tuple<Ts...>, std::index_sequence<I...>> {
+  using all = std::tuple<Ts...>;
+  using last = std::tuple_element_t<sizeof...(Ts) - 1, all>;
+
+  using work = bound_call<F, std::decay_t<std::tuple_element_t<I, all>>...>;
+  // conjunction: the signature is only computed when the callable takes the other arguments.
+  static constexpr bool value =
+      std::conjunction_v<std::bool_constant<callable_v<F, std::decay_t<std::tuple_element_t<I, all>>...>>,
+                         token_for_work<last, work>>;
+};
+
+template <typename F, typename... Ts>
+constexpr bool ends_with_token() {
+  if constexpr (sizeof...(Ts) == 0)
+    return false;
+  else if constexpr (callable_v<F, std::decay_t<Ts>...>)
+    return false; // every argument is an argument
+  else
+    return last_is_token_for_rest<F, std::tuple<Ts...>,
+                                  std::make_index_sequence<sizeof...(Ts) - 1>>::value;
+}
+
+} // namespace detail
+
+/// A blocking callable that runs inline for synchronous callers and on a pool for async ones.
+/**
+ * Made by smart_async(). Copies share the callable and its pool.
+ *
+ * @par Thread safety
+ * The callable is invoked concurrently, from the caller's thread (sync form) and from pool
+ * workers (async form), through a const reference: its `operator() const` must be safe to call
+ * concurrently. Copying and calling a smart_function from several threads is safe.
+ */
+template <typename F>
+class smart_function {
+public:
+  using function_type = F;
+
+  /// The sync form: calls the wrapped function on this thread and returns what it returns.
+  /**
+   * Off an event loop this is a plain call (plus a thread-local check); exceptions propagate
+   * unchanged. On a thread running an event loop, the wrapper's loop_call_policy applies (see
+   * loop_call_policy). A callable whose first parameter is std::stop_token receives a token
+   * that is never stopped.
+   */
+  template <typename... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    static_assert(detail::callable_v<F, Args...>, "smartasync: the wrapped callable cannot be "
+                  "called with these arguments through a const reference. Note that a mutable "
+                  "lambda or a non-const operator() is not allowed: the callable is shared by "
+                  "concurrent calls; guard its state and make operator() const.");
+    if (this_thread::is_running_event_loop()) [[unlikely]]
+      return call_on_loop(std::forward<Args>(args)...);
+    return invoke(std::forward<Args>(args)...);
+  }
+
+  /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
+  /**
+   * Arguments are decay-copied into the operation (use std::ref to pass a reference; the
+   * referent must then outlive the operation). The last argument is taken as the completion
+   * token when the callable cannot take all the arguments but can take all but the last.
+   *
+   * @par Completion signature
+   * `void(std::exception_ptr, R)` with R the decayed result type, or `void(std::exception_ptr)`.
+   * @par Blocking, Cancellation
+   * As async_offload(): the call runs on the pool, the result returns through the token's
+   * associated executor, cancellation removes a queued call or stops a running one.
+   * @par Example
+   * @code
+   * auto rows = co_await search.async("asio");                    // use_awaitable
+   * search.async("asio", [](std::exception_ptr e, rows r) {...}); // callback
+   * std::future<rows> f = search.async("asio", asio::use_future);
+   * @endcode
+   */
+  template <typename... ArgsAndToken>
+  auto async(ArgsAndToken&&... xs) const {
+    if constexpr (detail::ends_with_token<F, ArgsAndToken...>()) {
+      constexpr std::size_t n = sizeof...(ArgsAndToken) - 1;
+      auto refs = std::forward_as_tuple(std::forward<ArgsAndToken>(xs)...);
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return initiate(std::get<n>(std::move(refs)), std::get<I>(std::move(refs))...);
+      }(std::make_index_sequence<n>{});
+    } else {
+      static_assert(detail::callable_v<F, std::decay_t<ArgsAndToken>...>,
+                    "smartasync: the wrapped callable cannot be called with these arguments "
+                    "(decay-copied, through a const reference), and the last argument is not a "
+                    "completion token for the remaining ones either.");
+      return initiate(asio::use_awaitable, std::forward<ArgsAndToken>(xs)...);
+    }
+  }
+
+  /// The pool used by the async form (default_pool() unless one was given).
+  blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
+
+  /// The name given in smart_options, or "" .
+  const std::string& name() const noexcept { return state_->site.name; }
+
+  /// Where smart_async() was called to make this wrapper.
+  const std::source_location& created_at() const noexcept { return state_->site.created_at; }
+
+  /// The wrapped callable.
+  const F& function() const noexcept { return state_->fn; }
+
+private:
+  template <typename G>
+  friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
+                                                             std::source_location);
+
+  explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
+      : state_(std::move(state)) {}
+
+  template <typename... Args>
+  decltype(auto) invoke(Args&&... args) const {
+    if constexpr (detail::plain_callable_v<F, Args...>)
+      return std::invoke(state_->fn, std::forward<Args>(args)...);
+    else
+      return std::invoke(state_->fn, std::stop_token{}, std::forward<Args>(args)...);
+  }
+
+  template <typename... Args>
+  decltype(auto) call_on_loop(Args&&... args) const {
+    const detail::call_site& site = state_->site;
+    switch (site.on_loop) {
+    case loop_call_policy::strict:
+      throw std::system_error(error::blocking_call_on_loop, site.strict_message());
+    case loop_call_policy::report: {
+      // Report after the call (even if it throws) so the report can say how long it blocked.
+      detail::inline_call_scope scope(site);
+      return invoke(std::forward<Args>(args)...);
+    }
+    case loop_call_policy::silent:
+      break;
+    }
+    return invoke(std::forward<Args>(args)...);
+  }
+
+  template <typename Token, typename... Args>
+  auto initiate(Token&& token, Args&&... args) const {
+    using work = detail::bound_call<F, std::decay_t<Args>...>;
+    return async_offload(pool(), work{state_, {std::forward<Args>(args)...}},
+                         std::forward<Token>(token));
+  }
+
+  std::shared_ptr<const detail::smart_state<F>> state_;
+};
+
+/// @private
+template <typename G>
+smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    std::source_location where) {
+  using F = std::decay_t<G>;
+  static_assert(std::is_constructible_v<F, G&&>,
+                "smartasync::smart_async: the callable must be copy- or move-constructible into "
+                "the wrapper; wrap one that is neither in std::ref (it must then outlive the "
+                "wrapper) or a std::shared_ptr.");
+  return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
+      detail::smart_state<F>{std::forward<G>(fn), pool,
+                             detail::call_site(std::move(options.name), options.on_loop, where)}));
+}
+
+/// Wraps a blocking callable so that sync callers call it and async callers offload it.
+/**
+ * @param pool The pool the async form runs on; it must outlive the wrapper and its operations.
+ * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
+ * std::stop_token first, to learn that a running async call was cancelled.
+ * @param options A name for reports and the loop_call_policy of the sync form.
+ * @returns A smart_function: `w(args...)` calls, `co_await w.async(args...)` offloads.
+ *
+ * @par Example
+ * @code
+ * smartasync::blocking_pool pool{4};
+ * auto search = smartasync::smart_async(pool, [&db](std::string q) { return db.search(q); },
+ *                                       {.name = "catalog search"});
+ * auto rows = search("asio");                  // CLI: inline, no thread hop
+ * auto rows = co_await search.async("asio");   // server: offloaded, the loop stays free
+ * @endcode
+ */
+template <typename G>
+smart_function<std::decay_t<G>>
+smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
+            std::source_location where = std::source_location::current()) {
+  return make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
+}
+
+/// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
+template <typename G>
+  requires(!std::is_same_v<std::decay_t<G>, blocking_pool>)
+smart_function<std::decay_t<G>>
+smart_async(G&& fn, smart_options options = {},
+            std::source_location where = std::source_location::current()) {
+  return make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
+}
+
+} // namespace smartasync
+
+#endif // SMARTASYNC_SMART_ASYNC_HPP

@@ -1,0 +1,16 @@
+// smartasync/smartasync.hpp - the umbrella header: everything smartasync offers.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_SMARTASYNC_HPP
+#define SMARTASYNC_SMARTASYNC_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/version.hpp"
+
+#include "smartasync/blocking_pool.hpp"
+#include "smartasync/diagnostics.hpp"
+#include "smartasync/error.hpp"
+#include "smartasync/offload.hpp"
+#include "smartasync/smart_async.hpp"
+#include "smartasync/this_thread.hpp"
+
+#endif // SMARTASYNC_SMARTASYNC_HPP

@@ -1,0 +1,40 @@
+// smartasync/this_thread.hpp - what kind of thread is this?
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_THIS_THREAD_HPP
+#define SMARTASYNC_THIS_THREAD_HPP
+
+#include "smartasync/config.hpp"
+
+#include <asio/detail/thread_context.hpp>
+
+namespace smartasync {
+
+class blocking_pool;
+
+namespace detail {
+// Set by each pool worker for its whole life; read by nested calls.
+inline thread_local blocking_pool* current_pool_ = nullptr;
+} // namespace detail
+
+namespace this_thread {
+
+/// True when this thread is inside an Asio execution context's run loop.
+/**
+ * Covers `io_context::run`, `run_one`, `poll`, `poll_one`, `asio::thread_pool` threads, and
+ * strands on any of them: everything that runs handlers. A blocking call here stalls every
+ * other handler of that context.
+ *
+ * @par Cost
+ * One thread-local load: no lock, no allocation.
+ */
+inline bool is_running_event_loop() noexcept {
+  return asio::detail::thread_context::top_of_thread_call_stack() != nullptr;
+}
+
+/// The smartasync::blocking_pool this thread is a worker of, or nullptr.
+inline blocking_pool* current_pool() noexcept { return detail::current_pool_; }
+
+} // namespace this_thread
+} // namespace smartasync
+
+#endif // SMARTASYNC_THIS_THREAD_HPP

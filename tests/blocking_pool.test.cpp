@@ -1,0 +1,260 @@
+// Test that the header is self-contained.
+#include <smartasync/blocking_pool.hpp>
+
+#include "common/test_support.hpp"
+
+#include <smartasync/offload.hpp>
+
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <future>
+#include <thread>
+#include <vector>
+
+using test_support::gate;
+
+namespace {
+
+std::error_code error_of(const std::exception_ptr& e) {
+  try {
+    if (e)
+      std::rethrow_exception(e);
+  } catch (const std::system_error& error) {
+    return error.code();
+  } catch (...) {
+  }
+  return {};
+}
+
+// Occupies every worker of `pool` until the returned gate opens.
+std::vector<std::future<void>> occupy(smartasync::blocking_pool& pool, gate& release) {
+  std::vector<std::future<void>> busy;
+  for (std::size_t i = 0; i < pool.thread_count(); ++i)
+    busy.push_back(smartasync::async_offload(pool, [&] { release.wait(); }, asio::use_future));
+  while (pool.stats().running < pool.thread_count())
+    std::this_thread::yield();
+  return busy;
+}
+
+} // namespace
+
+TEST_CASE("a pool needs a thread and a queue slot", "[blocking_pool]") {
+  CHECK_THROWS_AS(smartasync::blocking_pool(0, 1), std::invalid_argument);
+  CHECK_THROWS_AS(smartasync::blocking_pool(1, 0), std::invalid_argument);
+  smartasync::blocking_pool pool{3, 7, smartasync::full_policy::reject};
+  CHECK(pool.thread_count() == 3);
+  CHECK(pool.queue_capacity() == 7);
+  CHECK(pool.when_full() == smartasync::full_policy::reject);
+}
+
+TEST_CASE("at most `threads` calls run at once", "[blocking_pool]") {
+  smartasync::blocking_pool pool{3};
+  std::atomic<int> now{0}, peak{0};
+  std::vector<std::future<void>> done;
+  for (int i = 0; i < 200; ++i)
+    done.push_back(smartasync::async_offload(pool, [&] {
+      int n = ++now;
+      int p = peak.load();
+      while (n > p && !peak.compare_exchange_weak(p, n)) {
+      }
+      std::this_thread::yield();
+      --now;
+    }, asio::use_future));
+  for (auto& f : done)
+    f.get();
+  CHECK(peak <= 3);
+  CHECK(peak >= 1);
+  CHECK(pool.stats().completed == 200);
+}
+
+TEST_CASE("reject policy refuses work beyond the capacity with queue_full", "[blocking_pool]") {
+  smartasync::blocking_pool pool{1, 2, smartasync::full_policy::reject};
+  gate release;
+  auto busy = occupy(pool, release);
+  auto a = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  auto b = smartasync::async_offload(pool, [] { return 2; }, asio::use_future);
+  auto c = smartasync::async_offload(pool, [] { return 3; }, asio::use_future);
+  try {
+    c.get();
+    FAIL("expected queue_full");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == smartasync::error::queue_full);
+  }
+  release.open();
+  CHECK(a.get() + b.get() == 3); // nothing accepted was lost
+  CHECK(pool.stats().rejected == 1);
+}
+
+TEST_CASE("wait policy blocks a submitting plain thread until space frees", "[blocking_pool]") {
+  smartasync::blocking_pool pool{1, 1};
+  gate release;
+  auto busy = occupy(pool, release);
+  auto first = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  std::atomic<bool> submitted{false};
+  std::future<int> second;
+  std::thread producer([&] {
+    second = smartasync::async_offload(pool, [] { return 2; }, asio::use_future);
+    submitted = true;
+  });
+  while (pool.stats().blocked_submitters != 1)
+    std::this_thread::yield();
+  CHECK_FALSE(submitted); // still inside the submission
+  release.open();
+  producer.join();
+  CHECK(submitted);
+  CHECK(first.get() == 1);
+  CHECK(second.get() == 2);
+}
+
+TEST_CASE("wait policy parks event-loop submissions in order without blocking the loop",
+          "[blocking_pool]") {
+  smartasync::blocking_pool pool{1, 1};
+  gate release;
+  auto busy = occupy(pool, release);
+  asio::io_context ioc;
+  std::vector<int> order;
+  smartasync::pool_stats seen;
+  asio::post(ioc, [&] {
+    for (int i = 0; i < 4; ++i)
+      smartasync::async_offload(pool, [i] { return i; },
+                                asio::bind_executor(ioc, [&](std::exception_ptr, int v) {
+                                  order.push_back(v);
+                                }));
+    seen = pool.stats(); // we got here: the loop thread was not blocked
+    release.open();
+  });
+  ioc.run();
+  CHECK(seen.queued == 1);
+  CHECK(seen.waiting == 3);
+  CHECK(order == std::vector<int>{0, 1, 2, 3});
+}
+
+TEST_CASE("shutdown(drain) runs everything accepted", "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{1, 100};
+  gate release;
+  auto busy = occupy(pool, release);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 50; ++i)
+    smartasync::async_offload(pool, [&] { ++ran; }, asio::detached);
+  std::thread opener([&] { release.open(); });
+  pool.shutdown(smartasync::shutdown_mode::drain);
+  opener.join();
+  CHECK(ran == 50);
+  CHECK(pool.stats().completed == 51);
+  CHECK(pool.stopped());
+}
+
+TEST_CASE("shutdown(cancel) aborts queued work and stops running work",
+          "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{1, 100};
+  gate started;
+  auto running = smartasync::async_offload(pool, [&](std::stop_token token) {
+    started.open();
+    while (!token.stop_requested())
+      std::this_thread::yield();
+    return 5;
+  }, asio::use_future);
+  started.wait();
+  std::vector<std::future<int>> queued;
+  for (int i = 0; i < 10; ++i)
+    queued.push_back(smartasync::async_offload(pool, [] { return 1; }, asio::use_future));
+  pool.shutdown(smartasync::shutdown_mode::cancel);
+  CHECK(running.get() == 5); // it ran, so it completes with its own result
+  int aborted = 0;
+  for (auto& f : queued) {
+    try {
+      f.get();
+    } catch (const std::system_error& e) {
+      aborted += e.code() == asio::error::operation_aborted;
+    }
+  }
+  CHECK(aborted == 10);
+  CHECK(pool.stats().cancelled == 10);
+}
+
+TEST_CASE("submissions after shutdown complete with pool_stopped", "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{1};
+  pool.shutdown();
+  pool.shutdown(); // idempotent
+  std::exception_ptr outcome;
+  asio::io_context ioc;
+  smartasync::async_offload(pool, [] { return 1; },
+                            asio::bind_executor(ioc, [&](std::exception_ptr e, int) { outcome = e; }));
+  ioc.run();
+  CHECK(error_of(outcome) == smartasync::error::pool_stopped);
+  CHECK(pool.stats().rejected == 1);
+}
+
+TEST_CASE("shutdown from the pool's own worker is refused", "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{1};
+  auto code = smartasync::async_offload(pool, [&] {
+    try {
+      pool.shutdown();
+    } catch (const std::system_error& e) {
+      return e.code();
+    }
+    return std::error_code{};
+  }, asio::use_future).get();
+  CHECK(code == std::errc::resource_deadlock_would_occur);
+}
+
+TEST_CASE("destroying a pool under awaiting coroutines aborts them cleanly",
+          "[blocking_pool][shutdown]") {
+  asio::io_context ioc;
+  std::atomic<int> aborted{0}, finished{0};
+  {
+    smartasync::blocking_pool pool{1, 4};
+    // The worker stays busy until the destructor's shutdown(cancel) asks it to stop, so all
+    // eight submissions are still queued or parked when the pool goes away.
+    gate started;
+    smartasync::async_offload(pool, [&](std::stop_token token) {
+      started.open();
+      while (!token.stop_requested())
+        std::this_thread::yield();
+    }, asio::detached);
+    started.wait();
+    for (int i = 0; i < 8; ++i)
+      asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        try {
+          co_await smartasync::async_offload(pool, [] {});
+          ++finished;
+        } catch (const std::system_error& e) {
+          aborted += e.code() == asio::error::operation_aborted;
+        }
+      }, asio::detached);
+    ioc.poll(); // every coroutine has submitted and is suspended
+    CHECK(pool.stats().queued + pool.stats().waiting == 8);
+  } // ~blocking_pool: shutdown(cancel)
+  ioc.run();
+  CHECK(aborted + finished == 8);
+  CHECK(aborted == 8);
+}
+
+TEST_CASE("the default pool is sized from the environment", "[blocking_pool]") {
+  ::setenv("SMARTASYNC_POOL_THREADS", "3", 1);
+  ::setenv("SMARTASYNC_POOL_QUEUE", "17", 1);
+  ::setenv("SMARTASYNC_POOL_WHEN_FULL", "reject", 1);
+  auto options = smartasync::detail::default_pool_options();
+  CHECK(options.threads == 3);
+  CHECK(options.queue_capacity == 17);
+  CHECK(options.when_full == smartasync::full_policy::reject);
+
+  ::setenv("SMARTASYNC_POOL_THREADS", "lots", 1);
+  ::setenv("SMARTASYNC_POOL_QUEUE", "0", 1);
+  ::setenv("SMARTASYNC_POOL_WHEN_FULL", "panic", 1);
+  options = smartasync::detail::default_pool_options();
+  CHECK(options.threads >= 4); // invalid values fall back to the defaults
+  CHECK(options.queue_capacity == 1024);
+  CHECK(options.when_full == smartasync::full_policy::wait);
+  ::unsetenv("SMARTASYNC_POOL_THREADS");
+  ::unsetenv("SMARTASYNC_POOL_QUEUE");
+  ::unsetenv("SMARTASYNC_POOL_WHEN_FULL");
+}

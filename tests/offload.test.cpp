@@ -1,0 +1,256 @@
+// Test that the header is self-contained.
+#include <smartasync/offload.hpp>
+
+#include "common/test_support.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+using test_support::gate;
+
+namespace {
+
+bool is_aborted(const std::exception_ptr& e) {
+  try {
+    if (e)
+      std::rethrow_exception(e);
+  } catch (const std::system_error& error) {
+    return error.code() == asio::error::operation_aborted;
+  } catch (...) {
+  }
+  return false;
+}
+
+// Blocks until a stop is requested on `token`.
+void wait_for_stop(std::stop_token token) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait(lock, token, [] { return false; });
+}
+
+} // namespace
+
+TEST_CASE("a queued operation cancelled through its slot never runs", "[offload][cancel]") {
+  smartasync::blocking_pool pool{1};
+  gate release;
+  auto busy = smartasync::async_offload(pool, [&] { release.wait(); }, asio::use_future);
+  while (pool.stats().running != 1)
+    std::this_thread::yield();
+
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::atomic<bool> ran{false};
+  std::exception_ptr outcome;
+  int calls = 0;
+  smartasync::async_offload(pool, [&] { ran = true; return 1; },
+                            asio::bind_cancellation_slot(signal.slot(),
+                                asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+                                  outcome = e;
+                                  ++calls;
+                                })));
+  CHECK(pool.stats().queued == 1);
+  signal.emit(asio::cancellation_type::total); // nothing ran yet: even total is honoured
+  CHECK(pool.stats().queued == 0);             // removed at once, its slot freed
+  ioc.run();
+  CHECK(calls == 1);
+  CHECK(is_aborted(outcome));
+  release.open();
+  busy.get();
+  pool.shutdown();
+  CHECK_FALSE(ran);
+  CHECK(pool.stats().cancelled == 1);
+  CHECK(pool.stats().completed == 1);
+}
+
+TEST_CASE("terminal cancellation of a running call stops it and discards the late result",
+          "[offload][cancel]") {
+  smartasync::blocking_pool pool{1};
+  gate started, finish;
+  std::atomic<bool> saw_stop{false};
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::vector<std::string> order;
+  std::exception_ptr outcome;
+  smartasync::async_offload(pool, [&](std::stop_token token) {
+        started.open();
+        wait_for_stop(token);
+        saw_stop = true;
+        finish.wait(); // still running when the handler is invoked
+        return 99;
+      },
+      asio::bind_cancellation_slot(signal.slot(),
+          asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+            outcome = e;
+            order.push_back("handler");
+          })));
+  started.wait();
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run();
+  order.push_back("finish");
+  finish.open();
+  pool.shutdown();
+  CHECK(saw_stop);
+  CHECK(is_aborted(outcome));
+  CHECK(order == std::vector<std::string>{"handler", "finish"});
+  CHECK(pool.stats().cancelled == 1);
+  CHECK(pool.stats().completed == 0);
+}
+
+TEST_CASE("partial or total cancellation of a running call is ignored", "[offload][cancel]") {
+  smartasync::blocking_pool pool{1};
+  gate started, finish;
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  int result = 0;
+  std::exception_ptr outcome;
+  smartasync::async_offload(pool, [&] {
+        started.open();
+        finish.wait();
+        return 7;
+      },
+      asio::bind_cancellation_slot(signal.slot(),
+          asio::bind_executor(ioc, [&](std::exception_ptr e, int v) {
+            outcome = e;
+            result = v;
+          })));
+  started.wait();
+  signal.emit(asio::cancellation_type::partial | asio::cancellation_type::total);
+  finish.open();
+  ioc.run();
+  CHECK_FALSE(outcome);
+  CHECK(result == 7);
+}
+
+TEST_CASE("awaitable_operators || cancels an offloaded call when the timer wins",
+          "[offload][cancel]") {
+  using namespace asio::experimental::awaitable_operators;
+  smartasync::blocking_pool pool{1};
+  asio::io_context ioc;
+  std::atomic<bool> stopped{false};
+  std::size_t winner = 99;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(ioc, 1ms);
+    auto result = co_await (smartasync::async_offload(pool, [&](std::stop_token token) {
+                              wait_for_stop(token); // never finishes on its own
+                              stopped = true;
+                              return 1;
+                            }) ||
+                            timer.async_wait(asio::use_awaitable));
+    winner = result.index();
+  }, asio::detached);
+  ioc.run();
+  pool.shutdown();
+  CHECK(winner == 1);
+  CHECK(stopped);
+}
+
+TEST_CASE("an operation keeps io_context::run from returning until it completes",
+          "[offload][lifetime]") {
+  smartasync::blocking_pool pool{1};
+  gate release;
+  asio::io_context ioc;
+  bool done = false;
+  smartasync::async_offload(pool, [&] { release.wait(); },
+                            asio::bind_executor(ioc, [&](std::exception_ptr) { done = true; }));
+  std::thread opener([&] { release.open(); });
+  ioc.run(); // returns only after the completion ran
+  opener.join();
+  CHECK(done);
+}
+
+TEST_CASE("an io_context destroyed while its operation runs is never touched again",
+          "[offload][lifetime]") {
+  smartasync::blocking_pool pool{1};
+  gate started, release;
+  auto witness = std::make_shared<int>(0);
+  bool invoked = false;
+  {
+    asio::io_context ioc;
+    smartasync::async_offload(pool, [&] {
+          started.open();
+          release.wait();
+          return 1;
+        },
+        asio::bind_executor(ioc, [&invoked, witness](std::exception_ptr, int) { invoked = true; }));
+    started.wait();
+    CHECK(witness.use_count() == 2); // the handler holds a copy
+  } // ioc destroyed: the handler is abandoned, like Asio's own pending operations
+  CHECK(witness.use_count() == 1);
+  release.open();
+  pool.shutdown(); // the late completion finds its context gone and is discarded
+  CHECK_FALSE(invoked);
+  CHECK(pool.stats().completed == 1);
+}
+
+TEST_CASE("a stopped io_context with a suspended coroutine can be destroyed safely",
+          "[offload][lifetime]") {
+  smartasync::blocking_pool pool{1};
+  gate started, release;
+  bool resumed = false;
+  {
+    asio::io_context ioc;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+      co_await smartasync::async_offload(pool, [&] {
+        started.open();
+        release.wait();
+      });
+      resumed = true;
+    }, asio::detached);
+    std::thread runner([&] { ioc.run(); });
+    started.wait();
+    ioc.stop();
+    runner.join();
+  }
+  release.open();
+  pool.shutdown();
+  CHECK_FALSE(resumed);
+}
+
+TEST_CASE("every one of many offloads from many coroutines completes exactly once",
+          "[offload][stress]") {
+  const char* env = std::getenv("SMARTASYNC_STRESS_OPS");
+  const int total = env ? std::atoi(env) : 100000;
+  constexpr int coroutines = 64;
+  smartasync::blocking_pool pool{2, 256};
+  asio::io_context ioc;
+  std::vector<std::atomic<int>> hits(static_cast<std::size_t>(total));
+  std::atomic<long long> sum{0};
+  for (int c = 0; c < coroutines; ++c)
+    asio::co_spawn(ioc, [&, c]() -> asio::awaitable<void> {
+      for (int i = c; i < total; i += coroutines) {
+        int v = co_await smartasync::async_offload(pool, [i] { return i; });
+        hits[static_cast<std::size_t>(v)].fetch_add(1, std::memory_order_relaxed);
+        sum += v;
+      }
+    }, asio::detached);
+  std::thread second([&] { ioc.run(); });
+  ioc.run();
+  second.join();
+  int exactly_once = 0;
+  for (auto& h : hits)
+    exactly_once += h.load() == 1;
+  CHECK(exactly_once == total);
+  CHECK(sum == static_cast<long long>(total) * (total - 1) / 2);
+  auto stats = pool.stats();
+  CHECK(stats.submitted == static_cast<std::uint64_t>(total));
+  CHECK(stats.completed == static_cast<std::uint64_t>(total));
+}

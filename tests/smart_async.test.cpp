@@ -1,0 +1,340 @@
+// Test that the header is self-contained.
+#include <smartasync/smart_async.hpp>
+
+#include "common/test_support.hpp"
+
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+using test_support::gate;
+
+namespace {
+
+struct custom_error {
+  int code;
+};
+
+// Runs `body` as a coroutine on `ioc` and returns what it returns (or rethrows).
+template <typename T, typename Body>
+T run_coroutine(asio::io_context& ioc, Body body) {
+  auto result = asio::co_spawn(ioc, body(), asio::use_future);
+  ioc.run();
+  return result.get();
+}
+
+} // namespace
+
+// Row 1: a thread running no event loop calls inline.
+TEST_CASE("sync form off a loop runs inline on the caller's thread", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{2};
+  auto where = smartasync::smart_async(pool, [] { return std::this_thread::get_id(); });
+  CHECK(where() == std::this_thread::get_id());
+  CHECK(pool.stats().submitted == 0);
+}
+
+TEST_CASE("sync form returns references and propagates exceptions unchanged",
+          "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{1};
+  int value = 1;
+  auto ref = smartasync::smart_async(pool, [&value]() -> int& { return value; });
+  static_assert(std::is_same_v<decltype(ref()), int&>);
+  ref() = 5;
+  CHECK(value == 5);
+
+  auto throws = smartasync::smart_async(pool, [](int code) -> int { throw custom_error{code}; });
+  try {
+    throws(7);
+    FAIL("expected custom_error");
+  } catch (const custom_error& e) {
+    CHECK(e.code == 7);
+  }
+}
+
+// Row 2: a coroutine on an io_context offloads and resumes on its own executor.
+TEST_CASE("co_await async offloads and resumes on the coroutine's thread", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{2};
+  auto where = smartasync::smart_async(pool, [] { return std::this_thread::get_id(); });
+  asio::io_context ioc;
+  auto ids = run_coroutine<std::pair<std::thread::id, std::thread::id>>(
+      ioc, [&]() -> asio::awaitable<std::pair<std::thread::id, std::thread::id>> {
+        auto worker = co_await where.async();
+        co_return std::pair{worker, std::this_thread::get_id()};
+      });
+  CHECK(ids.first != std::this_thread::get_id()); // ran on a worker
+  CHECK(ids.second == std::this_thread::get_id()); // resumed on the loop's thread
+}
+
+TEST_CASE("the loop keeps serving handlers while an offloaded call blocks",
+          "[smart_async][matrix]") {
+  // The blocking call can only finish after another handler on the same loop has run: if the
+  // loop were blocked this would deadlock (and fail by the CTest timeout).
+  smartasync::blocking_pool pool{1};
+  gate released;
+  auto blocking = smartasync::smart_async(pool, [&released] {
+    released.wait();
+    return 42;
+  });
+  asio::io_context ioc;
+  std::vector<std::string> order;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    order.push_back("call");
+    int v = co_await blocking.async();
+    order.push_back("result " + std::to_string(v));
+  }, asio::detached);
+  asio::post(ioc, [&] {
+    order.push_back("other handler");
+    released.open();
+  });
+  ioc.run();
+  CHECK(order == std::vector<std::string>{"call", "other handler", "result 42"});
+}
+
+TEST_CASE("co_await rethrows exceptions of any type", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{1};
+  auto std_error = smartasync::smart_async(pool, []() -> int { throw std::runtime_error("db"); });
+  auto odd_error = smartasync::smart_async(pool, []() -> int { throw custom_error{3}; });
+  auto int_error = smartasync::smart_async(pool, [] { throw 17; });
+  asio::io_context ioc;
+  int caught = 0;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    try {
+      co_await std_error.async();
+    } catch (const std::runtime_error& e) {
+      caught += std::string(e.what()) == "db";
+    }
+    try {
+      co_await odd_error.async();
+    } catch (const custom_error& e) {
+      caught += e.code == 3;
+    }
+    try {
+      co_await int_error.async();
+    } catch (int e) {
+      caught += e == 17;
+    }
+  }, asio::detached);
+  ioc.run();
+  CHECK(caught == 3);
+  CHECK(pool.stats().failed == 3);
+}
+
+TEST_CASE("a strand stays a strand", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{2};
+  auto work = smartasync::smart_async(pool, [](int x) { return x + 1; });
+  asio::io_context ioc;
+  auto strand = asio::make_strand(ioc);
+  std::atomic<int> on_strand{0};
+  for (int i = 0; i < 20; ++i)
+    asio::co_spawn(strand, [&, i]() -> asio::awaitable<void> {
+      int v = co_await work.async(i);
+      on_strand += (v == i + 1 && strand.running_in_this_thread()) ? 1 : 0;
+    }, asio::detached);
+  std::thread second([&] { ioc.run(); });
+  ioc.run();
+  second.join();
+  CHECK(on_strand == 20);
+}
+
+// Row 3: any thread, any token.
+TEST_CASE("async speaks every completion token", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{2};
+  auto twice = smartasync::smart_async(pool, [](int x) { return 2 * x; });
+  asio::io_context ioc;
+
+  int from_callback = 0;
+  std::exception_ptr callback_error;
+  twice.async(1, [&](std::exception_ptr e, int v) {
+    callback_error = e;
+    from_callback = v;
+  });
+  auto future = twice.async(2, asio::use_future);
+  auto deferred = twice.async(3, asio::experimental::deferred);
+  int from_deferred = 0;
+  std::move(deferred)([&](std::exception_ptr, int v) { from_deferred = v; });
+  twice.async(4, asio::detached);
+  int from_bound = 0;
+  bool bound_on_loop = false;
+  twice.async(5, asio::bind_executor(ioc, [&](std::exception_ptr, int v) {
+    from_bound = v;
+    bound_on_loop = smartasync::this_thread::is_running_event_loop();
+  }));
+
+  CHECK(future.get() == 4);
+  ioc.run();
+  pool.shutdown(smartasync::shutdown_mode::drain);
+  CHECK(from_callback == 2);
+  CHECK_FALSE(callback_error);
+  CHECK(from_deferred == 6);
+  CHECK(from_bound == 10);
+  CHECK(bound_on_loop);
+  CHECK(pool.stats().completed == 5);
+}
+
+TEST_CASE("use_future carries exceptions and void results", "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{1};
+  std::atomic<int> calls{0};
+  auto touch = smartasync::smart_async(pool, [&calls] { ++calls; });
+  touch.async(asio::use_future).get();
+  CHECK(calls == 1);
+  auto fails = smartasync::smart_async(pool, []() -> int { throw std::logic_error("bad"); });
+  CHECK_THROWS_AS(fails.async(asio::use_future).get(), std::logic_error);
+}
+
+TEST_CASE("arguments are decay-copied unless wrapped in std::ref", "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  gate started, finish;
+  auto read_later = smartasync::smart_async(pool, [&](const std::string& s) {
+    started.open();
+    finish.wait();
+    return s;
+  });
+  std::string text = "before";
+  auto copied = read_later.async(text, asio::use_future);
+  started.wait();
+  text = "after";
+  finish.open();
+  CHECK(copied.get() == "before");
+
+  auto append = smartasync::smart_async(pool, [](std::string& s) { s += "!"; });
+  append.async(std::ref(text), asio::use_future).get();
+  CHECK(text == "after!");
+}
+
+TEST_CASE("move-only arguments and results travel through the pool", "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  auto bump = smartasync::smart_async(pool, [](std::unique_ptr<int> p) {
+    ++*p;
+    return p;
+  });
+  auto result = bump.async(std::make_unique<int>(41), asio::use_future).get();
+  REQUIRE(result);
+  CHECK(*result == 42);
+}
+
+// Row 4: the classic mistake, a blocking call made synchronously on a loop thread.
+TEST_CASE("sync form on a loop thread is reported once per call site", "[smart_async][matrix]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto slow = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "slow lookup"});
+  asio::io_context ioc;
+  int sum = 0;
+  asio::post(ioc, [&] {
+    sum += slow(1); // runs inline, reported
+    sum += slow(2); // runs inline, not reported again
+  });
+  ioc.run();
+  CHECK(sum == 3);
+  auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+  CHECK(reports[0].name == "slow lookup");
+  CHECK(reports[0].message.find("'slow lookup'") != std::string::npos);
+  CHECK(reports[0].message.find("co_await") != std::string::npos);
+  CHECK(reports[0].thread == std::this_thread::get_id());
+  CHECK(std::string(reports[0].where.file_name()).find("smart_async.test.cpp") != std::string::npos);
+  CHECK(pool.stats().submitted == 0);
+}
+
+TEST_CASE("strict policy throws on a loop thread without running the call",
+          "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{1};
+  int runs = 0;
+  auto guarded = smartasync::smart_async(pool, [&runs] { return ++runs; },
+                                         {.name = "guarded", .on_loop = smartasync::loop_call_policy::strict});
+  asio::io_context ioc;
+  std::error_code seen;
+  std::string message;
+  asio::post(ioc, [&] {
+    try {
+      guarded();
+    } catch (const std::system_error& e) {
+      seen = e.code();
+      message = e.what();
+    }
+  });
+  ioc.run();
+  CHECK(seen == smartasync::error::blocking_call_on_loop);
+  CHECK(message.find("'guarded'") != std::string::npos);
+  CHECK(runs == 0);
+  CHECK(guarded() == 1); // off the loop, strict changes nothing
+}
+
+TEST_CASE("silent policy runs inline on a loop and reports nothing", "[smart_async][matrix]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto quiet = smartasync::smart_async(pool, [] { return std::this_thread::get_id(); },
+                                       {.on_loop = smartasync::loop_call_policy::silent});
+  asio::io_context ioc;
+  std::thread::id ran_on;
+  asio::post(ioc, [&] { ran_on = quiet(); });
+  ioc.run();
+  CHECK(ran_on == std::this_thread::get_id());
+  CHECK(capture.reports().empty());
+}
+
+// Row 5: nested wrapped calls on a worker of the same pool run inline.
+TEST_CASE("nested calls on a worker of the same pool run inline, never queue",
+          "[smart_async][matrix]") {
+  smartasync::blocking_pool pool{1, 1}; // one worker: queueing a nested call would deadlock
+  auto inner = smartasync::smart_async(pool, [] { return std::this_thread::get_id(); });
+  auto outer = smartasync::smart_async(pool, [&] {
+    auto via_sync = inner();
+    auto via_future = inner.async(asio::use_future).get();
+    return std::tuple{std::this_thread::get_id(), via_sync, via_future};
+  });
+  auto [outer_id, sync_id, future_id] = outer.async(asio::use_future).get();
+  CHECK(outer_id != std::this_thread::get_id());
+  CHECK(sync_id == outer_id);
+  CHECK(future_id == outer_id);
+  CHECK(pool.stats().submitted == 1); // only the outer call was queued
+}
+
+TEST_CASE("a nested async callback is not invoked inside the initiating call", "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  auto inner = smartasync::smart_async(pool, [] { return 1; });
+  auto outer = smartasync::smart_async(pool, [&] {
+    auto done = std::make_shared<std::promise<int>>();
+    bool initiating = true;
+    inner.async([&initiating, done](std::exception_ptr, int v) {
+      done->set_value(initiating ? -1 : v);
+    });
+    initiating = false;
+    return done->get_future();
+  });
+  auto inner_result = outer.async(asio::use_future).get();
+  CHECK(inner_result.get() == 1);
+}
+
+TEST_CASE("a callable taking std::stop_token gets a never-stopped token when called sync",
+          "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  auto aware = smartasync::smart_async(pool, [](std::stop_token token, int x) {
+    return std::pair{token.stop_possible(), x};
+  });
+  CHECK(aware(5) == std::pair{false, 5});                            // nobody can stop it
+  CHECK(aware.async(6, asio::use_future).get() == std::pair{true, 6}); // cancellation can
+}
+
+TEST_CASE("smart_async without a pool uses the default pool lazily", "[smart_async]") {
+  auto id = smartasync::smart_async([] { return smartasync::this_thread::current_pool(); });
+  CHECK(id() == nullptr);
+  CHECK(id.async(asio::use_future).get() == &smartasync::default_pool());
+  CHECK(&id.pool() == &smartasync::default_pool());
+}
