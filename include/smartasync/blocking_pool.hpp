@@ -4,7 +4,9 @@
 #define SMARTASYNC_BLOCKING_POOL_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/detail/latency_histogram.hpp"
 #include "smartasync/detail/pool_op.hpp"
+#include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
 
@@ -58,29 +60,6 @@ struct pool_options {
   std::size_t queue_capacity = 1024;
   /// What a submission does when the queue is full.
   full_policy when_full = full_policy::wait;
-};
-
-/// A snapshot of a pool's counters; every field is read without stopping the pool.
-struct pool_stats {
-  std::size_t threads = 0;
-  std::size_t queue_capacity = 0;
-  /// Admitted operations waiting for a worker (at most queue_capacity).
-  std::size_t queued = 0;
-  /// Event-loop operations parked beyond the capacity (full_policy::wait).
-  std::size_t waiting = 0;
-  /// Operations running on a worker now.
-  std::size_t running = 0;
-  /// Threads blocked in a submission, waiting for space (full_policy::wait).
-  std::size_t blocked_submitters = 0;
-  /// Operations ever accepted.
-  std::uint64_t submitted = 0;
-  /// Operations whose callable returned (completed) or threw (failed).
-  std::uint64_t completed = 0;
-  std::uint64_t failed = 0;
-  /// Operations completed with operation_aborted (cancelled queued or running, or shut down).
-  std::uint64_t cancelled = 0;
-  /// Submissions refused with error::queue_full or error::pool_stopped.
-  std::uint64_t rejected = 0;
 };
 
 /// A fixed set of worker threads with a bounded FIFO queue, for blocking calls.
@@ -200,6 +179,18 @@ public:
     return s;
   }
 
+  /// stats() plus queue-wait and run-time distributions; `fmt::format("{}", pool.metrics())`
+  /// gives a one-line summary. Callable at any time, without stopping the pool.
+  pool_metrics metrics() const {
+    pool_metrics m;
+    m.counts = stats();
+    const auto wait = queue_wait_.summarize();
+    const auto run = run_time_.summarize();
+    m.queue_wait = {wait.count, wait.p50, wait.p99, wait.max};
+    m.run_time = {run.count, run.p50, run.p99, run.max};
+    return m;
+  }
+
 private:
   template <typename, typename>
   friend class detail::offload_op;
@@ -277,7 +268,10 @@ private:
       wake_producer_locked();
       running_.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
+      const auto started = std::chrono::steady_clock::now();
+      queue_wait_.record(started - op->enqueued_at_);
       op->execute();
+      run_time_.record(std::chrono::steady_clock::now() - started);
       running_.fetch_sub(1, std::memory_order_relaxed);
       op->release();
       lock.lock();
@@ -305,6 +299,7 @@ private:
   std::atomic<std::size_t> running_{0};
   std::atomic<std::uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
       rejected_{0};
+  detail::latency_histogram queue_wait_, run_time_;
 
   std::mutex join_mutex_;
   std::vector<std::thread> workers_;

@@ -9,6 +9,7 @@
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/error.hpp"
+#include "smartasync/metrics.hpp"
 #include "smartasync/offload.hpp"
 #include "smartasync/smart_async.hpp"
 #include "smartasync/this_thread.hpp"

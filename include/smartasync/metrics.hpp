@@ -1,0 +1,100 @@
+// smartasync/metrics.hpp - what a blocking_pool reports about itself.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_METRICS_HPP
+#define SMARTASYNC_METRICS_HPP
+
+#include "smartasync/config.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace smartasync {
+
+/// A snapshot of a pool's counters; every field is read without stopping the pool.
+struct pool_stats {
+  std::size_t threads = 0;
+  std::size_t queue_capacity = 0;
+  /// Admitted operations waiting for a worker (at most queue_capacity).
+  std::size_t queued = 0;
+  /// Event-loop operations parked beyond the capacity (full_policy::wait).
+  std::size_t waiting = 0;
+  /// Operations running on a worker now.
+  std::size_t running = 0;
+  /// Threads blocked in a submission, waiting for space (full_policy::wait).
+  std::size_t blocked_submitters = 0;
+  /// Operations ever accepted.
+  std::uint64_t submitted = 0;
+  /// Operations whose callable returned (completed) or threw (failed).
+  std::uint64_t completed = 0;
+  std::uint64_t failed = 0;
+  /// Operations completed with operation_aborted (cancelled queued or running, or shut down).
+  std::uint64_t cancelled = 0;
+  /// Submissions refused with error::queue_full or error::pool_stopped.
+  std::uint64_t rejected = 0;
+};/// A latency distribution: count, median, 99th percentile (within 12.5%) and exact maximum.
+struct latency_summary {
+  std::uint64_t count = 0;
+  std::chrono::nanoseconds p50{}, p99{}, max{};
+};
+
+/// Counters plus the distributions of time spent queued and time spent running.
+struct pool_metrics {
+  pool_stats counts;
+  /// From submission to a worker picking the operation up.
+  latency_summary queue_wait;
+  /// The callable's own run time on the worker.
+  latency_summary run_time;
+};
+
+namespace detail {
+// 1234 ns -> "1.23us": short, fixed units for one-line summaries.
+inline std::string short_duration(std::chrono::nanoseconds d) {
+  const double ns = static_cast<double>(d.count());
+  if (ns < 1e3)
+    return fmt::format("{:.0f}ns", ns);
+  if (ns < 1e6)
+    return fmt::format("{:.3g}us", ns / 1e3);
+  if (ns < 1e9)
+    return fmt::format("{:.3g}ms", ns / 1e6);
+  return fmt::format("{:.3g}s", ns / 1e9);
+}
+} // namespace detail
+
+} // namespace smartasync
+
+template <>
+struct fmt::formatter<smartasync::pool_stats> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const smartasync::pool_stats& s, FormatContext& ctx) const {
+    return fmt::format_to(ctx.out(),
+                          "threads={} capacity={} queued={} waiting={} running={} submitted={} "
+                          "completed={} failed={} cancelled={} rejected={}",
+                          s.threads, s.queue_capacity, s.queued, s.waiting, s.running, s.submitted,
+                          s.completed, s.failed, s.cancelled, s.rejected);
+  }
+};
+
+template <>
+struct fmt::formatter<smartasync::latency_summary> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const smartasync::latency_summary& l, FormatContext& ctx) const {
+    using smartasync::detail::short_duration;
+    return fmt::format_to(ctx.out(), "p50={} p99={} max={}", short_duration(l.p50),
+                          short_duration(l.p99), short_duration(l.max));
+  }
+};
+
+template <>
+struct fmt::formatter<smartasync::pool_metrics> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const smartasync::pool_metrics& m, FormatContext& ctx) const {
+    return fmt::format_to(ctx.out(), "{} | wait {} | run {}", m.counts, m.queue_wait, m.run_time);
+  }
+};
+
+#endif // SMARTASYNC_METRICS_HPP

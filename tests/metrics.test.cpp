@@ -1,0 +1,76 @@
+// Test that the header is self-contained.
+#include <smartasync/metrics.hpp>
+
+#include "common/test_support.hpp"
+
+#include <smartasync/blocking_pool.hpp>
+#include <smartasync/detail/latency_histogram.hpp>
+#include <smartasync/offload.hpp>
+
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <stdexcept>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("the histogram's percentiles are within one bucket of the truth", "[metrics]") {
+  smartasync::detail::latency_histogram h;
+  for (int i = 1; i <= 1000; ++i)
+    h.record(std::chrono::microseconds(i)); // 1us .. 1000us
+  auto s = h.summarize();
+  CHECK(s.count == 1000);
+  CHECK(s.max == 1000us);
+  // The true p50 is 500us and p99 990us; a bucket is at most 12.5% wide.
+  CHECK(s.p50 >= 500us);
+  CHECK(s.p50 <= 563us);
+  CHECK(s.p99 >= 990us);
+  CHECK(s.p99 <= 1000us); // clamped to the maximum
+}
+
+TEST_CASE("an empty histogram summarises to zeros", "[metrics]") {
+  smartasync::detail::latency_histogram h;
+  auto s = h.summarize();
+  CHECK(s.count == 0);
+  CHECK(s.p50 == 0ns);
+  CHECK(s.max == 0ns);
+  h.record(-5ns); // clock oddities are clamped, not trusted
+  CHECK(h.summarize().max == 0ns);
+}
+
+TEST_CASE("pool metrics count every outcome and time every run", "[metrics]") {
+  smartasync::blocking_pool pool{2, 16, smartasync::full_policy::reject};
+  std::vector<std::future<int>> ok;
+  for (int i = 0; i < 20; ++i)
+    ok.push_back(smartasync::async_offload(pool, [i] { return i; }, asio::use_future));
+  int rejected = 0;
+  for (auto& f : ok) {
+    try {
+      f.get();
+    } catch (const std::system_error& e) {
+      rejected += e.code() == smartasync::error::queue_full;
+    }
+  }
+  auto failing = smartasync::async_offload(pool, []() -> int { throw std::runtime_error("x"); },
+                                           asio::use_future);
+  CHECK_THROWS(failing.get());
+  pool.shutdown();
+  auto m = pool.metrics();
+  CHECK(m.counts.submitted + m.counts.rejected == 21);
+  CHECK(m.counts.rejected == static_cast<std::uint64_t>(rejected));
+  CHECK(m.counts.completed + m.counts.failed == m.counts.submitted);
+  CHECK(m.counts.failed == 1);
+  CHECK(m.run_time.count == m.counts.submitted);
+  CHECK(m.queue_wait.count == m.counts.submitted);
+  CHECK(m.run_time.p50 <= m.run_time.p99);
+  CHECK(m.run_time.p99 <= m.run_time.max);
+  CHECK(m.queue_wait.p99 <= m.queue_wait.max);
+
+  const auto line = fmt::format("{}", m);
+  CHECK(line.find("submitted=") != std::string::npos);
+  CHECK(line.find("failed=1") != std::string::npos);
+  CHECK(line.find("run p50=") != std::string::npos);
+  CHECK(line.find('\n') == std::string::npos);
+}
