@@ -208,14 +208,13 @@ private:
     switch (site.on_loop) {
     case loop_call_policy::strict:
       throw std::system_error(error::blocking_call_on_loop, site.strict_message());
-    case loop_call_policy::report: {
-      // Report after the call (even if it throws) so the report can say how long it blocked.
-      detail::inline_call_scope scope(site);
-      return invoke(std::forward<Args>(args)...);
-    }
+    case loop_call_policy::report:
     case loop_call_policy::silent:
       break;
     }
+    // Published for the watchdog; reported (report policy) after the call, even if it throws,
+    // so the report can say how long the loop was blocked.
+    detail::inline_call_scope scope(site);
     return invoke(std::forward<Args>(args)...);
   }
 

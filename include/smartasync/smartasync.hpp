@@ -13,5 +13,6 @@
 #include "smartasync/offload.hpp"
 #include "smartasync/smart_async.hpp"
 #include "smartasync/this_thread.hpp"
+#include "smartasync/watchdog.hpp"
 
 #endif // SMARTASYNC_SMARTASYNC_HPP

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <source_location>
@@ -64,25 +65,39 @@ struct call_site {
   }
 };
 
-// The wrapped call this thread is running inline on its event loop, if any; read by the
-// blocked-loop watchdog to name the culprit.
-inline thread_local const call_site* current_inline_call_ = nullptr;
+// What this thread is running inline on its event loop, published for the blocked-loop
+// watchdog, which reads it from its own thread (hence the mutex: the site must stay valid
+// while the watchdog copies its name).
+struct inline_call_slot {
+  std::mutex mutex;
+  const call_site* site = nullptr;
+};
+
+inline const std::shared_ptr<inline_call_slot>& this_thread_inline_slot() {
+  thread_local const std::shared_ptr<inline_call_slot> slot =
+      std::make_shared<inline_call_slot>();
+  return slot;
+}
 
 // Marks an inline call on a loop thread and reports it (once per site) when it ends.
 class inline_call_scope {
 public:
-  explicit inline_call_scope(const call_site& site) noexcept
-      : site_(site), previous_(current_inline_call_), start_(std::chrono::steady_clock::now()) {
-    current_inline_call_ = &site_;
+  explicit inline_call_scope(const call_site& site)
+      : site_(site), slot_(*this_thread_inline_slot()), start_(std::chrono::steady_clock::now()) {
+    std::lock_guard lock(slot_.mutex);
+    previous_ = std::exchange(slot_.site, &site_);
   }
   inline_call_scope(const inline_call_scope&) = delete;
   inline_call_scope& operator=(const inline_call_scope&) = delete;
 
   ~inline_call_scope() {
-    current_inline_call_ = previous_;
     const auto blocked = std::chrono::steady_clock::now() - start_;
+    {
+      std::lock_guard lock(slot_.mutex);
+      slot_.site = previous_;
+    }
     try {
-      if (!site_.first_report())
+      if (site_.on_loop != loop_call_policy::report || !site_.first_report())
         return;
       const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
       report(diagnostic{
@@ -104,7 +119,8 @@ public:
 
 private:
   const call_site& site_;
-  const call_site* previous_;
+  inline_call_slot& slot_;
+  const call_site* previous_ = nullptr;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -1,0 +1,186 @@
+// smartasync/watchdog.hpp - tells you when an event loop stops serving handlers, and who did it.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_WATCHDOG_HPP
+#define SMARTASYNC_WATCHDOG_HPP
+
+#include "smartasync/config.hpp"
+#include "smartasync/detail/call_site.hpp"
+#include "smartasync/diagnostics.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace smartasync {
+
+/// Options of loop_watchdog.
+struct watchdog_options {
+  /// A loop that has not run a handler for this long is reported as blocked.
+  std::chrono::milliseconds threshold{100};
+  /// A name for reports ("http server loop").
+  std::string name{};
+};
+
+/// Watches an io_context and reports, through the diagnostics hook, when it stops running
+/// handlers for longer than a threshold.
+/**
+ * A monitor thread posts one tiny heartbeat handler at a time to the io_context. A heartbeat
+ * still waiting after `threshold` means every thread of the loop is stuck in some handler:
+ * the watchdog reports it at once (kind diagnostic_kind::loop_blocked), naming the wrapped
+ * call running inline on the loop thread when there is one, and reports again, with the total
+ * time, when the loop recovers. A loop that is not running (never started, or run() returned,
+ * or stopped) is not blocked and is not reported.
+ *
+ * @par Cost
+ * One posted handler every threshold/4 on a healthy loop (see docs/benchmarks.md), one thread.
+ *
+ * @par Thread safety
+ * Construct and destroy it like any I/O object: the io_context must outlive it.
+ *
+ * @par Example
+ * @code
+ * asio::io_context ioc;
+ * smartasync::loop_watchdog watchdog{ioc, {.threshold = 100ms, .name = "api"}};
+ * ioc.run();
+ * @endcode
+ */
+class loop_watchdog {
+public:
+  explicit loop_watchdog(asio::io_context& ioc, watchdog_options options = {})
+      : state_(std::make_shared<state>(ioc, std::move(options))),
+        monitor_([s = state_](std::stop_token stop) { s->monitor(stop); }) {}
+
+  loop_watchdog(const loop_watchdog&) = delete;
+  loop_watchdog& operator=(const loop_watchdog&) = delete;
+
+  /// Stops and joins the monitor thread. A heartbeat still queued in the io_context is
+  /// harmless: it only touches state it shares ownership of.
+  ~loop_watchdog() {
+    monitor_.request_stop();
+    monitor_.join();
+  }
+
+  /// How many stalls have been detected so far.
+  std::uint64_t stalls() const noexcept { return state_->stalls.load(std::memory_order_relaxed); }
+
+  /// How many heartbeats the loop has run so far.
+  std::uint64_t heartbeats() const noexcept {
+    return state_->beats.load(std::memory_order_relaxed);
+  }
+
+private:
+  struct state : std::enable_shared_from_this<state> {
+    state(asio::io_context& context, watchdog_options o)
+        : ioc(context), options(std::move(o)),
+          period(std::max<std::chrono::steady_clock::duration>(options.threshold / 4,
+                                                               std::chrono::milliseconds(1))) {}
+
+    asio::io_context& ioc;
+    const watchdog_options options;
+    const std::chrono::steady_clock::duration period;
+
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    bool beat_pending = false;
+    bool seen_running = false;
+    bool stall_open = false;
+    std::chrono::steady_clock::time_point posted_at;
+    std::string culprit;
+    std::shared_ptr<detail::inline_call_slot> loop_thread_slot;
+    std::thread::id loop_thread;
+
+    std::atomic<std::uint64_t> stalls{0}, beats{0};
+
+    void monitor(std::stop_token stop) {
+      std::unique_lock lock(mutex);
+      for (;;) {
+        wake.wait_for(lock, stop, period, [] { return false; });
+        if (stop.stop_requested())
+          return;
+        const auto now = std::chrono::steady_clock::now();
+        if (!beat_pending) {
+          beat_pending = true;
+          posted_at = now;
+          lock.unlock();
+          asio::post(ioc, [self = shared_from_this()] { self->on_beat(); });
+          lock.lock();
+          continue;
+        }
+        if (stall_open || !seen_running || ioc.stopped() || now - posted_at <= options.threshold)
+          continue;
+        stall_open = true;
+        culprit = describe_culprit();
+        stalls.fetch_add(1, std::memory_order_relaxed);
+        auto d = make_report(now - posted_at, "has not run a handler for", " and counting");
+        lock.unlock();
+        report(d);
+        lock.lock();
+      }
+    }
+
+    void on_beat() {
+      const auto now = std::chrono::steady_clock::now();
+      std::unique_lock lock(mutex);
+      beat_pending = false;
+      seen_running = true;
+      beats.fetch_add(1, std::memory_order_relaxed);
+      if (loop_thread != std::this_thread::get_id()) {
+        loop_thread = std::this_thread::get_id();
+        loop_thread_slot = detail::this_thread_inline_slot();
+      }
+      if (!stall_open)
+        return;
+      stall_open = false;
+      auto d = make_report(now - posted_at, "recovered after being blocked for", "");
+      lock.unlock();
+      report(d);
+    }
+
+    // Called with `mutex` held, from the monitor thread, while the loop thread is stuck.
+    std::string describe_culprit() {
+      if (loop_thread_slot) {
+        std::lock_guard slot_lock(loop_thread_slot->mutex);
+        if (const detail::call_site* site = loop_thread_slot->site)
+          return fmt::format("culprit: blocking call {} running inline (created at {}:{}); "
+                             "await it with co_await w.async(...) instead",
+                             site->display_name(), site->created_at.file_name(),
+                             site->created_at.line());
+      }
+      return "culprit: no smartasync-wrapped call was running inline on it; look for other "
+             "blocking code in its handlers";
+    }
+
+    diagnostic make_report(std::chrono::steady_clock::duration blocked, const char* what,
+                           const char* tail) const {
+      const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
+      const std::string label =
+          options.name.empty() ? std::string("an event loop") : fmt::format("event loop '{}'", options.name);
+      return diagnostic{
+          .kind = diagnostic_kind::loop_blocked,
+          .message = fmt::format("{} {} {:.1f} ms{} (threshold {} ms); {}", label, what, ms, tail,
+                                 options.threshold.count(), culprit),
+          .name = options.name,
+          .where = {},
+          .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
+          .thread = loop_thread};
+    }
+  };
+
+  std::shared_ptr<state> state_;
+  std::jthread monitor_;
+};
+
+} // namespace smartasync
+
+#endif // SMARTASYNC_WATCHDOG_HPP
