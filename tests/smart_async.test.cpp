@@ -311,11 +311,11 @@ TEST_CASE("a nested async callback is not invoked inside the initiating call", "
   auto inner = smartasync::smart_async(pool, [] { return 1; });
   auto outer = smartasync::smart_async(pool, [&] {
     auto done = std::make_shared<std::promise<int>>();
-    bool initiating = true;
-    inner.async([&initiating, done](std::exception_ptr, int v) {
-      done->set_value(initiating ? -1 : v);
+    auto initiating = std::make_shared<std::atomic<bool>>(true);
+    inner.async([initiating, done](std::exception_ptr, int v) {
+      done->set_value(initiating->load() ? -1 : v);
     });
-    initiating = false;
+    initiating->store(false);
     return done->get_future();
   });
   auto inner_result = outer.async(asio::use_future).get();

@@ -14,7 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <source_location>
+#include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
 #include <utility>
@@ -41,7 +41,7 @@ struct diagnostic {
   /// The wrapped function's name ("" when unnamed or not applicable).
   std::string name{};
   /// Where the wrapped function (or the misused facility) was created or called.
-  std::source_location where{};
+  smartasync::source_location where{};
   /// How long the offending call blocked (zero when not measured).
   std::chrono::nanoseconds duration{};
   /// The thread the report is about.

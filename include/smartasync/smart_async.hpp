@@ -16,7 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <source_location>
+#include "smartasync/source_location.hpp"
 #include <stop_token>
 #include <string>
 #include <system_error>
@@ -181,7 +181,7 @@ public:
   const std::string& name() const noexcept { return state_->site.name; }
 
   /// Where smart_async() was called to make this wrapper.
-  const std::source_location& created_at() const noexcept { return state_->site.created_at; }
+  const smartasync::source_location& created_at() const noexcept { return state_->site.created_at; }
 
   /// The wrapped callable.
   const F& function() const noexcept { return state_->fn; }
@@ -189,7 +189,7 @@ public:
 private:
   template <typename G>
   friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
-                                                             std::source_location);
+                                                             smartasync::source_location);
 
   explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
       : state_(std::move(state)) {}
@@ -232,7 +232,7 @@ private:
 template <typename G>
 smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
-                                                    std::source_location where) {
+                                                    smartasync::source_location where) {
   using F = std::decay_t<G>;
   static_assert(std::is_constructible_v<F, G&&>,
                 "smartasync::smart_async: the callable must be copy- or move-constructible into "
@@ -263,7 +263,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
 template <typename G>
 smart_function<std::decay_t<G>>
 smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
-            std::source_location where = std::source_location::current()) {
+            smartasync::source_location where = smartasync::source_location::current()) {
   return make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
 }
 
@@ -272,7 +272,7 @@ template <typename G>
   requires(!std::is_same_v<std::decay_t<G>, blocking_pool>)
 smart_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
-            std::source_location where = std::source_location::current()) {
+            smartasync::source_location where = smartasync::source_location::current()) {
   return make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
 }
 

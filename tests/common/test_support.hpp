@@ -14,11 +14,11 @@ namespace test_support {
 // busy for exactly as long as they need, with no sleeps.
 class gate {
 public:
+  // Notifies under the lock: once a waiter has returned, open() no longer touches the gate, so
+  // the waiter may destroy it at once.
   void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
+    std::lock_guard lock(mutex_);
+    open_ = true;
     cv_.notify_all();
   }
   void wait() {

@@ -12,7 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <source_location>
+#include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
 #include <tuple>
@@ -36,9 +36,9 @@ namespace detail {
 struct call_site {
   std::string name;
   loop_call_policy on_loop;
-  std::source_location created_at;
+  smartasync::source_location created_at;
 
-  call_site(std::string n, loop_call_policy policy, std::source_location where)
+  call_site(std::string n, loop_call_policy policy, smartasync::source_location where)
       : name(std::move(n)), on_loop(policy), created_at(where) {}
 
   std::string display_name() const {
