@@ -10,6 +10,7 @@
 #include <asio/execution_context.hpp>
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -17,17 +18,13 @@ namespace smartasync::detail {
 
 // A pool worker may finish long after the io_context that awaits the result was stopped and
 // destroyed. Asio's own operations live inside their context and are destroyed by its
-// shutdown; ours live in the pool, so each context gets this service, which knows the
-// operations that will complete into it. Its shutdown() runs while the context is still
-// intact, abandons those operations, and waits out any delivery already in progress.
-class completion_service final : public asio::execution_context::service {
+// shutdown; ours live in the pool. So each context gets a completion_service whose shutdown()
+// (run while the context is still intact) abandons the operations that would complete into it
+// and waits out any delivery in progress. The bookkeeping lives in a registry that every
+// tracked operation co-owns, because a late worker must still be able to ask "was I
+// abandoned?" after the service itself is gone.
+class completion_registry {
 public:
-  using key_type = completion_service;
-  inline static asio::execution_context::id id;
-
-  explicit completion_service(asio::execution_context& context)
-      : asio::execution_context::service(context) {}
-
   // Registers `op`; false when the context is already shutting down.
   bool track(pool_op* op) {
     std::lock_guard lock(mutex_);
@@ -44,7 +41,7 @@ public:
 
   // Runs `post` (which hands the completion to the context) unless the context has abandoned
   // `op`. `post` runs without our lock held, because an inline-executing executor may run user
-  // code that starts the next operation on this same service.
+  // code that starts the next operation into this same context.
   template <typename Post>
   bool deliver(pool_op* op, Post&& post) {
     {
@@ -55,7 +52,7 @@ public:
       ++delivering_;
     }
     struct finish {
-      completion_service* self;
+      completion_registry* self;
       pool_op* op;
       ~finish() {
         {
@@ -70,8 +67,7 @@ public:
     return true;
   }
 
-private:
-  void shutdown() override {
+  void shutdown() {
     std::vector<pool_op*> orphans;
     {
       std::unique_lock lock(mutex_);
@@ -84,13 +80,14 @@ private:
       idle_.wait(lock, [this] { return delivering_ == 0; });
     }
     // Outside the lock: destroying a handler may destroy a coroutine frame, whose other
-    // operations may call back into this service.
+    // operations may call back into this registry.
     for (pool_op* op : orphans) {
       op->abandon();
       op->release();
     }
   }
 
+private:
   void unlink(pool_op* op) noexcept {
     (op->service_prev_ ? op->service_prev_->service_next_ : head_) = op->service_next_;
     if (op->service_next_)
@@ -103,6 +100,23 @@ private:
   pool_op* head_ = nullptr;
   std::size_t delivering_ = 0;
   bool shut_down_ = false;
+};
+
+class completion_service final : public asio::execution_context::service {
+public:
+  using key_type = completion_service;
+  inline static asio::execution_context::id id;
+
+  explicit completion_service(asio::execution_context& context)
+      : asio::execution_context::service(context),
+        registry_(std::make_shared<completion_registry>()) {}
+
+  const std::shared_ptr<completion_registry>& registry() const noexcept { return registry_; }
+
+private:
+  void shutdown() override { registry_->shutdown(); }
+
+  std::shared_ptr<completion_registry> registry_;
 };
 
 } // namespace smartasync::detail

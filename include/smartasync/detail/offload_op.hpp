@@ -90,8 +90,8 @@ public:
           *handler_, no_associated_executor{});
       work_guard_.emplace(executor);
       if constexpr (has_context<executor_type>) {
-        service_ = &asio::use_service<completion_service>(context_of(executor));
-        if (!service_->track(this)) { // the context is being destroyed right now
+        registry_ = asio::use_service<completion_service>(context_of(executor)).registry();
+        if (!registry_->track(this)) { // the context is being destroyed right now
           abandon();
           release();
           return;
@@ -244,7 +244,7 @@ private:
   void deliver(std::exception_ptr error, value_storage value, bool direct) noexcept {
     if constexpr (has_executor) {
       // handler_ may be touched only inside deliver(): a dying context abandons it under the
-      // service's lock.
+      // registry's lock.
       auto post = [&] {
         auto allocator = asio::get_associated_allocator(*handler_);
         asio::post(work_guard_->get_executor(),
@@ -253,8 +253,8 @@ private:
         handler_.reset();
         work_guard_.reset(); // after the post: the posted completion now keeps the loop alive
       };
-      if (service_)
-        service_->deliver(this, post);
+      if (registry_)
+        registry_->deliver(this, post);
       else
         post();
     } else {
@@ -302,7 +302,7 @@ private:
   std::conditional_t<has_executor, std::optional<asio::executor_work_guard<executor_type>>,
                      std::monostate>
       work_guard_;
-  completion_service* service_ = nullptr;
+  std::shared_ptr<completion_registry> registry_; // null: the executor has no context
 };
 
 } // namespace smartasync::detail
