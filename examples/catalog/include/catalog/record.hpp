@@ -1,0 +1,51 @@
+// catalog/record.hpp - the records a package catalogue holds, and what operations report.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef CATALOG_RECORD_HPP
+#define CATALOG_RECORD_HPP
+
+#include <cstddef>
+#include <string>
+
+namespace catalog {
+
+/// One package of the catalogue. `name` is the key: a catalogue holds at most one record per name.
+struct catalog_record {
+  std::string name;
+  std::string version;
+  std::string section;
+  std::string maintainer;
+  /// Synopsis, then the long description (if any) after a '\n'.
+  std::string description;
+
+  bool operator==(const catalog_record&) const = default;
+};
+
+/// One ranked result of catalog_db::search.
+struct search_hit {
+  std::string name;
+  std::string version;
+  std::string section;
+  /// An excerpt of the description with each matched term wrapped in
+  /// catalog::highlight_begin / catalog::highlight_end.
+  std::string snippet;
+  /// SQLite's bm25 score: lower is a better match (scores are negative).
+  double score = 0.0;
+};
+
+/// The markers search_hit::snippet puts around matched terms.
+inline constexpr const char* highlight_begin = "[";
+inline constexpr const char* highlight_end = "]";
+
+/// What a committed sync changed. added + updated + unchanged is the snapshot's size.
+struct sync_counts {
+  std::size_t added = 0;
+  std::size_t updated = 0;
+  std::size_t deleted = 0;
+  std::size_t unchanged = 0;
+
+  bool operator==(const sync_counts&) const = default;
+};
+
+} // namespace catalog
+
+#endif // CATALOG_RECORD_HPP

@@ -1,0 +1,112 @@
+// search_server.hpp - an Asio C++20 coroutine HTTP/1.1 server in front of a wrapped search.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SQLITE_SEARCH_SEARCH_SERVER_HPP
+#define SQLITE_SEARCH_SEARCH_SERVER_HPP
+
+#include "catalog/record.hpp"
+#include "http.hpp"
+
+#include <smartasync/smart_async.hpp>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace sqlite_search {
+
+using search_result = std::vector<catalog::search_hit>;
+
+/// The two forms of one wrapped search function, type-erased so the server is compiled once.
+struct search_backend {
+  /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
+  std::function<search_result(std::string, int)> call;
+  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool.
+  std::function<asio::awaitable<search_result>(std::string, int)> async_call;
+};
+
+/// The backend of a smart_function taking (std::string, int) and returning search_result.
+template <typename F>
+search_backend make_backend(const smartasync::smart_function<F>& search) {
+  return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
+          [search](std::string q, int limit) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit);
+          }};
+}
+
+struct server_options {
+  std::string address = "127.0.0.1";
+  /// 0 picks a free port; port() tells which.
+  std::uint16_t port = 0;
+  /// Call the search's sync form on the loop (the mistake smartasync detects) instead of
+  /// awaiting its async form.
+  bool inline_search = false;
+  http::limits limits{};
+  /// A keep-alive connection idle this long is closed.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  int default_limit = 10;
+};
+
+/// `GET /search?q=QUERY&limit=N` (JSON results) and `GET /health`, on one io_context thread.
+/**
+ * Each connection is a coroutine: read, parse (http_parser), answer, repeat while keep-alive.
+ * Malformed requests get 400, unknown paths 404, other methods 405, requests over the limits
+ * 413; a broken request closes its connection, never the server.
+ *
+ * @par Thread safety
+ * Run the io_context on one thread. stop() may be called from any thread.
+ */
+class search_server {
+public:
+  /// Binds and listens (throws std::system_error when the address is taken); start() accepts.
+  search_server(asio::io_context& io, search_backend backend, server_options options);
+  search_server(const search_server&) = delete;
+  search_server& operator=(const search_server&) = delete;
+  ~search_server();
+
+  std::uint16_t port() const noexcept { return port_; }
+  const server_options& options() const noexcept { return options_; }
+
+  /// Starts accepting connections.
+  void start();
+
+  /// Stops accepting and closes every connection; io_context::run returns once searches in
+  /// flight have finished.
+  void stop();
+
+  /// Requests answered so far (any status).
+  std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
+
+private:
+  struct response {
+    int status;
+    std::string body;
+  };
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<response> handle(const http::request& request);
+  asio::awaitable<response> handle_search(const http::request& request);
+
+  asio::io_context& io_;
+  search_backend backend_;
+  server_options options_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::unordered_set<asio::ip::tcp::socket*> sockets_;
+  bool stopped_ = false;
+  std::atomic<std::uint64_t> requests_{0};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+} // namespace sqlite_search
+
+#endif // SQLITE_SEARCH_SEARCH_SERVER_HPP

@@ -1,0 +1,280 @@
+// server.test.cpp - the search server in-process, over real loopback HTTP.
+#include "search_server.hpp"
+
+#include "catalog/catalog_db.hpp"
+#include "catalog/generator.hpp"
+#include "catalog_search.hpp"
+#include "http_client.hpp"
+#include "temp_dir.hpp"
+
+#include <smartasync/diagnostics.hpp>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+using namespace sqlite_search;
+using sqlite_search::testing::http_client;
+using json = nlohmann::json;
+
+namespace {
+
+// A catalogue with a few known records in a generated crowd.
+std::filesystem::path make_catalogue(const catalog::testing::temp_dir& dir) {
+  auto file = dir / "catalog.db";
+  catalog::catalog_db db(file, catalog::open_mode::read_write);
+  auto sync = db.begin_sync();
+  sync.add(catalog::generate_catalog(500));
+  sync.add({"asio", "1.22", "libs", "Ada <a@example.org>", "Cross-platform library for network programming"});
+  sync.add({"netkit", "2.0", "net", "Ben <b@example.org>", "Tools using asio"});
+  sync.commit();
+  return file;
+}
+
+// The server on its own io_context thread, stopped and joined on destruction.
+struct running_server {
+  asio::io_context io{1};
+  search_server server;
+  std::thread thread;
+
+  running_server(search_backend backend, server_options options = {})
+      : server(io, std::move(backend), options) {
+    server.start();
+    thread = std::thread([this] { io.run(); });
+  }
+  ~running_server() {
+    server.stop();
+    thread.join();
+  }
+  std::uint16_t port() const { return server.port(); }
+};
+
+// The real catalogue search, offloaded to a pool.
+struct catalogue_fixture {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 2};
+  smartasync::blocking_pool pool{2, 64};
+  smartasync::smart_function<catalog_search> search = make_catalog_search(pool, connections);
+  running_server server{make_backend(search)};
+};
+
+} // namespace
+
+TEST_CASE_METHOD(catalogue_fixture, "GET /search answers ranked JSON results", "[server]") {
+  http_client client(server.port());
+  auto r = client.get("/search?q=asio&limit=5");
+  REQUIRE(r.status == 200);
+  CHECK(r.keep_alive);
+  const auto body = json::parse(r.body);
+  CHECK(body["query"] == "asio");
+  CHECK(body["count"] == 2);
+  REQUIRE(body["results"].size() == 2);
+  CHECK(body["results"][0]["name"] == "asio");
+  CHECK(body["results"][1]["name"] == "netkit");
+  CHECK(body["results"][1]["snippet"] == "Tools using [asio]");
+
+  // Same connection (keep-alive), percent-encoded phrase query, limit honoured.
+  r = client.get("/search?q=" + http::percent_encode("\"network programming\"") + "&limit=1");
+  REQUIRE(r.status == 200);
+  CHECK(json::parse(r.body)["results"][0]["name"] == "asio");
+  r = client.get("/search?q=lib*&limit=3");
+  REQUIRE(r.status == 200);
+  CHECK(json::parse(r.body)["count"] == 3);
+
+  CHECK(client.get("/health").status == 200);
+}
+
+TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives on", "[server]") {
+  {
+    http_client client(server.port());
+    CHECK(client.get("/nowhere").status == 404);
+    auto r = client.get("/search?q=%22unterminated");
+    CHECK(r.status == 400);
+    CHECK(json::parse(r.body)["error"].get<std::string>().starts_with("invalid search query: "));
+    CHECK(client.get("/search?limit=3").status == 400);           // no q
+    CHECK(client.get("/search?q=asio&limit=abc").status == 400);  // not a number
+    CHECK(client.get("/search?q=asio&limit=0").status == 400);    // out of range
+    CHECK(client.get("/search?q=asio&limit=100000").status == 400);
+    CHECK(client.get("/search?q=").status == 400);                // empty
+    client.send("DELETE /search?q=asio HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(client.read_response().status == 405);
+    CHECK(client.get("/health").status == 200); // all of that on one connection
+  }
+  SECTION("garbage") {
+    http_client client(server.port());
+    client.send("this is not HTTP\r\n\r\n");
+    auto r = client.read_response();
+    CHECK(r.status == 400);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(client.closed_by_server());
+  }
+  SECTION("bad escape in the target") {
+    http_client client(server.port());
+    client.send("GET /search?q=%Z1 HTTP/1.1\r\n\r\n");
+    CHECK(client.read_response().status == 400);
+  }
+  SECTION("oversized request line") {
+    http_client client(server.port());
+    client.send("GET /search?q=" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\n\r\n");
+    CHECK(client.read_response().status == 413);
+  }
+  SECTION("oversized body") {
+    http_client client(server.port());
+    client.send("POST /search HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n" + std::string(4096, 'x'));
+    CHECK(client.read_response().status == 413);
+  }
+  SECTION("a client that vanishes mid-request") {
+    http_client client(server.port());
+    client.send("GET /sea");
+  }
+  http_client after(server.port());
+  CHECK(after.get("/health").status == 200);
+  CHECK(after.get("/search?q=asio").status == 200);
+}
+
+TEST_CASE_METHOD(catalogue_fixture, "pipelined requests are answered in order", "[server]") {
+  http_client client(server.port());
+  client.send("GET /health HTTP/1.1\r\n\r\nGET /search?q=netkit HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n");
+  CHECK(client.read_response().status == 200);
+  auto r = client.read_response();
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["results"][0]["name"] == "netkit");
+  CHECK(client.read_response().status == 404);
+}
+
+TEST_CASE_METHOD(catalogue_fixture, "concurrent clients are all served", "[server]") {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c)
+    clients.emplace_back([&] {
+      http_client client(server.port());
+      for (int i = 0; i < 10; ++i)
+        if (client.get("/search?q=network").status == 200)
+          ++ok;
+    });
+  for (auto& t : clients)
+    t.join();
+  CHECK(ok == 80);
+}
+
+namespace {
+
+// A search that blocks until the test opens the gate, and records the order of events.
+struct gate {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool started = false;
+  bool released = false;
+  bool finished = false;
+
+  void release() {
+    std::lock_guard lock(mutex);
+    released = true;
+    cv.notify_all();
+  }
+  bool wait_started() {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return started; });
+  }
+  bool is_finished() {
+    std::lock_guard lock(mutex);
+    return finished;
+  }
+};
+
+struct slow_search {
+  std::shared_ptr<gate> g;
+  search_result operator()(std::string query, int) const {
+    if (query == "slow") {
+      std::unique_lock lock(g->mutex);
+      g->started = true;
+      g->cv.notify_all();
+      g->cv.wait_for(lock, std::chrono::seconds(10), [&] { return g->released; });
+      g->finished = true;
+    }
+    return {catalog::search_hit{"hit", "1", "s", "[slow]", -1.0}};
+  }
+};
+
+} // namespace
+
+TEST_CASE("offloaded: /health is answered while a slow search runs", "[server][offload]") {
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{2, 16};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  running_server server(make_backend(search));
+
+  http_client searcher(server.port());
+  searcher.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+
+  http_client prober(server.port());
+  CHECK(prober.get("/health").status == 200);
+  CHECK_FALSE(g->is_finished()); // answered before the search finished: the loop was free
+
+  g->release();
+  auto r = searcher.read_response();
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["results"][0]["name"] == "hit");
+}
+
+TEST_CASE("inline: the search blocks the loop and smartasync reports it", "[server][inline]") {
+  std::mutex mutex;
+  std::vector<smartasync::diagnostic> reports;
+  auto previous = smartasync::set_diagnostics_handler([&](const smartasync::diagnostic& d) {
+    std::lock_guard lock(mutex);
+    reports.push_back(d);
+  });
+
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{2, 16};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  {
+    running_server server(make_backend(search), server_options{.inline_search = true});
+
+    http_client searcher(server.port());
+    searcher.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+    REQUIRE(g->wait_started());
+
+    http_client prober(server.port());
+    prober.send("GET /health HTTP/1.1\r\n\r\n");
+    // Give a free loop every chance to answer first, then open the gate from another thread.
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      g->release();
+    });
+    CHECK(prober.read_response().status == 200);
+    CHECK(g->is_finished()); // /health waited for the search: the loop was blocked
+    releaser.join();
+    CHECK(searcher.read_response().status == 200);
+  }
+  smartasync::set_diagnostics_handler(previous);
+
+  std::lock_guard lock(mutex);
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+  CHECK(reports[0].name == "slow test search");
+  CHECK(reports[0].duration > std::chrono::nanoseconds(0));
+}
+
+TEST_CASE("stop() ends the server while clients are connected", "[server]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  asio::io_context io{1};
+  search_server server(io, make_backend(search), {});
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  http_client idle(server.port());
+  http_client busy(server.port());
+  CHECK(busy.get("/search?q=asio").status == 200);
+  server.stop();
+  thread.join(); // returns: every connection was closed
+  CHECK(idle.closed_by_server());
+  CHECK(busy.closed_by_server());
+}
