@@ -6,13 +6,20 @@
 #include "smartasync/config.hpp"
 #include "smartasync/version.hpp"
 
+#include "smartasync/block_on.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/error.hpp"
+#include "smartasync/fan_out.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/offload.hpp"
+#include "smartasync/retry.hpp"
+#include "smartasync/semaphore.hpp"
 #include "smartasync/smart_async.hpp"
+#include "smartasync/source_location.hpp"
+#include "smartasync/stream.hpp"
 #include "smartasync/this_thread.hpp"
+#include "smartasync/timeout.hpp"
 #include "smartasync/watchdog.hpp"
 
 #endif // SMARTASYNC_SMARTASYNC_HPP

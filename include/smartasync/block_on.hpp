@@ -1,0 +1,249 @@
+// smartasync/block_on.hpp - run an awaitable to completion from synchronous code.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_BLOCK_ON_HPP
+#define SMARTASYNC_BLOCK_ON_HPP
+
+#include "smartasync/config.hpp"
+
+#include "smartasync/detail/block_on_context.hpp"
+#include "smartasync/diagnostics.hpp"
+#include "smartasync/error.hpp"
+#include "smartasync/source_location.hpp"
+#include "smartasync/this_thread.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/is_executor.hpp>
+#include <asio/execution/executor.hpp>
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace smartasync {
+
+/// The executor of the shared background loop that block_on and sync_stream use by default.
+/**
+ * One io_context run by one thread, started on first use and stopped and joined at static
+ * destruction. Useful to co_spawn work that should share that loop.
+ *
+ * @par Thread safety
+ * Safe to call from any thread. Do not use it (or block_on without an executor) from the
+ * destructor of a static object constructed before the first use of the loop.
+ */
+inline asio::io_context::executor_type background_executor() {
+  return detail::block_on_context::instance().get_executor();
+}
+
+namespace detail {
+
+template <typename T>
+struct block_on_state {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::exception_ptr error;
+  std::optional<T> value;
+};
+
+template <>
+struct block_on_state<void> {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::exception_ptr error;
+};
+
+/// The co_spawn completion handler: hands the result to the waiting thread. If the execution
+/// context is destroyed before the coroutine finishes, Asio destroys this handler without
+/// calling it; the destructor then wakes the waiter with operation_aborted instead of leaving
+/// it blocked forever.
+template <typename T>
+class block_on_handler {
+public:
+  explicit block_on_handler(std::shared_ptr<block_on_state<T>> state) : state_(std::move(state)) {}
+  block_on_handler(block_on_handler&& other) noexcept : state_(std::move(other.state_)) {}
+  block_on_handler& operator=(block_on_handler&&) = delete;
+
+  ~block_on_handler() {
+    if (state_) {
+      finish(std::make_exception_ptr(std::system_error(
+          asio::error::operation_aborted,
+          "block_on: the execution context was shut down before the awaitable completed")));
+    }
+  }
+
+  template <typename... Result>
+  void operator()(std::exception_ptr error, Result&&... result) {
+    std::unique_lock lock(state_->mutex);
+    if constexpr (sizeof...(Result) != 0) {
+      if (!error)
+        state_->value.emplace(std::forward<Result>(result)...);
+    }
+    lock.unlock();
+    finish(std::move(error));
+  }
+
+private:
+  void finish(std::exception_ptr error) {
+    auto state = std::move(state_);
+    std::lock_guard lock(state->mutex);
+    state->error = std::move(error);
+    state->done = true;
+    // Notify under the lock: the waiter may return (and drop its reference) the moment it sees
+    // done, and we still hold our own reference, so the state stays alive either way.
+    state->done_cv.notify_one();
+  }
+
+  std::shared_ptr<block_on_state<T>> state_;
+};
+
+/// Reports block_on_from_loop once per call site: a hot loop must not flood the handler.
+inline void report_block_on_from_loop(const smartasync::source_location& where) {
+  static std::mutex mutex;
+  static std::set<std::tuple<std::string, std::uint_least32_t, std::uint_least32_t>> seen;
+  {
+    std::lock_guard lock(mutex);
+    if (!seen.emplace(where.file_name(), where.line(), where.column()).second)
+      return;
+  }
+  report(diagnostic{
+      .kind = diagnostic_kind::block_on_from_loop,
+      .message = fmt::format(
+          "block_on at {}:{} blocks thread {}, which is running an event loop: every other "
+          "handler of that loop waits until the awaitable completes. co_await the awaitable "
+          "(or co_spawn it) instead.",
+          where.file_name(), where.line(), std::this_thread::get_id()),
+      .name = "",
+      .where = where,
+      .duration = {},
+      .thread = std::this_thread::get_id(),
+  });
+}
+
+template <typename Executor>
+void check_block_on_thread(const Executor& ex, const smartasync::source_location& where) {
+  if (detail::runs_on_this_thread(ex)) {
+    throw std::system_error(
+        make_error_code(error::deadlock),
+        fmt::format("block_on at {}:{} was called on a thread that runs the execution context "
+                    "it would wait on, so the awaitable could never run; co_await it instead "
+                    "of calling block_on",
+                    where.file_name(), where.line()));
+  }
+  if (this_thread::is_running_event_loop())
+    detail::report_block_on_from_loop(where);
+}
+
+template <typename T, typename AwaitableExecutor, typename Executor>
+T block_on_impl(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
+                const smartasync::source_location& where) {
+  detail::check_block_on_thread(ex, where);
+  auto state = std::make_shared<block_on_state<T>>();
+  asio::co_spawn(ex, std::move(a), block_on_handler<T>(state));
+  std::unique_lock lock(state->mutex);
+  state->done_cv.wait(lock, [&] { return state->done; });
+  if (state->error)
+    std::rethrow_exception(state->error);
+  if constexpr (!std::is_void_v<T>)
+    return std::move(*state->value);
+}
+
+} // namespace detail
+
+/// Runs `a` to completion on the shared background loop and returns its result.
+/**
+ * @param a The awaitable to run. It is started by this call and finishes before it returns.
+ * @param where The call site, used in error messages and diagnostics; leave it defaulted.
+ * @returns The awaitable's result; an exception it throws (of any type) is rethrown here.
+ *
+ * @par Blocking
+ * The calling thread blocks until the awaitable completes; the awaitable runs on the shared
+ * background loop (see background_executor()), never on the calling thread. Any number of
+ * threads may call block_on at once; their awaitables interleave on that one loop.
+ *
+ * @par Misuse
+ * Called on the background loop's own thread (from a coroutine that block_on started, say) it
+ * throws std::system_error with error::deadlock instead of hanging. Called on a thread running
+ * another event loop it works, but stalls that loop; it reports
+ * diagnostic_kind::block_on_from_loop once per call site.
+ *
+ * @par Cancellation
+ * None: the caller is a plain thread with nothing to cancel from. Bound the wait with
+ * with_timeout inside the awaitable if needed. If the loop is shut down first (the process is
+ * exiting) it throws std::system_error(asio::error::operation_aborted).
+ *
+ * @par Thread safety
+ * Safe to call concurrently from any number of threads.
+ *
+ * @par Example
+ * @code
+ * int n = smartasync::block_on(count_rows(db)); // from main(), a test, a worker thread
+ * @endcode
+ */
+template <typename T, typename AwaitableExecutor>
+  requires std::is_convertible_v<asio::io_context::executor_type, AwaitableExecutor>
+T block_on(asio::awaitable<T, AwaitableExecutor> a,
+           smartasync::source_location where = smartasync::source_location::current()) {
+  return detail::block_on_impl(background_executor(), std::move(a), where);
+}
+
+/// Runs `a` to completion on `ex` and returns its result.
+/**
+ * @param ex Where the awaitable runs. Some thread must be running its execution context
+ *        (io_context::run, a thread_pool), otherwise this call waits until one does.
+ * @param a The awaitable to run.
+ * @param where The call site; leave it defaulted.
+ * @returns The awaitable's result, or rethrows its exception.
+ *
+ * @par Blocking
+ * The calling thread blocks; the awaitable runs on `ex`.
+ *
+ * @par Misuse
+ * Throws std::system_error(error::deadlock) without running anything when the calling thread
+ * runs the execution context behind `ex` (checked through running_in_this_thread(), the inner
+ * executor of a strand, or the io_context/thread_pool behind an any_io_executor). A thread
+ * running some *other* loop is allowed and reported (diagnostic_kind::block_on_from_loop).
+ *
+ * @par Thread safety
+ * Safe to call concurrently from any number of threads.
+ *
+ * @par Example
+ * @code
+ * asio::io_context io;
+ * std::jthread runner([&] { auto g = asio::make_work_guard(io); io.run(); });
+ * auto page = smartasync::block_on(io.get_executor(), fetch(url));
+ * @endcode
+ */
+template <typename Executor, typename T, typename AwaitableExecutor>
+  requires(asio::execution::is_executor<Executor>::value || asio::is_executor<Executor>::value)
+T block_on(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
+           smartasync::source_location where = smartasync::source_location::current()) {
+  return detail::block_on_impl(ex, std::move(a), where);
+}
+
+/// Runs `a` to completion on `context`'s executor; the same as block_on(context.get_executor(), a).
+template <typename ExecutionContext, typename T, typename AwaitableExecutor>
+  requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+T block_on(ExecutionContext& context, asio::awaitable<T, AwaitableExecutor> a,
+           smartasync::source_location where = smartasync::source_location::current()) {
+  return detail::block_on_impl(context.get_executor(), std::move(a), where);
+}
+
+} // namespace smartasync
+
+#endif // SMARTASYNC_BLOCK_ON_HPP

@@ -1,0 +1,73 @@
+// smartasync/detail/fan_out_state.hpp - shared state of one fan_out call.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DETAIL_FAN_OUT_STATE_HPP
+#define SMARTASYNC_DETAIL_FAN_OUT_STATE_HPP
+
+#include "smartasync/config.hpp"
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/strand.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+namespace smartasync::detail {
+
+/// Everything the workers of one fan_out share. Touched only on `strand` (the workers run
+/// there and cancellation is dispatched there), except `finished`, which is thread-safe and
+/// hands the finished state back to the awaiting coroutine.
+template <typename Iterator, typename Function, typename Result>
+struct fan_out_state {
+  using stored_type = std::conditional_t<std::is_void_v<Result>, std::monostate, Result>;
+
+  fan_out_state(asio::any_io_executor ex, Iterator first, Iterator last, std::size_t total,
+                std::size_t workers, Function f, bool fail_fast,
+                std::function<void(std::size_t, std::size_t)> on_progress)
+      : strand(asio::make_strand(ex)), next(std::move(first)), end(std::move(last)), total(total),
+        function(std::move(f)), fail_fast(fail_fast), on_progress(std::move(on_progress)),
+        values(total), errors(total), live_workers(workers), finished(ex, 1) {
+    signals.reserve(workers);
+    for (std::size_t i = 0; i < workers; ++i)
+      signals.push_back(std::make_unique<asio::cancellation_signal>());
+  }
+
+  /// Stops handing out inputs and cancels every worker except `except` (the one reporting).
+  void stop(asio::cancellation_type type, std::size_t except = static_cast<std::size_t>(-1)) {
+    stopping = true;
+    for (std::size_t i = 0; i < signals.size(); ++i)
+      if (i != except)
+        signals[i]->emit(type);
+  }
+
+  asio::strand<asio::any_io_executor> strand;
+  Iterator next;
+  Iterator end;
+  std::size_t next_index = 0;
+  std::size_t total;
+  std::size_t done = 0;
+  Function function;
+  bool fail_fast;
+  bool stopping = false;
+  bool cancelled_by_caller = false;
+  std::function<void(std::size_t, std::size_t)> on_progress;
+  std::vector<std::optional<stored_type>> values;
+  std::vector<std::exception_ptr> errors;
+  std::exception_ptr first_error;
+  // unique_ptr: a cancellation_signal can be neither copied nor moved.
+  std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
+  std::size_t live_workers;
+  asio::experimental::concurrent_channel<void(std::error_code, int)> finished;
+};
+
+} // namespace smartasync::detail
+
+#endif // SMARTASYNC_DETAIL_FAN_OUT_STATE_HPP

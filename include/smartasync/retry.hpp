@@ -1,0 +1,170 @@
+// smartasync/retry.hpp - retry an async operation with exponential backoff and full jitter.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_RETRY_HPP
+#define SMARTASYNC_RETRY_HPP
+
+#include "smartasync/config.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace smartasync {
+
+/// How retry() spaces and limits its attempts.
+/**
+ * The delay before retry number n (n = 1 after the first failure) is drawn uniformly from
+ * [0, min(max_delay, base_delay * factor^(n-1))] ("full jitter"): clients that failed
+ * together spread out instead of retrying in lock-step.
+ */
+struct retry_policy {
+  using duration = std::chrono::steady_clock::duration;
+
+  /// Attempts in total, the first included; at least 1.
+  std::size_t max_attempts = 3;
+  /// The ceiling of the first delay.
+  duration base_delay = std::chrono::milliseconds(100);
+  /// No computed delay exceeds this.
+  duration max_delay = std::chrono::seconds(10);
+  /// Growth of the ceiling per attempt; at least 1.
+  double factor = 2.0;
+  /// Whether a failure may be retried. Empty: everything except operation_aborted.
+  /// Cancellation (operation_aborted) is never retried, whatever this says.
+  std::function<bool(std::exception_ptr)> retryable;
+  /// A delay the failure itself asks for (an HTTP Retry-After, say). When it returns a value,
+  /// that value replaces the computed delay for this retry (it is not capped by max_delay:
+  /// the server knows better than our guess).
+  std::function<std::optional<duration>(std::exception_ptr)> server_delay;
+  /// Called before each wait as (attempt that failed, delay, its exception): progress events.
+  std::function<void(std::size_t attempt, duration delay, std::exception_ptr error)> on_retry;
+};
+
+namespace detail {
+
+inline bool is_cancellation(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& error) {
+    return error.code() == asio::error::operation_aborted;
+  } catch (...) {
+  }
+  return false;
+}
+
+/// The full-jitter delay before retry `retry_number` (1-based).
+template <typename Engine>
+retry_policy::duration backoff_delay(const retry_policy& policy, std::size_t retry_number,
+                                     Engine& engine) {
+  // Computed in double and clamped before converting back, so a large exponent saturates at
+  // max_delay instead of overflowing the integer tick count.
+  const double base = static_cast<double>(policy.base_delay.count());
+  const double cap = static_cast<double>(policy.max_delay.count());
+  const double ceiling =
+      std::min(cap, base * std::pow(policy.factor, static_cast<double>(retry_number - 1)));
+  using rep = retry_policy::duration::rep;
+  std::uniform_int_distribution<rep> pick(0, static_cast<rep>(std::max(0.0, ceiling)));
+  return retry_policy::duration(pick(engine));
+}
+
+/// A seed for a retry's own engine: drawn from a per-thread engine (no lock), which is itself
+/// seeded once from the OS.
+inline std::uint_fast32_t retry_seed() {
+  thread_local std::minstd_rand seeds{std::random_device{}()};
+  return static_cast<std::uint_fast32_t>(seeds());
+}
+
+template <typename F>
+using retry_awaitable_t = std::invoke_result_t<F&>;
+
+} // namespace detail
+
+/// Calls `attempt()` and awaits it, retrying failures as `policy` says.
+/**
+ * @param policy Limits, delays, what to retry and the hooks; see retry_policy.
+ * @param attempt Called once per attempt, returning a fresh `asio::awaitable<T>` each time (an
+ *        awaitable runs only once, so the callable builds a new one).
+ * @param engine A uniform random bit generator for the jitter, used by reference; it must
+ *        outlive the returned awaitable. Pass a seeded engine to make delays reproducible.
+ * @returns `asio::awaitable<T>`: the first successful result; when every attempt failed, or a
+ *          failure was not retryable, that failure's exception, rethrown unchanged.
+ *
+ * @par Blocking
+ * Never blocks: delays are steady_timer waits on the awaiting coroutine's executor. The
+ * hooks (retryable, server_delay, on_retry) run on that executor and should be quick.
+ *
+ * @par Cancellation
+ * Cancelling the awaiting coroutine aborts the current attempt or the current delay, and
+ * operation_aborted is rethrown at once, never retried.
+ *
+ * @par Thread safety
+ * The policy is copied into the operation. `engine` must not be used concurrently elsewhere.
+ *
+ * @par Example
+ * @code
+ * smartasync::retry_policy policy{.max_attempts = 5, .base_delay = 200ms, .max_delay = 5s};
+ * policy.retryable = [](std::exception_ptr e) { return is_transient(e); };
+ * auto body = co_await smartasync::retry(policy, [&] { return client.get(url); });
+ * @endcode
+ */
+template <typename F, typename Engine>
+  requires std::uniform_random_bit_generator<std::remove_cvref_t<Engine>>
+detail::retry_awaitable_t<F> retry(retry_policy policy, F attempt, Engine& engine) {
+  if (policy.max_attempts == 0)
+    throw std::invalid_argument("retry: max_attempts must be at least 1");
+  if (!(policy.factor >= 1.0))
+    throw std::invalid_argument("retry: factor must be at least 1");
+  for (std::size_t attempt_number = 1;; ++attempt_number) {
+    std::exception_ptr failure;
+    try {
+      co_return co_await attempt();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    const bool may_retry = !detail::is_cancellation(failure) &&
+                           (!policy.retryable || policy.retryable(failure));
+    if (!may_retry || attempt_number >= policy.max_attempts)
+      std::rethrow_exception(failure);
+
+    std::optional<retry_policy::duration> delay;
+    if (policy.server_delay)
+      delay = policy.server_delay(failure);
+    if (!delay)
+      delay = detail::backoff_delay(policy, attempt_number, engine);
+    if (policy.on_retry)
+      policy.on_retry(attempt_number, *delay, failure);
+
+    asio::steady_timer timer(co_await asio::this_coro::executor, *delay);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
+/// As above, with an engine of its own, randomly seeded.
+/**
+ * The engine lives in the operation rather than in a thread_local, because the coroutine may
+ * resume on another thread of a multi-threaded executor.
+ */
+template <typename F>
+detail::retry_awaitable_t<F> retry(retry_policy policy, F attempt) {
+  std::minstd_rand engine{detail::retry_seed()};
+  co_return co_await smartasync::retry(std::move(policy), std::move(attempt), engine);
+}
+
+} // namespace smartasync
+
+#endif // SMARTASYNC_RETRY_HPP

@@ -1,0 +1,240 @@
+// Test that the header is self-contained.
+#include "smartasync/retry.hpp"
+
+#include "common/test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+using namespace std::chrono_literals;
+using test_support::code_of;
+using test_support::run;
+using duration = smartasync::retry_policy::duration;
+
+namespace {
+
+struct transient : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct fatal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct throttled : std::runtime_error {
+  duration retry_after;
+  explicit throttled(duration d) : std::runtime_error("throttled"), retry_after(d) {}
+};
+
+struct retry_log {
+  std::vector<std::size_t> attempts;
+  std::vector<duration> delays;
+};
+
+smartasync::retry_policy small_policy(retry_log& log) {
+  smartasync::retry_policy policy;
+  policy.max_attempts = 5;
+  policy.base_delay = 1ms;
+  policy.max_delay = 4ms;
+  policy.factor = 2.0;
+  policy.on_retry = [&log](std::size_t attempt, duration delay, std::exception_ptr e) {
+    CHECK(e != nullptr);
+    log.attempts.push_back(attempt);
+    log.delays.push_back(delay);
+  };
+  return policy;
+}
+
+} // namespace
+
+TEST_CASE("retry returns the first success", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  std::minstd_rand engine{42};
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::retry(
+        small_policy(log),
+        [&]() -> asio::awaitable<int> {
+          if (++calls < 3)
+            throw transient("try again");
+          co_return calls;
+        },
+        engine);
+  };
+  CHECK(run(body()) == 3);
+  CHECK(calls == 3);
+  CHECK(log.attempts == std::vector<std::size_t>{1, 2});
+}
+
+TEST_CASE("retry gives up after max_attempts and rethrows the last error", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(small_policy(log), [&]() -> asio::awaitable<void> {
+      ++calls;
+      throw transient("attempt " + std::to_string(calls));
+      co_return;
+    });
+  };
+  CHECK_THROWS_WITH(run(body()), "attempt 5");
+  CHECK(calls == 5);
+  CHECK(log.attempts == std::vector<std::size_t>{1, 2, 3, 4});
+}
+
+TEST_CASE("retry delays are full-jitter exponential and bounded by the cap", "[retry]") {
+  // Many seeded runs: every delay lies in [0, min(cap, base * 2^(n-1))], and the spread shows
+  // jitter is applied (not always the ceiling).
+  bool saw_below_ceiling = false;
+  for (unsigned seed = 1; seed <= 20; ++seed) {
+    retry_log log;
+    std::minstd_rand engine{seed};
+    auto policy = small_policy(log);
+    policy.max_attempts = 6;
+    auto body = [&]() -> asio::awaitable<void> {
+      co_await smartasync::retry(
+          policy, []() -> asio::awaitable<void> { throw transient("no"); co_return; }, engine);
+    };
+    CHECK_THROWS_AS(run(body()), transient);
+    REQUIRE(log.delays.size() == 5);
+    const duration ceilings[] = {1ms, 2ms, 4ms, 4ms, 4ms};
+    for (std::size_t i = 0; i < 5; ++i) {
+      CHECK(log.delays[i] >= duration::zero());
+      CHECK(log.delays[i] <= ceilings[i]);
+      if (log.delays[i] < ceilings[i])
+        saw_below_ceiling = true;
+    }
+  }
+  CHECK(saw_below_ceiling);
+}
+
+TEST_CASE("retry is deterministic for a given seed", "[retry]") {
+  auto delays_for = [](unsigned seed) {
+    retry_log log;
+    std::minstd_rand engine{seed};
+    auto body = [&]() -> asio::awaitable<void> {
+      co_await smartasync::retry(
+          small_policy(log), []() -> asio::awaitable<void> { throw transient("no"); co_return; },
+          engine);
+    };
+    CHECK_THROWS(run(body()));
+    return log.delays;
+  };
+  CHECK(delays_for(7) == delays_for(7));
+}
+
+TEST_CASE("retry does not retry what the predicate rejects", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  auto policy = small_policy(log);
+  policy.retryable = [](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const transient&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  };
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(policy, [&]() -> asio::awaitable<void> {
+      if (++calls == 1)
+        throw transient("first");
+      throw fatal("second");
+      co_return;
+    });
+  };
+  CHECK_THROWS_AS(run(body()), fatal);
+  CHECK(calls == 2);
+  CHECK(log.attempts.size() == 1);
+}
+
+TEST_CASE("a server-provided delay overrides the computed one", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  auto policy = small_policy(log);
+  policy.server_delay = [](std::exception_ptr e) -> std::optional<duration> {
+    try {
+      std::rethrow_exception(e);
+    } catch (const throttled& t) {
+      return t.retry_after;
+    } catch (...) {
+      return std::nullopt;
+    }
+  };
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::retry(policy, [&]() -> asio::awaitable<int> {
+      ++calls;
+      if (calls == 1)
+        throw throttled(7ms); // above max_delay: still honoured
+      if (calls == 2)
+        throw transient("plain");
+      co_return calls;
+    });
+  };
+  CHECK(run(body()) == 3);
+  REQUIRE(log.delays.size() == 2);
+  CHECK(log.delays[0] == 7ms);
+  CHECK(log.delays[1] <= 2ms);
+}
+
+TEST_CASE("cancellation is never retried", "[retry][cancellation]") {
+  retry_log log;
+  int calls = 0;
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(small_policy(log), [&]() -> asio::awaitable<void> {
+      ++calls;
+      throw std::system_error(asio::error::operation_aborted);
+      co_return;
+    });
+  };
+  CHECK(test_support::code_thrown_by([&] { run(body()); }) == asio::error::operation_aborted);
+  CHECK(calls == 1);
+  CHECK(log.attempts.empty());
+}
+
+TEST_CASE("cancelling the caller during a backoff delay stops retrying", "[retry][cancellation]") {
+  asio::io_context io;
+  asio::cancellation_signal signal;
+  retry_log log;
+  int calls = 0;
+  auto policy = small_policy(log);
+  policy.base_delay = 1h;
+  policy.max_delay = 1h;
+  policy.server_delay = [](std::exception_ptr) -> std::optional<duration> { return 1h; };
+  std::exception_ptr outcome;
+  bool done = false;
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(policy, [&]() -> asio::awaitable<void> {
+      ++calls;
+      throw transient("no");
+      co_return;
+    });
+  };
+  asio::co_spawn(io, body(), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
+                   outcome = e;
+                   done = true;
+                 }));
+  asio::steady_timer later(io, 2ms);
+  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  io.run();
+  REQUIRE(done);
+  CHECK(code_of(outcome) == asio::error::operation_aborted);
+  CHECK(calls == 1);
+}
+
+TEST_CASE("retry rejects an impossible policy", "[retry][misuse]") {
+  smartasync::retry_policy policy;
+  policy.max_attempts = 0;
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::retry(policy, []() -> asio::awaitable<int> { co_return 1; });
+  };
+  CHECK_THROWS_AS(run(body()), std::invalid_argument);
+}

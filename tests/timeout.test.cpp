@@ -1,0 +1,224 @@
+// Test that the header is self-contained.
+#include "smartasync/timeout.hpp"
+
+#include "common/test_support.hpp"
+
+#include "smartasync/offload.hpp"
+#include "smartasync/smart_async.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stop_token>
+#include <thread>
+
+using namespace std::chrono_literals;
+using asio::experimental::deferred;
+using test_support::code_of;
+using test_support::run;
+
+namespace {
+
+struct custom_error {
+  int code;
+};
+
+// Sleeps `d` on a timer; records whether it saw operation_aborted.
+asio::awaitable<int> sleep_then(int value, std::chrono::steady_clock::duration d,
+                                bool* aborted = nullptr) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  try {
+    co_await timer.async_wait(asio::use_awaitable);
+  } catch (const std::system_error& e) {
+    if (aborted && e.code() == asio::error::operation_aborted)
+      *aborted = true;
+    throw;
+  }
+  co_return value;
+}
+
+template <typename Awaitable>
+std::error_code code_of_await(Awaitable a) {
+  try {
+    run(std::move(a));
+  } catch (...) {
+    return code_of(std::current_exception());
+  }
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("with_timeout returns the result when the operation is fast enough", "[timeout]") {
+  auto body = []() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(sleep_then(7, 0ms), 1h);
+  };
+  CHECK(run(body()) == 7);
+
+  auto void_body = []() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+    co_await smartasync::with_timeout(timer.async_wait(deferred), 1h);
+  };
+  CHECK_NOTHROW(run(void_body()));
+}
+
+TEST_CASE("with_timeout cancels a slow operation and throws error::timeout", "[timeout]") {
+  bool aborted = false;
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(sleep_then(1, 1h, &aborted), 5ms);
+  };
+  std::error_code code;
+  try {
+    run(body());
+  } catch (const std::system_error& e) {
+    code = e.code();
+  }
+  CHECK(code == smartasync::error::timeout);
+  CHECK(code != asio::error::operation_aborted);
+  // The operation itself saw the cancellation, and had finished by the time we got the error.
+  CHECK(aborted);
+}
+
+TEST_CASE("with_timeout works on deferred operations", "[timeout]") {
+  auto body = []() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1h);
+    co_await smartasync::with_timeout(timer.async_wait(deferred), 5ms);
+  };
+  CHECK(code_of_await(body()) == smartasync::error::timeout);
+}
+
+TEST_CASE("with_timeout passes the operation's own errors through unchanged", "[timeout]") {
+  // A one-hour deadline: if with_timeout waited for the timer after a failure, the test would
+  // hit its 60 s limit instead of passing.
+  auto fails = []() -> asio::awaitable<int> {
+    co_await sleep_then(0, 1ms);
+    throw custom_error{5};
+  };
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(fails(), 1h);
+  };
+  try {
+    run(body());
+    FAIL("no exception");
+  } catch (const custom_error& e) {
+    CHECK(e.code == 5);
+  }
+
+  auto refused = []() -> asio::awaitable<void> {
+    throw std::system_error(make_error_code(std::errc::connection_refused));
+    co_return;
+  };
+  auto body2 = [&]() -> asio::awaitable<void> {
+    co_await smartasync::with_timeout(refused(), 1h);
+  };
+  CHECK(code_of_await(body2()) == std::errc::connection_refused);
+}
+
+TEST_CASE("cancelling the caller is operation_aborted, not a timeout", "[timeout][cancellation]") {
+  asio::io_context io;
+  asio::cancellation_signal signal;
+  bool aborted = false;
+  std::exception_ptr outcome;
+  bool done = false;
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(sleep_then(1, 1h, &aborted), 1h);
+  };
+  asio::co_spawn(io, body(),
+                 asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, int) {
+                   outcome = e;
+                   done = true;
+                 }));
+  // Let the coroutine start and suspend, then cancel it from the loop (Asio's threading rule).
+  asio::steady_timer later(io, 2ms);
+  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  io.run();
+  REQUIRE(done);
+  CHECK(code_of(outcome) == asio::error::operation_aborted);
+  CHECK(aborted);
+}
+
+TEST_CASE("with_timeout cancels a running offloaded call through its stop_token",
+          "[timeout][offload]") {
+  smartasync::blocking_pool pool{1, 16};
+  std::atomic<bool> stop_seen{false};
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(
+        smartasync::async_offload(
+            pool,
+            [&](std::stop_token stop) {
+              while (!stop.stop_requested())
+                std::this_thread::sleep_for(1ms);
+              stop_seen = true;
+              return 1;
+            },
+            deferred),
+        10ms);
+  };
+  CHECK(code_of_await(body()) == smartasync::error::timeout);
+  // The worker gets the stop request; wait for it (bounded by the test's timeout, not asserted).
+  while (!stop_seen)
+    std::this_thread::sleep_for(1ms);
+  CHECK(stop_seen);
+}
+
+TEST_CASE("with_timeout removes a queued offloaded call that never started",
+          "[timeout][offload]") {
+  smartasync::blocking_pool pool{1, 16};
+  std::atomic<bool> release{false};
+  std::atomic<bool> blocker_running{false};
+  std::atomic<bool> queued_ran{false};
+  // Occupy the only worker so the next call stays queued.
+  auto blocker = smartasync::async_offload(
+      pool,
+      [&] {
+        blocker_running = true;
+        while (!release)
+          std::this_thread::sleep_for(1ms);
+      },
+      asio::use_future);
+  while (!blocker_running)
+    std::this_thread::sleep_for(1ms);
+
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::with_timeout(
+        smartasync::async_offload(pool, [&] { queued_ran = true; }, deferred), 5ms);
+  };
+  CHECK(code_of_await(body()) == smartasync::error::timeout);
+  release = true;
+  blocker.get();
+  pool.shutdown(smartasync::shutdown_mode::drain);
+  CHECK_FALSE(queued_ran);
+}
+
+TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[timeout][offload]") {
+  smartasync::blocking_pool pool{2, 16};
+  auto twice = smartasync::smart_async(pool, [](int x) { return x * 2; });
+  auto slow = smartasync::smart_async(pool, [](std::stop_token stop, int x) {
+    while (!stop.stop_requested())
+      std::this_thread::sleep_for(1ms);
+    return x;
+  });
+  auto body = [&]() -> asio::awaitable<int> {
+    const int fast = co_await smartasync::with_timeout(twice.async(21, deferred), 1h);
+    try {
+      co_await smartasync::with_timeout(slow.async(1, deferred), 5ms);
+    } catch (const std::system_error& e) {
+      if (e.code() == smartasync::error::timeout)
+        co_return fast;
+    }
+    co_return -1;
+  };
+  CHECK(run(body()) == 42);
+}
