@@ -23,16 +23,7 @@ using test_support::gate;
 
 namespace {
 
-std::error_code error_of(const std::exception_ptr& e) {
-  try {
-    if (e)
-      std::rethrow_exception(e);
-  } catch (const std::system_error& error) {
-    return error.code();
-  } catch (...) {
-  }
-  return {};
-}
+using test_support::code_of;
 
 // Occupies every worker of `pool` until the returned gate opens.
 std::vector<std::future<void>> occupy(smartasync::blocking_pool& pool, gate& release) {
@@ -189,7 +180,7 @@ TEST_CASE("submissions after shutdown complete with pool_stopped", "[blocking_po
   smartasync::async_offload(pool, [] { return 1; },
                             asio::bind_executor(ioc, [&](std::exception_ptr e, int) { outcome = e; }));
   ioc.run();
-  CHECK(error_of(outcome) == smartasync::error::pool_stopped);
+  CHECK(code_of(outcome) == smartasync::error::pool_stopped);
   CHECK(pool.stats().rejected == 1);
 }
 

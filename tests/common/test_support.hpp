@@ -4,8 +4,19 @@
 
 #include <smartasync/diagnostics.hpp>
 
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+
 #include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace test_support {
@@ -58,6 +69,74 @@ private:
   std::vector<smartasync::diagnostic> reports_;
   smartasync::diagnostics_handler previous_;
 };
+
+/// Runs `a` on `io` (by calling io.run() on this thread) and returns its result or rethrows.
+template <typename T>
+T run(asio::io_context& io, asio::awaitable<T> a) {
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<T>, int, T>> value;
+  bool done = false;
+  if constexpr (std::is_void_v<T>) {
+    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e) {
+      error = e;
+      done = true;
+    });
+  } else {
+    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+      error = e;
+      if (!e)
+        value.emplace(std::move(v));
+      done = true;
+    });
+  }
+  io.run();
+  io.restart();
+  if (!done)
+    throw std::logic_error("coroutine did not finish");
+  if (error)
+    std::rethrow_exception(error);
+  if constexpr (!std::is_void_v<T>)
+    return std::move(*value);
+}
+
+/// Same, on a fresh io_context.
+template <typename T>
+T run(asio::awaitable<T> a) {
+  asio::io_context io;
+  return run(io, std::move(a));
+}
+
+/// The std::error_code carried by `e` (empty when `e` is null or not a std::system_error).
+inline std::error_code code_of(std::exception_ptr e) {
+  if (!e)
+    return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& error) {
+    return error.code();
+  } catch (...) {
+  }
+  return {};
+}
+
+/// Runs `f` (which must throw) and returns the std::error_code it threw.
+template <typename F>
+std::error_code code_thrown_by(F&& f) {
+  try {
+    std::forward<F>(f)();
+  } catch (...) {
+    return code_of(std::current_exception());
+  }
+  return {};
+}
+
+/// Blocks until a stop is requested on `token`.
+inline void wait_for_stop(std::stop_token token) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait(lock, token, [] { return false; });
+}
 
 } // namespace test_support
 
