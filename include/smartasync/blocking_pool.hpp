@@ -225,7 +225,13 @@ private:
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
     queue_.push_back(op);
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    const bool wake = idle_workers_ > 0;
+    // Wake a parked worker only if none is already on its way: while a woken worker waits
+    // for a core, further submissions would otherwise each pay a futex call for nothing, on
+    // the event loop's thread (see docs/benchmarks.md). A woken worker drains the queue
+    // before it parks again, so nothing waits for a notification that was skipped.
+    const bool wake = idle_workers_ > waking_;
+    if (wake)
+      ++waking_;
     lock.unlock();
     if (wake)
       work_cv_.notify_one();
@@ -260,6 +266,8 @@ private:
         ++idle_workers_;
         work_cv_.wait(lock);
         --idle_workers_;
+        if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
+          --waking_;     // notification too many later, never one too few
       }
       detail::pool_op* op = queue_.pop_front();
       if (!op)
@@ -292,6 +300,7 @@ private:
   std::condition_variable space_cv_; // blocked producers wait for space
   detail::op_queue queue_;
   std::size_t idle_workers_ = 0;
+  std::size_t waking_ = 0; // notified workers that have not woken yet
   std::size_t blocked_producers_ = 0;
   bool stopping_ = false;
 

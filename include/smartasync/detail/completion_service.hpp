@@ -9,6 +9,7 @@
 
 #include <asio/execution_context.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -49,16 +50,21 @@ public:
       if (op->orphaned_)
         return false;
       unlink(op);
-      ++delivering_;
+      // Under the lock, so shutdown() either abandoned `op` above or sees this delivery.
+      delivering_.fetch_add(1, std::memory_order_relaxed);
     }
     struct finish {
       completion_registry* self;
       pool_op* op;
       ~finish() {
-        {
+        // No lock on the way out (it was one of the hottest locks per operation): only a
+        // shutdown() already waiting needs the lock and a notification. seq_cst on both sides
+        // (this decrement and load, its store and load) means at least one of the two sees
+        // the other, so the waiter is never missed.
+        if (self->delivering_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+            self->shut_down_flag_.load(std::memory_order_seq_cst)) {
           std::lock_guard lock(self->mutex_);
-          if (--self->delivering_ == 0 && self->shut_down_)
-            self->idle_.notify_all();
+          self->idle_.notify_all();
         }
         op->release();
       }
@@ -72,12 +78,13 @@ public:
     {
       std::unique_lock lock(mutex_);
       shut_down_ = true;
+      shut_down_flag_.store(true, std::memory_order_seq_cst);
       while (pool_op* op = head_) {
         unlink(op);
         op->orphaned_ = true;
         orphans.push_back(op);
       }
-      idle_.wait(lock, [this] { return delivering_ == 0; });
+      idle_.wait(lock, [this] { return delivering_.load(std::memory_order_seq_cst) == 0; });
     }
     // Outside the lock: destroying a handler may destroy a coroutine frame, whose other
     // operations may call back into this registry.
@@ -98,8 +105,9 @@ private:
   std::mutex mutex_;
   std::condition_variable idle_;
   pool_op* head_ = nullptr;
-  std::size_t delivering_ = 0;
-  bool shut_down_ = false;
+  std::atomic<std::size_t> delivering_{0};
+  bool shut_down_ = false;                  // guarded by mutex_
+  std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
 };
 
 class completion_service final : public asio::execution_context::service {
@@ -112,6 +120,31 @@ public:
         registry_(std::make_shared<completion_registry>()) {}
 
   const std::shared_ptr<completion_registry>& registry() const noexcept { return registry_; }
+
+  // Tracks `op` in the registry of `context` and stores that registry in `out`; false when
+  // the context is shutting down. asio::use_service locks the context's service registry on
+  // every call, so each thread remembers the last context it submitted to (a loop thread
+  // submits to its own context over and over). A remembered registry is only trusted while it
+  // accepts the operation: the context it belonged to may have died and another been built
+  // at the same address, but then the old registry is shut down, track() refuses, and we ask
+  // asio::use_service again.
+  static bool track(asio::execution_context& context, pool_op* op,
+                    std::shared_ptr<completion_registry>& out) {
+    thread_local struct {
+      asio::execution_context* context = nullptr;
+      std::shared_ptr<completion_registry> registry;
+    } last;
+    if (last.context == &context && last.registry->track(op)) {
+      out = last.registry;
+      return true;
+    }
+    out = asio::use_service<completion_service>(context).registry();
+    if (!out->track(op))
+      return false;
+    last.context = &context;
+    last.registry = out;
+    return true;
+  }
 
 private:
   void shutdown() override { registry_->shutdown(); }

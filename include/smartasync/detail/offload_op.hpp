@@ -14,6 +14,7 @@
 #include <asio/associated_executor.hpp>
 #include <asio/bind_allocator.hpp>
 #include <asio/cancellation_type.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/execution.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
@@ -90,8 +91,8 @@ public:
           *handler_, no_associated_executor{});
       work_guard_.emplace(executor);
       if constexpr (has_context<executor_type>) {
-        registry_ = asio::use_service<completion_service>(context_of(executor)).registry();
-        if (!registry_->track(this)) { // the context is being destroyed right now
+        if (!completion_service::track(context_of(executor), this, registry_)) {
+          // the context is being destroyed right now
           abandon();
           release();
           return;
@@ -247,11 +248,24 @@ private:
       // registry's lock.
       auto post = [&] {
         auto allocator = asio::get_associated_allocator(*handler_);
-        asio::post(work_guard_->get_executor(),
-                   asio::bind_allocator(allocator, completion{std::move(*handler_),
-                                                              std::move(error), std::move(value)}));
+        auto done = asio::bind_allocator(
+            allocator, completion{std::move(*handler_), std::move(error), std::move(value)});
         handler_.reset();
-        work_guard_.reset(); // after the post: the posted completion now keeps the loop alive
+        if (direct) {
+          // An asynchronous completion, as Asio's own operations deliver theirs: dispatch. For
+          // an io_context or a strand this is a post (a worker never runs their handlers);
+          // an executor that may run anywhere (use_future's promise executor, the system
+          // executor) completes right here instead of paying one more thread hop.
+          try {
+            asio::dispatch(work_guard_->get_executor(), std::move(done));
+          } catch (...) {
+            report_handler_exception();
+          }
+        } else {
+          // From inside the initiating call or a cancellation signal: never run it inline.
+          asio::post(work_guard_->get_executor(), std::move(done));
+        }
+        work_guard_.reset(); // after the hand-over: the completion now keeps the loop alive
       };
       if (registry_)
         registry_->deliver(this, post);

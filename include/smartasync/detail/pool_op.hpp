@@ -41,16 +41,18 @@ public:
       delete this;
   }
 
+  // The members are ordered so that the small ones share one word with refs_ (every queued
+  // operation carries them; see docs/benchmarks.md, memory).
+
   // Intrusive FIFO links, guarded by the owning pool's mutex.
   pool_op* prev_ = nullptr;
   pool_op* next_ = nullptr;
-  std::atomic<op_state> state_{op_state::idle};
-  std::chrono::steady_clock::time_point enqueued_at_{};
-
   // Links in the completion_service of the handler's execution context, guarded by its mutex.
   pool_op* service_prev_ = nullptr;
   pool_op* service_next_ = nullptr;
-  bool orphaned_ = false;
+  std::chrono::steady_clock::time_point enqueued_at_{};
+  std::atomic<op_state> state_{op_state::idle};
+  bool orphaned_ = false; // guarded by the completion registry's mutex
 
 protected:
   pool_op() = default;
