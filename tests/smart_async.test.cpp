@@ -310,10 +310,14 @@ TEST_CASE("a nested async callback is not invoked inside the initiating call", "
   smartasync::blocking_pool pool{1};
   auto inner = smartasync::smart_async(pool, [] { return 1; });
   auto outer = smartasync::smart_async(pool, [&] {
+    // The callback may run on another thread at any time (even before async() returns);
+    // what must never happen is running on this thread, inside the initiating call.
     auto done = std::make_shared<std::promise<int>>();
     auto initiating = std::make_shared<std::atomic<bool>>(true);
-    inner.async([initiating, done](std::exception_ptr, int v) {
-      done->set_value(initiating->load() ? -1 : v);
+    const auto initiator = std::this_thread::get_id();
+    inner.async([initiating, done, initiator](std::exception_ptr, int v) {
+      const bool inside = initiating->load() && std::this_thread::get_id() == initiator;
+      done->set_value(inside ? -1 : v);
     });
     initiating->store(false);
     return done->get_future();
