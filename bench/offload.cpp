@@ -1,0 +1,240 @@
+// bench/offload.cpp - offload round trips: smartasync beside the hand-written alternatives.
+// Distributed under the Boost Software License, Version 1.0.
+//
+// A trivial non-inlined function makes a round trip from an io_context to a pool and back, so
+// what is measured is the mechanism. One caller in flight measures latency; 64 coroutines in
+// flight measure throughput. Pools of 1, 2 and 4 workers. Every table alternates smartasync
+// and its baselines in rounds inside this one process:
+//   smartasync  co_await w.async(x) / callback / use_future
+//   lean        async_initiate + post to asio::thread_pool + dispatch back (bench/baselines.hpp)
+//   co_spawn    co_spawn(asio::thread_pool, awaitable, use_awaitable)
+//   std::async  std::async(std::launch::async, f, x).get(), from a plain thread
+#include "baselines.hpp"
+#include "harness.hpp"
+
+#include <smartasync/smart_async.hpp>
+
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include <future>
+#include <thread>
+
+namespace {
+
+[[gnu::noinline]] int trivial(int x) noexcept {
+  bench::keep(x);
+  return x + 1;
+}
+
+// `inflight` coroutines on one io_context, each awaiting n / inflight round trips in sequence.
+template <typename Op>
+void drive_awaitable(std::size_t inflight, std::size_t n, Op op) {
+  asio::io_context ctx;
+  const std::size_t per = n / inflight;
+  for (std::size_t k = 0; k < inflight; ++k)
+    asio::co_spawn(
+        ctx,
+        [&op, per]() -> asio::awaitable<void> {
+          for (std::size_t i = 0; i < per; ++i) {
+            const int r = co_await op(int(i));
+            bench::keep(r);
+          }
+        },
+        asio::detached);
+  ctx.run();
+}
+
+// `inflight` callback chains on one io_context; each completion starts the next call.
+template <typename Start>
+void drive_callback(std::size_t inflight, std::size_t n, Start start) {
+  asio::io_context ctx;
+  struct chain {
+    asio::io_context* ctx;
+    Start* start;
+    std::size_t left;
+    void next() {
+      if (left-- == 0)
+        return;
+      (*start)(int(left), asio::bind_executor(*ctx, [this](std::exception_ptr, int r) {
+                 bench::keep(r);
+                 next();
+               }));
+    }
+  };
+  std::vector<chain> chains(inflight, chain{&ctx, &start, n / inflight});
+  asio::post(ctx, [&] {
+    for (auto& c : chains)
+      c.next();
+  });
+  ctx.run();
+}
+
+// From a plain thread: start `inflight` futures, wait for all, repeat.
+template <typename Start>
+void drive_future(std::size_t inflight, std::size_t n, Start start) {
+  std::vector<std::future<int>> futures;
+  futures.reserve(inflight);
+  for (std::size_t done = 0; done < n; done += inflight) {
+    for (std::size_t k = 0; k < inflight; ++k)
+      futures.push_back(start(int(k)));
+    for (auto& f : futures) {
+      const int r = f.get();
+      bench::keep(r);
+    }
+    futures.clear();
+  }
+}
+
+std::future<int> std_async(int x) { return std::async(std::launch::async, trivial, x); }
+
+void awaitable_group(std::size_t threads, std::size_t inflight, const bench::options& opts,
+                     bench::results& out) {
+  const std::string title = fmt::format("await, {} in flight, pool of {}", inflight, threads);
+  if (!opts.wanted(title))
+    return;
+  smartasync::blocking_pool pool{threads};
+  asio::thread_pool tp{threads};
+  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  std::vector<bench::contender> cs{
+      {"smartasync co_await w.async(x)",
+       [&](std::size_t n) {
+         drive_awaitable(inflight, n, [&](int x) { return w.async(x, asio::use_awaitable); });
+       },
+       0, {}},
+      {"lean async_initiate+thread_pool",
+       [&](std::size_t n) {
+         drive_awaitable(inflight, n, [&](int x) {
+           return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_awaitable);
+         });
+       },
+       0, {}},
+      {"co_spawn(thread_pool, use_awaitable)",
+       [&](std::size_t n) {
+         drive_awaitable(inflight, n, [&](int x) {
+           return asio::co_spawn(
+               tp, [x]() -> asio::awaitable<int> { co_return trivial(x); }, asio::use_awaitable);
+         });
+       },
+       0, {}},
+      {"std::async(...).get()", [&](std::size_t n) { drive_future(inflight, n, std_async); }, 0,
+       {}},
+  };
+  bench::alternate(cs, opts);
+  bench::report(title, cs, out);
+}
+
+void callback_group(std::size_t threads, std::size_t inflight, const bench::options& opts,
+                    bench::results& out) {
+  const std::string title = fmt::format("callback, {} in flight, pool of {}", inflight, threads);
+  if (!opts.wanted(title))
+    return;
+  smartasync::blocking_pool pool{threads};
+  asio::thread_pool tp{threads};
+  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  std::vector<bench::contender> cs{
+      {"smartasync w.async(x, callback)",
+       [&](std::size_t n) {
+         drive_callback(inflight, n, [&](int x, auto handler) { w.async(x, std::move(handler)); });
+       },
+       0, {}},
+      {"lean async_initiate+thread_pool",
+       [&](std::size_t n) {
+         drive_callback(inflight, n, [&](int x, auto handler) {
+           bench::lean_offload(tp, [x] { return trivial(x); }, std::move(handler));
+         });
+       },
+       0, {}},
+  };
+  bench::alternate(cs, opts);
+  bench::report(title, cs, out);
+}
+
+void future_group(std::size_t threads, std::size_t inflight, const bench::options& opts,
+                  bench::results& out) {
+  const std::string title = fmt::format("use_future, {} in flight, pool of {}", inflight, threads);
+  if (!opts.wanted(title))
+    return;
+  smartasync::blocking_pool pool{threads};
+  asio::thread_pool tp{threads};
+  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  std::vector<bench::contender> cs{
+      {"smartasync w.async(x, use_future)",
+       [&](std::size_t n) {
+         drive_future(inflight, n, [&](int x) { return w.async(x, asio::use_future); });
+       },
+       0, {}},
+      {"lean async_initiate+thread_pool",
+       [&](std::size_t n) {
+         drive_future(inflight, n, [&](int x) {
+           return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_future);
+         });
+       },
+       0, {}},
+      {"std::async(...).get()", [&](std::size_t n) { drive_future(inflight, n, std_async); }, 0,
+       {}},
+  };
+  bench::alternate(cs, opts);
+  bench::report(title, cs, out);
+}
+
+// CPU used by a pool with nothing to do, right after a burst of work (any spinning shows).
+template <typename Pool, typename Burst>
+double idle_cpu_percent(Pool& pool, Burst burst, double seconds) {
+  burst(pool);
+  const double cpu0 = bench::process_cpu_seconds();
+  const auto t0 = bench::clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return 100.0 * (bench::process_cpu_seconds() - cpu0) / bench::seconds_since(t0);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opts = bench::options::parse(argc, argv);
+  bench::results out(opts);
+  fmt::print("# offload round trip of a trivial function ({} rounds, medians; ratio = "
+             "smartasync / that row, paired per round)\n",
+             opts.rounds);
+  const std::vector<std::size_t> pools =
+      opts.quick ? std::vector<std::size_t>{2} : std::vector<std::size_t>{1, 2, 4};
+
+  for (std::size_t threads : pools)
+    for (std::size_t inflight : {1, 64})
+      awaitable_group(threads, inflight, opts, out);
+  for (std::size_t threads : pools)
+    for (std::size_t inflight : {1, 64})
+      callback_group(threads, inflight, opts, out);
+  for (std::size_t threads : pools)
+    for (std::size_t inflight : {1, 64})
+      future_group(threads, inflight, opts, out);
+
+  if (!opts.wanted("idle cpu"))
+    return 0;
+  const double idle_seconds = opts.quick ? 0.3 : 1.0;
+  fmt::print("\n## idle CPU over {} s, right after a burst of 1000 round trips (user+sys, % of one "
+             "core)\n", idle_seconds);
+  {
+    smartasync::blocking_pool pool{4};
+    auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+    const double pct = idle_cpu_percent(pool, [&](auto&) {
+      drive_awaitable(1, 1000, [&](int x) { return w.async(x, asio::use_awaitable); });
+    }, idle_seconds);
+    fmt::print("{:<34} {:>8.2f} %\n", "smartasync blocking_pool{4}", pct);
+    out.add("idle cpu", "smartasync blocking_pool{4}", "cpu_percent", pct, "%");
+  }
+  {
+    asio::thread_pool tp{4};
+    const double pct = idle_cpu_percent(tp, [&](auto&) {
+      drive_awaitable(1, 1000, [&](int x) {
+        return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_awaitable);
+      });
+    }, idle_seconds);
+    fmt::print("{:<34} {:>8.2f} %\n", "asio::thread_pool{4}", pct);
+    out.add("idle cpu", "asio::thread_pool{4}", "cpu_percent", pct, "%");
+  }
+}
