@@ -183,23 +183,13 @@ TEST_CASE("fan_out handles empty input and rejects a zero limit", "[fan_out][mis
 TEST_CASE("cancelling the caller cancels in-flight operations and starts no more",
           "[fan_out][cancellation]") {
   asio::io_context io;
-  asio::cancellation_signal signal;
   concurrency_probe probe;
-  std::exception_ptr outcome;
-  bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
     std::vector<int> inputs{1, 2, 3, 4, 5};
     co_await smartasync::fan_out(inputs, 2,
                                  [&](int x) { return probe.track(x, 1h); });
   };
-  asio::co_spawn(io, body(), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
-                   outcome = e;
-                   done = true;
-                 }));
-  asio::steady_timer later(io, 2ms);
-  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
-  io.run();
-  REQUIRE(done);
+  const auto outcome = test_support::run_then_cancel(io, body());
   CHECK(code_of(outcome) == asio::error::operation_aborted);
   CHECK(probe.started == 2);
   CHECK(probe.aborted == 2);

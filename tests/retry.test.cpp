@@ -202,15 +202,12 @@ TEST_CASE("cancellation is never retried", "[retry][cancellation]") {
 
 TEST_CASE("cancelling the caller during a backoff delay stops retrying", "[retry][cancellation]") {
   asio::io_context io;
-  asio::cancellation_signal signal;
   retry_log log;
   int calls = 0;
   auto policy = small_policy(log);
   policy.base_delay = 1h;
   policy.max_delay = 1h;
   policy.server_delay = [](std::exception_ptr) -> std::optional<duration> { return 1h; };
-  std::exception_ptr outcome;
-  bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
     co_await smartasync::retry(policy, [&]() -> asio::awaitable<void> {
       ++calls;
@@ -218,14 +215,7 @@ TEST_CASE("cancelling the caller during a backoff delay stops retrying", "[retry
       co_return;
     });
   };
-  asio::co_spawn(io, body(), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
-                   outcome = e;
-                   done = true;
-                 }));
-  asio::steady_timer later(io, 2ms);
-  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
-  io.run();
-  REQUIRE(done);
+  const auto outcome = test_support::run_then_cancel(io, body());
   CHECK(code_of(outcome) == asio::error::operation_aborted);
   CHECK(calls == 1);
 }

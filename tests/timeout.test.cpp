@@ -128,23 +128,11 @@ TEST_CASE("with_timeout passes the operation's own errors through unchanged", "[
 
 TEST_CASE("cancelling the caller is operation_aborted, not a timeout", "[timeout][cancellation]") {
   asio::io_context io;
-  asio::cancellation_signal signal;
   bool aborted = false;
-  std::exception_ptr outcome;
-  bool done = false;
   auto body = [&]() -> asio::awaitable<int> {
     co_return co_await smartasync::with_timeout(sleep_then(1, 1h, &aborted), 1h);
   };
-  asio::co_spawn(io, body(),
-                 asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, int) {
-                   outcome = e;
-                   done = true;
-                 }));
-  // Let the coroutine start and suspend, then cancel it from the loop (Asio's threading rule).
-  asio::steady_timer later(io, 2ms);
-  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
-  io.run();
-  REQUIRE(done);
+  const auto outcome = test_support::run_then_cancel(io, body());
   CHECK(code_of(outcome) == asio::error::operation_aborted);
   CHECK(aborted);
 }

@@ -5,9 +5,13 @@
 #include <smartasync/diagnostics.hpp>
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -128,6 +132,32 @@ std::error_code code_thrown_by(F&& f) {
     return code_of(std::current_exception());
   }
   return {};
+}
+
+/// Runs `body` on `io`, cancels it (terminal, emitted from the loop as Asio requires) once it
+/// has started and suspended, and returns the exception it completed with (null: success).
+template <typename T>
+std::exception_ptr run_then_cancel(asio::io_context& io, asio::awaitable<T> body) {
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  bool done = false;
+  auto record = [&](std::exception_ptr e, auto&&...) {
+    outcome = e;
+    done = true;
+  };
+  if constexpr (std::is_void_v<T>)
+    asio::co_spawn(io, std::move(body),
+                   asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) { record(e); }));
+  else
+    asio::co_spawn(io, std::move(body),
+                   asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, T) { record(e); }));
+  asio::steady_timer later(io, std::chrono::milliseconds(2));
+  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  io.run();
+  io.restart();
+  if (!done)
+    throw std::logic_error("the cancelled coroutine never completed");
+  return outcome;
 }
 
 /// Blocks until a stop is requested on `token`.
