@@ -1,0 +1,792 @@
+// catalog_sync/catalog_fetch.cpp - the sync: fan-out, retries, timeouts, staging, events.
+// Distributed under the Boost Software License, Version 1.0.
+#include "catalog_fetch.hpp"
+
+#include "http_client.hpp"
+
+#include <catalog/catalog_db.hpp>
+#include <catalog/json.hpp>
+#include <smartasync/error.hpp>
+#include <smartasync/fan_out.hpp>
+#include <smartasync/retry.hpp>
+#include <smartasync/semaphore.hpp>
+#include <smartasync/smart_async.hpp>
+#include <smartasync/timeout.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <deque>
+#include <random>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace catalog_sync {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Pages: requests, results, failures.
+
+struct page_request {
+  std::size_t index = 0; // 0-based
+  std::string url;
+};
+
+struct page_result {
+  std::vector<catalog::catalog_record> records;
+  std::optional<std::size_t> total;      // items, when the API says
+  std::optional<std::size_t> last_page;  // 1-based, from Link rel="last"
+  std::optional<std::string> next_url;   // Link rel="next", or the URL built from a cursor
+  std::optional<std::string> next_cursor;
+};
+
+/// One failed attempt at a page; `retryable` says whether another attempt may succeed.
+class fetch_failure : public std::runtime_error {
+public:
+  fetch_failure(std::string reason, bool retryable,
+                std::optional<std::chrono::milliseconds> retry_after = {})
+      : std::runtime_error(std::move(reason)), retryable_(retryable), retry_after_(retry_after) {}
+  bool retryable() const noexcept { return retryable_; }
+  std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
+
+private:
+  bool retryable_;
+  std::optional<std::chrono::milliseconds> retry_after_;
+};
+
+std::string percent_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+std::string with_params(const std::string& url,
+                        std::initializer_list<std::pair<std::string_view, std::string>> params) {
+  std::string out = url;
+  char sep = url.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [k, v] : params) {
+    out += sep;
+    out += percent_encode(k);
+    out += '=';
+    out += percent_encode(v);
+    sep = '&';
+  }
+  return out;
+}
+
+/// The value of query parameter `name` in `url`.
+std::optional<std::string> query_param(std::string_view url, std::string_view name) {
+  auto q = url.find('?');
+  if (q == std::string_view::npos)
+    return std::nullopt;
+  std::string_view rest = url.substr(q + 1);
+  if (auto hash = rest.find('#'); hash != std::string_view::npos)
+    rest = rest.substr(0, hash);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (amp == std::string_view::npos)
+      break;
+    rest.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+/// The URLs of an RFC 8288 Link header by relation ("next", "last", ...).
+std::optional<std::string> link_with_rel(std::string_view header, std::string_view rel) {
+  std::size_t pos = 0;
+  while ((pos = header.find('<', pos)) != std::string_view::npos) {
+    const auto close = header.find('>', pos);
+    if (close == std::string_view::npos)
+      return std::nullopt;
+    const std::string_view target = header.substr(pos + 1, close - pos - 1);
+    auto next_link = header.find('<', close);
+    const std::string_view params = header.substr(close + 1, next_link == std::string_view::npos
+                                                                 ? std::string_view::npos
+                                                                 : next_link - close - 1);
+    // rel="a b" may list several relations.
+    if (auto r = params.find("rel="); r != std::string_view::npos) {
+      std::string_view value = params.substr(r + 4);
+      if (!value.empty() && value.front() == '"') {
+        value.remove_prefix(1);
+        value = value.substr(0, value.find('"'));
+      } else {
+        value = value.substr(0, value.find_first_of(";, "));
+      }
+      std::size_t start = 0;
+      while (start <= value.size()) {
+        auto end = value.find(' ', start);
+        if (value.substr(start, end - start) == rel)
+          return std::string(target);
+        if (end == std::string_view::npos)
+          break;
+        start = end + 1;
+      }
+    }
+    pos = close;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> to_size(std::string_view s) {
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size())
+    return std::nullopt;
+  return v;
+}
+
+/// Retry-After: delta-seconds (decimals tolerated) or an HTTP-date.
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value) {
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc() && end == value.data() + value.size() && seconds >= 0)
+    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+  const time_t when = curl_getdate(value.c_str(), nullptr);
+  if (when < 0)
+    return std::nullopt;
+  const auto delta = std::chrono::system_clock::from_time_t(when) - std::chrono::system_clock::now();
+  return std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(delta));
+}
+
+const nlohmann::json& items_of(const nlohmann::json& body, const std::string& key) {
+  if (body.is_array())
+    return body;
+  if (!body.is_object() || !body.contains(key) || !body.at(key).is_array())
+    throw fetch_failure(fmt::format("malformed page: no \"{}\" array in the body", key), true);
+  return body.at(key);
+}
+
+/// The blocking part of one attempt, run on an HTTP pool worker: GET, status, parse.
+page_result fetch_page_blocking(std::stop_token stop, const sync_options& o,
+                                const page_request& request) {
+  const http_response response =
+      http_get(std::move(stop), request.url, {{o.connect_timeout, o.request_timeout}, o.headers, o.compression});
+
+  if (response.status == 429 || response.status == 408 || response.status >= 500) {
+    std::optional<std::chrono::milliseconds> retry_after;
+    std::string reason = fmt::format("HTTP {}", response.status);
+    if (auto h = response.header("retry-after")) {
+      retry_after = parse_retry_after(*h);
+      reason += fmt::format(" (Retry-After: {})", *h);
+    }
+    throw fetch_failure(std::move(reason), true, retry_after);
+  }
+  if (response.status < 200 || response.status >= 300) {
+    std::string detail = response.body.substr(0, 200);
+    throw fetch_failure(fmt::format("HTTP {}{}{}", response.status, detail.empty() ? "" : ": ", detail),
+                        false);
+  }
+
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(response.body);
+  } catch (const nlohmann::json::exception& e) {
+    throw fetch_failure(fmt::format("malformed JSON ({} bytes): {}", response.body.size(), e.what()),
+                        true);
+  }
+
+  page_result page;
+  const nlohmann::json& items = items_of(body, o.names.items_key);
+  page.records.reserve(items.size());
+  try {
+    for (const auto& item : items)
+      page.records.push_back(item.get<catalog::catalog_record>());
+  } catch (const nlohmann::json::exception& e) {
+    throw fetch_failure(fmt::format("malformed record: {}", e.what()), true);
+  }
+
+  switch (o.style) {
+  case pagination_style::offset:
+    if (body.is_object() && body.contains(o.names.total_key) && body.at(o.names.total_key).is_number_unsigned())
+      page.total = body.at(o.names.total_key).get<std::size_t>();
+    break;
+  case pagination_style::page:
+    if (auto h = response.header(o.names.total_header))
+      page.total = to_size(*h);
+    if (auto h = response.header("link")) {
+      page.next_url = link_with_rel(*h, "next");
+      if (auto last = link_with_rel(*h, "last"))
+        if (auto p = query_param(*last, o.names.page_param))
+          page.last_page = to_size(*p);
+    }
+    break;
+  case pagination_style::cursor:
+    if (body.is_object() && body.contains(o.names.next_key) && body.at(o.names.next_key).is_string())
+      page.next_cursor = body.at(o.names.next_key).get<std::string>();
+    break;
+  }
+  return page;
+}
+
+std::string describe(std::exception_ptr e, const sync_options& o) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const fetch_failure& f) {
+    return f.what();
+  } catch (const transport_error& t) {
+    return t.timed_out() ? fmt::format("timed out: {}", t.what()) : fmt::format("connection error: {}", t.what());
+  } catch (const std::system_error& s) {
+    if (s.code() == smartasync::error::timeout)
+      return fmt::format("no response within {} ms", o.request_timeout.count());
+    return s.what();
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+bool is_abort(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& s) {
+    return s.code() == asio::error::operation_aborted ||
+           s.code() == std::make_error_code(std::errc::operation_canceled);
+  } catch (...) {
+  }
+  return false;
+}
+
+// A database operation that cancellation must not interrupt: it runs to its end on the
+// database worker, so the catalog_sync is never used by two threads at once.
+auto shielded() { return asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable); }
+
+asio::awaitable<void> throw_if_cancelled_now() {
+  asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none)
+    throw std::system_error(asio::error::operation_aborted, "sync cancelled");
+}
+
+// The catalogue connection and its open sync; touched only on the database worker.
+struct db_session {
+  std::optional<catalog::catalog_db> db;
+  std::optional<catalog::catalog_sync> sync;
+};
+using session_ptr = std::shared_ptr<db_session>;
+
+} // namespace
+
+// -----------------------------------------------------------------------------------------------
+
+struct catalog_syncer::impl {
+  std::shared_ptr<const sync_options> options;
+  smartasync::blocking_pool http_pool;
+  smartasync::blocking_pool db_pool;
+  std::minstd_rand engine;
+
+  // The blocking calls, each wrapped once.
+  template <typename Signature>
+  using wrapped = smartasync::smart_function<std::function<Signature>>;
+  wrapped<page_result(std::stop_token, page_request)> fetch;
+  wrapped<session_ptr(std::filesystem::path)> open;
+  wrapped<void(session_ptr, std::vector<catalog::catalog_record>)> stage;
+  wrapped<catalog::sync_counts(session_ptr)> commit;
+  wrapped<void(session_ptr)> close;
+
+  explicit impl(sync_options o)
+      : options(std::make_shared<const sync_options>(std::move(o))),
+        http_pool(std::max<std::size_t>(1, options->concurrency), 4 * std::max<std::size_t>(1, options->concurrency)),
+        db_pool(1, 64),
+        engine(static_cast<std::minstd_rand::result_type>(options->seed.value_or(std::random_device{}()))),
+        fetch(smartasync::smart_async(
+            http_pool,
+            std::function<page_result(std::stop_token, page_request)>(
+                [opts = options](std::stop_token stop, page_request r) {
+                  return fetch_page_blocking(std::move(stop), *opts, r);
+                }),
+            {.name = "catalog page GET"})),
+        open(smartasync::smart_async(db_pool,
+                                     std::function<session_ptr(std::filesystem::path)>([](std::filesystem::path p) {
+                                       auto s = std::make_shared<db_session>();
+                                       s->db.emplace(p, catalog::open_mode::read_write);
+                                       s->sync.emplace(s->db->begin_sync());
+                                       return s;
+                                     }),
+                                     {.name = "catalog open"})),
+        stage(smartasync::smart_async(
+            db_pool,
+            std::function<void(session_ptr, std::vector<catalog::catalog_record>)>(
+                [](session_ptr s, std::vector<catalog::catalog_record> batch) { s->sync->add(batch); }),
+            {.name = "catalog stage page"})),
+        commit(smartasync::smart_async(
+            db_pool, std::function<catalog::sync_counts(session_ptr)>([](session_ptr s) { return s->sync->commit(); }),
+            {.name = "catalog commit"})),
+        close(smartasync::smart_async(db_pool, std::function<void(session_ptr)>([](session_ptr s) {
+                                        s->sync.reset(); // rolls back unless committed
+                                        s->db.reset();
+                                      }),
+                                      {.name = "catalog close"})) {
+    if (options->concurrency == 0)
+      throw std::invalid_argument("catalog_syncer: concurrency must be at least 1");
+    if (options->page_size == 0)
+      throw std::invalid_argument("catalog_syncer: page_size must be at least 1");
+  }
+
+  // Per-run counters and the event sink. Used only on the run's executor.
+  struct run_state {
+    event_sink sink;
+    std::size_t pages_done = 0;
+    std::size_t items_done = 0;
+    std::size_t retries = 0;
+    std::optional<std::size_t> total_items;
+    std::optional<std::size_t> total_pages;
+    void emit(sync_event e) const {
+      if (sink)
+        sink(e);
+    }
+  };
+
+  page_request request_for(std::size_t index, std::size_t page_size) const {
+    const sync_options& o = *options;
+    switch (o.style) {
+    case pagination_style::offset:
+      return {index, with_params(o.url, {{o.names.offset_param, std::to_string(index * page_size)},
+                                         {o.names.limit_param, std::to_string(page_size)}})};
+    case pagination_style::page:
+      return {index, with_params(o.url, {{o.names.page_param, std::to_string(index + 1)},
+                                         {o.names.per_page_param, std::to_string(o.page_size)}})};
+    case pagination_style::cursor:
+      break;
+    }
+    return {index, with_params(o.url, {{o.names.limit_param, std::to_string(page_size)}})};
+  }
+
+  /// One page, with a deadline per attempt and retries with backoff and full jitter.
+  asio::awaitable<page_result> fetch_page(page_request request, run_state& st, std::size_t& attempts) {
+    const sync_options& o = *options;
+    smartasync::retry_policy policy{
+        .max_attempts = o.max_attempts,
+        .base_delay = o.retry_base_delay,
+        .max_delay = o.retry_max_delay,
+        .factor = 2.0,
+        .retryable = {},
+        .server_delay = {},
+        .on_retry = {},
+    };
+    policy.retryable = [&o](std::exception_ptr e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const fetch_failure& f) {
+        return f.retryable() && f.retry_after().value_or(0ms) <= o.max_retry_after;
+      } catch (const transport_error& t) {
+        return t.curl_code() != CURLE_UNSUPPORTED_PROTOCOL && t.curl_code() != CURLE_URL_MALFORMAT;
+      } catch (const std::system_error& s) {
+        return s.code() == smartasync::error::timeout;
+      } catch (...) {
+      }
+      return false;
+    };
+    policy.server_delay = [](std::exception_ptr e) -> std::optional<smartasync::retry_policy::duration> {
+      try {
+        std::rethrow_exception(e);
+      } catch (const fetch_failure& f) {
+        if (auto d = f.retry_after())
+          return *d;
+      } catch (...) {
+      }
+      return std::nullopt;
+    };
+    policy.on_retry = [&, index = request.index](std::size_t attempt, smartasync::retry_policy::duration delay,
+                                                 std::exception_ptr e) {
+      ++st.retries;
+      st.emit(page_retry{index, attempt, std::chrono::duration_cast<std::chrono::milliseconds>(delay),
+                         describe(e, o)});
+    };
+
+    // curl enforces the connect and total timeouts itself; with_timeout is the outer bound
+    // of an attempt (a queued call, a transfer that ignores its timeout).
+    const auto deadline = o.request_timeout + 1000ms;
+    attempts = 0;
+    try {
+      co_return co_await smartasync::retry(
+          std::move(policy),
+          [&] {
+            ++attempts;
+            return smartasync::with_timeout(fetch.async(request, asio::experimental::deferred), deadline);
+          },
+          engine);
+    } catch (...) {
+      auto e = std::current_exception();
+      if (is_abort(e))
+        throw;
+      throw sync_error(fmt::format("page {} failed after {} attempt{}: {} (GET {})", request.index + 1,
+                                   attempts, attempts == 1 ? "" : "s", describe(e, o), request.url));
+    }
+  }
+
+  asio::awaitable<void> stage_page(const session_ptr& session, std::vector<catalog::catalog_record> records) {
+    co_await stage.async(session, std::move(records), shielded());
+  }
+
+  // One page written in the background; the permit is returned when it is done.
+  asio::awaitable<void> write_page(session_ptr session, std::vector<catalog::catalog_record> records,
+                                   std::size_t index, std::size_t attempts, run_state& st,
+                                   std::exception_ptr& write_error, smartasync::semaphore_permit permit) {
+    const std::size_t n = records.size();
+    try {
+      co_await stage.async(session, std::move(records), shielded());
+      page_staged(st, index, n, attempts);
+    } catch (...) {
+      if (!write_error)
+        write_error = std::current_exception();
+    }
+    permit.release();
+  }
+
+  // A plain function (see the gcc 12 note in run_to_pump): starts write_page, detached; the
+  // caller waits for it through the semaphore.
+  void start_write(const asio::any_io_executor& ex, const session_ptr& session,
+                   std::vector<catalog::catalog_record> records, std::size_t index, std::size_t attempts,
+                   run_state& st, std::exception_ptr& write_error, smartasync::semaphore_permit permit) {
+    asio::co_spawn(ex, write_page(session, std::move(records), index, attempts, st, write_error, std::move(permit)),
+                   asio::detached);
+  }
+
+  void page_staged(run_state& st, std::size_t index, std::size_t items, std::size_t attempts) {
+    ++st.pages_done;
+    st.items_done += items;
+    st.emit(page_done{index, items, attempts, st.pages_done, st.items_done, st.total_pages, st.total_items});
+  }
+
+  /// Fetches and stages every page; returns after the last one is staged.
+  asio::awaitable<void> fetch_all(const session_ptr& session, run_state& st) {
+    const sync_options& o = *options;
+    std::size_t attempts = 0;
+
+    // 1. The first page alone: it tells how many there are.
+    page_request first_request = request_for(0, o.page_size);
+    page_result first = co_await fetch_page(first_request, st, attempts);
+    std::size_t page_size = o.page_size;
+    if (first.total && first.records.size() < page_size && *first.total > first.records.size() &&
+        !first.records.empty())
+      page_size = first.records.size(); // the server caps the page size silently
+    std::optional<std::size_t> pages;
+    if (o.style == pagination_style::page && first.last_page) {
+      pages = *first.last_page;
+    } else if (first.total && o.style != pagination_style::cursor) {
+      pages = std::max<std::size_t>(1, (*first.total + page_size - 1) / page_size);
+    }
+    st.total_items = first.total;
+    st.total_pages = pages;
+    st.emit(sync_started{o.url, o.style, o.concurrency, st.total_items, st.total_pages});
+
+    if (pages) {
+      // 2a. The total is known: the remaining pages, K at a time, in any order.
+      const std::size_t first_items = first.records.size();
+      co_await stage_page(session, std::move(first.records));
+      page_staged(st, 0, first_items, attempts);
+      co_await throw_if_cancelled_now();
+      std::vector<std::size_t> rest;
+      for (std::size_t i = 1; i < *pages; ++i)
+        rest.push_back(i);
+      // A fetched page is handed to the database worker and its slot freed at once: waiting
+      // for the write would queue each slot behind up to K-1 other pages' writes (the database
+      // has one thread). The semaphore bounds the pages fetched but not yet written to K, so
+      // memory still holds at most 2K pages.
+      auto ex = co_await asio::this_coro::executor;
+      smartasync::async_semaphore unwritten(ex, o.concurrency);
+      std::exception_ptr write_error;
+      std::exception_ptr fetch_error;
+      try {
+        co_await smartasync::fan_out(std::move(rest), o.concurrency,
+                                     [&](std::size_t index) -> asio::awaitable<void> {
+                                       std::size_t tries = 0;
+                                       page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
+                                       smartasync::semaphore_permit permit = co_await unwritten.async_acquire();
+                                       if (write_error)
+                                         std::rethrow_exception(write_error);
+                                       start_write(ex, session, std::move(page.records), index, tries, st, write_error,
+                                                   std::move(permit));
+                                     });
+      } catch (...) {
+        fetch_error = std::current_exception();
+      }
+      // Wait for the writes in flight (whatever happened: they use the session and `st`).
+      std::vector<smartasync::semaphore_permit> all;
+      for (std::size_t i = 0; i < o.concurrency; ++i)
+        all.push_back(co_await unwritten.async_acquire(
+            asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable)));
+      if (fetch_error)
+        std::rethrow_exception(fetch_error);
+      if (write_error)
+        std::rethrow_exception(write_error);
+      if (st.total_items && st.items_done != *st.total_items) {
+        throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
+                                     "during the sync or a page was short",
+                                     *st.total_items, st.items_done));
+      }
+      co_return;
+    }
+
+    // 2b. Only a next link / cursor: follow it, fetching page n+1 while page n is written.
+    page_result current = std::move(first);
+    std::size_t index = 0;
+    std::size_t offset = 0;
+    std::size_t current_attempts = attempts;
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      std::optional<page_request> next;
+      const std::size_t n = current.records.size();
+      offset += n;
+      switch (o.style) {
+      case pagination_style::offset: // no total: stop at the first short page
+        if (n == page_size)
+          next = page_request{index + 1, with_params(o.url, {{o.names.offset_param, std::to_string(offset)},
+                                                             {o.names.limit_param, std::to_string(page_size)}})};
+        break;
+      case pagination_style::page:
+        if (current.next_url)
+          next = page_request{index + 1, *current.next_url};
+        break;
+      case pagination_style::cursor:
+        if (current.next_cursor && !current.next_cursor->empty())
+          next = page_request{index + 1, with_params(o.url, {{o.names.cursor_param, *current.next_cursor},
+                                                             {o.names.limit_param, std::to_string(page_size)}})};
+        break;
+      }
+      if (!next) {
+        co_await stage_page(session, std::move(current.records));
+        page_staged(st, index, n, current_attempts);
+        co_return;
+      }
+      // Both at once; the first failure cancels the other (the write is shielded, so it
+      // finishes first), and the group completes only when both have.
+      std::size_t next_attempts = 0;
+      auto [order, write_error, fetch_error, next_page] =
+          co_await asio::experimental::make_parallel_group(
+              asio::co_spawn(ex, stage_page(session, std::move(current.records)), asio::experimental::deferred),
+              asio::co_spawn(ex, fetch_page(*next, st, next_attempts), asio::experimental::deferred))
+              .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
+      (void)order;
+      if (write_error)
+        std::rethrow_exception(write_error);
+      if (fetch_error)
+        std::rethrow_exception(fetch_error);
+      page_staged(st, index, n, current_attempts);
+      current = std::move(next_page);
+      current_attempts = next_attempts;
+      index = next->index;
+      co_await throw_if_cancelled_now();
+    }
+  }
+};
+
+catalog_syncer::catalog_syncer(sync_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+
+catalog_syncer::~catalog_syncer() = default;
+
+const sync_options& catalog_syncer::options() const noexcept { return *impl_->options; }
+
+asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path db, event_sink on_event) {
+  impl& s = *impl_;
+  // Cancellation reaches the operations we await through their slots; between them we check
+  // explicitly, so the cleanup below can still await the database.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  impl::run_state st;
+  st.sink = std::move(on_event);
+  const auto start = clock::now();
+  std::exception_ptr failure;
+  catalog::sync_counts counts;
+  session_ptr session;
+  try {
+    session = co_await s.open.async(db, shielded());
+    co_await s.fetch_all(session, st);
+    co_await throw_if_cancelled_now();
+    counts = co_await s.commit.async(session, shielded());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // Close on the database worker: an uncommitted sync rolls back there, never concurrently
+  // with a write still in progress.
+  if (session) {
+    try {
+      co_await s.close.async(session, shielded());
+    } catch (...) {
+      if (!failure)
+        failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    const bool cancelled = is_abort(failure);
+    std::string message;
+    if (cancelled) {
+      message = "cancelled; nothing was committed, the catalogue is unchanged";
+    } else {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        message = fmt::format("{}; nothing was committed, the catalogue is unchanged", e.what());
+      } catch (...) {
+        message = "unknown error; nothing was committed";
+      }
+    }
+    st.emit(sync_failed{std::move(message), cancelled});
+    std::rethrow_exception(failure);
+  }
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+  const double seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - start).count());
+  st.emit(sync_completed{counts, st.items_done, st.pages_done, st.retries, elapsed,
+                         static_cast<double>(st.items_done) / seconds});
+  co_return counts;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Events to a synchronous consumer.
+
+namespace {
+
+// Events are produced synchronously (retry hooks, fan-out workers) on the producer's strand;
+// one coroutine hands them to the stream, since a stream_writer has one emitter at a time.
+struct event_pump {
+  explicit event_pump(asio::any_io_executor ex) : wake(std::move(ex)) {}
+  std::deque<sync_event> queue;
+  asio::steady_timer wake;
+  bool finished = false;
+  asio::cancellation_signal stop_run;
+
+  void push(sync_event e) {
+    queue.push_back(std::move(e));
+    wake.cancel();
+  }
+  sync_event pop() {
+    sync_event e = std::move(queue.front());
+    queue.pop_front();
+    return e;
+  }
+  void finish() {
+    finished = true;
+    wake.cancel();
+  }
+  asio::awaitable<void> wait() {
+    wake.expires_at(asio::steady_timer::time_point::max());
+    co_await wake.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+};
+
+// Hands the oldest queued event to the consumer; false once the consumer has stopped (broke
+// out of its loop, or destroyed the stream).
+asio::awaitable<bool> forward_one(const smartasync::stream_writer<sync_event>& out, event_pump& pump) {
+  std::exception_ptr stopped;
+  try {
+    co_await out.emit(pump.pop());
+  } catch (...) {
+    stopped = std::current_exception();
+  }
+  co_return !stopped;
+}
+
+event_sink sink_into(std::shared_ptr<event_pump> pump) {
+  return [pump](const sync_event& e) { pump->push(e); };
+}
+
+asio::awaitable<void> run_to_pump(catalog_syncer& syncer, std::filesystem::path db,
+                                  std::shared_ptr<event_pump> pump) {
+  try {
+    // HACK(gcc 12): built by a plain function and passed as a named object. A lambda converted
+    // to std::function as a temporary inside this co_await expression had its captured
+    // shared_ptr released twice (ASan: the pump was freed while still in use).
+    event_sink sink = sink_into(pump);
+    co_await syncer.run(std::move(db), std::move(sink));
+  } catch (...) {
+    // Reported as the sync_failed event.
+  }
+}
+
+// Plain functions rather than code in the coroutine below: lambdas capturing the pump stay out
+// of coroutine bodies (see the gcc 12 note in run_to_pump).
+void watch_signals(asio::signal_set& signals, std::shared_ptr<event_pump> pump) {
+  signals.async_wait([pump](std::error_code ec, int) {
+    if (!ec)
+      pump->stop_run.emit(asio::cancellation_type::terminal);
+  });
+}
+
+// The run gets its own cancellation slot: the consumer stopping, or a signal, cancels it, and
+// the pump still waits for it to finish (it uses the syncer and the database).
+void start_run(asio::any_io_executor ex, catalog_syncer& syncer, std::filesystem::path db,
+               std::shared_ptr<event_pump> pump) {
+  auto& slot_source = pump->stop_run;
+  asio::co_spawn(ex, run_to_pump(syncer, std::move(db), pump),
+                 asio::bind_cancellation_slot(slot_source.slot(), [pump](std::exception_ptr) { pump->finish(); }));
+}
+
+// Takes the pump as a parameter, so that it is owned by the coroutine frame for the whole run.
+asio::awaitable<void> pump_events(catalog_syncer& syncer, std::filesystem::path db, bool cancel_on_signals,
+                                  smartasync::stream_writer<sync_event> out, std::shared_ptr<event_pump> pump,
+                                  asio::any_io_executor ex) {
+  std::optional<asio::signal_set> signals;
+  if (cancel_on_signals) {
+    signals.emplace(ex, SIGINT, SIGTERM);
+    watch_signals(*signals, pump);
+  }
+  start_run(ex, syncer, std::move(db), pump);
+
+  bool consumer_gone = false;
+  for (;;) {
+    while (!consumer_gone && !pump->queue.empty()) {
+      const bool delivered = co_await forward_one(out, *pump);
+      consumer_gone = !delivered;
+    }
+    if (pump->finished && (consumer_gone || pump->queue.empty()))
+      break;
+    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (!consumer_gone && state.cancelled() != asio::cancellation_type::none)
+      consumer_gone = true;
+    if (consumer_gone)
+      pump->stop_run.emit(asio::cancellation_type::terminal);
+    co_await pump->wait();
+  }
+  if (signals)
+    signals->cancel();
+}
+
+asio::awaitable<void> produce_events(catalog_syncer& syncer, std::filesystem::path db, bool cancel_on_signals,
+                                     smartasync::stream_writer<sync_event> out) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  asio::any_io_executor ex = co_await asio::this_coro::executor;
+  co_await pump_events(syncer, std::move(db), cancel_on_signals, std::move(out), std::make_shared<event_pump>(ex), ex);
+}
+
+} // namespace
+
+std::unique_ptr<smartasync::sync_stream<sync_event>> sync_events(catalog_syncer& syncer, std::filesystem::path db,
+                                                                 bool cancel_on_signals) {
+  return std::make_unique<smartasync::sync_stream<sync_event>>(
+      64, [&syncer, db = std::move(db), cancel_on_signals](smartasync::stream_writer<sync_event> out) {
+        return produce_events(syncer, db, cancel_on_signals, std::move(out));
+      });
+}
+
+} // namespace catalog_sync

@@ -1,0 +1,194 @@
+// catalog_sync/catalog_fetch.hpp - a paginated HTTP API synced into a catalog_db, concurrently.
+// Distributed under the Boost Software License, Version 1.0.
+//
+// The blocking pieces (a libcurl GET, SQLite writes) are wrapped once with
+// smartasync::smart_async and composed with the library's fan_out, retry and with_timeout;
+// the progress events reach a synchronous consumer through smartasync::sync_stream.
+#ifndef CATALOG_SYNC_CATALOG_FETCH_HPP
+#define CATALOG_SYNC_CATALOG_FETCH_HPP
+
+#include "pagination.hpp"
+
+#include <catalog/record.hpp>
+#include <smartasync/blocking_pool.hpp>
+#include <smartasync/stream.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace catalog_sync {
+
+/// Parameter, field and header names: how a particular API spells the conventions.
+struct api_names {
+  std::string offset_param = "offset";
+  std::string limit_param = "limit";
+  std::string page_param = "page";
+  std::string per_page_param = "per_page";
+  std::string cursor_param = "cursor";
+  /// Where the records are in an object body (offset and cursor styles).
+  std::string items_key = "items";
+  std::string total_key = "total";
+  std::string next_key = "next";
+  std::string total_header = "X-Total-Count";
+};
+
+/// What to fetch and how politely.
+struct sync_options {
+  /// The collection URL, without the pagination parameters (it may carry others).
+  std::string url;
+  pagination_style style = pagination_style::offset;
+  api_names names;
+  /// Page requests in flight at once (at least 1). The HTTP pool gets this many threads.
+  std::size_t concurrency = 8;
+  std::size_t page_size = 100;
+  std::chrono::milliseconds connect_timeout{2000};
+  /// One request, connection included.
+  std::chrono::milliseconds request_timeout{10000};
+  /// Attempts per page, the first included.
+  std::size_t max_attempts = 5;
+  std::chrono::milliseconds retry_base_delay{200};
+  std::chrono::milliseconds retry_max_delay{10000};
+  /// A Retry-After longer than this fails the page instead of waiting.
+  std::chrono::milliseconds max_retry_after{std::chrono::minutes(2)};
+  /// Extra request headers ("Authorization: Bearer ...").
+  std::vector<std::string> headers;
+  /// Ask for gzip responses.
+  bool compression = true;
+  /// Seed of the retry jitter; nullopt: random.
+  std::optional<std::uint64_t> seed;
+};
+
+/// The first page is in: what the whole run will fetch.
+struct sync_started {
+  std::string url;
+  pagination_style style{};
+  std::size_t concurrency = 0;
+  /// Unknown for cursor pagination (and for APIs that do not say).
+  std::optional<std::size_t> total_items;
+  std::optional<std::size_t> total_pages;
+};
+
+/// One page fetched and staged.
+struct page_done {
+  /// 0-based page index.
+  std::size_t page = 0;
+  std::size_t items = 0;
+  /// Attempts it took.
+  std::size_t attempts = 1;
+  std::size_t pages_done = 0;
+  std::size_t items_done = 0;
+  std::optional<std::size_t> total_pages;
+  std::optional<std::size_t> total_items;
+};
+
+/// A page request failed and will be retried after `delay`.
+struct page_retry {
+  std::size_t page = 0;
+  /// The attempt that failed (1-based).
+  std::size_t attempt = 0;
+  std::chrono::milliseconds delay{};
+  /// "HTTP 429 (Retry-After: 1)", "timed out after 200 ms", ...
+  std::string reason;
+};
+
+/// The run committed.
+struct sync_completed {
+  catalog::sync_counts counts;
+  std::size_t items = 0;
+  std::size_t pages = 0;
+  std::size_t retries = 0;
+  std::chrono::milliseconds elapsed{};
+  double items_per_second = 0;
+};
+
+/// The run failed or was cancelled; the catalogue is unchanged.
+struct sync_failed {
+  std::string message;
+  bool cancelled = false;
+};
+
+using sync_event = std::variant<sync_started, page_done, page_retry, sync_completed, sync_failed>;
+
+/// Receives the events, on the sync's executor; it must be quick and must not block.
+using event_sink = std::function<void(const sync_event&)>;
+
+/// A page that failed for good; what() names the page and the reason.
+class sync_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The syncer: an HTTP pool and a database pool, and the coroutine that uses them.
+/**
+ * Pool sizing: each page request is one blocking libcurl call occupying one HTTP worker for
+ * its whole duration, so the HTTP pool has exactly `concurrency` threads (fewer would cap the
+ * real concurrency, more would idle). Retry delays are timers, not threads. The database pool
+ * has one thread: a catalog_db connection is for one thread at a time, and SQLite writes are
+ * serialised anyway.
+ *
+ * @par Thread safety
+ * One run() at a time. Run it on a single-threaded executor or a strand (sync_events() does).
+ * The syncer must outlive the run.
+ */
+class catalog_syncer {
+public:
+  explicit catalog_syncer(sync_options options);
+  ~catalog_syncer();
+  catalog_syncer(const catalog_syncer&) = delete;
+  catalog_syncer& operator=(const catalog_syncer&) = delete;
+
+  /// Fetches every page and makes the catalogue in `db` equal to the API's, atomically.
+  /**
+   * The first page is fetched alone. When it tells the total, the remaining pages are fetched
+   * with at most `concurrency` requests in flight (smartasync::fan_out), in any order; when
+   * only a next link or cursor exists, pages are followed in order, the next one being
+   * fetched while the current one is written. Each fetched page is staged into the catalogue's
+   * sync at once, so memory holds the pages in flight only.
+   *
+   * @returns What the commit changed.
+   * @throws sync_error naming the page and the reason when a page failed for good (or the
+   *         item count disagrees with the announced total); std::system_error
+   *         (operation_aborted) when cancelled; catalog::error for database failures.
+   *         In every failure case nothing was committed.
+   *
+   * @par Cancellation
+   * Terminal cancellation stops the requests in flight (libcurl is aborted through the
+   * wrapped call's stop_token), waits for the database work in progress, rolls back.
+   */
+  asio::awaitable<catalog::sync_counts> run(std::filesystem::path db, event_sink on_event = {});
+
+  const sync_options& options() const noexcept;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Runs a sync and hands its events to a synchronous consumer, ending with sync_completed or
+/// sync_failed.
+/**
+ * The sync runs on smartasync's background loop; the consumer iterates:
+ * @code
+ * for (const sync_event& e : catalog_sync::sync_events(syncer, "catalog.db")) show(e);
+ * @endcode
+ * Breaking out of the loop cancels the sync (nothing is committed). When `cancel_on_signals`
+ * is set, SIGINT and SIGTERM cancel it too; the last event is then sync_failed with
+ * cancelled = true.
+ */
+std::unique_ptr<smartasync::sync_stream<sync_event>>
+sync_events(catalog_syncer& syncer, std::filesystem::path db, bool cancel_on_signals = false);
+
+} // namespace catalog_sync
+
+#endif // CATALOG_SYNC_CATALOG_FETCH_HPP

@@ -1,0 +1,394 @@
+// Tests of the paginated catalogue sync against the local server: every convention, every
+// injected fault, consistency on failure and cancellation, diff counts, bounded concurrency.
+// No wall-clock upper bounds: the machine is shared; latencies are small and only counts are
+// asserted.
+#include "catalog_fetch.hpp"
+#include "paginated_server.hpp"
+
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <catalog/catalog_db.hpp>
+#include <catalog/generator.hpp>
+#include <smartasync/block_on.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
+
+#include <algorithm>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using catalog_sync::fault;
+using catalog_sync::pagination_style;
+
+namespace {
+
+struct recorded_events {
+  std::mutex mutex;
+  std::vector<catalog_sync::sync_event> all;
+
+  catalog_sync::event_sink sink() {
+    return [this](const catalog_sync::sync_event& e) {
+      std::lock_guard lock(mutex);
+      all.push_back(e);
+    };
+  }
+  template <typename T>
+  std::vector<T> of() {
+    std::lock_guard lock(mutex);
+    std::vector<T> out;
+    for (const auto& e : all)
+      if (const T* x = std::get_if<T>(&e))
+        out.push_back(*x);
+    return out;
+  }
+};
+
+catalog_sync::sync_options options_for(const catalog_sync::paginated_server& server, pagination_style style,
+                                       std::size_t concurrency = 4, std::size_t page_size = 20) {
+  catalog_sync::sync_options o;
+  o.url = server.url(style);
+  o.style = style;
+  o.concurrency = concurrency;
+  o.page_size = page_size;
+  o.connect_timeout = 2000ms;
+  o.request_timeout = 5000ms;
+  o.max_attempts = 4;
+  o.retry_base_delay = 5ms;
+  o.retry_max_delay = 50ms;
+  o.seed = 7;
+  return o;
+}
+
+catalog_sync::server_options with_latency(std::chrono::milliseconds latency) {
+  catalog_sync::server_options o;
+  o.latency = latency;
+  return o;
+}
+
+catalog::sync_counts sync_now(const catalog_sync::sync_options& o, const std::filesystem::path& db,
+                              recorded_events* events = nullptr) {
+  catalog_sync::catalog_syncer syncer(o);
+  return smartasync::block_on(syncer.run(db, events ? events->sink() : catalog_sync::event_sink{}));
+}
+
+/// The whole catalogue in `db`, checked record by record against `expected`.
+void require_catalogue(const std::filesystem::path& db, const std::vector<catalog::catalog_record>& expected) {
+  catalog::catalog_db reader(db);
+  REQUIRE(reader.size() == expected.size());
+  for (const auto& r : expected) {
+    auto found = reader.find(r.name);
+    REQUIRE(found.has_value());
+    REQUIRE(*found == r);
+  }
+}
+
+std::string failure_of(const catalog_sync::sync_options& o, const std::filesystem::path& db,
+                       recorded_events* events = nullptr) {
+  try {
+    sync_now(o, db, events);
+  } catch (const catalog_sync::sync_error& e) {
+    return e.what();
+  }
+  FAIL("the sync was expected to fail");
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("every pagination convention syncs the whole catalogue", "[catalog_sync]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page, pagination_style::cursor);
+  INFO("style: " << to_string(style));
+  const auto records = catalog::generate_catalog(250, 3); // 13 pages of 20, the last one short
+  catalog_sync::paginated_server server(records, {});
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+
+  const auto counts = sync_now(options_for(server, style), dir / "c.db", &events);
+
+  CHECK(counts == catalog::sync_counts{.added = 250, .updated = 0, .deleted = 0, .unchanged = 0});
+  require_catalogue(dir / "c.db", records);
+  const auto started = events.of<catalog_sync::sync_started>();
+  REQUIRE(started.size() == 1);
+  if (style == pagination_style::cursor) {
+    CHECK_FALSE(started[0].total_items.has_value()); // cursor APIs do not say
+  } else {
+    CHECK(started[0].total_items == 250u);
+    CHECK(started[0].total_pages == 13u);
+  }
+  CHECK(events.of<catalog_sync::page_done>().size() == 13);
+  CHECK(events.of<catalog_sync::page_retry>().empty());
+  REQUIRE(events.of<catalog_sync::sync_completed>().size() == 1);
+  CHECK(events.of<catalog_sync::sync_completed>()[0].items == 250);
+  CHECK(std::holds_alternative<catalog_sync::sync_completed>(events.all.back()));
+}
+
+TEST_CASE("a server that caps the page size silently still yields every record", "[catalog_sync]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page, pagination_style::cursor);
+  INFO("style: " << to_string(style));
+  const auto records = catalog::generate_catalog(130, 4);
+  catalog_sync::paginated_server server(records, [] {
+    catalog_sync::server_options o;
+    o.max_page_size = 15;
+    return o;
+  }());
+  catalog::testing::temp_dir dir;
+  CHECK(sync_now(options_for(server, style, 4, 50), dir / "c.db").added == 130);
+  require_catalogue(dir / "c.db", records);
+}
+
+TEST_CASE("429 with Retry-After is retried after exactly the delay the server asked for", "[catalog_sync]") {
+  const auto records = catalog::generate_catalog(100, 5);
+  catalog_sync::server_options so;
+  so.retry_after_seconds = 1;
+  so.script[2] = {fault::rate_limited, 1};
+  catalog_sync::paginated_server server(records, so);
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+
+  CHECK(sync_now(options_for(server, pagination_style::offset), dir / "c.db", &events).added == 100);
+
+  const auto retries = events.of<catalog_sync::page_retry>();
+  REQUIRE(retries.size() == 1);
+  CHECK(retries[0].page == 2);
+  CHECK(retries[0].attempt == 1);
+  CHECK(retries[0].delay == 1000ms); // Retry-After, not the (much smaller) computed backoff
+  CHECK_THAT(retries[0].reason, Catch::Contains("HTTP 429") && Catch::Contains("Retry-After: 1"));
+  CHECK(server.stats().rate_limited == 1);
+  require_catalogue(dir / "c.db", records);
+}
+
+TEST_CASE("5xx, timeouts and truncated bodies are retried", "[catalog_sync]") {
+  const auto records = catalog::generate_catalog(120, 6);
+  catalog_sync::server_options so;
+  so.slow_delay = 3000ms;
+  so.script[1] = {fault::server_error, 2};
+  so.script[3] = {fault::slow, 1};
+  so.script[4] = {fault::truncated, 1};
+  so.script[5] = {fault::malformed, 1};
+  catalog_sync::paginated_server server(records, so);
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+  auto o = options_for(server, pagination_style::offset);
+  o.request_timeout = 300ms; // the slow page takes 3 s
+
+  CHECK(sync_now(o, dir / "c.db", &events).added == 120);
+  require_catalogue(dir / "c.db", records);
+
+  auto retries = events.of<catalog_sync::page_retry>();
+  std::sort(retries.begin(), retries.end(),
+            [](const auto& a, const auto& b) { return std::pair(a.page, a.attempt) < std::pair(b.page, b.attempt); });
+  REQUIRE(retries.size() == 5);
+  CHECK(retries[0].page == 1);
+  CHECK_THAT(retries[0].reason, Catch::StartsWith("HTTP 50"));
+  CHECK(retries[1].page == 1);
+  CHECK(retries[1].attempt == 2);
+  CHECK(retries[2].page == 3);
+  CHECK_THAT(retries[2].reason, Catch::Contains("timed out") || Catch::Contains("no response within"));
+  CHECK(retries[3].page == 4);
+  CHECK_THAT(retries[3].reason, Catch::Contains("connection error"));
+  CHECK(retries[4].page == 5);
+  CHECK_THAT(retries[4].reason, Catch::Contains("malformed JSON"));
+  const auto s = server.stats();
+  CHECK(s.server_errors == 2);
+  CHECK(s.slow == 1);
+  CHECK(s.truncated == 1);
+  CHECK(s.malformed == 1);
+}
+
+TEST_CASE("a page that stays malformed fails the run naming the page and the reason, and the old catalogue stays",
+          "[catalog_sync]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::cursor);
+  INFO("style: " << to_string(style));
+  const auto before = catalog::generate_catalog(60, 7);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, style), dir / "c.db").added == 60);
+
+  server.set_catalogue(catalog_sync::edit_catalogue(catalog::generate_catalog(200, 7)).first);
+  server.set_script({{4, {fault::malformed, 0}}});
+  auto o = options_for(server, style);
+  o.max_attempts = 3;
+  recorded_events events;
+  const std::string message = failure_of(o, dir / "c.db", &events);
+
+  CHECK_THAT(message, Catch::Contains("page 5") && Catch::Contains("malformed JSON") &&
+                          Catch::Contains("3 attempts") && Catch::Contains("GET http://127.0.0.1"));
+  CHECK(events.of<catalog_sync::page_retry>().size() == 2);
+  const auto failed = events.of<catalog_sync::sync_failed>();
+  REQUIRE(failed.size() == 1);
+  CHECK_FALSE(failed[0].cancelled);
+  CHECK_THAT(failed[0].message, Catch::Contains("catalogue is unchanged"));
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("4xx is not retried", "[catalog_sync]") {
+  const auto records = catalog::generate_catalog(100, 8);
+  catalog_sync::server_options so;
+  so.script[2] = {fault::bad_request, 0};
+  catalog_sync::paginated_server server(records, so);
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+
+  const std::string message = failure_of(options_for(server, pagination_style::page), dir / "c.db", &events);
+
+  CHECK_THAT(message, Catch::Contains("page 3") && Catch::Contains("HTTP 400") && Catch::Contains("1 attempt"));
+  CHECK(events.of<catalog_sync::page_retry>().empty());
+  CHECK(server.stats().bad_requests == 1);
+  CHECK(catalog::catalog_db(dir / "c.db").size() == 0); // created, never committed
+}
+
+TEST_CASE("a failure in the middle of a run leaves the previous catalogue intact", "[catalog_sync]") {
+  const auto before = catalog::generate_catalog(300, 9);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset), dir / "c.db").added == 300);
+
+  // Most pages of the new snapshot arrive and are staged; page 9 keeps failing.
+  server.set_catalogue(catalog_sync::edit_catalogue(before).first);
+  server.set_script({{8, {fault::server_error, 0}}});
+  auto o = options_for(server, pagination_style::offset);
+  o.max_attempts = 2;
+  recorded_events events;
+  CHECK_THAT(failure_of(o, dir / "c.db", &events), Catch::Contains("page 9") && Catch::Contains("HTTP 50"));
+  CHECK(events.of<catalog_sync::page_done>().size() >= 1);
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("the diff counts describe what changed since the last sync", "[catalog_sync]") {
+  const auto before = catalog::generate_catalog(400, 10);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  const auto o = options_for(server, pagination_style::page, 8, 25);
+  CHECK(sync_now(o, dir / "c.db") == catalog::sync_counts{.added = 400, .updated = 0, .deleted = 0, .unchanged = 0});
+
+  auto [after, expected] = catalog_sync::edit_catalogue(before, 12);
+  server.set_catalogue(after);
+  CHECK(expected.deleted == 20);
+  CHECK(expected.updated == 40);
+  CHECK(sync_now(o, dir / "c.db") == expected);
+  require_catalogue(dir / "c.db", after);
+  CHECK(sync_now(o, dir / "c.db") ==
+        catalog::sync_counts{.added = 0, .updated = 0, .deleted = 0, .unchanged = after.size()});
+}
+
+TEST_CASE("cancelling a run part-way leaves the previous catalogue intact", "[catalog_sync]") {
+  const auto before = catalog::generate_catalog(100, 11);
+  catalog_sync::paginated_server server(before, with_latency(10ms));
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset), dir / "c.db").added == 100);
+  server.set_catalogue(catalog_sync::edit_catalogue(catalog::generate_catalog(800, 11)).first);
+
+  asio::io_context io;
+  asio::cancellation_signal cancel;
+  recorded_events events;
+  std::size_t pages_seen = 0; // touched on io's thread only
+  catalog_sync::catalog_syncer syncer(options_for(server, pagination_style::offset, 2, 20));
+  auto sink = events.sink();
+  auto done = asio::co_spawn(io,
+                             syncer.run(dir / "c.db",
+                                        [&](const catalog_sync::sync_event& e) {
+                                          sink(e);
+                                          if (std::holds_alternative<catalog_sync::page_done>(e) && ++pages_seen == 3)
+                                            asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+                                        }),
+                             asio::bind_cancellation_slot(cancel.slot(), asio::use_future));
+  std::thread runner([&] { io.run(); });
+  try {
+    done.get();
+    FAIL("the run should have been cancelled");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+  runner.join();
+
+  const auto failed = events.of<catalog_sync::sync_failed>();
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].cancelled);
+  CHECK(events.of<catalog_sync::page_done>().size() < 40);
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("the event stream delivers the run in order, and leaving it early cancels the run", "[catalog_sync]") {
+  const auto before = catalog::generate_catalog(80, 12);
+  catalog_sync::paginated_server server(before, with_latency(5ms));
+  catalog::testing::temp_dir dir;
+  catalog_sync::catalog_syncer syncer(options_for(server, pagination_style::offset, 4, 10));
+
+  SECTION("to the end") {
+    std::vector<std::size_t> kinds;
+    auto events = catalog_sync::sync_events(syncer, dir / "c.db"); // (not in the range-init:
+    for (const auto& e : *events)                                  //  the temporary would die)
+      kinds.push_back(e.index());
+    REQUIRE(kinds.size() == 1 + 8 + 1);
+    CHECK(kinds.front() == 0);                          // sync_started
+    CHECK(std::count(kinds.begin(), kinds.end(), 1) == 8); // page_done
+    CHECK(kinds.back() == 3);                           // sync_completed
+    require_catalogue(dir / "c.db", before);
+  }
+  SECTION("breaking out") {
+    REQUIRE(sync_now(options_for(server, pagination_style::offset), dir / "c.db").added == 80);
+    server.set_catalogue(catalog::generate_catalog(500, 99));
+    {
+      auto events = catalog_sync::sync_events(syncer, dir / "c.db");
+      std::size_t pages = 0;
+      for (const auto& e : *events)
+        if (std::holds_alternative<catalog_sync::page_done>(e) && ++pages == 2)
+          break;
+    } // the stream waits for the cancelled run to roll back
+    require_catalogue(dir / "c.db", before);
+  }
+}
+
+TEST_CASE("the server never sees more than K requests in flight", "[catalog_sync]") {
+  const auto records = catalog::generate_catalog(300, 13);
+  catalog_sync::paginated_server server(records, with_latency(30ms));
+  catalog::testing::temp_dir dir;
+
+  for (std::size_t k : {1u, 3u, 6u}) {
+    CAPTURE(k);
+    server.reset_stats();
+    const auto counts = sync_now(options_for(server, pagination_style::offset, k, 10), dir / "c.db");
+    CHECK(counts.added + counts.unchanged == 300);
+    const auto s = server.stats();
+    CHECK(s.requests == 30);
+    CHECK(s.max_in_flight <= k);
+    if (k > 1)
+      CHECK(s.max_in_flight >= 2); // it did fan out
+  }
+  // Cursor pagination cannot fan out: one request at a time, pipelined with the writes.
+  server.reset_stats();
+  sync_now(options_for(server, pagination_style::cursor, 6, 10), dir / "c.db");
+  CHECK(server.stats().max_in_flight == 1);
+}
+
+TEST_CASE("random 429s and 5xx: every fault is retried and the data is exact", "[catalog_sync]") {
+  const auto records = catalog::generate_catalog(400, 14);
+  catalog_sync::server_options so;
+  so.rate_429 = 0.15;
+  so.rate_5xx = 0.1;
+  so.retry_after_seconds = 0;
+  so.seed = 42;
+  catalog_sync::paginated_server server(records, so);
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+  auto o = options_for(server, pagination_style::offset, 8, 20);
+  o.max_attempts = 8;
+
+  CHECK(sync_now(o, dir / "c.db", &events).added == 400);
+  require_catalogue(dir / "c.db", records);
+  const auto s = server.stats();
+  CHECK(s.rate_limited + s.server_errors > 0);
+  CHECK(events.of<catalog_sync::page_retry>().size() == s.rate_limited + s.server_errors);
+  CHECK(events.of<catalog_sync::sync_completed>()[0].retries == s.rate_limited + s.server_errors);
+}
