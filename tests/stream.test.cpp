@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -164,4 +166,42 @@ TEST_CASE("creating a sync_stream on its producer's loop throws deadlock", "[str
   CHECK(smartasync::block_on(body()) == smartasync::error::deadlock);
   CHECK_THROWS_AS(sync_stream<int>(0, [](stream_writer<int>) -> asio::awaitable<void> { co_return; }),
                   std::invalid_argument);
+}
+
+TEST_CASE("two coroutines emitting at once get a clear error, not a hang", "[stream][misuse]") {
+  // Capacity 1 and no consumer read until the clash has happened: whichever emitter parks first
+  // on the full buffer keeps its place, the other is refused with std::logic_error at once.
+  std::atomic<int> refused{0};
+  auto emit_counting = [&refused](smartasync::stream_writer<int> out, int v) -> asio::awaitable<void> {
+    try {
+      co_await out.emit(v);
+    } catch (const std::logic_error&) {
+      ++refused;
+      throw;
+    }
+  };
+  auto events = smartasync::sync_stream<int>(1, [&](smartasync::stream_writer<int> out)
+                                                   -> asio::awaitable<void> {
+    co_await out.emit(0); // fills the buffer
+    asio::co_spawn(co_await asio::this_coro::executor, emit_counting(out, 2), asio::detached);
+    co_await emit_counting(out, 1);
+  });
+  while (refused.load() == 0)
+    std::this_thread::yield(); // a hang here is the bug this test exists for (CTest timeout)
+  std::vector<int> seen;
+  bool consumer_saw_error = false;
+  try {
+    for (int v : events)
+      seen.push_back(v);
+  } catch (const std::logic_error&) {
+    consumer_saw_error = true; // the producer's own emit was the one refused: it failed
+  }
+  CHECK(refused == 1);
+  // The surviving emitter's item may or may not arrive before the producer's end; nothing is
+  // duplicated or invented, and the refused item never arrives.
+  REQUIRE_FALSE(seen.empty());
+  CHECK(seen[0] == 0);
+  CHECK(seen.size() <= 2);
+  if (!consumer_saw_error)
+    CHECK(seen == std::vector<int>{0, 1}); // the spawned emitter was the one refused
 }

@@ -37,7 +37,9 @@ namespace smartasync {
  * Copyable handle; copies refer to the same stream.
  *
  * @par Thread safety
- * Use it from the producer coroutine only.
+ * Use it from the producer coroutine only: at most one emit() may be in progress at a time
+ * (a second one, from another coroutine, throws std::logic_error rather than risk waiting
+ * forever). To stream events from fan_out workers, send them to the one producer coroutine.
  */
 template <typename T>
 class stream_writer {
@@ -63,6 +65,12 @@ public:
           state_->changed.notify_one();
           co_return;
         }
+        // One wake-up slot serves one suspended emitter; a second would wait forever, so
+        // refuse it loudly instead (fan-out producers must funnel through one emitter).
+        if (state_->producer_waiting)
+          throw std::logic_error("smartasync::stream_writer::emit: two coroutines are emitting "
+                                 "into one sync_stream at once; funnel items through a single "
+                                 "producer coroutine");
         state_->producer_waiting = true;
       }
       // Woken by the consumer taking an item or cancelling; the loop re-checks which.
