@@ -6,6 +6,8 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
@@ -54,8 +56,10 @@ TEST_CASE("stress: every operation ends exactly once through cancellation, error
       std::thread([&pool] { pool.shutdown(smartasync::shutdown_mode::cancel); }).detach();
   };
 
+  // Three threads run the loop, so each coroutine gets a strand: the || below shares a
+  // cancellation slot between its two operations, and Asio's slots are not thread-safe.
   for (int c = 0; c < coroutines; ++c)
-    asio::co_spawn(ioc, [&, c]() -> asio::awaitable<void> {
+    asio::co_spawn(asio::make_strand(ioc), [&, c]() -> asio::awaitable<void> {
       std::minstd_rand rng(static_cast<unsigned>(c) + 1);
       for (int i = c; i < total; i += coroutines) {
         const int kind = static_cast<int>(rng() % 10);
@@ -71,7 +75,8 @@ TEST_CASE("stress: every operation ends exactly once through cancellation, error
         try {
           if (kind >= 8) {
             // Race the call against a very short timer: cancels it queued or running.
-            asio::steady_timer timer(ioc, std::chrono::microseconds(rng() % 300));
+            asio::steady_timer timer(co_await asio::this_coro::executor,
+                                     std::chrono::microseconds(rng() % 300));
             auto r = co_await (smartasync::async_offload(pool, work) ||
                                timer.async_wait(asio::use_awaitable));
             if (r.index() == 0) {
