@@ -17,7 +17,9 @@ command -v curl >/dev/null || { echo "run_demo: curl is needed" >&2; exit 1; }
 
 work=$(mktemp -d)
 server_pid=
+guard_pid=
 cleanup() {
+  if [[ -n $guard_pid ]]; then kill "$guard_pid" 2>/dev/null || true; fi
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then kill "$server_pid"; wait "$server_pid" || true; fi
   rm -rf "$work"
 }
@@ -45,8 +47,12 @@ echo "\$ sqlite_search '\"unterminated'   (a bad query is a clear error)"
 if timeout 10 "$bin/sqlite_search" --db "$db" '"unterminated'; then echo "expected an error" >&2; exit 1; fi
 
 step "3. Server: the same function awaited through the pool (--port 0)"
-timeout 60 "$bin/sqlite_search_server" --db "$db" --port 0 --threads 2 >"$work/server.log" 2>&1 &
+# Started directly, not under timeout(1): step 5 checks the server's own exit status after
+# SIGTERM, and timeout would report its own 143 instead. A guard process bounds its life.
+"$bin/sqlite_search_server" --db "$db" --port 0 --threads 2 >"$work/server.log" 2>&1 &
 server_pid=$!
+(exec >/dev/null 2>&1; sleep 60; kill -KILL "$server_pid") &
+guard_pid=$!
 port=
 for _ in $(seq 100); do
   port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\)/.*|\1|p' "$work/server.log")
