@@ -26,11 +26,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -114,13 +112,8 @@ private:
 
 /// Reports block_on_from_loop once per call site: a hot loop must not flood the handler.
 inline void report_block_on_from_loop(const smartasync::source_location& where) {
-  static std::mutex mutex;
-  static std::set<std::tuple<std::string, std::uint_least32_t, std::uint_least32_t>> seen;
-  {
-    std::lock_guard lock(mutex);
-    if (!seen.emplace(where.file_name(), where.line(), where.column()).second)
-      return;
-  }
+  if (!first_report_at(diagnostic_kind::block_on_from_loop, where))
+    return;
   report(diagnostic{
       .kind = diagnostic_kind::block_on_from_loop,
       .message = fmt::format(

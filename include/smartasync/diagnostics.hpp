@@ -10,13 +10,16 @@
 #include <fmt/std.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 namespace smartasync {
@@ -62,6 +65,16 @@ struct diagnostics_registry {
     return registry;
   }
 };
+
+// True the first time `kind` is reported for `where` in this process: misuse in a hot loop
+// must not flood the handler.
+inline bool first_report_at(diagnostic_kind kind, const smartasync::source_location& where) {
+  static std::mutex mutex;
+  static std::set<std::tuple<int, std::string, std::uint_least32_t, std::uint_least32_t>> seen;
+  std::lock_guard lock(mutex);
+  return seen.emplace(static_cast<int>(kind), where.file_name(), where.line(), where.column())
+      .second;
+}
 
 inline void default_diagnostics_handler(const diagnostic& d) {
   fmt::print(stderr, "smartasync: {}\n", d.message);

@@ -11,11 +11,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <set>
 #include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
-#include <tuple>
 #include <utility>
 
 namespace smartasync {
@@ -54,15 +52,6 @@ struct call_site {
                        display_name());
   }
 
-  // True the first time a site (by creation location) is reported in this process.
-  bool first_report() const {
-    static std::mutex mutex;
-    static std::set<std::tuple<std::string, unsigned, unsigned>> reported;
-    std::lock_guard lock(mutex);
-    return reported
-        .emplace(created_at.file_name(), created_at.line(), created_at.column())
-        .second;
-  }
 };
 
 // What this thread is running inline on its event loop, published for the blocked-loop
@@ -97,7 +86,8 @@ public:
       slot_.site = previous_;
     }
     try {
-      if (site_.on_loop != loop_call_policy::report || !site_.first_report())
+      if (site_.on_loop != loop_call_policy::report ||
+          !first_report_at(diagnostic_kind::blocking_call_on_loop, site_.created_at))
         return;
       const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
       report(diagnostic{
