@@ -5,7 +5,6 @@
 
 #include "smartasync/config.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/std.h>
 
