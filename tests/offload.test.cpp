@@ -246,3 +246,80 @@ TEST_CASE("every one of many offloads from many coroutines completes exactly onc
   CHECK(stats.submitted == static_cast<std::uint64_t>(total));
   CHECK(stats.completed == static_cast<std::uint64_t>(total));
 }
+
+// Completions into a plain io_context run by one thread are batched: a worker posts one drain
+// per batch, not one handler per completion (detail/completion_service.hpp). io_context::run()
+// returns how many handlers it ran, which shows the batching from outside.
+namespace {
+
+// Offloads `count` calls into `ioc` (not running) and waits until the pool has handed every
+// completion over; `on_complete(i)` runs for call i.
+template <typename OnComplete>
+void offload_and_join(std::size_t count, asio::io_context& ioc, OnComplete on_complete) {
+  smartasync::blocking_pool pool{1};
+  for (std::size_t i = 0; i < count; ++i)
+    smartasync::async_offload(pool, [i] { return i; },
+                              asio::bind_executor(ioc, [on_complete](std::exception_ptr e,
+                                                                     std::size_t value) {
+                                REQUIRE_FALSE(e);
+                                on_complete(value);
+                              }));
+  pool.shutdown(smartasync::shutdown_mode::drain); // joins: every completion is handed over
+}
+
+} // namespace
+
+TEST_CASE("completions that finish together run in one handler, in the order they finished",
+          "[offload][batch]") {
+  asio::io_context ioc;
+  std::vector<std::size_t> order;
+  offload_and_join(8, ioc, [&](std::size_t i) { order.push_back(i); });
+  CHECK(order.empty());   // nothing runs before the loop does
+  CHECK(ioc.run() == 1);  // one drain ran all eight
+  CHECK(order == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("a completion handler that throws leaves run(), and the rest of its batch still runs",
+          "[offload][batch]") {
+  asio::io_context ioc;
+  std::vector<std::size_t> order;
+  offload_and_join(4, ioc, [&](std::size_t i) {
+    order.push_back(i);
+    if (i == 1)
+      throw std::runtime_error("handler 1");
+  });
+  CHECK_THROWS_WITH(ioc.run(), "handler 1");
+  CHECK(order == std::vector<std::size_t>{0, 1});
+  ioc.restart();
+  CHECK(ioc.run() == 2); // the two left over, posted one by one
+  CHECK(order == std::vector<std::size_t>{0, 1, 2, 3});
+}
+
+TEST_CASE("an io_context destroyed with undrained completions destroys their handlers unrun",
+          "[offload][batch][lifetime]") {
+  auto witness = std::make_shared<int>(0);
+  int invoked = 0;
+  {
+    asio::io_context ioc;
+    offload_and_join(3, ioc, [&invoked, witness](std::size_t) { ++invoked; });
+    CHECK(witness.use_count() > 1);
+  }
+  CHECK(witness.use_count() == 1);
+  CHECK(invoked == 0);
+}
+
+TEST_CASE("a context whose completions run on several threads stops batching them",
+          "[offload][batch]") {
+  asio::io_context ioc;
+  int invoked = 0;
+  auto count = [&](std::size_t) { ++invoked; };
+  offload_and_join(2, ioc, count);
+  CHECK(ioc.run() == 1);
+  offload_and_join(2, ioc, count);
+  ioc.restart();
+  std::thread([&] { CHECK(ioc.run() == 1); }).join(); // a second thread: no more batching
+  offload_and_join(3, ioc, count);
+  ioc.restart();
+  CHECK(ioc.run() == 3); // one handler per completion, free to spread over threads
+  CHECK(invoked == 7);
+}

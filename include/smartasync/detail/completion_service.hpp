@@ -8,11 +8,15 @@
 #include "smartasync/detail/pool_op.hpp"
 
 #include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace smartasync::detail {
@@ -24,7 +28,7 @@ namespace smartasync::detail {
 // and waits out any delivery in progress. The bookkeeping lives in a registry that every
 // tracked operation co-owns, because a late worker must still be able to ask "was I
 // abandoned?" after the service itself is gone.
-class completion_registry {
+class completion_registry : public std::enable_shared_from_this<completion_registry> {
 public:
   // Registers `op`; false when the context is already shutting down.
   bool track(pool_op* op) {
@@ -53,24 +57,40 @@ public:
       // Under the lock, so shutdown() either abandoned `op` above or sees this delivery.
       delivering_.fetch_add(1, std::memory_order_relaxed);
     }
-    struct finish {
-      completion_registry* self;
+    // Released last: `op` co-owns this registry, which must outlive the delivery_scope.
+    struct release_op {
       pool_op* op;
-      ~finish() {
-        // No lock on the way out (it was one of the hottest locks per operation): only a
-        // shutdown() already waiting needs the lock and a notification. seq_cst on both sides
-        // (this decrement and load, its store and load) means at least one of the two sees
-        // the other, so the waiter is never missed.
-        if (self->delivering_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-            self->shut_down_flag_.load(std::memory_order_seq_cst)) {
-          std::lock_guard lock(self->mutex_);
-          self->idle_.notify_all();
-        }
-        op->release();
-      }
-    } guard{this, op};
+      ~release_op() { op->release(); }
+    } tracked_ref{op};
+    delivery_scope scope{this};
     post();
     return true;
+  }
+
+  // Batched completions. While the context's handlers run on one thread, a worker does not post
+  // each completion: it pushes the finished operation on a lock-free list and posts one drain
+  // only when the list was empty; the drain runs every operation it finds, in FIFO order. Under
+  // load that is one post (one lock of the context's queue, one wake-up of its thread) per batch
+  // instead of per operation. A context whose drains run on more than one thread stops
+  // batching for good, so completions keep spreading over its threads as Asio's own do.
+  bool batching() const noexcept { return !multi_threaded_.load(std::memory_order_relaxed); }
+
+  // Worker side, after the work: queue `op` (tracked, outcome stored) for the next drain of
+  // `context`. Does nothing when the context is shutting down: it has abandoned `op` already.
+  // The caller holds a reference to `op` (and so to this registry) throughout.
+  void push_finished(pool_op* op, asio::io_context& context) {
+    delivering_.fetch_add(1, std::memory_order_seq_cst);
+    delivery_scope scope{this};
+    if (shut_down_flag_.load(std::memory_order_seq_cst))
+      return;
+    op->add_ref(); // the list's reference, dropped by the drain
+    pool_op* head = finished_.load(std::memory_order_relaxed);
+    do
+      op->next_ = head;
+    while (!finished_.compare_exchange_weak(head, op, std::memory_order_release,
+                                            std::memory_order_relaxed));
+    if (head == nullptr) // the list was empty: no drain is on its way for `op`
+      asio::post(context.get_executor(), drain_handler{shared_from_this()});
   }
 
   void shutdown() {
@@ -86,6 +106,13 @@ public:
       }
       idle_.wait(lock, [this] { return delivering_.load(std::memory_order_seq_cst) == 0; });
     }
+    // Every finished operation is tracked until a drain runs it, so it is among the orphans;
+    // the list only holds references. No worker pushes any more (the wait above).
+    for (pool_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
+      pool_op* next = std::exchange(op->next_, nullptr);
+      op->release();
+      op = next;
+    }
     // Outside the lock: destroying a handler may destroy a coroutine frame, whose other
     // operations may call back into this registry.
     for (pool_op* op : orphans) {
@@ -95,6 +122,75 @@ public:
   }
 
 private:
+  // Keeps the registry (and so the list) alive while a drain is queued in the context.
+  struct drain_handler {
+    std::shared_ptr<completion_registry> registry;
+    void operator()() const { registry->drain(); }
+  };
+
+  // Counts a delivery in progress; the last one out wakes a waiting shutdown().
+  struct delivery_scope {
+    completion_registry* self;
+    ~delivery_scope() {
+      // No lock on the way out (it was one of the hottest locks per operation): only a
+      // shutdown() already waiting needs the lock and a notification. seq_cst on both sides
+      // (this decrement and load, its store and load) means at least one of the two sees
+      // the other, so the waiter is never missed.
+      if (self->delivering_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+          self->shut_down_flag_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(self->mutex_);
+        self->idle_.notify_all();
+      }
+    }
+  };
+
+  // Runs on a thread of the context (never concurrently with shutdown(), which runs when the
+  // context is destroyed).
+  void drain() {
+    const auto me = std::this_thread::get_id();
+    const auto previous = drain_thread_.exchange(me, std::memory_order_relaxed);
+    if (previous != me && previous != std::thread::id{})
+      multi_threaded_.store(true, std::memory_order_relaxed);
+
+    pool_op* fifo = nullptr; // the stack reversed: oldest first
+    for (pool_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
+      pool_op* next = op->next_;
+      op->next_ = fifo;
+      fifo = op;
+      op = next;
+    }
+    if (!fifo)
+      return;
+    {
+      std::lock_guard lock(mutex_);
+      for (pool_op* op = fifo; op; op = op->next_)
+        unlink(op);
+    }
+    // If a handler throws, the exception leaves io_context::run() as usual, and the rest of
+    // the batch is posted one by one, in order, so nothing is lost.
+    struct remainder {
+      pool_op* rest;
+      ~remainder() {
+        while (pool_op* op = rest) {
+          rest = std::exchange(op->next_, nullptr);
+          op->release(); // the tracked reference: no longer tracked
+          op->repost();  // takes over the list's reference
+        }
+      }
+    } pending{fifo};
+    while (pool_op* op = pending.rest) {
+      pending.rest = std::exchange(op->next_, nullptr);
+      struct release_both {
+        pool_op* op;
+        ~release_both() {
+          op->release(); // tracked
+          op->release(); // the list's
+        }
+      } refs{op};
+      op->complete();
+    }
+  }
+
   void unlink(pool_op* op) noexcept {
     (op->service_prev_ ? op->service_prev_->service_next_ : head_) = op->service_next_;
     if (op->service_next_)
@@ -108,6 +204,9 @@ private:
   std::atomic<std::size_t> delivering_{0};
   bool shut_down_ = false;                  // guarded by mutex_
   std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
+  std::atomic<pool_op*> finished_{nullptr}; // a stack of finished operations (batching)
+  std::atomic<std::thread::id> drain_thread_{};
+  std::atomic<bool> multi_threaded_{false};
 };
 
 class completion_service final : public asio::execution_context::service {

@@ -16,16 +16,20 @@
 #include <asio/cancellation_type.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/execution.hpp>
+#include <asio/io_context.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/system_error.hpp>
 #include <asio/system_executor.hpp>
 
+#include <concepts>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <stop_token>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace smartasync::detail {
@@ -35,6 +39,35 @@ namespace smartasync::detail {
 struct no_associated_executor {
   friend bool operator==(no_associated_executor, no_associated_executor) noexcept = default;
 };
+
+// The io_context whose plain executor `executor` is, or null (a strand, a thread_pool, any other
+// executor). Completions into such a context may be batched: running one inside a drain handler
+// on that context is what posting it would do.
+template <typename Executor>
+struct is_io_context_executor : std::false_type {};
+template <typename Allocator, std::uintptr_t Bits>
+struct is_io_context_executor<asio::io_context::basic_executor_type<Allocator, Bits>>
+    : std::true_type {};
+
+template <typename Executor>
+asio::io_context* batchable_context(const Executor& executor) noexcept {
+  if constexpr (is_io_context_executor<Executor>::value) {
+    return &asio::query(executor, asio::execution::context);
+  } else {
+#if !defined(ASIO_NO_TYPEID)
+    // any_io_executor, asio::executor: only the io_context's default executor type is batched.
+    using plain = asio::io_context::executor_type;
+    if constexpr (requires(const Executor& e) {
+                    { e.target_type() == typeid(plain) } -> std::convertible_to<bool>;
+                    e.template target<plain>();
+                  }) {
+      if (executor && executor.target_type() == typeid(plain))
+        return &asio::query(*executor.template target<plain>(), asio::execution::context);
+    }
+#endif
+    return nullptr;
+  }
+}
 
 // Work is a nullary callable, optionally taking a std::stop_token.
 template <typename Work>
@@ -97,6 +130,7 @@ public:
           release();
           return;
         }
+        batch_context_ = batchable_context(executor);
       }
     }
     auto slot = asio::get_associated_cancellation_slot(*handler_);
@@ -138,6 +172,32 @@ public:
     handler_.reset();
     if constexpr (has_executor)
       work_guard_.reset();
+  }
+
+  void complete() override {
+    if constexpr (has_executor) {
+      completion done{std::move(*handler_), std::move(outcome_.error), std::move(outcome_.value)};
+      handler_.reset();
+      work_guard_.reset(); // the drain running us keeps the context's work count up
+      done();
+    }
+  }
+
+  void repost() noexcept override {
+    if constexpr (has_executor) {
+      struct reposted {
+        offload_op* op;
+        reposted(offload_op* o) noexcept : op(o) {}
+        reposted(reposted&& other) noexcept : op(std::exchange(other.op, nullptr)) {}
+        ~reposted() {
+          if (op)
+            op->release();
+        }
+        void operator()() { std::exchange(op, nullptr)->complete_and_release(); }
+      };
+      // On the context's thread; takes over the caller's reference.
+      asio::post(work_guard_->get_executor(), reposted{this});
+    }
   }
 
 private:
@@ -192,6 +252,14 @@ private:
       return executor.context();
   }
 
+  void complete_and_release() {
+    struct release_op {
+      offload_op* op;
+      ~release_op() { op->release(); }
+    } ref{this};
+    complete();
+  }
+
   void execute_here(bool on_worker_after_task) noexcept {
     std::exception_ptr error;
     value_storage value;
@@ -210,6 +278,16 @@ private:
     if (!state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel))
       return; // cancelled while running: the canceller already completed the handler
     pool_->note_finished(error != nullptr);
+    if constexpr (has_executor) {
+      if (batch_context_ && registry_->batching()) {
+        // The handler stays in the operation, untouched by this worker; the drain on the
+        // handler's own context invokes it.
+        outcome_.error = std::move(error);
+        outcome_.value = std::move(value);
+        registry_->push_finished(this, *batch_context_);
+        return;
+      }
+    }
     deliver(std::move(error), std::move(value), on_worker_after_task);
   }
 
@@ -317,6 +395,11 @@ private:
                      std::monostate>
       work_guard_;
   std::shared_ptr<completion_registry> registry_; // null: the executor has no context
+  asio::io_context* batch_context_ = nullptr;     // set: completions may be batched
+  struct {
+    std::exception_ptr error;
+    value_storage value;
+  } outcome_; // a batched completion's outcome, from the worker to the drain
 };
 
 } // namespace smartasync::detail

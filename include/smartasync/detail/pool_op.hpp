@@ -34,6 +34,11 @@ public:
   // The handler's execution context is being destroyed: destroy the handler and its work
   // without invoking it, as Asio does with its own pending operations.
   virtual void abandon() noexcept = 0;
+  // Batched completions (completion_registry::drain), on a thread of the handler's context:
+  // invoke the handler with the outcome the worker stored (may throw what the handler throws),
+  // or, for one left over when an earlier handler of the batch threw, post that invocation.
+  virtual void complete() {}
+  virtual void repost() noexcept {}
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -44,7 +49,8 @@ public:
   // The members are ordered so that the small ones share one word with refs_ (every queued
   // operation carries them; see docs/benchmarks.md, memory).
 
-  // Intrusive FIFO links, guarded by the owning pool's mutex.
+  // Intrusive FIFO links, guarded by the owning pool's mutex. Once a worker has taken the
+  // operation, next_ links it in its completion registry's list of finished operations.
   pool_op* prev_ = nullptr;
   pool_op* next_ = nullptr;
   // Links in the completion_service of the handler's execution context, guarded by its mutex.
