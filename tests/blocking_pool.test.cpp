@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <future>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -64,6 +65,27 @@ TEST_CASE("at most `threads` calls run at once", "[blocking_pool]") {
   CHECK(peak <= 3);
   CHECK(peak >= 1);
   CHECK(pool.stats().completed == 200);
+}
+
+// A burst wakes one parked worker, which wakes the next while work remains: every worker must
+// still join in. Each call waits until all of them run at once, so a lost wake-up hangs here
+// (and fails on the test's timeout) instead of passing slowly.
+TEST_CASE("a burst of blocking calls reaches every worker", "[blocking_pool]") {
+  constexpr std::size_t workers = 4;
+  smartasync::blocking_pool pool{workers};
+  for (int round = 0; round < 20; ++round) {
+    std::latch all_running{workers};
+    asio::io_context ioc;
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < workers; ++i)
+      smartasync::async_offload(pool, [&] { all_running.arrive_and_wait(); },
+                                asio::bind_executor(ioc, [&](std::exception_ptr e) {
+                                  CHECK_FALSE(e);
+                                  ++done;
+                                }));
+    ioc.run();
+    CHECK(done == workers);
+  }
 }
 
 TEST_CASE("reject policy refuses work beyond the capacity with queue_full", "[blocking_pool]") {

@@ -227,11 +227,11 @@ private:
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
     queue_.push_back(op);
     ++submitted_;
-    // Wake a parked worker only if none is already on its way: while a woken worker waits
-    // for a core, further submissions would otherwise each pay a futex call for nothing, on
-    // the event loop's thread (see docs/benchmarks.md). A woken worker drains the queue
-    // before it parks again, so nothing waits for a notification that was skipped.
-    const bool wake = idle_workers_ > waking_;
+    // Wake a parked worker only if none is already on its way. A futex wake-up costs the
+    // waker microseconds (more when the cores are busy), and this is usually an event loop's
+    // thread: a burst of submissions pays for one, and the woken worker wakes the next while
+    // work remains (worker_loop), so the burst still spreads over the idle workers.
+    const bool wake = waking_ == 0 && idle_workers_ > 0;
     if (wake)
       ++waking_;
     lock.unlock();
@@ -288,7 +288,13 @@ private:
       op->state_.store(detail::op_state::running, std::memory_order_release);
       wake_producer_locked();
       running_.fetch_add(1, std::memory_order_relaxed);
+      // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
+      const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
+      if (wake_next)
+        ++waking_;
       lock.unlock();
+      if (wake_next)
+        work_cv_.notify_one();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
       clock::time_point started = waited ? clock::now() : last_finish;
