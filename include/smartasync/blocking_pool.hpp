@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -32,6 +33,15 @@ namespace smartasync {
 namespace detail {
 template <typename Handler, typename Work>
 class offload_op;
+
+// Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 } // namespace detail
 
 /// What a submission does when the pool's queue is full.
@@ -60,6 +70,11 @@ struct pool_options {
   std::size_t queue_capacity = 1024;
   /// What a submission does when the queue is full.
   full_policy when_full = full_policy::wait;
+  /// How long a worker that has just finished an operation keeps looking for the next one
+  /// before it parks (one worker at a time; it yields its core between looks). Work that
+  /// arrives within the window is picked up without a futex wake-up on either side, which is
+  /// most of a sequential round trip's latency. Zero: park at once.
+  std::chrono::microseconds spin_before_park{25};
 };
 
 /// A fixed set of worker threads with a bounded FIFO queue, for blocking calls.
@@ -88,7 +103,8 @@ public:
   /// Starts a pool described by `options`.
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
-      : capacity_(options.queue_capacity), policy_(options.when_full) {
+      : capacity_(options.queue_capacity), policy_(options.when_full),
+        spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
@@ -203,7 +219,8 @@ private:
   // Links `op` into the FIFO. `may_block`: this thread is no event loop, so with
   // full_policy::wait it waits for space instead of parking the operation.
   admission submit(detail::pool_op* op, bool may_block) {
-    std::unique_lock lock(mutex_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    lock_briefly(lock);
     if (!stopping_ && queue_.size() >= capacity_) {
       if (policy_ == full_policy::reject) {
         lock.unlock();
@@ -226,12 +243,14 @@ private:
       op->enqueued_at_ = std::chrono::steady_clock::now();
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
     queue_.push_back(op);
+    set_work_hint(true);
     ++submitted_;
     // Wake a parked worker only if none is already on its way. A futex wake-up costs the
     // waker microseconds (more when the cores are busy), and this is usually an event loop's
     // thread: a burst of submissions pays for one, and the woken worker wakes the next while
     // work remains (worker_loop), so the burst still spreads over the idle workers.
-    const bool wake = waking_ == 0 && idle_workers_ > 0;
+    // A spinning worker (worker_loop) will see the work without one.
+    const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
     if (wake)
       ++waking_;
     lock.unlock();
@@ -247,6 +266,7 @@ private:
       if (op->state_.load(std::memory_order_relaxed) != detail::op_state::queued)
         return false;
       queue_.unlink(op);
+      set_work_hint(!queue_.empty());
       op->state_.store(detail::op_state::cancelled, std::memory_order_release);
       wake_producer_locked();
     }
@@ -274,6 +294,16 @@ private:
     bool waited = true;
     std::unique_lock lock(mutex_);
     for (;;) {
+      if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0) {
+        // Just finished one: the next is often moments away (a loop resuming the caller and
+        // submitting again). Look for it briefly, without the lock, before paying a park.
+        ++spinning_;
+        lock.unlock();
+        spin_for_work();
+        lock_briefly(lock);
+        --spinning_;
+        waited = true; // not part of the next operation's run time
+      }
       while (queue_.empty() && !stopping_) {
         waited = true;
         ++idle_workers_;
@@ -285,6 +315,7 @@ private:
       detail::pool_op* op = queue_.pop_front();
       if (!op)
         return; // stopping and drained
+      set_work_hint(!queue_.empty());
       op->state_.store(detail::op_state::running, std::memory_order_release);
       wake_producer_locked();
       running_.fetch_add(1, std::memory_order_relaxed);
@@ -308,8 +339,40 @@ private:
       run_time_.record(last_finish - started);
       running_.fetch_sub(1, std::memory_order_relaxed);
       op->release();
-      lock.lock();
+      lock_briefly(lock);
     }
+  }
+
+  // The submitter (usually an event loop) and the workers hold mutex_ for a few dozen
+  // nanoseconds at a time, so when they collide, retrying briefly is far cheaper than what
+  // std::mutex does at once: sleep in the kernel, and make the holder pay a futex wake-up.
+  static void lock_briefly(std::unique_lock<std::mutex>& lock) {
+    for (int i = 0; i < 100; ++i) {
+      if (lock.try_lock())
+        return;
+      detail::cpu_relax();
+    }
+    lock.lock();
+  }
+
+  // Under mutex_. Writes only on a change: a spinner polls this cache line.
+  void set_work_hint(bool available) noexcept {
+    if (work_hint_.load(std::memory_order_relaxed) != available)
+      work_hint_.store(available, std::memory_order_relaxed);
+  }
+
+  // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
+  // yields, so on an oversubscribed machine a thread waiting for this core gets it.
+  void spin_for_work() const noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + spin_;
+    do {
+      for (int i = 0; i < 64; ++i) {
+        if (work_hint_.load(std::memory_order_relaxed))
+          return;
+        detail::cpu_relax();
+      }
+      std::this_thread::yield();
+    } while (std::chrono::steady_clock::now() < deadline);
   }
 
   void note_finished(bool failed) noexcept {
@@ -320,13 +383,18 @@ private:
 
   const std::size_t capacity_;
   const full_policy policy_;
+  const std::chrono::microseconds spin_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;  // workers wait for work
   std::condition_variable space_cv_; // blocked producers wait for space
   detail::op_queue queue_;
   std::size_t idle_workers_ = 0;
-  std::size_t waking_ = 0; // notified workers that have not woken yet
+  std::size_t waking_ = 0;   // notified workers that have not woken yet
+  std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
+  // !queue_.empty(), for a spinner outside the lock; on a line of its own, so that polling it
+  // does not contend with the mutex and the queue.
+  alignas(64) std::atomic<bool> work_hint_{false};
   std::size_t blocked_producers_ = 0;
   bool stopping_ = false;
 
