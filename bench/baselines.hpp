@@ -12,7 +12,10 @@
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
+#include <atomic>
 #include <exception>
+#include <memory>
+#include <thread>
 #include <utility>
 
 namespace bench {
@@ -48,6 +51,77 @@ auto lean_offload(asio::thread_pool& pool, F f, Token&& token) {
       },
       token, std::move(f));
 }
+
+// Not a design anyone should ship: the floor of a round trip to another thread when the event
+// loop sleeps while it waits. One thread spins on a one-job mailbox all the time (a core
+// burnt, never parked), so the hop there costs no wake-up; the hop back is an ordinary post to
+// the handler's executor, which wakes the sleeping loop. Whatever a pool does, a round trip
+// from an idle loop cannot be faster than this. One job at a time (one in flight).
+class spinning_thread {
+public:
+  spinning_thread() : thread_([this] { run(); }) {}
+  spinning_thread(const spinning_thread&) = delete;
+  spinning_thread& operator=(const spinning_thread&) = delete;
+  ~spinning_thread() {
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+
+  template <typename F, typename Token>
+  auto offload(F f, Token&& token) {
+    using result = decltype(f());
+    return asio::async_initiate<Token, void(std::exception_ptr, result)>(
+        [this](auto handler, F f) {
+          using handler_type = decltype(handler);
+          struct job final : job_base {
+            job(handler_type h, F fn)
+                : handler(std::move(h)), f(std::move(fn)),
+                  work(asio::make_work_guard(asio::get_associated_executor(handler))) {}
+            void run() override {
+              std::exception_ptr error;
+              result value{};
+              try {
+                value = f();
+              } catch (...) {
+                error = std::current_exception();
+              }
+              auto ex = work.get_executor();
+              asio::post(ex, [h = std::move(handler), error, value = std::move(value)]() mutable {
+                std::move(h)(error, std::move(value));
+              });
+            }
+            handler_type handler;
+            F f;
+            asio::executor_work_guard<asio::associated_executor_t<handler_type>> work;
+          };
+          job_base* expected = nullptr;
+          job_base* next = new job(std::move(handler), std::move(f));
+          while (!mailbox_.compare_exchange_weak(expected, next, std::memory_order_release,
+                                                 std::memory_order_relaxed))
+            expected = nullptr;
+        },
+        token, std::move(f));
+  }
+
+private:
+  struct job_base {
+    virtual ~job_base() = default;
+    virtual void run() = 0;
+  };
+
+  void run() {
+    while (!stop_.load(std::memory_order_relaxed)) {
+      if (job_base* j = mailbox_.exchange(nullptr, std::memory_order_acquire)) {
+        std::unique_ptr<job_base> owned{j};
+        owned->run();
+      }
+    }
+  }
+
+  std::atomic<job_base*> mailbox_{nullptr};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 } // namespace bench
 

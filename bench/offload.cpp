@@ -9,6 +9,8 @@
 //   lean        async_initiate + post to asio::thread_pool + dispatch back (bench/baselines.hpp)
 //   co_spawn    co_spawn(asio::thread_pool, awaitable, use_awaitable)
 //   std::async  std::async(std::launch::async, f, x).get(), from a plain thread
+//   floor       (one in flight only) a thread that spins forever on a mailbox, so only the
+//               loop's own wake-up is paid: no design that lets the loop sleep beats it
 #include "baselines.hpp"
 #include "harness.hpp"
 
@@ -124,6 +126,15 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
       {"std::async(...).get()", [&](std::size_t n) { drive_future(inflight, n, std_async); }, 0,
        {}},
   };
+  if (inflight == 1)
+    cs.push_back({"floor: always-spinning thread",
+                  [&](std::size_t n) {
+                    bench::spinning_thread spinner; // spins only while this contender runs
+                    drive_awaitable(1, n, [&](int x) {
+                      return spinner.offload([x] { return trivial(x); }, asio::use_awaitable);
+                    });
+                  },
+                  0, {}});
   bench::alternate(cs, opts);
   bench::report(title, cs, out);
 }
