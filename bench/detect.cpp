@@ -4,7 +4,10 @@
 // 1. this_thread::is_running_event_loop(): off a loop (plain thread) and on a loop (inside
 //    io_context::run), each beside an empty loop with the same barrier.
 // 2. The sync form w(x) off a loop, beside calling the same non-inlined function directly:
-//    a trivial function (the wrapper's whole cost shows) and a small real one (~70 ns).
+//    a trivial function (the wrapper's whole cost shows) and a small real one (~70 ns), the
+//    latter twice: independent calls (the CPU may overlap one call's tail with the next call)
+//    and chained calls (each argument is the previous result, so nothing overlaps and the
+//    difference is the wrapper's added latency per call).
 #include "harness.hpp"
 
 #include <smartasync/smart_async.hpp>
@@ -123,5 +126,30 @@ int main(int argc, char** argv) {
     };
     bench::alternate(cs, opts);
     bench::report("sync form vs direct call, small function (~70 ns), off-loop", cs, out, false);
+  }
+  {
+    smartasync::blocking_pool pool{1};
+    auto w = smartasync::smart_async(pool, [](int x) { return small_work(x); });
+    std::vector<bench::contender> cs{
+        {"w(x) sync form off-loop, chained",
+         [&w](std::size_t n) {
+           int x = 1;
+           for (std::size_t i = 0; i < n; ++i)
+             x = w(x);
+           bench::keep(x);
+         },
+         0, {}},
+        {"small_work(x) direct call, chained",
+         [](std::size_t n) {
+           int x = 1;
+           for (std::size_t i = 0; i < n; ++i)
+             x = small_work(x);
+           bench::keep(x);
+         },
+         0, {}},
+    };
+    bench::alternate(cs, opts);
+    bench::report("sync form vs direct call, small function (~70 ns) chained, off-loop", cs, out,
+                  false);
   }
 }
