@@ -73,7 +73,10 @@ struct pool_options {
   /// How long a worker that has just finished an operation keeps looking for the next one
   /// before it parks (one worker at a time; it yields its core between looks). Work that
   /// arrives within the window is picked up without a futex wake-up on either side, which is
-  /// most of a sequential round trip's latency. Zero: park at once.
+  /// most of a sequential round trip's latency. On an oversubscribed machine (the spinner
+  /// loses its core to another thread for longer than this window) the pool stops spinning
+  /// for 100 ms and then tries again, so spinning never competes for a busy core. Zero: park
+  /// at once.
   std::chrono::microseconds spin_before_park{25};
 };
 
@@ -294,14 +297,17 @@ private:
     bool waited = true;
     std::unique_lock lock(mutex_);
     for (;;) {
-      if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0) {
+      if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0 &&
+          last_finish >= spin_suppressed_until_) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
         ++spinning_;
         lock.unlock();
-        spin_for_work();
+        const bool lost_core = !spin_for_work();
         lock_briefly(lock);
         --spinning_;
+        if (lost_core) // the machine is oversubscribed: spinning takes a core someone needs
+          spin_suppressed_until_ = clock::now() + spin_backoff;
         waited = true; // not part of the next operation's run time
       }
       while (queue_.empty() && !stopping_) {
@@ -362,17 +368,25 @@ private:
   }
 
   // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
-  // yields, so on an oversubscribed machine a thread waiting for this core gets it.
-  void spin_for_work() const noexcept {
-    const auto deadline = std::chrono::steady_clock::now() + spin_;
+  // yields, so a thread waiting for this core gets it. False if this thread lost its core for
+  // longer than the whole spin (another thread ran in its place): then spinning only delays
+  // the work it waits for, because a submission does not wake a worker while one spins.
+  bool spin_for_work() const noexcept {
+    auto now = std::chrono::steady_clock::now();
+    const auto deadline = now + spin_;
     do {
       for (int i = 0; i < 64; ++i) {
         if (work_hint_.load(std::memory_order_relaxed))
-          return;
+          return true;
         detail::cpu_relax();
       }
       std::this_thread::yield();
-    } while (std::chrono::steady_clock::now() < deadline);
+      const auto before = now;
+      now = std::chrono::steady_clock::now();
+      if (now - before > spin_)
+        return false;
+    } while (now < deadline);
+    return true;
   }
 
   void note_finished(bool failed) noexcept {
@@ -392,6 +406,9 @@ private:
   std::size_t idle_workers_ = 0;
   std::size_t waking_ = 0;   // notified workers that have not woken yet
   std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
+  // A spinner that lost its core stops all spinning for a while; then one spin probes again.
+  static constexpr std::chrono::milliseconds spin_backoff{100};
+  std::chrono::steady_clock::time_point spin_suppressed_until_{};
   // !queue_.empty(), for a spinner outside the lock; on a line of its own, so that polling it
   // does not contend with the mutex and the queue.
   alignas(64) std::atomic<bool> work_hint_{false};
