@@ -9,6 +9,8 @@
 //   lean        async_initiate + post to asio::thread_pool + dispatch back (bench/baselines.hpp)
 //   co_spawn    co_spawn(asio::thread_pool, awaitable, use_awaitable)
 //   std::async  std::async(std::launch::async, f, x).get(), from a plain thread
+//   no spin     smartasync with pool_options::spin_before_park = 0: what the
+//               worker's short spin buys, and what CPU it costs
 //   floor       (one in flight only) a thread that spins forever on a mailbox, so only the
 //               loop's own wake-up is paid: no design that lets the loop sleep beats it
 #include "baselines.hpp"
@@ -92,6 +94,11 @@ void drive_future(std::size_t inflight, std::size_t n, Start start) {
   }
 }
 
+smartasync::pool_options no_spin(std::size_t threads) {
+  return smartasync::pool_options{.threads = threads,
+                                  .spin_before_park = std::chrono::microseconds{0}};
+}
+
 std::future<int> std_async(int x) { return std::async(std::launch::async, trivial, x); }
 
 void awaitable_group(std::size_t threads, std::size_t inflight, const bench::options& opts,
@@ -100,12 +107,20 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
   if (!opts.wanted(title))
     return;
   smartasync::blocking_pool pool{threads};
+  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
   asio::thread_pool tp{threads};
   auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
   std::vector<bench::contender> cs{
       {"smartasync co_await w.async(x)",
        [&](std::size_t n) {
          drive_awaitable(inflight, n, [&](int x) { return w.async(x, asio::use_awaitable); });
+       },
+       0, {}},
+      {"smartasync, no spin (spin_before_park=0)",
+       [&](std::size_t n) {
+         drive_awaitable(inflight, n,
+                         [&](int x) { return w_no_spin.async(x, asio::use_awaitable); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
@@ -145,12 +160,20 @@ void callback_group(std::size_t threads, std::size_t inflight, const bench::opti
   if (!opts.wanted(title))
     return;
   smartasync::blocking_pool pool{threads};
+  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
   asio::thread_pool tp{threads};
   auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
   std::vector<bench::contender> cs{
       {"smartasync w.async(x, callback)",
        [&](std::size_t n) {
          drive_callback(inflight, n, [&](int x, auto handler) { w.async(x, std::move(handler)); });
+       },
+       0, {}},
+      {"smartasync, no spin (spin_before_park=0)",
+       [&](std::size_t n) {
+         drive_callback(inflight, n,
+                        [&](int x, auto handler) { w_no_spin.async(x, std::move(handler)); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
@@ -171,12 +194,19 @@ void future_group(std::size_t threads, std::size_t inflight, const bench::option
   if (!opts.wanted(title))
     return;
   smartasync::blocking_pool pool{threads};
+  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
   asio::thread_pool tp{threads};
   auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
+  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
   std::vector<bench::contender> cs{
       {"smartasync w.async(x, use_future)",
        [&](std::size_t n) {
          drive_future(inflight, n, [&](int x) { return w.async(x, asio::use_future); });
+       },
+       0, {}},
+      {"smartasync, no spin (spin_before_park=0)",
+       [&](std::size_t n) {
+         drive_future(inflight, n, [&](int x) { return w_no_spin.async(x, asio::use_future); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",

@@ -12,6 +12,7 @@ from collections import defaultdict
 OURS = "smartasync"
 LEAN = "lean async_initiate+thread_pool"
 FLOOR = "floor: always-spinning thread"
+NO_SPIN = "smartasync, no spin (spin_before_park=0)"
 
 
 def load(path):
@@ -92,6 +93,13 @@ def main(path):
         if group.startswith("await, 64 in flight"):
             goals.append((f"aim: {group}: throughput >= 1.3x lean", 1 / ratio >= 1.3,
                           f"{1 / ratio:.2f}x"))
+    for group in groups:
+        r = get(group, NO_SPIN, "ratio_ours_over")
+        if r:
+            cpu_ours = get(group, ours_in(group), "cpu_ns_per_op")[0]
+            cpu_no_spin = get(group, NO_SPIN, "cpu_ns_per_op")[0]
+            print(f"spin_before_park 25 us vs 0, {group}: {r[0]:.2f}x the time per round trip, "
+                  f"{cpu_ours / cpu_no_spin:.2f}x the CPU ({cpu_ours:.0f} vs {cpu_no_spin:.0f} ns/op)")
     if worst:
         goals.append(("floor: never worse than 1.10x lean (any configuration)", worst <= 1.10,
                       f"worst {worst:.2f}x"))
@@ -155,7 +163,7 @@ def markdown(path):
             cpu = rows[(group, variant, "cpu_ns_per_op")]
             r = rows.get((group, variant, "ratio_ours_over"))
             ratio = f"{r[0]:.2f} ({r[1]:.2f}-{r[2]:.2f})" if r else "-"
-            name = f"**{variant}**" if variant.startswith(OURS) else variant
+            name = f"**{variant}**" if variant == groups[group][0] else variant
             print(f"| {group} | {name} | {t[0]:,.0f} | {t[1]:,.0f} | {t[2]:,.0f} | "
                   f"{1e9 / t[0]:,.0f} | {cpu[0]:,.0f} | {ratio} |")
 
