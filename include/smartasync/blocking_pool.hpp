@@ -28,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#endif
+
 namespace smartasync {
 
 namespace detail {
@@ -41,6 +45,18 @@ inline void cpu_relax() noexcept {
 #elif defined(__aarch64__)
   asm volatile("yield");
 #endif
+}
+
+// How often this thread was switched out while still runnable: preempted, or yielded to a
+// thread that wanted its core. In a VM, time the host takes the virtual CPU away does not
+// count, only threads of this machine competing for the core. Linux only; elsewhere 0.
+inline long involuntary_switches() noexcept {
+#if defined(__linux__) && defined(RUSAGE_THREAD)
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) == 0)
+    return usage.ru_nivcsw;
+#endif
+  return 0;
 }
 } // namespace detail
 
@@ -74,7 +90,8 @@ struct pool_options {
   /// before it parks (one worker at a time; it yields its core between looks). Work that
   /// arrives within the window is picked up without a futex wake-up on either side, which is
   /// most of a sequential round trip's latency. On an oversubscribed machine (the spinner
-  /// loses its core to another thread for longer than this window) the pool stops spinning
+  /// loses its core to another thread for longer than this window; detected on Linux) the
+  /// pool stops spinning
   /// for 100 ms and then tries again, so spinning never competes for a busy core. Zero: park
   /// at once.
   std::chrono::microseconds spin_before_park{25};
@@ -368,10 +385,12 @@ private:
   }
 
   // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
-  // yields, so a thread waiting for this core gets it. False if this thread lost its core for
-  // longer than the whole spin (another thread ran in its place): then spinning only delays
-  // the work it waits for, because a submission does not wake a worker while one spins.
+  // yields, so a thread waiting for this core gets it. False if another thread of this machine
+  // ran on this core for longer than the whole spin: then spinning only delays the work it
+  // waits for, because a submission does not wake a worker while one spins. (A long gap
+  // without a switch is the hypervisor taking the virtual CPU; that says nothing about load.)
   bool spin_for_work() const noexcept {
+    const long switches = detail::involuntary_switches();
     auto now = std::chrono::steady_clock::now();
     const auto deadline = now + spin_;
     do {
@@ -383,7 +402,7 @@ private:
       std::this_thread::yield();
       const auto before = now;
       now = std::chrono::steady_clock::now();
-      if (now - before > spin_)
+      if (now - before > spin_ && detail::involuntary_switches() != switches)
         return false;
     } while (now < deadline);
     return true;
