@@ -5,8 +5,11 @@
 
 #include "smartasync/config.hpp"
 
+#include <asio/recycling_allocator.hpp>
+
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <system_error>
 
@@ -60,11 +63,28 @@ public:
   std::atomic<op_state> state_{op_state::idle};
   bool orphaned_ = false; // guarded by the completion registry's mutex
 
+  // Allocated as Asio allocates its own operations: a thread inside io_context::run keeps a
+  // couple of freed blocks for reuse. A loop that completes one operation and starts the next
+  // (a coroutine awaiting in a loop, a callback chain) then reuses the memory without malloc;
+  // anywhere else this is operator new.
+  static void* operator new(std::size_t size) { return block_allocator{}.allocate(blocks(size)); }
+  static void operator delete(void* pointer, std::size_t size) noexcept {
+    block_allocator{}.deallocate(static_cast<block*>(pointer), blocks(size));
+  }
+
 protected:
   pool_op() = default;
   virtual ~pool_op() = default;
 
 private:
+  struct alignas(alignof(std::max_align_t)) block {
+    unsigned char bytes[alignof(std::max_align_t)];
+  };
+  using block_allocator = asio::recycling_allocator<block>;
+  static constexpr std::size_t blocks(std::size_t size) noexcept {
+    return (size + sizeof(block) - 1) / sizeof(block);
+  }
+
   std::atomic<unsigned> refs_{1};
 };
 
