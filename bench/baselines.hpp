@@ -20,6 +20,18 @@
 
 namespace bench {
 
+// Calls `f`, catching what it throws: the (error, value) a completion handler receives.
+template <typename F>
+auto call_capturing(F& f) {
+  std::pair<std::exception_ptr, decltype(f())> outcome{};
+  try {
+    outcome.second = f();
+  } catch (...) {
+    outcome.first = std::current_exception();
+  }
+  return outcome;
+}
+
 // The lean hand-written offload: post the call to an asio::thread_pool, then dispatch the
 // completion to the handler's associated executor (kept alive by a work guard) with the
 // handler's associated allocator. Same completion signature as smartasync, so exceptions
@@ -33,18 +45,12 @@ auto lean_offload(asio::thread_pool& pool, F f, Token&& token) {
         auto work = asio::make_work_guard(asio::get_associated_executor(handler));
         asio::post(pool, [handler = std::move(handler), work = std::move(work),
                           f = std::move(f)]() mutable {
-          std::exception_ptr error;
-          result value{};
-          try {
-            value = f();
-          } catch (...) {
-            error = std::current_exception();
-          }
+          auto outcome = call_capturing(f);
           auto alloc = asio::get_associated_allocator(handler);
           asio::dispatch(work.get_executor(),
-                         asio::bind_allocator(alloc, [handler = std::move(handler), error,
-                                                      value = std::move(value)]() mutable {
-                           std::move(handler)(error, std::move(value));
+                         asio::bind_allocator(alloc, [handler = std::move(handler),
+                                                      outcome = std::move(outcome)]() mutable {
+                           std::move(handler)(outcome.first, std::move(outcome.second));
                          }));
           work.reset();
         });
@@ -78,16 +84,9 @@ public:
                 : handler(std::move(h)), f(std::move(fn)),
                   work(asio::make_work_guard(asio::get_associated_executor(handler))) {}
             void run() override {
-              std::exception_ptr error;
-              result value{};
-              try {
-                value = f();
-              } catch (...) {
-                error = std::current_exception();
-              }
               auto ex = work.get_executor();
-              asio::post(ex, [h = std::move(handler), error, value = std::move(value)]() mutable {
-                std::move(h)(error, std::move(value));
+              asio::post(ex, [h = std::move(handler), outcome = call_capturing(f)]() mutable {
+                std::move(h)(outcome.first, std::move(outcome.second));
               });
             }
             handler_type handler;
