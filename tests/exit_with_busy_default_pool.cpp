@@ -8,8 +8,10 @@
 
 int main() {
   static std::atomic<int> aborted{0};
-  std::atomic<bool> started{false};
-  auto forever = smartasync::smart_async([&started](std::stop_token token) {
+  // Static, like `aborted`: every worker writes it, and one may do so only after main has
+  // returned (main waits for the first), so it must outlive main's stack frame.
+  static std::atomic<bool> started{false};
+  auto forever = smartasync::smart_async([](std::stop_token token) {
     started = true;
     while (!token.stop_requested())
       std::this_thread::yield();
