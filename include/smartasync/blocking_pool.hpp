@@ -91,9 +91,8 @@ struct pool_options {
   /// arrives within the window is picked up without a futex wake-up on either side, which is
   /// most of a sequential round trip's latency. On an oversubscribed machine (the spinner
   /// loses its core to another thread for longer than this window; detected on Linux) the
-  /// pool stops spinning
-  /// for 100 ms and then tries again, so spinning never competes for a busy core. Zero: park
-  /// at once.
+  /// pool stops spinning for 100 ms and then tries again, so spinning never competes for a
+  /// busy core. Zero: park at once.
   std::chrono::microseconds spin_before_park{25};
 };
 
