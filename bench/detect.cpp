@@ -126,11 +126,8 @@ int main(int argc, char** argv) {
     };
     bench::alternate(cs, opts);
     bench::report("sync form vs direct call, small function (~70 ns), off-loop", cs, out, false);
-  }
-  {
-    smartasync::blocking_pool pool{1};
-    auto w = smartasync::smart_async(pool, [](int x) { return small_work(x); });
-    std::vector<bench::contender> cs{
+
+    cs = {
         {"w(x) sync form off-loop, chained",
          [&w](std::size_t n) {
            int x = 1;

@@ -99,6 +99,24 @@ smartasync::pool_options no_spin(std::size_t threads) {
                                   .spin_before_park = std::chrono::microseconds{0}};
 }
 
+struct call_trivial {
+  int operator()(int x) const noexcept { return trivial(x); }
+};
+
+// What every table offloads to, `threads` workers each: smartasync's pool as configured by
+// default and with the spin off, and the asio::thread_pool of the baselines.
+struct subjects {
+  explicit subjects(std::size_t threads)
+      : pool{threads}, pool_no_spin{no_spin(threads)}, tp{threads},
+        w{smartasync::smart_async(pool, call_trivial{})},
+        w_no_spin{smartasync::smart_async(pool_no_spin, call_trivial{})} {}
+  smartasync::blocking_pool pool;
+  smartasync::blocking_pool pool_no_spin;
+  asio::thread_pool tp;
+  smartasync::smart_function<call_trivial> w;
+  smartasync::smart_function<call_trivial> w_no_spin;
+};
+
 std::future<int> std_async(int x) { return std::async(std::launch::async, trivial, x); }
 
 void awaitable_group(std::size_t threads, std::size_t inflight, const bench::options& opts,
@@ -106,27 +124,23 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
   const std::string title = fmt::format("await, {} in flight, pool of {}", inflight, threads);
   if (!opts.wanted(title))
     return;
-  smartasync::blocking_pool pool{threads};
-  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
-  asio::thread_pool tp{threads};
-  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
-  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
+  subjects s{threads};
   std::vector<bench::contender> cs{
       {"smartasync co_await w.async(x)",
        [&](std::size_t n) {
-         drive_awaitable(inflight, n, [&](int x) { return w.async(x, asio::use_awaitable); });
+         drive_awaitable(inflight, n, [&](int x) { return s.w.async(x, asio::use_awaitable); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
          drive_awaitable(inflight, n,
-                         [&](int x) { return w_no_spin.async(x, asio::use_awaitable); });
+                         [&](int x) { return s.w_no_spin.async(x, asio::use_awaitable); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
        [&](std::size_t n) {
          drive_awaitable(inflight, n, [&](int x) {
-           return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_awaitable);
+           return bench::lean_offload(s.tp, [x] { return trivial(x); }, asio::use_awaitable);
          });
        },
        0, {}},
@@ -134,7 +148,7 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
        [&](std::size_t n) {
          drive_awaitable(inflight, n, [&](int x) {
            return asio::co_spawn(
-               tp, [x]() -> asio::awaitable<int> { co_return trivial(x); }, asio::use_awaitable);
+               s.tp, [x]() -> asio::awaitable<int> { co_return trivial(x); }, asio::use_awaitable);
          });
        },
        0, {}},
@@ -159,27 +173,24 @@ void callback_group(std::size_t threads, std::size_t inflight, const bench::opti
   const std::string title = fmt::format("callback, {} in flight, pool of {}", inflight, threads);
   if (!opts.wanted(title))
     return;
-  smartasync::blocking_pool pool{threads};
-  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
-  asio::thread_pool tp{threads};
-  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
-  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
+  subjects s{threads};
   std::vector<bench::contender> cs{
       {"smartasync w.async(x, callback)",
        [&](std::size_t n) {
-         drive_callback(inflight, n, [&](int x, auto handler) { w.async(x, std::move(handler)); });
+         drive_callback(inflight, n,
+                        [&](int x, auto handler) { s.w.async(x, std::move(handler)); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
          drive_callback(inflight, n,
-                        [&](int x, auto handler) { w_no_spin.async(x, std::move(handler)); });
+                        [&](int x, auto handler) { s.w_no_spin.async(x, std::move(handler)); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
        [&](std::size_t n) {
          drive_callback(inflight, n, [&](int x, auto handler) {
-           bench::lean_offload(tp, [x] { return trivial(x); }, std::move(handler));
+           bench::lean_offload(s.tp, [x] { return trivial(x); }, std::move(handler));
          });
        },
        0, {}},
@@ -193,26 +204,22 @@ void future_group(std::size_t threads, std::size_t inflight, const bench::option
   const std::string title = fmt::format("use_future, {} in flight, pool of {}", inflight, threads);
   if (!opts.wanted(title))
     return;
-  smartasync::blocking_pool pool{threads};
-  smartasync::blocking_pool pool_no_spin{no_spin(threads)};
-  asio::thread_pool tp{threads};
-  auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
-  auto w_no_spin = smartasync::smart_async(pool_no_spin, [](int x) { return trivial(x); });
+  subjects s{threads};
   std::vector<bench::contender> cs{
       {"smartasync w.async(x, use_future)",
        [&](std::size_t n) {
-         drive_future(inflight, n, [&](int x) { return w.async(x, asio::use_future); });
+         drive_future(inflight, n, [&](int x) { return s.w.async(x, asio::use_future); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
-         drive_future(inflight, n, [&](int x) { return w_no_spin.async(x, asio::use_future); });
+         drive_future(inflight, n, [&](int x) { return s.w_no_spin.async(x, asio::use_future); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
        [&](std::size_t n) {
          drive_future(inflight, n, [&](int x) {
-           return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_future);
+           return bench::lean_offload(s.tp, [x] { return trivial(x); }, asio::use_future);
          });
        },
        0, {}},
