@@ -45,6 +45,14 @@ inline double process_cpu_seconds() {
   return sec(usage.ru_utime) + sec(usage.ru_stime);
 }
 
+// Times a thread of this process went to sleep (voluntary context switches, all threads): each
+// one is a wake-up someone pays for later, the cost a pool's design is about.
+inline long process_sleeps() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_nvcsw;
+}
+
 // Peak resident set size of this process, in bytes.
 inline long peak_rss_bytes() {
   rusage usage{};
@@ -56,19 +64,23 @@ inline long peak_rss_bytes() {
 struct sample {
   double wall = 0; // seconds
   double cpu = 0;  // process user+sys seconds
+  long sleeps = 0; // process_sleeps() during the run
   std::size_t ops = 0;
   double ns_per_op() const { return wall * 1e9 / double(ops); }
   double cpu_ns_per_op() const { return cpu * 1e9 / double(ops); }
+  double sleeps_per_op() const { return double(sleeps) / double(ops); }
 };
 
 template <typename F>
 sample time_run(std::size_t ops, F&& run) {
   const double cpu0 = process_cpu_seconds();
+  const long sleeps0 = process_sleeps();
   const auto t0 = clock::now();
   run(ops);
   sample s;
   s.wall = seconds_since(t0);
   s.cpu = process_cpu_seconds() - cpu0;
+  s.sleeps = process_sleeps() - sleeps0;
   s.ops = ops;
   return s;
 }
@@ -187,19 +199,16 @@ inline void alternate(std::vector<contender>& cs, const options& o) {
     }
 }
 
-inline spread ns_per_op(const contender& c) {
+// The spread of one per-sample measure over a contender's rounds.
+template <typename Measure>
+spread over_rounds(const contender& c, Measure measure) {
   std::vector<double> v;
   for (auto& s : c.samples)
-    v.push_back(s.ns_per_op());
+    v.push_back((s.*measure)());
   return summarize(v);
 }
 
-inline spread cpu_ns_per_op(const contender& c) {
-  std::vector<double> v;
-  for (auto& s : c.samples)
-    v.push_back(s.cpu_ns_per_op());
-  return summarize(v);
-}
+inline spread ns_per_op(const contender& c) { return over_rounds(c, &sample::ns_per_op); }
 
 // Median over rounds of (ours / baseline) measured in the same round: drift cancels out.
 inline spread paired_ratio(const contender& ours, const contender& base) {
@@ -213,22 +222,26 @@ inline spread paired_ratio(const contender& ours, const contender& base) {
 inline void report(std::string_view group, const std::vector<contender>& cs, results& out,
                    bool show_rate = true) {
   fmt::print("\n## {}\n", group);
-  fmt::print("{:<34} {:>12} {:>12} {:>12} {:>12} {:>10} {:>16}\n", "variant", "median ns/op",
-             "min", "max", "ops/s (med)", "cpu ns/op", "ours/this (min-max)");
+  fmt::print("{:<34} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>16}\n", "variant",
+             "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op",
+             "ours/this (min-max)");
   for (std::size_t i = 0; i < cs.size(); ++i) {
     const auto& c = cs[i];
     const spread t = ns_per_op(c);
-    const spread cpu = cpu_ns_per_op(c);
+    const spread cpu = over_rounds(c, &sample::cpu_ns_per_op);
+    const spread sleeps = over_rounds(c, &sample::sleeps_per_op);
     std::string ratio = "-";
     if (i > 0) {
       const spread r = paired_ratio(cs[0], c);
       ratio = fmt::format("{:.2f} ({:.2f}-{:.2f})", r.median, r.min, r.max);
       out.add(group, c.name, "ratio_ours_over", r, "x");
     }
-    fmt::print("{:<34} {:>12.1f} {:>12.1f} {:>12.1f} {:>12.0f} {:>10.0f} {:>16}\n", c.name,
-               t.median, t.min, t.max, show_rate ? 1e9 / t.median : 0.0, cpu.median, ratio);
+    fmt::print("{:<34} {:>12.1f} {:>12.1f} {:>12.1f} {:>12.0f} {:>10.0f} {:>10.3f} {:>16}\n",
+               c.name, t.median, t.min, t.max, show_rate ? 1e9 / t.median : 0.0, cpu.median,
+               sleeps.median, ratio);
     out.add(group, c.name, "ns_per_op", t, "ns");
     out.add(group, c.name, "cpu_ns_per_op", cpu, "ns");
+    out.add(group, c.name, "sleeps_per_op", sleeps, "");
   }
   std::fflush(stdout);
 }
