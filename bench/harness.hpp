@@ -111,7 +111,7 @@ struct options {
   bool wanted(std::string_view title) const {
     return only.empty() || title.find(only) != std::string_view::npos;
   }
-  int rounds = 9;
+  int rounds = 10; // a whole Williams cycle for 5 contenders, nearly one for 3, 4 and 6
   double target_seconds = 0.15; // wall time of one timed run
 
   static options parse(int argc, char** argv) {
@@ -175,9 +175,30 @@ struct contender {
   std::vector<sample> samples;
 };
 
-// Calibrates each contender, then runs them in rounds, rotating the starting contender each
-// round, so drift in the machine's state hits all of them alike. The first contender is "ours";
-// the others are baselines.
+// The order of contenders in round `round` of a Williams design: over n rounds (2n when n is
+// odd) each contender runs in every position equally often and directly after every other one
+// equally often. Plain rotation keeps the cyclic order, so one contender would always run
+// right after the same other one, and inherit whatever that one leaves behind (64 threads
+// just exited, a pool's worker still spinning, a cold cache).
+inline std::vector<std::size_t> williams_order(std::size_t n, std::size_t round) {
+  std::vector<std::size_t> first; // 0, 1, n-1, 2, n-2, ...
+  for (std::size_t low = 0, high = n; first.size() < n;) {
+    first.push_back(low++);
+    if (first.size() < n)
+      first.push_back(--high % n);
+  }
+  const std::size_t shift = round % n;
+  std::vector<std::size_t> order;
+  for (std::size_t c : first)
+    order.push_back((c + shift) % n);
+  if (n % 2 == 1 && (round / n) % 2 == 1)
+    std::reverse(order.begin(), order.end());
+  return order;
+}
+
+// Calibrates each contender, then runs them in rounds, in the orders of a Williams design, so
+// drift in the machine's state and what one contender leaves behind for the next hit all of
+// them alike. The first contender is "ours"; the others are baselines.
 inline void alternate(std::vector<contender>& cs, const options& o) {
   for (auto& c : cs) {
     std::size_t n = 16;
@@ -193,8 +214,8 @@ inline void alternate(std::vector<contender>& cs, const options& o) {
     }
   }
   for (int r = 0; r < o.rounds; ++r)
-    for (std::size_t k = 0; k < cs.size(); ++k) {
-      auto& c = cs[(k + std::size_t(r)) % cs.size()];
+    for (std::size_t k : williams_order(cs.size(), std::size_t(r))) {
+      auto& c = cs[k];
       c.samples.push_back(time_run(c.ops, c.run));
     }
 }
