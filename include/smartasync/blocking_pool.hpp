@@ -205,9 +205,8 @@ public:
       s.waiting = queue_.size() - s.queued;
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
+      s.running = running_;
     }
-    s.running = running_.load(std::memory_order_relaxed);
-
     s.completed = completed_.load(std::memory_order_relaxed);
     s.failed = failed_.load(std::memory_order_relaxed);
     s.cancelled = cancelled_.load(std::memory_order_relaxed);
@@ -232,6 +231,10 @@ private:
   friend class detail::offload_op;
 
   enum class admission { accepted, queue_full, stopped };
+
+  // Destructive interference size on the machines we target (std::hardware_destructive_
+  // interference_size is not reliable across gcc and clang versions).
+  static constexpr std::size_t cache_line = 64;
 
   static std::error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
@@ -340,7 +343,7 @@ private:
       set_work_hint(!queue_.empty());
       op->state_.store(detail::op_state::running, std::memory_order_release);
       wake_producer_locked();
-      running_.fetch_add(1, std::memory_order_relaxed);
+      ++running_;
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
@@ -359,9 +362,9 @@ private:
       op->execute();
       last_finish = clock::now();
       run_time_.record(last_finish - started);
-      running_.fetch_sub(1, std::memory_order_relaxed);
       op->release();
       lock_briefly(lock);
+      --running_; // under the lock we take anyway, rather than one more atomic per operation
     }
   }
 
@@ -413,30 +416,40 @@ private:
   void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_relaxed); }
   std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
 
+  // The layout keeps the two sides of the pool off each other's cache lines. A submitter and
+  // a worker exchange each operation through the mutex and the queue, which they share by
+  // necessity; anything else one of them writes per operation lives on a line of its own, or
+  // every operation would also pay for moving that line between their cores.
+
+  // Read by both sides, never written after construction.
   const std::size_t capacity_;
   const full_policy policy_;
   const std::chrono::microseconds spin_;
+  std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
 
-  mutable std::mutex mutex_;
-  std::condition_variable work_cv_;  // workers wait for work
-  std::condition_variable space_cv_; // blocked producers wait for space
+  // Guarded by mutex_, written by both sides on every operation.
+  alignas(cache_line) mutable std::mutex mutex_;
   detail::op_queue queue_;
   std::size_t idle_workers_ = 0;
   std::size_t waking_ = 0;   // notified workers that have not woken yet
   std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
+  std::size_t blocked_producers_ = 0;
+  std::uint64_t submitted_ = 0;
+  std::size_t running_ = 0; // operations taken by a worker and not yet finished
+  bool stopping_ = false;
   // A spinner that lost its core stops all spinning for a while; then one spin probes again.
   static constexpr std::chrono::milliseconds spin_backoff{100};
   std::chrono::steady_clock::time_point spin_suppressed_until_{};
-  // !queue_.empty(), for a spinner outside the lock; on a line of its own, so that polling it
-  // does not contend with the mutex and the queue.
-  alignas(64) std::atomic<bool> work_hint_{false};
-  std::size_t blocked_producers_ = 0;
-  bool stopping_ = false;
+  std::condition_variable work_cv_;  // workers wait for work
+  std::condition_variable space_cv_; // blocked producers wait for space
 
-  std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
-  std::atomic<std::size_t> running_{0};
-  std::uint64_t submitted_ = 0; // guarded by mutex_
-  std::atomic<std::uint64_t> completed_{0}, failed_{0}, cancelled_{0}, rejected_{0};
+  // !queue_.empty(), for a spinner outside the lock: alone on its line, so that polling it
+  // does not contend with the mutex, the queue or the counters.
+  alignas(cache_line) std::atomic<bool> work_hint_{false};
+
+  // Written by workers (rejected_ by submitters, rarely).
+  alignas(cache_line) std::atomic<std::uint64_t> completed_{0};
+  std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0};
   detail::latency_histogram queue_wait_, run_time_;
 
   std::mutex join_mutex_;
