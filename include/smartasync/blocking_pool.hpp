@@ -238,8 +238,9 @@ private:
 
   static std::error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
-  // Links `op` into the FIFO. `may_block`: this thread is no event loop, so with
-  // full_policy::wait it waits for space instead of parking the operation.
+  // Links `op` into the FIFO; once accepted, the queue owns the caller's reference.
+  // `may_block`: this thread is no event loop, so with full_policy::wait it waits for space
+  // instead of parking the operation.
   admission submit(detail::pool_op* op, bool may_block) {
     std::unique_lock lock(mutex_, std::defer_lock);
     lock_briefly(lock);
@@ -260,7 +261,8 @@ private:
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return admission::stopped;
     }
-    op->add_ref(); // the queue's reference, dropped by the worker or the canceller
+    // From here the queue owns the caller's reference to `op`: dropped by the worker
+    // (pool_op::execute) or the canceller.
     if (sample_queue_wait())
       op->enqueued_at_ = std::chrono::steady_clock::now();
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
@@ -359,10 +361,9 @@ private:
         started = std::max(started, op->enqueued_at_);
         queue_wait_.record(started - op->enqueued_at_);
       }
-      op->execute();
+      op->execute(); // drops the queue's reference
       last_finish = clock::now();
       run_time_.record(last_finish - started);
-      op->release();
       lock_briefly(lock);
       --running_; // under the lock we take anyway, rather than one more atomic per operation
     }

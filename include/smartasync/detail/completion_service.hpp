@@ -12,7 +12,6 @@
 #include <asio/post.hpp>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -76,14 +75,15 @@ public:
   bool batching() const noexcept { return !multi_threaded_.load(std::memory_order_relaxed); }
 
   // Worker side, after the work: queue `op` (tracked, outcome stored) for the next drain of
-  // `context`. Does nothing when the context is shutting down: it has abandoned `op` already.
-  // The caller holds a reference to `op` (and so to this registry) throughout.
-  void push_finished(pool_op* op, asio::io_context& context) {
+  // `context`, with the caller's reference to it, which the drain drops; true then. False
+  // when the context is shutting down (it has abandoned `op` already): the caller keeps its
+  // reference. Once `op` is on the list a drain may destroy it at any moment, but this
+  // registry and `context` stay: a shutdown waits for the delivery_scope.
+  bool push_finished(pool_op* op, asio::io_context& context) {
     delivering_.fetch_add(1, std::memory_order_seq_cst);
     delivery_scope scope{this};
     if (shut_down_flag_.load(std::memory_order_seq_cst))
-      return;
-    op->add_ref(); // the list's reference, dropped by the drain
+      return false;
     pool_op* head = finished_.load(std::memory_order_relaxed);
     do
       op->next_ = head;
@@ -91,6 +91,7 @@ public:
                                             std::memory_order_relaxed));
     if (head == nullptr) // the list was empty: no drain is on its way for `op`
       asio::post(context.get_executor(), drain_handler{shared_from_this()});
+    return true;
   }
 
   void shutdown() {
@@ -104,8 +105,13 @@ public:
         op->orphaned_ = true;
         orphans.push_back(op);
       }
-      idle_.wait(lock, [this] { return delivering_.load(std::memory_order_seq_cst) == 0; });
     }
+    // No delivery starts from here on: deliver() finds its operation orphaned, push_finished()
+    // sees the flag. Those in progress are a post or a push each, so yielding is enough; a
+    // condition variable would need a notification after the last decrement, i.e. one more
+    // touch of a registry that may be gone by then (see delivery_scope).
+    while (delivering_.load(std::memory_order_seq_cst) != 0)
+      std::this_thread::yield();
     // Every finished operation is tracked until a drain runs it, so it is among the orphans;
     // the list only holds references. No worker pushes any more (the wait above).
     for (pool_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
@@ -128,20 +134,14 @@ private:
     void operator()() const { registry->drain(); }
   };
 
-  // Counts a delivery in progress; the last one out wakes a waiting shutdown().
+  // Counts a delivery in progress. The decrement is the delivery's last touch of the
+  // registry: a worker that handed its operation to the finished list holds no reference
+  // that keeps the registry alive, and once the count is zero a shutdown() may let the
+  // context destroy it. seq_cst here and in shutdown() (its flag store, its loads of the count)
+  // means a delivery either sees the flag or is waited for.
   struct delivery_scope {
     completion_registry* self;
-    ~delivery_scope() {
-      // No lock on the way out (it was one of the hottest locks per operation): only a
-      // shutdown() already waiting needs the lock and a notification. seq_cst on both sides
-      // (this decrement and load, its store and load) means at least one of the two sees
-      // the other, so the waiter is never missed.
-      if (self->delivering_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-          self->shut_down_flag_.load(std::memory_order_seq_cst)) {
-        std::lock_guard lock(self->mutex_);
-        self->idle_.notify_all();
-      }
-    }
+    ~delivery_scope() { self->delivering_.fetch_sub(1, std::memory_order_seq_cst); }
   };
 
   // Runs on a thread of the context (never concurrently with shutdown(), which runs when the
@@ -198,15 +198,21 @@ private:
     op->service_prev_ = op->service_next_ = nullptr;
   }
 
+  // The context's thread tracks every operation it starts (mutex_, head_) while workers push
+  // finished ones; each side's fields share a cache line only with its own, so that neither
+  // pays for a line the other just wrote on every operation.
+
+  // The context's side: written per operation started, and per drain.
   std::mutex mutex_;
-  std::condition_variable idle_;
   pool_op* head_ = nullptr;
-  std::atomic<std::size_t> delivering_{0};
-  bool shut_down_ = false;                  // guarded by mutex_
-  std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
-  std::atomic<pool_op*> finished_{nullptr}; // a stack of finished operations (batching)
+  bool shut_down_ = false; // guarded by mutex_
   std::atomic<std::thread::id> drain_thread_{};
+
+  // The workers' side: written per finished operation (finished_ also once per drain).
+  alignas(64) std::atomic<std::size_t> delivering_{0};
+  std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
   std::atomic<bool> multi_threaded_{false};
+  std::atomic<pool_op*> finished_{nullptr}; // a stack of finished operations (batching)
 };
 
 class completion_service final : public asio::execution_context::service {

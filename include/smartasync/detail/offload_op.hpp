@@ -142,25 +142,32 @@ public:
     if (this_thread::current_pool() == pool_) {
       // A nested call from one of our own workers: queueing it could wait on ourselves.
       state_.store(op_state::running, std::memory_order_relaxed);
-      execute_here(/*on_worker_after_task=*/false);
-    } else {
-      switch (pool_->submit(this, !this_thread::is_running_event_loop())) {
-      case blocking_pool::admission::accepted:
-        break;
-      case blocking_pool::admission::queue_full:
-        state_.store(op_state::cancelled, std::memory_order_relaxed);
-        abort(smartasync::error::queue_full);
-        break;
-      case blocking_pool::admission::stopped:
-        state_.store(op_state::cancelled, std::memory_order_relaxed);
-        abort(smartasync::error::pool_stopped);
-        break;
-      }
+      if (!execute_here(/*on_worker_after_task=*/false))
+        release();
+      return;
+    }
+    switch (pool_->submit(this, !this_thread::is_running_event_loop())) {
+    case blocking_pool::admission::accepted:
+      // The queue holds our reference now, and a worker may be running the operation
+      // already: not one more touch of it here, or its memory would bounce between cores.
+      return;
+    case blocking_pool::admission::queue_full:
+      state_.store(op_state::cancelled, std::memory_order_relaxed);
+      abort(smartasync::error::queue_full);
+      break;
+    case blocking_pool::admission::stopped:
+      state_.store(op_state::cancelled, std::memory_order_relaxed);
+      abort(smartasync::error::pool_stopped);
+      break;
     }
     release();
   }
 
-  void execute() noexcept override { execute_here(/*on_worker_after_task=*/true); }
+  // Consumes the queue's reference.
+  void execute() noexcept override {
+    if (!execute_here(/*on_worker_after_task=*/true))
+      release();
+  }
 
   void abort(std::error_code ec) noexcept override {
     deliver(std::make_exception_ptr(std::system_error(ec)), std::nullopt, /*direct=*/false);
@@ -260,7 +267,9 @@ private:
     complete();
   }
 
-  void execute_here(bool on_worker_after_task) noexcept {
+  // Runs the work and hands the outcome on. True when a batched completion took over the
+  // caller's reference; false when the caller still holds it.
+  bool execute_here(bool on_worker_after_task) noexcept {
     std::exception_ptr error;
     value_storage value;
     try {
@@ -276,7 +285,7 @@ private:
     }
     op_state expected = op_state::running;
     if (!state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel))
-      return; // cancelled while running: the canceller already completed the handler
+      return false; // cancelled while running: the canceller already completed the handler
     pool_->note_finished(error != nullptr);
     if constexpr (has_executor) {
       if (batch_context_ && registry_->batching()) {
@@ -284,11 +293,11 @@ private:
         // handler's own context invokes it.
         outcome_.error = std::move(error);
         outcome_.value = std::move(value);
-        registry_->push_finished(this, *batch_context_);
-        return;
+        return registry_->push_finished(this, *batch_context_);
       }
     }
     deliver(std::move(error), std::move(value), on_worker_after_task);
+    return false;
   }
 
   template <typename... StopToken>

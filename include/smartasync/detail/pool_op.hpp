@@ -28,7 +28,8 @@ public:
   pool_op(const pool_op&) = delete;
   pool_op& operator=(const pool_op&) = delete;
 
-  // Worker side: run the callable and, if still owner, deliver the result.
+  // Worker side: run the callable and, if still owner, deliver the result. Consumes the
+  // queue's reference to the operation.
   virtual void execute() noexcept = 0;
   // Completes with `ec` without running. Precondition: the caller won the state transition.
   virtual void abort(std::error_code ec) noexcept = 0;
