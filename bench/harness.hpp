@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +46,13 @@ inline double process_cpu_seconds() {
   return sec(usage.ru_utime) + sec(usage.ru_stime);
 }
 
+// CPU time of the calling thread, in seconds.
+inline double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
 // Times a thread of this process went to sleep (voluntary context switches, all threads): each
 // one is a wake-up someone pays for later, the cost a pool's design is about.
 inline long process_sleeps() {
@@ -65,22 +73,26 @@ struct sample {
   double wall = 0; // seconds
   double cpu = 0;  // process user+sys seconds
   long sleeps = 0; // process_sleeps() during the run
+  double caller_cpu = 0; // CPU seconds of the thread that ran it (the event loop, in most tables)
   std::size_t ops = 0;
   double ns_per_op() const { return wall * 1e9 / double(ops); }
   double cpu_ns_per_op() const { return cpu * 1e9 / double(ops); }
   double sleeps_per_op() const { return double(sleeps) / double(ops); }
+  double caller_busy_percent() const { return 100.0 * caller_cpu / wall; }
 };
 
 template <typename F>
 sample time_run(std::size_t ops, F&& run) {
   const double cpu0 = process_cpu_seconds();
   const long sleeps0 = process_sleeps();
+  const double caller0 = thread_cpu_seconds();
   const auto t0 = clock::now();
   run(ops);
   sample s;
   s.wall = seconds_since(t0);
   s.cpu = process_cpu_seconds() - cpu0;
   s.sleeps = process_sleeps() - sleeps0;
+  s.caller_cpu = thread_cpu_seconds() - caller0;
   s.ops = ops;
   return s;
 }
@@ -243,26 +255,28 @@ inline spread paired_ratio(const contender& ours, const contender& base) {
 inline void report(std::string_view group, const std::vector<contender>& cs, results& out,
                    bool show_rate = true) {
   fmt::print("\n## {}\n", group);
-  fmt::print("{:<34} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>16}\n", "variant",
-             "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op",
+  fmt::print("{:<34} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>8} {:>16}\n", "variant",
+             "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op", "caller%",
              "ours/this (min-max)");
   for (std::size_t i = 0; i < cs.size(); ++i) {
     const auto& c = cs[i];
     const spread t = ns_per_op(c);
     const spread cpu = over_rounds(c, &sample::cpu_ns_per_op);
     const spread sleeps = over_rounds(c, &sample::sleeps_per_op);
+    const spread caller = over_rounds(c, &sample::caller_busy_percent);
     std::string ratio = "-";
     if (i > 0) {
       const spread r = paired_ratio(cs[0], c);
       ratio = fmt::format("{:.2f} ({:.2f}-{:.2f})", r.median, r.min, r.max);
       out.add(group, c.name, "ratio_ours_over", r, "x");
     }
-    fmt::print("{:<34} {:>12.1f} {:>12.1f} {:>12.1f} {:>12.0f} {:>10.0f} {:>10.3f} {:>16}\n",
+    fmt::print("{:<34} {:>12.1f} {:>12.1f} {:>12.1f} {:>12.0f} {:>10.0f} {:>10.3f} {:>8.0f} {:>16}\n",
                c.name, t.median, t.min, t.max, show_rate ? 1e9 / t.median : 0.0, cpu.median,
-               sleeps.median, ratio);
+               sleeps.median, caller.median, ratio);
     out.add(group, c.name, "ns_per_op", t, "ns");
     out.add(group, c.name, "cpu_ns_per_op", cpu, "ns");
     out.add(group, c.name, "sleeps_per_op", sleeps, "");
+    out.add(group, c.name, "caller_busy", caller, "%");
   }
   std::fflush(stdout);
 }
