@@ -217,6 +217,36 @@ TEST_CASE("arguments are decay-copied unless wrapped in std::ref", "[smart_async
   CHECK(text == "after!");
 }
 
+TEST_CASE("queued calls outlive their wrapper, whether the callable is copied into each call or "
+          "shared",
+          "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  gate started, finish;
+  auto blocker = smartasync::smart_async(pool, [&] {
+    started.open();
+    finish.wait();
+  });
+  auto blocked = blocker.async(asio::use_future);
+  started.wait(); // the only worker is busy: the calls below stay queued
+
+  std::future<int> copied, shared;
+  {
+    auto increment = [](int x) { return x + 1; };
+    const std::string suffix(40, 'x'); // not trivially copyable: shared with the wrapper
+    auto measure = [suffix](int x) { return x + static_cast<int>(suffix.size()); };
+    static_assert(smartasync::detail::copied_into_calls_v<decltype(increment)>);
+    static_assert(!smartasync::detail::copied_into_calls_v<decltype(measure)>);
+    auto w1 = smartasync::smart_async(pool, increment);
+    auto w2 = smartasync::smart_async(pool, measure);
+    copied = w1.async(1, asio::use_future);
+    shared = w2.async(2, asio::use_future);
+  } // both wrappers are gone before their calls run
+  finish.open();
+  blocked.get();
+  CHECK(copied.get() == 2);
+  CHECK(shared.get() == 42);
+}
+
 TEST_CASE("move-only arguments and results travel through the pool", "[smart_async]") {
   smartasync::blocking_pool pool{1};
   auto bump = smartasync::smart_async(pool, [](std::unique_ptr<int> p) {
