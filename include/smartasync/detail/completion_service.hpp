@@ -30,7 +30,7 @@ namespace smartasync::detail {
 class completion_registry : public std::enable_shared_from_this<completion_registry> {
 public:
   // Registers `op`; false when the context is already shutting down.
-  bool track(pool_op* op) {
+  bool track(tracked_op* op) {
     std::lock_guard lock(mutex_);
     if (shut_down_)
       return false;
@@ -47,7 +47,7 @@ public:
   // `op`. `post` runs without our lock held, because an inline-executing executor may run user
   // code that starts the next operation into this same context.
   template <typename Post>
-  bool deliver(pool_op* op, Post&& post) {
+  bool deliver(tracked_op* op, Post&& post) {
     {
       std::lock_guard lock(mutex_);
       if (op->orphaned_)
@@ -58,7 +58,7 @@ public:
     }
     // Released last: `op` co-owns this registry, which must outlive the delivery_scope.
     struct release_op {
-      pool_op* op;
+      tracked_op* op;
       ~release_op() { op->release(); }
     } tracked_ref{op};
     delivery_scope scope{this};
@@ -79,12 +79,12 @@ public:
   // when the context is shutting down (it has abandoned `op` already): the caller keeps its
   // reference. Once `op` is on the list a drain may destroy it at any moment, but this
   // registry and `context` stay: a shutdown waits for the delivery_scope.
-  bool push_finished(pool_op* op, asio::io_context& context) {
+  bool push_finished(tracked_op* op, asio::io_context& context) {
     delivering_.fetch_add(1, std::memory_order_seq_cst);
     delivery_scope scope{this};
     if (shut_down_flag_.load(std::memory_order_seq_cst))
       return false;
-    pool_op* head = finished_.load(std::memory_order_relaxed);
+    tracked_op* head = finished_.load(std::memory_order_relaxed);
     do
       op->next_ = head;
     while (!finished_.compare_exchange_weak(head, op, std::memory_order_release,
@@ -95,12 +95,12 @@ public:
   }
 
   void shutdown() {
-    std::vector<pool_op*> orphans;
+    std::vector<tracked_op*> orphans;
     {
       std::unique_lock lock(mutex_);
       shut_down_ = true;
       shut_down_flag_.store(true, std::memory_order_seq_cst);
-      while (pool_op* op = head_) {
+      while (tracked_op* op = head_) {
         unlink(op);
         op->orphaned_ = true;
         orphans.push_back(op);
@@ -121,7 +121,7 @@ public:
     }
     // Outside the lock: destroying a handler may destroy a coroutine frame, whose other
     // operations may call back into this registry.
-    for (pool_op* op : orphans) {
+    for (tracked_op* op : orphans) {
       op->abandon();
       op->release();
     }
@@ -152,9 +152,11 @@ private:
     if (previous != me && previous != std::thread::id{})
       multi_threaded_.store(true, std::memory_order_relaxed);
 
-    pool_op* fifo = nullptr; // the stack reversed: oldest first
-    for (pool_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
-      pool_op* next = op->next_;
+    // Only tracked operations are ever pushed, so their next_ links are tracked_ops too.
+    auto next_of = [](const tracked_op* op) { return static_cast<tracked_op*>(op->next_); };
+    tracked_op* fifo = nullptr; // the stack reversed: oldest first
+    for (tracked_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
+      tracked_op* next = next_of(op);
       op->next_ = fifo;
       fifo = op;
       op = next;
@@ -163,25 +165,25 @@ private:
       return;
     {
       std::lock_guard lock(mutex_);
-      for (pool_op* op = fifo; op; op = op->next_)
+      for (tracked_op* op = fifo; op; op = next_of(op))
         unlink(op);
     }
     // If a handler throws, the exception leaves io_context::run() as usual, and the rest of
     // the batch is posted one by one, in order, so nothing is lost.
     struct remainder {
-      pool_op* rest;
+      tracked_op* rest;
       ~remainder() {
-        while (pool_op* op = rest) {
-          rest = std::exchange(op->next_, nullptr);
+        while (tracked_op* op = rest) {
+          rest = static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
           op->release(); // the tracked reference: no longer tracked
           op->repost();  // takes over the list's reference
         }
       }
     } pending{fifo};
-    while (pool_op* op = pending.rest) {
-      pending.rest = std::exchange(op->next_, nullptr);
+    while (tracked_op* op = pending.rest) {
+      pending.rest = static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
       struct release_both {
-        pool_op* op;
+        tracked_op* op;
         ~release_both() {
           op->release(); // tracked
           op->release(); // the list's
@@ -191,7 +193,7 @@ private:
     }
   }
 
-  void unlink(pool_op* op) noexcept {
+  void unlink(tracked_op* op) noexcept {
     (op->service_prev_ ? op->service_prev_->service_next_ : head_) = op->service_next_;
     if (op->service_next_)
       op->service_next_->service_prev_ = op->service_prev_;
@@ -204,7 +206,7 @@ private:
 
   // The context's side: written per operation started, and per drain.
   std::mutex mutex_;
-  pool_op* head_ = nullptr;
+  tracked_op* head_ = nullptr;
   bool shut_down_ = false; // guarded by mutex_
   std::atomic<std::thread::id> drain_thread_{};
 
@@ -212,7 +214,7 @@ private:
   alignas(64) std::atomic<std::size_t> delivering_{0};
   std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
   std::atomic<bool> multi_threaded_{false};
-  std::atomic<pool_op*> finished_{nullptr}; // a stack of finished operations (batching)
+  std::atomic<tracked_op*> finished_{nullptr}; // a stack of finished operations (batching)
 };
 
 class completion_service final : public asio::execution_context::service {
@@ -233,7 +235,7 @@ public:
   // accepts the operation: the context it belonged to may have died and another been built
   // at the same address, but then the old registry is shut down, track() refuses, and we ask
   // asio::use_service again.
-  static bool track(asio::execution_context& context, pool_op* op,
+  static bool track(asio::execution_context& context, tracked_op* op,
                     std::shared_ptr<completion_registry>& out) {
     thread_local struct {
       asio::execution_context* context = nullptr;

@@ -105,11 +105,34 @@ struct op_stop_state<true> {
   void request_stop() noexcept { source.request_stop(); }
 };
 
+// Executors without a context (use_future's promise executor runs inline) need no tracking.
+template <typename Executor>
+inline constexpr bool executor_has_context_v =
+    asio::execution::is_executor<Executor>::value
+        ? asio::can_query<Executor, asio::execution::context_t>::value
+        : asio::is_executor<Executor>::value;
+
+template <typename Handler>
+using handler_executor_t = asio::associated_executor_t<Handler, no_associated_executor>;
+
+// A handler whose executor belongs to an execution context completes into it, so its operation
+// is tracked by that context's completion registry.
+template <typename Handler>
+inline constexpr bool completes_into_context_v =
+    !std::is_same_v<handler_executor_t<Handler>, no_associated_executor> &&
+    executor_has_context_v<handler_executor_t<Handler>>;
+
 template <typename Handler, typename Work>
-class offload_op final : public pool_op {
+class offload_op final
+    : public std::conditional_t<completes_into_context_v<Handler>, tracked_op, pool_op> {
+  using base = std::conditional_t<completes_into_context_v<Handler>, tracked_op, pool_op>;
+  using base::add_ref;
+  using base::state_;
+
 public:
+  using base::release;
   using result_type = work_result_t<Work>;
-  using executor_type = asio::associated_executor_t<Handler, no_associated_executor>;
+  using executor_type = handler_executor_t<Handler>;
   static constexpr bool has_executor = !std::is_same_v<executor_type, no_associated_executor>;
   static constexpr bool stop_aware = is_stop_aware_v<Work>;
 
@@ -119,18 +142,17 @@ public:
 
   // Consumes the creating reference: track, hook cancellation, then run or queue.
   void start() {
-    if constexpr (has_executor) {
-      auto executor = asio::associated_executor<Handler, no_associated_executor>::get(
-          *handler_, no_associated_executor{});
+    if constexpr (guarded) {
+      auto executor = handler_executor();
       work_guard_.emplace(executor);
-      if constexpr (has_context<executor_type>) {
-        if (!completion_service::track(context_of(executor), this, registry_)) {
+      if constexpr (tracked) {
+        if (!completion_service::track(context_of(executor), this, tracking_.registry)) {
           // the context is being destroyed right now
           abandon();
           release();
           return;
         }
-        batch_context_ = batchable_context(executor);
+        tracking_.batch_context = batchable_context(executor);
       }
     }
     auto slot = asio::get_associated_cancellation_slot(*handler_);
@@ -177,13 +199,14 @@ public:
 
   void abandon() noexcept override {
     handler_.reset();
-    if constexpr (has_executor)
+    if constexpr (guarded)
       work_guard_.reset();
   }
 
   void complete() override {
-    if constexpr (has_executor) {
-      completion done{std::move(*handler_), std::move(outcome_.error), std::move(outcome_.value)};
+    if constexpr (tracked) {
+      completion done{std::move(*handler_), std::move(tracking_.error),
+                      std::move(tracking_.value)};
       handler_.reset();
       work_guard_.reset(); // the drain running us keeps the context's work count up
       done();
@@ -191,7 +214,7 @@ public:
   }
 
   void repost() noexcept override {
-    if constexpr (has_executor) {
+    if constexpr (tracked) {
       struct reposted {
         offload_op* op;
         reposted(offload_op* o) noexcept : op(o) {}
@@ -244,12 +267,28 @@ private:
     }
   };
 
-  // Executors without a context (use_future's promise executor runs inline) need no tracking.
+  // Executors that count outstanding work (io_context, thread_pool, strands of them...) get a
+  // work guard, so that their context does not run out of work while the call is in the pool.
   template <typename Executor>
-  static constexpr bool has_context =
+  static constexpr bool counts_work =
       asio::execution::is_executor<Executor>::value
-          ? asio::can_query<Executor, asio::execution::context_t>::value
+          ? executor_has_context_v<Executor> ||
+                asio::can_require<Executor, asio::execution::outstanding_work_t::tracked_t>::value
           : asio::is_executor<Executor>::value;
+
+  // Only what the handler's executor needs is stored: an operation completing to use_future's
+  // promise executor is then small enough for malloc's fast path, which matters because it is
+  // allocated on the caller's thread and freed on a worker (the use_future tables in
+  // docs/benchmarks.md).
+  static constexpr bool guarded = has_executor && counts_work<executor_type>;
+  static constexpr bool tracked = completes_into_context_v<Handler>;
+
+
+  // Precondition: handler_ is engaged.
+  executor_type handler_executor() const {
+    return asio::associated_executor<Handler, no_associated_executor>::get(
+        *handler_, no_associated_executor{});
+  }
 
   template <typename Executor>
   static asio::execution_context& context_of(const Executor& executor) {
@@ -287,13 +326,13 @@ private:
     if (!state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel))
       return false; // cancelled while running: the canceller already completed the handler
     pool_->note_finished(error != nullptr);
-    if constexpr (has_executor) {
-      if (batch_context_ && registry_->batching()) {
+    if constexpr (tracked) {
+      if (tracking_.batch_context && tracking_.registry->batching()) {
         // The handler stays in the operation, untouched by this worker; the drain on the
         // handler's own context invokes it.
-        outcome_.error = std::move(error);
-        outcome_.value = std::move(value);
-        return registry_->push_finished(this, *batch_context_);
+        tracking_.error = std::move(error);
+        tracking_.value = std::move(value);
+        return tracking_.registry->push_finished(this, *tracking_.batch_context);
       }
     }
     deliver(std::move(error), std::move(value), on_worker_after_task);
@@ -334,6 +373,12 @@ private:
       // handler_ may be touched only inside deliver(): a dying context abandons it under the
       // registry's lock.
       auto post = [&] {
+        executor_type executor = [&] {
+          if constexpr (guarded)
+            return work_guard_->get_executor();
+          else
+            return handler_executor();
+        }();
         auto allocator = asio::get_associated_allocator(*handler_);
         auto done = asio::bind_allocator(
             allocator, completion{std::move(*handler_), std::move(error), std::move(value)});
@@ -344,18 +389,19 @@ private:
           // an executor that may run anywhere (use_future's promise executor, the system
           // executor) completes right here instead of paying one more thread hop.
           try {
-            asio::dispatch(work_guard_->get_executor(), std::move(done));
+            asio::dispatch(executor, std::move(done));
           } catch (...) {
             report_handler_exception();
           }
         } else {
           // From inside the initiating call or a cancellation signal: never run it inline.
-          asio::post(work_guard_->get_executor(), std::move(done));
+          asio::post(executor, std::move(done));
         }
-        work_guard_.reset(); // after the hand-over: the completion now keeps the loop alive
+        if constexpr (guarded)
+          work_guard_.reset(); // after the hand-over: the completion now keeps the loop alive
       };
-      if (registry_)
-        registry_->deliver(this, post);
+      if constexpr (tracked)
+        tracking_.registry->deliver(this, post);
       else
         post();
     } else {
@@ -400,15 +446,16 @@ private:
   Work work_;
   std::optional<Handler> handler_;
   [[no_unique_address]] op_stop_state<stop_aware> stop_;
-  std::conditional_t<has_executor, std::optional<asio::executor_work_guard<executor_type>>,
-                     std::monostate>
+  [[no_unique_address]] std::conditional_t<
+      guarded, std::optional<asio::executor_work_guard<executor_type>>, std::monostate>
       work_guard_;
-  std::shared_ptr<completion_registry> registry_; // null: the executor has no context
-  asio::io_context* batch_context_ = nullptr;     // set: completions may be batched
-  struct {
-    std::exception_ptr error;
-    value_storage value;
-  } outcome_; // a batched completion's outcome, from the worker to the drain
+  struct tracking_state {
+    std::shared_ptr<completion_registry> registry; // of the context it completes into
+    asio::io_context* batch_context = nullptr;     // set: completions may be batched
+    std::exception_ptr error;                      // a batched completion's outcome,
+    value_storage value;                           // from the worker to the drain
+  };
+  [[no_unique_address]] std::conditional_t<tracked, tracking_state, std::monostate> tracking_;
 };
 
 } // namespace smartasync::detail

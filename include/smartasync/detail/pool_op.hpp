@@ -57,12 +57,10 @@ public:
   // operation, next_ links it in its completion registry's list of finished operations.
   pool_op* prev_ = nullptr;
   pool_op* next_ = nullptr;
-  // Links in the completion_service of the handler's execution context, guarded by its mutex.
-  pool_op* service_prev_ = nullptr;
-  pool_op* service_next_ = nullptr;
   std::chrono::steady_clock::time_point enqueued_at_{};
   std::atomic<op_state> state_{op_state::idle};
-  bool orphaned_ = false; // guarded by the completion registry's mutex
+  // tracked_op's, guarded by the completion registry's mutex; here, where it costs no space.
+  bool orphaned_ = false;
 
   // Allocated as Asio allocates its own operations: a thread inside io_context::run keeps a
   // couple of freed blocks for reuse. A loop that completes one operation and starts the next
@@ -87,6 +85,20 @@ private:
   }
 
   std::atomic<unsigned> refs_{1};
+};
+
+// An operation that completes into an execution context, and so is tracked by that context's
+// completion registry (completion_service.hpp) until it is delivered or abandoned. Kept apart
+// from pool_op so that an operation completing anywhere else (use_future's promise, a handler
+// without an executor) does not carry the links.
+class tracked_op : public pool_op {
+public:
+  // Links in the registry's list, guarded by its mutex.
+  tracked_op* service_prev_ = nullptr;
+  tracked_op* service_next_ = nullptr;
+
+protected:
+  tracked_op() = default;
 };
 
 // An intrusive FIFO of pool_ops; not thread-safe (the pool locks around it).
