@@ -232,10 +232,6 @@ private:
 
   enum class admission { accepted, queue_full, stopped };
 
-  // Destructive interference size on the machines we target (std::hardware_destructive_
-  // interference_size is not reliable across gcc and clang versions).
-  static constexpr std::size_t cache_line = 64;
-
   static std::error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
   // Links `op` into the FIFO; once accepted, the queue owns the caller's reference.
@@ -429,7 +425,7 @@ private:
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
 
   // Guarded by mutex_, written by both sides on every operation.
-  alignas(cache_line) mutable std::mutex mutex_;
+  alignas(detail::cache_line_size) mutable std::mutex mutex_;
   detail::op_queue queue_;
   std::size_t idle_workers_ = 0;
   std::size_t waking_ = 0;   // notified workers that have not woken yet
@@ -446,10 +442,10 @@ private:
 
   // !queue_.empty(), for a spinner outside the lock: alone on its line, so that polling it
   // does not contend with the mutex, the queue or the counters.
-  alignas(cache_line) std::atomic<bool> work_hint_{false};
+  alignas(detail::cache_line_size) std::atomic<bool> work_hint_{false};
 
   // Written by workers (rejected_ by submitters, rarely).
-  alignas(cache_line) std::atomic<std::uint64_t> completed_{0};
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0};
   detail::latency_histogram queue_wait_, run_time_;
 

@@ -27,4 +27,13 @@ ASIO_HAS_CO_AWAIT=1 before including Asio (linking smartasync::smartasync does t
 #error "smartasync's event-loop detection is verified for Asio 1.18 to 1.30 only."
 #endif
 
+#include <cstddef>
+
+namespace smartasync::detail {
+// Destructive interference size on the machines we target, for data that different threads
+// write and must not share a cache line (std::hardware_destructive_interference_size is not
+// reliable across gcc and clang versions).
+inline constexpr std::size_t cache_line_size = 64;
+} // namespace smartasync::detail
+
 #endif // SMARTASYNC_CONFIG_HPP

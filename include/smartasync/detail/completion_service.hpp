@@ -152,8 +152,6 @@ private:
     if (previous != me && previous != std::thread::id{})
       multi_threaded_.store(true, std::memory_order_relaxed);
 
-    // Only tracked operations are ever pushed, so their next_ links are tracked_ops too.
-    auto next_of = [](const tracked_op* op) { return static_cast<tracked_op*>(op->next_); };
     tracked_op* fifo = nullptr; // the stack reversed: oldest first
     for (tracked_op* op = finished_.exchange(nullptr, std::memory_order_acquire); op;) {
       tracked_op* next = next_of(op);
@@ -174,14 +172,14 @@ private:
       tracked_op* rest;
       ~remainder() {
         while (tracked_op* op = rest) {
-          rest = static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
+          rest = take_next(op);
           op->release(); // the tracked reference: no longer tracked
           op->repost();  // takes over the list's reference
         }
       }
     } pending{fifo};
     while (tracked_op* op = pending.rest) {
-      pending.rest = static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
+      pending.rest = take_next(op);
       struct release_both {
         tracked_op* op;
         ~release_both() {
@@ -191,6 +189,15 @@ private:
       } refs{op};
       op->complete();
     }
+  }
+
+  // The finished list links operations through pool_op::next_; only tracked operations are
+  // ever pushed, so the links are tracked_ops too.
+  static tracked_op* next_of(const tracked_op* op) noexcept {
+    return static_cast<tracked_op*>(op->next_);
+  }
+  static tracked_op* take_next(tracked_op* op) noexcept {
+    return static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
   }
 
   void unlink(tracked_op* op) noexcept {
@@ -211,7 +218,7 @@ private:
   std::atomic<std::thread::id> drain_thread_{};
 
   // The workers' side: written per finished operation (finished_ also once per drain).
-  alignas(64) std::atomic<std::size_t> delivering_{0};
+  alignas(cache_line_size) std::atomic<std::size_t> delivering_{0};
   std::atomic<bool> shut_down_flag_{false}; // shut_down_, readable without the lock
   std::atomic<bool> multi_threaded_{false};
   std::atomic<tracked_op*> finished_{nullptr}; // a stack of finished operations (batching)

@@ -122,10 +122,13 @@ inline constexpr bool completes_into_context_v =
     !std::is_same_v<handler_executor_t<Handler>, no_associated_executor> &&
     executor_has_context_v<handler_executor_t<Handler>>;
 
+template <typename Handler>
+using offload_op_base_t =
+    std::conditional_t<completes_into_context_v<Handler>, tracked_op, pool_op>;
+
 template <typename Handler, typename Work>
-class offload_op final
-    : public std::conditional_t<completes_into_context_v<Handler>, tracked_op, pool_op> {
-  using base = std::conditional_t<completes_into_context_v<Handler>, tracked_op, pool_op>;
+class offload_op final : public offload_op_base_t<Handler> {
+  using base = offload_op_base_t<Handler>;
   using base::add_ref;
   using base::state_;
 
@@ -282,7 +285,6 @@ private:
   // docs/benchmarks.md).
   static constexpr bool guarded = has_executor && counts_work<executor_type>;
   static constexpr bool tracked = completes_into_context_v<Handler>;
-
 
   // Precondition: handler_ is engaged.
   executor_type handler_executor() const {
