@@ -38,27 +38,29 @@ inline double seconds_since(clock::time_point start) {
   return std::chrono::duration<double>(clock::now() - start).count();
 }
 
+// What the whole process has used so far: user + system CPU time, in seconds, and how often a
+// thread of it went to sleep (voluntary context switches): each sleep is a wake-up someone pays
+// for later, the cost a pool's design is about.
+struct process_usage {
+  double cpu_seconds = 0;
+  long sleeps = 0;
+
+  static process_usage now() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto sec = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; };
+    return {sec(usage.ru_utime) + sec(usage.ru_stime), usage.ru_nvcsw};
+  }
+};
+
 // User + system CPU time of the whole process, in seconds.
-inline double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto sec = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; };
-  return sec(usage.ru_utime) + sec(usage.ru_stime);
-}
+inline double process_cpu_seconds() { return process_usage::now().cpu_seconds; }
 
 // CPU time of the calling thread, in seconds.
 inline double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-// Times a thread of this process went to sleep (voluntary context switches, all threads): each
-// one is a wake-up someone pays for later, the cost a pool's design is about.
-inline long process_sleeps() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_nvcsw;
 }
 
 // Peak resident set size of this process, in bytes.
@@ -72,7 +74,7 @@ inline long peak_rss_bytes() {
 struct sample {
   double wall = 0; // seconds
   double cpu = 0;  // process user+sys seconds
-  long sleeps = 0; // process_sleeps() during the run
+  long sleeps = 0; // process_usage::sleeps during the run
   double caller_cpu = 0; // CPU seconds of the thread that ran it (the event loop, in most tables)
   std::size_t ops = 0;
   double ns_per_op() const { return wall * 1e9 / double(ops); }
@@ -83,16 +85,16 @@ struct sample {
 
 template <typename F>
 sample time_run(std::size_t ops, F&& run) {
-  const double cpu0 = process_cpu_seconds();
-  const long sleeps0 = process_sleeps();
+  const process_usage usage0 = process_usage::now();
   const double caller0 = thread_cpu_seconds();
   const auto t0 = clock::now();
   run(ops);
   sample s;
   s.wall = seconds_since(t0);
-  s.cpu = process_cpu_seconds() - cpu0;
-  s.sleeps = process_sleeps() - sleeps0;
   s.caller_cpu = thread_cpu_seconds() - caller0;
+  const process_usage usage1 = process_usage::now();
+  s.cpu = usage1.cpu_seconds - usage0.cpu_seconds;
+  s.sleeps = usage1.sleeps - usage0.sleeps;
   s.ops = ops;
   return s;
 }
