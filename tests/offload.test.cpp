@@ -323,3 +323,52 @@ TEST_CASE("a context whose completions run on several threads stops batching the
   CHECK(ioc.run() == 3); // one handler per completion, free to spread over threads
   CHECK(invoked == 7);
 }
+
+TEST_CASE("a context that stops batching still runs until every completion it is owed arrived",
+          "[offload][batch][lifetime]") {
+  asio::io_context ioc;
+  offload_and_join(1, ioc, [](std::size_t) {});
+  ioc.run();
+  offload_and_join(1, ioc, [](std::size_t) {});
+  ioc.restart();
+  std::thread([&] { ioc.run(); }).join(); // drains on two threads: completions are posted now
+
+  // Each completion is handed over while the work it counted in is still held: were it given
+  // back first, run() could find no work left and return before the last completion arrived.
+  smartasync::blocking_pool pool{1};
+  for (int round = 0; round < 200; ++round) {
+    int invoked = 0;
+    ioc.restart();
+    for (int i = 0; i < 3; ++i)
+      smartasync::async_offload(pool, [] {}, asio::bind_executor(ioc, [&](std::exception_ptr e) {
+                                  REQUIRE_FALSE(e);
+                                  ++invoked;
+                                }));
+    ioc.run();
+    REQUIRE(invoked == 3);
+  }
+}
+
+TEST_CASE("operations running or queued when their io_context dies are discarded when they end",
+          "[offload][lifetime]") {
+  smartasync::blocking_pool pool{1};
+  gate started, release;
+  auto witness = std::make_shared<int>(0);
+  int invoked = 0;
+  {
+    asio::io_context ioc;
+    auto handler = asio::bind_executor(ioc, [&invoked, witness](std::exception_ptr) { ++invoked; });
+    smartasync::async_offload(pool, [&] {
+          started.open();
+          release.wait();
+        },
+        handler);
+    smartasync::async_offload(pool, [] {}, handler); // queued behind the first
+    started.wait();
+  } // both are abandoned; the context's bookkeeping must outlive them (ASan checks)
+  CHECK(witness.use_count() == 1); // both handlers were destroyed unrun
+  release.open();
+  pool.shutdown(smartasync::shutdown_mode::drain); // both finish with their context gone
+  CHECK(invoked == 0);
+  CHECK(pool.stats().completed == 2);
+}

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -29,12 +30,22 @@ namespace smartasync::detail {
 // abandoned?" after the service itself is gone.
 class completion_registry : public std::enable_shared_from_this<completion_registry> {
 public:
-  // Registers `op`; false when the context is already shutting down.
-  bool track(tracked_op* op) {
+  // Registers `op`, which already holds the reference the registry keeps while it tracks it.
+  // `work_for`: the io_context (ours) whose outstanding work the registry is to keep up on
+  // behalf of `op`, which then needs no work guard of its own; null when `op` has one. One
+  // count under the lock we take anyway replaces an atomic increment and decrement of the
+  // context's counter per operation, both on the loop thread. False when the context is
+  // shutting down.
+  bool track(tracked_op* op, asio::io_context* work_for) {
     std::lock_guard lock(mutex_);
     if (shut_down_)
       return false;
-    op->add_ref();
+    if (work_for) {
+      if (counted_work_++ == 0)
+        work_.emplace(asio::require(work_for->get_executor(),
+                                    asio::execution::outstanding_work.tracked));
+      op->registry_holds_work_ = true;
+    }
     op->service_prev_ = nullptr;
     op->service_next_ = head_;
     if (head_)
@@ -48,21 +59,29 @@ public:
   // code that starts the next operation into this same context.
   template <typename Post>
   bool deliver(tracked_op* op, Post&& post) {
+    // The context's work that `op` counted in, held until `post` has handed the completion
+    // over (which counts as work of its own): released any earlier, a context with nothing
+    // else to do would stop before the completion arrives.
+    std::optional<work_executor> work;
     {
       std::lock_guard lock(mutex_);
       if (op->orphaned_)
         return false;
-      unlink(op);
+      if (unlink(op))
+        work = counted_work_ == 0 ? std::exchange(work_, std::nullopt) : work_;
       // Under the lock, so shutdown() either abandoned `op` above or sees this delivery.
       delivering_.fetch_add(1, std::memory_order_relaxed);
     }
-    // Released last: `op` co-owns this registry, which must outlive the delivery_scope.
     struct release_op {
       tracked_op* op;
       ~release_op() { op->release(); }
     } tracked_ref{op};
     delivery_scope scope{this};
-    post();
+    {
+      // Given back before the scope ends: once it has, the context may be gone.
+      const auto held = std::move(work);
+      post();
+    }
     return true;
   }
 
@@ -105,6 +124,14 @@ public:
         op->orphaned_ = true;
         orphans.push_back(op);
       }
+      // A worker may still hold an orphan and ask us whether it was abandoned after the
+      // context has dropped us: the orphans keep us alive, together, through one reference
+      // of our own that the last of them drops (release_orphan()).
+      if (!orphans.empty()) {
+        orphans_alive_.store(orphans.size(), std::memory_order_relaxed);
+        keep_alive_for_orphans_ = shared_from_this();
+      }
+      work_.reset(); // what was outstanding is abandoned
     }
     // No delivery starts from here on: deliver() finds its operation orphaned, push_finished()
     // sees the flag. Those in progress are a post or a push each, so yielding is enough; a
@@ -127,7 +154,18 @@ public:
     }
   }
 
+  // Called by each orphan when it is destroyed (the last touch of the registry it makes).
+  void release_orphan() noexcept {
+    if (orphans_alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      auto last = std::move(keep_alive_for_orphans_);
+      // `last` may destroy us on the way out: nothing may follow.
+    }
+  }
+
 private:
+  using work_executor = decltype(asio::require(std::declval<asio::io_context::executor_type>(),
+                                               asio::execution::outstanding_work.tracked));
+
   // Keeps the registry (and so the list) alive while a drain is queued in the context.
   struct drain_handler {
     std::shared_ptr<completion_registry> registry;
@@ -161,11 +199,18 @@ private:
     }
     if (!fifo)
       return;
+    // Our drain counts as the context's work while it runs, so the work the batch counted in
+    // may be given back before its handlers run.
+    std::optional<work_executor> work;
     {
       std::lock_guard lock(mutex_);
+      bool counted = false;
       for (tracked_op* op = fifo; op; op = next_of(op))
-        unlink(op);
+        counted |= unlink(op);
+      if (counted && counted_work_ == 0)
+        work = std::exchange(work_, std::nullopt);
     }
+    work.reset(); // outside the lock, which the context's scheduler need not wait for
     // If a handler throws, the exception leaves io_context::run() as usual, and the rest of
     // the batch is posted one by one, in order, so nothing is lost.
     struct remainder {
@@ -182,10 +227,7 @@ private:
       pending.rest = take_next(op);
       struct release_both {
         tracked_op* op;
-        ~release_both() {
-          op->release(); // tracked
-          op->release(); // the list's
-        }
+        ~release_both() { op->release(2); } // the tracked reference and the list's
       } refs{op};
       op->complete();
     }
@@ -200,11 +242,17 @@ private:
     return static_cast<tracked_op*>(std::exchange(op->next_, nullptr));
   }
 
-  void unlink(tracked_op* op) noexcept {
+  // Unlinks `op`; true when it had counted in the context's work (counted_work_ is then one
+  // less, and the caller gives work_ back if that was the last).
+  bool unlink(tracked_op* op) noexcept {
     (op->service_prev_ ? op->service_prev_->service_next_ : head_) = op->service_next_;
     if (op->service_next_)
       op->service_next_->service_prev_ = op->service_prev_;
     op->service_prev_ = op->service_next_ = nullptr;
+    if (!std::exchange(op->registry_holds_work_, false))
+      return false;
+    --counted_work_;
+    return true;
   }
 
   // The context's thread tracks every operation it starts (mutex_, head_) while workers push
@@ -214,8 +262,14 @@ private:
   // The context's side: written per operation started, and per drain.
   std::mutex mutex_;
   tracked_op* head_ = nullptr;
-  bool shut_down_ = false; // guarded by mutex_
+  bool shut_down_ = false;             // guarded by mutex_
+  std::size_t counted_work_ = 0;       // guarded by mutex_: tracked ops with registry_holds_work_
+  std::optional<work_executor> work_;  // guarded by mutex_: engaged while counted_work_ > 0
   std::atomic<std::thread::id> drain_thread_{};
+
+  // Only after shutdown(): touched by the dying orphans.
+  std::atomic<std::size_t> orphans_alive_{0};
+  std::shared_ptr<completion_registry> keep_alive_for_orphans_;
 
   // The workers' side: written per finished operation (finished_ also once per drain).
   alignas(cache_line_size) std::atomic<std::size_t> delivering_{0};
@@ -235,28 +289,30 @@ public:
 
   const std::shared_ptr<completion_registry>& registry() const noexcept { return registry_; }
 
-  // Tracks `op` in the registry of `context` and stores that registry in `out`; false when
-  // the context is shutting down. asio::use_service locks the context's service registry on
-  // every call, so each thread remembers the last context it submitted to (a loop thread
-  // submits to its own context over and over). A remembered registry is only trusted while it
-  // accepts the operation: the context it belonged to may have died and another been built
-  // at the same address, but then the old registry is shut down, track() refuses, and we ask
-  // asio::use_service again.
+  // Tracks `op` in the registry of `context` (see completion_registry::track) and stores that
+  // registry in `out`; false when the context is shutting down. `out` stays valid while `op`
+  // is tracked, and after that for as long as `op` lives if the context abandons it.
+  // asio::use_service locks the context's service registry on every call, so each thread
+  // remembers the last context it submitted to (a loop thread submits to its own context over
+  // and over). A remembered registry is only trusted while it accepts the operation: the
+  // context it belonged to may have died and another been built at the same address, but then
+  // the old registry is shut down, track() refuses, and we ask asio::use_service again.
   static bool track(asio::execution_context& context, tracked_op* op,
-                    std::shared_ptr<completion_registry>& out) {
+                    asio::io_context* work_for, completion_registry*& out) {
     thread_local struct {
       asio::execution_context* context = nullptr;
       std::shared_ptr<completion_registry> registry;
     } last;
-    if (last.context == &context && last.registry->track(op)) {
-      out = last.registry;
+    if (last.context == &context && last.registry->track(op, work_for)) {
+      out = last.registry.get();
       return true;
     }
-    out = asio::use_service<completion_service>(context).registry();
-    if (!out->track(op))
+    const auto& registry = asio::use_service<completion_service>(context).registry();
+    if (!registry->track(op, work_for))
       return false;
+    out = registry.get();
     last.context = &context;
-    last.registry = out;
+    last.registry = registry;
     return true;
   }
 

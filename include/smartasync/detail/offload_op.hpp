@@ -129,7 +129,6 @@ using offload_op_base_t =
 template <typename Handler, typename Work>
 class offload_op final : public offload_op_base_t<Handler> {
   using base = offload_op_base_t<Handler>;
-  using base::add_ref;
   using base::state_;
 
 public:
@@ -143,26 +142,43 @@ public:
   offload_op(blocking_pool& pool, H&& handler, W&& work)
       : pool_(&pool), work_(std::forward<W>(work)), handler_(std::forward<H>(handler)) {}
 
+  ~offload_op() override {
+    if constexpr (tracked) {
+      // An abandoned operation keeps its registry alive until here (see
+      // completion_registry::shutdown); orphaned_ was set before the reference we die of.
+      if (this->orphaned_)
+        tracking_.registry->release_orphan();
+    }
+  }
+
   // Consumes the creating reference: track, hook cancellation, then run or queue.
   void start() {
+    auto slot = asio::get_associated_cancellation_slot(*handler_);
+    const bool cancellable = slot.is_connected();
+    // The creating reference, the registry's while it tracks us, the cancellation handler's.
+    const unsigned refs = 1u + unsigned(tracked) + unsigned(cancellable);
+    this->set_refs_before_sharing(refs);
     if constexpr (guarded) {
       auto executor = handler_executor();
-      work_guard_.emplace(executor);
       if constexpr (tracked) {
-        if (!completion_service::track(context_of(executor), this, tracking_.registry)) {
+        // Completions into an io_context are counted as its work by the registry; any other
+        // executor gets a work guard of its own.
+        tracking_.batch_context = batchable_context(executor);
+        if (!tracking_.batch_context)
+          emplace_work_guard(executor);
+        if (!completion_service::track(context_of(executor), this, tracking_.batch_context,
+                                       tracking_.registry)) {
           // the context is being destroyed right now
           abandon();
-          release();
+          release(refs);
           return;
         }
-        tracking_.batch_context = batchable_context(executor);
+      } else {
+        emplace_work_guard(executor);
       }
     }
-    auto slot = asio::get_associated_cancellation_slot(*handler_);
-    if (slot.is_connected()) {
-      add_ref();
+    if (cancellable)
       slot.template emplace<cancel_handler>(this);
-    }
 
     if (this_thread::current_pool() == pool_) {
       // A nested call from one of our own workers: queueing it could wait on ourselves.
@@ -202,7 +218,7 @@ public:
 
   void abandon() noexcept override {
     handler_.reset();
-    if constexpr (guarded)
+    if constexpr (own_work_guard)
       work_guard_.reset();
   }
 
@@ -210,8 +226,7 @@ public:
     if constexpr (tracked) {
       completion done{std::move(*handler_), std::move(tracking_.error),
                       std::move(tracking_.value)};
-      handler_.reset();
-      work_guard_.reset(); // the drain running us keeps the context's work count up
+      handler_.reset(); // no work guard: the registry counted our work (see start())
       done();
     }
   }
@@ -228,8 +243,8 @@ public:
         }
         void operator()() { std::exchange(op, nullptr)->complete_and_release(); }
       };
-      // On the context's thread; takes over the caller's reference.
-      asio::post(work_guard_->get_executor(), reposted{this});
+      // On the context's thread (the drain holds its work); takes over the caller's reference.
+      asio::post(handler_executor(), reposted{this});
     }
   }
 
@@ -270,8 +285,9 @@ private:
     }
   };
 
-  // Executors that count outstanding work (io_context, thread_pool, strands of them...) get a
-  // work guard, so that their context does not run out of work while the call is in the pool.
+  // Executors that count outstanding work (io_context, thread_pool, strands of them...) keep
+  // it up while the call is in the pool, so that their context does not run out of work: an
+  // io_context's is counted by its registry (start()), any other gets a work guard.
   template <typename Executor>
   static constexpr bool counts_work =
       asio::execution::is_executor<Executor>::value
@@ -285,6 +301,16 @@ private:
   // docs/benchmarks.md).
   static constexpr bool guarded = has_executor && counts_work<executor_type>;
   static constexpr bool tracked = completes_into_context_v<Handler>;
+  // Whether the operation may need a work guard of its own: not when its executor is always an
+  // io_context's, whose work the registry counts.
+  static constexpr bool own_work_guard = guarded && !is_io_context_executor<executor_type>::value;
+  static_assert(!tracked || guarded, "an executor with a context counts work");
+
+  template <typename Executor>
+  void emplace_work_guard(const Executor& executor) {
+    if constexpr (own_work_guard)
+      work_guard_.emplace(executor);
+  }
 
   // Precondition: handler_ is engaged.
   executor_type handler_executor() const {
@@ -376,10 +402,11 @@ private:
       // registry's lock.
       auto post = [&] {
         executor_type executor = [&] {
-          if constexpr (guarded)
-            return work_guard_->get_executor();
-          else
-            return handler_executor();
+          if constexpr (own_work_guard) {
+            if (work_guard_)
+              return work_guard_->get_executor();
+          }
+          return handler_executor();
         }();
         auto allocator = asio::get_associated_allocator(*handler_);
         auto done = asio::bind_allocator(
@@ -399,7 +426,7 @@ private:
           // From inside the initiating call or a cancellation signal: never run it inline.
           asio::post(executor, std::move(done));
         }
-        if constexpr (guarded)
+        if constexpr (own_work_guard)
           work_guard_.reset(); // after the hand-over: the completion now keeps the loop alive
       };
       if constexpr (tracked)
@@ -449,10 +476,10 @@ private:
   std::optional<Handler> handler_;
   [[no_unique_address]] op_stop_state<stop_aware> stop_;
   [[no_unique_address]] std::conditional_t<
-      guarded, std::optional<asio::executor_work_guard<executor_type>>, std::monostate>
+      own_work_guard, std::optional<asio::executor_work_guard<executor_type>>, std::monostate>
       work_guard_;
   struct tracking_state {
-    std::shared_ptr<completion_registry> registry; // of the context it completes into
+    completion_registry* registry = nullptr;       // of the context it completes into
     asio::io_context* batch_context = nullptr;     // set: completions may be batched
     std::exception_ptr error;                      // a batched completion's outcome,
     value_storage value;                           // from the worker to the drain

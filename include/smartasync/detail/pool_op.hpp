@@ -44,9 +44,14 @@ public:
   virtual void complete() {}
   virtual void repost() noexcept {}
 
-  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  // Sets the number of references before the operation is shared with any other thread: the
+  // starting thread knows them all up front (its own, the registry's, a cancellation slot's),
+  // and a plain store costs nothing where each increment would be an atomic on its path.
+  void set_refs_before_sharing(unsigned count) noexcept {
+    refs_.store(count, std::memory_order_relaxed);
+  }
+  void release(unsigned count = 1) noexcept {
+    if (refs_.fetch_sub(count, std::memory_order_acq_rel) == count)
       delete this;
   }
 
@@ -59,8 +64,9 @@ public:
   pool_op* next_ = nullptr;
   std::chrono::steady_clock::time_point enqueued_at_{};
   std::atomic<op_state> state_{op_state::idle};
-  // tracked_op's, guarded by the completion registry's mutex; here, where it costs no space.
+  // tracked_op's, guarded by the completion registry's mutex; here, where they cost no space.
   bool orphaned_ = false;
+  bool registry_holds_work_ = false; // the registry keeps the context's work count up for us
 
   // Allocated as Asio allocates its own operations: a thread inside io_context::run keeps a
   // couple of freed blocks for reuse. A loop that completes one operation and starts the next
