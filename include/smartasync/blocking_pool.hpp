@@ -90,7 +90,7 @@ struct pool_options {
   /// before it parks (one worker at a time; it yields its core between looks). Work that
   /// arrives within the window is picked up without a futex wake-up on either side, which is
   /// most of a sequential round trip's latency. On an oversubscribed machine (the spinner
-  /// loses its core to another thread for longer than this window; detected on Linux) the
+  /// loses its core to another thread for a scheduler time slice; detected on Linux) the
   /// pool stops spinning for 100 ms and then tries again, so spinning never competes for a
   /// busy core. Zero: park at once.
   std::chrono::microseconds spin_before_park{25};
@@ -385,9 +385,12 @@ private:
 
   // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
   // yields, so a thread waiting for this core gets it. False if another thread of this machine
-  // ran on this core for longer than the whole spin: then spinning only delays the work it
-  // waits for, because a submission does not wake a worker while one spins. (A long gap
-  // without a switch is the hypervisor taking the virtual CPU; that says nothing about load.)
+  // ran on this core for about a scheduler time slice (an involuntary switch, and a gap between
+  // two looks of lost_core_gap or more): then spinning only delays the work it waits for,
+  // because a submission does not wake a worker while one spins. Shorter gaps are our own
+  // threads passing through (the loop we just woke may land on this core and run for tens of
+  // microseconds on a VM); a long gap without a switch is the hypervisor taking the virtual
+  // CPU. Neither says anything about load.
   bool spin_for_work() const noexcept {
     const long switches = detail::involuntary_switches();
     auto now = std::chrono::steady_clock::now();
@@ -401,7 +404,7 @@ private:
       std::this_thread::yield();
       const auto before = now;
       now = std::chrono::steady_clock::now();
-      if (now - before > spin_ && detail::involuntary_switches() != switches)
+      if (now - before >= lost_core_gap && detail::involuntary_switches() != switches)
         return false;
     } while (now < deadline);
     return true;
@@ -436,6 +439,10 @@ private:
   bool stopping_ = false;
   // A spinner that lost its core stops all spinning for a while; then one spin probes again.
   static constexpr std::chrono::milliseconds spin_backoff{100};
+  // Between our own threads' short runs on a spinner's core (up to ~150 us measured on a
+  // 2-vCPU VM) and a CPU-bound competitor's time slice (~3 ms measured there, and at least
+  // 0.75 ms on Linux's default settings).
+  static constexpr std::chrono::microseconds lost_core_gap{500};
   std::chrono::steady_clock::time_point spin_suppressed_until_{};
   std::condition_variable work_cv_;  // workers wait for work
   std::condition_variable space_cv_; // blocked producers wait for space
