@@ -25,8 +25,8 @@ namespace smartasync::detail {
 // destroyed. Asio's own operations live inside their context and are destroyed by its
 // shutdown; ours live in the pool. So each context gets a completion_service whose shutdown()
 // (run while the context is still intact) abandons the operations that would complete into it
-// and waits out any delivery in progress. The bookkeeping lives in a registry that every
-// tracked operation co-owns, because a late worker must still be able to ask "was I
+// and waits out any delivery in progress. The bookkeeping lives in a registry that the
+// abandoned operations keep alive, because a late worker must still be able to ask "was I
 // abandoned?" after the service itself is gone.
 class completion_registry : public std::enable_shared_from_this<completion_registry> {
 public:
