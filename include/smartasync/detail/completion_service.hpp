@@ -72,10 +72,7 @@ public:
       // Under the lock, so shutdown() either abandoned `op` above or sees this delivery.
       delivering_.fetch_add(1, std::memory_order_relaxed);
     }
-    struct release_op {
-      tracked_op* op;
-      ~release_op() { op->release(); }
-    } tracked_ref{op};
+    release_at_exit tracked_ref{op};
     delivery_scope scope{this};
     {
       // Given back before the scope ends: once it has, the context may be gone.
@@ -225,10 +222,7 @@ private:
     } pending{fifo};
     while (tracked_op* op = pending.rest) {
       pending.rest = take_next(op);
-      struct release_both {
-        tracked_op* op;
-        ~release_both() { op->release(2); } // the tracked reference and the list's
-      } refs{op};
+      release_at_exit refs{op, 2}; // the tracked reference and the list's
       op->complete();
     }
   }

@@ -327,10 +327,7 @@ private:
   }
 
   void complete_and_release() {
-    struct release_op {
-      offload_op* op;
-      ~release_op() { op->release(); }
-    } ref{this};
+    release_at_exit ref{this};
     complete();
   }
 

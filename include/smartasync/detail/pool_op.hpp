@@ -93,6 +93,20 @@ private:
   std::atomic<unsigned> refs_{1};
 };
 
+// Drops references to an operation when the scope ends, whether a handler it runs throws or
+// not.
+class release_at_exit {
+public:
+  explicit release_at_exit(pool_op* op, unsigned count = 1) noexcept : op_(op), count_(count) {}
+  release_at_exit(const release_at_exit&) = delete;
+  release_at_exit& operator=(const release_at_exit&) = delete;
+  ~release_at_exit() { op_->release(count_); }
+
+private:
+  pool_op* op_;
+  unsigned count_;
+};
+
 // An operation that completes into an execution context, and so is tracked by that context's
 // completion registry (completion_service.hpp) until it is delivered or abandoned. Kept apart
 // from pool_op so that an operation completing anywhere else (use_future's promise, a handler
