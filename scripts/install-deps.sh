@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what smartasync's builds, tests, examples and benchmarks need, from Debian packages.
+# llvm brings llvm-symbolizer, without which sanitizer reports on a fresh machine show <null> frames.
 # Safe to run again: it only calls apt-get when something is missing.
 set -euo pipefail
 
 packages=(
-  cmake ninja-build g++ clang libclang-rt-14-dev ccache pkg-config
+  cmake ninja-build g++ clang libclang-rt-14-dev llvm ccache pkg-config
   libasio-dev libfmt-dev catch2
   libsqlite3-dev sqlite3 libhttp-parser-dev nlohmann-json3-dev libcpp-httplib-dev
-  libcurl4-openssl-dev curl python3 gnuplot-nox
+  libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev
 )
 
 missing=()
