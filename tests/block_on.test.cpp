@@ -3,6 +3,9 @@
 
 #include "common/test_support.hpp"
 
+#include <smartasync/offload.hpp>
+#include <asio/use_future.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -22,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -287,4 +291,26 @@ TEST_CASE("block_on wakes with operation_aborted when the context dies first", "
   }
   killer.join();
   CHECK(code == asio::error::operation_aborted);
+}
+
+TEST_CASE("block_on inside a pool's only worker, on work offloaded to that pool, completes",
+          "[block_on][blocking_pool]") {
+  // One worker: it blocks in block_on, and the awaitable's offload is queued behind it. The
+  // waiting worker runs that queued call itself instead of deadlocking.
+  smartasync::blocking_pool pool{1};
+  auto inner_thread = [] { return std::this_thread::get_id(); };
+  auto outer = smartasync::async_offload(pool, [&] {
+    const auto outer_id = std::this_thread::get_id();
+    const auto inner_id = smartasync::block_on(
+        [&]() -> asio::awaitable<std::thread::id> {
+          // On the background loop: this offload is queued, not nested.
+          co_return co_await smartasync::async_offload(pool, inner_thread);
+        }());
+    return std::pair{outer_id, inner_id};
+  }, asio::use_future);
+  const auto [outer_id, inner_id] = outer.get();
+  CHECK(inner_id == outer_id); // the blocked worker ran it
+  const auto stats = pool.stats();
+  CHECK(stats.submitted == 2);
+  CHECK(stats.completed == 2);
 }

@@ -5,7 +5,10 @@
 
 #include <smartasync/offload.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -17,6 +20,9 @@
 #include <cstdlib>
 #include <future>
 #include <latch>
+#include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -150,6 +156,84 @@ TEST_CASE("wait policy parks event-loop submissions in order without blocking th
   CHECK(order == std::vector<int>{0, 1, 2, 3});
 }
 
+TEST_CASE("a blocked thread and parked loop submissions are admitted in FIFO order",
+          "[blocking_pool]") {
+  // Without one FIFO across both, a thread blocked on a full queue starves for as long as an
+  // event loop keeps parking operations ahead of it.
+  smartasync::blocking_pool pool{1, 1};
+  gate release;
+  auto busy = occupy(pool, release);
+  std::mutex order_mutex;
+  std::vector<std::string> order;
+  auto record = [&](std::string name) {
+    return [&order_mutex, &order, name] {
+      std::lock_guard lock(order_mutex);
+      order.push_back(name);
+    };
+  };
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::thread loop([&] { ioc.run(); });
+  auto from_loop = [&](std::vector<std::string> names) {
+    asio::post(ioc, [&, names] {
+      for (const auto& name : names)
+        smartasync::async_offload(pool, record(name), asio::bind_executor(ioc, [](std::exception_ptr) {}));
+    });
+  };
+  auto wait_for = [&](std::size_t waiting, std::size_t blocked) {
+    while (pool.stats().waiting != waiting || pool.stats().blocked_submitters != blocked)
+      std::this_thread::yield();
+  };
+  from_loop({"loop 1", "loop 2"}); // "loop 1" takes the one queue slot, "loop 2" parks
+  wait_for(1, 0);
+  std::thread producer([&] {
+    smartasync::async_offload(pool, record("thread"), asio::use_future).get();
+  });
+  wait_for(2, 1);
+  from_loop({"loop 3", "loop 4"}); // arrive after the blocked thread: admitted after it
+  wait_for(4, 1);
+  release.open();
+  producer.join();
+  for (auto& b : busy)
+    b.get();
+  guard.reset();
+  loop.join();
+  CHECK(order == std::vector<std::string>{"loop 1", "loop 2", "thread", "loop 3", "loop 4"});
+  const auto stats = pool.stats();
+  CHECK(stats.submitted == 6);
+  CHECK(stats.completed == 6);
+}
+
+TEST_CASE("a cancellation that arrives after the pool was destroyed is ignored safely",
+          "[blocking_pool][shutdown][cancel]") {
+  // ~blocking_pool aborts a queued call and posts its completion; until that completion runs,
+  // the call's cancellation handler is still installed. A timer firing in that window must
+  // not reach into the destroyed pool.
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  int calls = 0;
+  {
+    smartasync::blocking_pool pool{1};
+    gate started;
+    auto busy = smartasync::async_offload(pool, [&](std::stop_token token) {
+      started.open();
+      test_support::wait_for_stop(token); // until the destructor's shutdown(cancel)
+    }, asio::use_future);
+    started.wait();
+    smartasync::async_offload(pool, [] { return 1; },
+                              asio::bind_cancellation_slot(signal.slot(),
+                                  asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+                                    outcome = e;
+                                    ++calls;
+                                  })));
+  }
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run();
+  CHECK(calls == 1);
+  CHECK(code_of(outcome) == asio::error::operation_aborted);
+}
+
 TEST_CASE("shutdown(drain) runs everything accepted", "[blocking_pool][shutdown]") {
   smartasync::blocking_pool pool{1, 100};
   gate release;
@@ -206,17 +290,52 @@ TEST_CASE("submissions after shutdown complete with pool_stopped", "[blocking_po
   CHECK(pool.stats().rejected == 1);
 }
 
-TEST_CASE("shutdown from the pool's own worker is refused", "[blocking_pool][shutdown]") {
-  smartasync::blocking_pool pool{1};
-  auto code = smartasync::async_offload(pool, [&] {
-    try {
-      pool.shutdown();
-    } catch (const std::system_error& e) {
-      return e.code();
-    }
-    return std::error_code{};
-  }, asio::use_future).get();
-  CHECK(code == std::errc::resource_deadlock_would_occur);
+TEST_CASE("shutdown from the pool's own worker joins the other workers and returns",
+          "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{2};
+  gate other_started, release_other;
+  std::atomic<bool> other_returned{false};
+  auto other = smartasync::async_offload(pool, [&] {
+    other_started.open();
+    release_other.wait();
+    other_returned = true;
+  }, asio::use_future);
+  other_started.wait();
+  auto from_worker = smartasync::async_offload(pool, [&] {
+    release_other.open();
+    pool.shutdown(); // returns once the other worker is joined
+    return other_returned.load();
+  }, asio::use_future);
+  CHECK(from_worker.get());
+  other.get();
+  CHECK(pool.stopped());
+  auto late = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  CHECK(test_support::code_thrown_by([&] { late.get(); }) == smartasync::error::pool_stopped);
+}
+
+TEST_CASE("a pool whose last owner is dropped on its own worker is destroyed there",
+          "[blocking_pool][shutdown]") {
+  // A completion handler without an executor runs on the worker; if it drops the last
+  // shared_ptr to the pool, ~blocking_pool runs on that worker, which cannot join itself.
+  auto pool = std::make_shared<smartasync::blocking_pool>(2);
+  std::weak_ptr<smartasync::blocking_pool> watch = pool;
+  gate proceed;
+  std::promise<std::thread::id> destroyed_on;
+  std::thread::id worker;
+  smartasync::async_offload(*pool, [&] {
+        proceed.wait();
+        return std::this_thread::get_id();
+      },
+      [owner = pool, &destroyed_on](std::exception_ptr, std::thread::id id) mutable {
+        owner.reset(); // the last reference: the pool is destroyed here, on its worker
+        destroyed_on.set_value(id);
+      });
+  pool.reset();
+  CHECK_FALSE(watch.expired()); // the handler still owns it
+  proceed.open();
+  worker = destroyed_on.get_future().get();
+  CHECK(watch.expired());
+  CHECK(worker != std::this_thread::get_id());
 }
 
 TEST_CASE("destroying a pool under awaiting coroutines aborts them cleanly",

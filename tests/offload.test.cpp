@@ -3,18 +3,23 @@
 
 #include "common/test_support.hpp"
 
+#include <smartasync/error.hpp>
+#include <smartasync/timeout.hpp>
+
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -68,7 +73,7 @@ TEST_CASE("a queued operation cancelled through its slot never runs", "[offload]
   CHECK(pool.stats().completed == 1);
 }
 
-TEST_CASE("terminal cancellation of a running call stops it and discards the late result",
+TEST_CASE("terminal cancellation of a running call stops it, and completes once it returned",
           "[offload][cancel]") {
   smartasync::blocking_pool pool{1};
   gate started, finish;
@@ -76,28 +81,129 @@ TEST_CASE("terminal cancellation of a running call stops it and discards the lat
   asio::io_context ioc;
   asio::cancellation_signal signal;
   std::vector<std::string> order;
+  std::mutex order_mutex;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(order_mutex);
+    order.push_back(what);
+  };
   std::exception_ptr outcome;
   smartasync::async_offload(pool, [&](std::stop_token token) {
         started.open();
         wait_for_stop(token);
         saw_stop = true;
-        finish.wait(); // still running when the handler is invoked
-        return 99;
+        finish.wait();
+        note("returned");
+        return 99; // discarded: the caller asked to cancel
       },
       asio::bind_cancellation_slot(signal.slot(),
           asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
             outcome = e;
-            order.push_back("handler");
+            note("handler");
           })));
   started.wait();
   signal.emit(asio::cancellation_type::terminal);
-  ioc.run();
-  order.push_back("finish");
+  // The handler must not run while the call runs: poll the loop until the call has seen its
+  // stop request, then let it return.
+  while (!saw_stop)
+    ioc.poll();
+  ioc.poll();
+  CHECK(outcome == nullptr);
+  CHECK(pool.stats().running == 1);
   finish.open();
+  ioc.run();
   pool.shutdown();
-  CHECK(saw_stop);
   CHECK(is_aborted(outcome));
-  CHECK(order == std::vector<std::string>{"handler", "finish"});
+  CHECK(order == std::vector<std::string>{"returned", "handler"});
+  CHECK(pool.stats().cancelled == 1);
+  CHECK(pool.stats().completed == 0);
+}
+
+TEST_CASE("with_timeout over a running call that captures a coroutine's locals waits for it",
+          "[offload][cancel][lifetime]") {
+  // The issue this guards: the natural way to write an offload captures locals by reference;
+  // if the timeout completed the coroutine while the call ran, the call would write into a
+  // freed frame (ASan: heap-use-after-free).
+  test_support::diagnostics_capture reports;
+  auto stop_reports = [&] {
+    auto all = reports.reports();
+    std::erase_if(all, [](const smartasync::diagnostic& d) {
+      return d.kind != smartasync::diagnostic_kind::stop_ignored;
+    });
+    return all;
+  };
+  smartasync::pool_options options;
+  options.threads = 1;
+  options.report_ignored_stop_after = 1ms;
+  smartasync::blocking_pool pool{options};
+  gate started, finish;
+  std::atomic<bool> coroutine_done{false};
+  std::size_t rows_seen = 0;
+  std::error_code code;
+  asio::io_context ioc;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    std::vector<int> rows; // in the coroutine frame
+    try {
+      co_await smartasync::with_timeout(
+          smartasync::async_offload(pool, [&] {
+            started.open();
+            finish.wait(); // ignores the stop request: it takes no token
+            rows.push_back(1);
+          }, asio::experimental::deferred),
+          5ms);
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    rows_seen = rows.size();
+    coroutine_done = true;
+  }, asio::detached);
+  std::thread loop([&] { ioc.run(); });
+  started.wait();
+  // The timeout fires and the call ignores its stop request: the pool reports it...
+  while (stop_reports().empty())
+    std::this_thread::sleep_for(1ms);
+  // ...and the coroutine is still suspended, its frame (and `rows`) alive.
+  CHECK_FALSE(coroutine_done);
+  finish.open();
+  loop.join();
+  CHECK(coroutine_done);
+  CHECK(rows_seen == 1);
+  CHECK(code == smartasync::error::timeout);
+  const auto first = stop_reports().front();
+  CHECK(first.duration >= 1ms);
+  CHECK(first.message.find("still running") != std::string::npos);
+}
+
+TEST_CASE("abandon_on_cancel completes a running call at once and leaves it running",
+          "[offload][cancel]") {
+  smartasync::blocking_pool pool{1};
+  auto started = std::make_shared<gate>();
+  auto finish = std::make_shared<gate>();
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  bool handled = false;
+  // Owns everything it touches (shared_ptr captures), as an abandoned call must.
+  smartasync::async_offload(pool, smartasync::abandon_on_cancel([=](std::stop_token) {
+        started->open();
+        finish->wait();
+        *returned = true;
+        return 5;
+      }),
+      asio::bind_cancellation_slot(signal.slot(),
+          asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+            outcome = e;
+            handled = true;
+          })));
+  started->wait();
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run(); // the handler runs while the call is still blocked
+  CHECK(handled);
+  CHECK(is_aborted(outcome));
+  CHECK_FALSE(*returned);
+  finish->open();
+  pool.shutdown();
+  CHECK(*returned);
   CHECK(pool.stats().cancelled == 1);
   CHECK(pool.stats().completed == 0);
 }

@@ -3,8 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -13,7 +15,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <optional>
 #include <stdexcept>
+#include <system_error>
 #include <string>
 #include <thread>
 #include <vector>
@@ -204,4 +209,39 @@ TEST_CASE("two coroutines emitting at once get a clear error, not a hang", "[str
   CHECK(seen.size() <= 2);
   if (!consumer_saw_error)
     CHECK(seen == std::vector<int>{0, 1}); // the spawned emitter was the one refused
+}
+
+TEST_CASE("next() wakes with operation_aborted when the producer's io_context is destroyed",
+          "[stream][lifetime]") {
+  std::optional<sync_stream<int>> stream;
+  std::future<std::error_code> consumer;
+  {
+    asio::io_context io;
+    auto guard = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    std::atomic<bool> suspended{false};
+    stream.emplace(asio::any_io_executor(io.get_executor()), 4,
+                   [&](stream_writer<int>) -> asio::awaitable<void> {
+                     asio::steady_timer never(co_await asio::this_coro::executor,
+                                              std::chrono::hours(1));
+                     suspended = true;
+                     co_await never.async_wait(asio::use_awaitable);
+                   });
+    consumer = std::async(std::launch::async, [&] {
+      try {
+        stream->next();
+      } catch (const std::system_error& e) {
+        return e.code();
+      }
+      return std::error_code{};
+    });
+    while (!suspended)
+      std::this_thread::yield();
+    guard.reset();
+    io.stop();
+    runner.join();
+  } // ~io_context destroys the suspended producer
+  CHECK(consumer.get() == asio::error::operation_aborted);
+  CHECK_FALSE(stream->next()); // the stream now reads as finished
+  stream.reset(); // and outlives the context safely (ASan checks the strand and channel)
 }

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 
+#include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/block_on_context.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/error.hpp"
@@ -49,21 +50,34 @@ inline asio::io_context::executor_type background_executor() {
 
 namespace detail {
 
-template <typename T>
-struct block_on_state {
+struct block_on_wait {
   std::mutex mutex;
   std::condition_variable done_cv;
   bool done = false;
   std::exception_ptr error;
+  // Set when the waiting thread is a pool worker: it helps that pool while it waits, and is
+  // woken through it (helped_done is guarded by the pool's mutex).
+  blocking_pool* helped_pool = nullptr;
+  bool helped_done = false;
+};
+
+template <typename T>
+struct block_on_state : block_on_wait {
   std::optional<T> value;
 };
 
 template <>
-struct block_on_state<void> {
-  std::mutex mutex;
-  std::condition_variable done_cv;
-  bool done = false;
-  std::exception_ptr error;
+struct block_on_state<void> : block_on_wait {};
+
+struct worker_helping {
+  template <typename Done>
+  static void help_until(blocking_pool& pool, Done done) {
+    pool.help_until(std::move(done));
+  }
+  template <typename SetDone>
+  static void notify_helpers(blocking_pool& pool, SetDone set_done) {
+    pool.notify_helpers(std::move(set_done));
+  }
 };
 
 /// The co_spawn completion handler: hands the result to the waiting thread. If the execution
@@ -99,12 +113,16 @@ public:
 private:
   void finish(std::exception_ptr error) {
     auto state = std::move(state_);
-    std::lock_guard lock(state->mutex);
-    state->error = std::move(error);
-    state->done = true;
-    // Notify under the lock: the waiter may return (and drop its reference) the moment it sees
-    // done, and we still hold our own reference, so the state stays alive either way.
-    state->done_cv.notify_one();
+    {
+      std::lock_guard lock(state->mutex);
+      state->error = std::move(error);
+      state->done = true;
+      // Notify under the lock: the waiter may return (and drop its reference) the moment it
+      // sees done, and we still hold our own reference, so the state stays alive either way.
+      state->done_cv.notify_one();
+    }
+    if (state->helped_pool)
+      worker_helping::notify_helpers(*state->helped_pool, [&] { state->helped_done = true; });
   }
 
   std::shared_ptr<block_on_state<T>> state_;
@@ -147,7 +165,12 @@ T block_on_impl(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
                 const smartasync::source_location& where) {
   detail::check_block_on_thread(ex, where);
   auto state = std::make_shared<block_on_state<T>>();
+  // On a pool worker, the awaitable may offload to that very pool; if every worker waited here
+  // nothing could run it, so a waiting worker runs the pool's queued work meanwhile.
+  state->helped_pool = this_thread::current_pool();
   asio::co_spawn(ex, std::move(a), block_on_handler<T>(state));
+  if (state->helped_pool)
+    worker_helping::help_until(*state->helped_pool, [&] { return state->helped_done; });
   std::unique_lock lock(state->mutex);
   state->done_cv.wait(lock, [&] { return state->done; });
   if (state->error)
@@ -168,6 +191,11 @@ T block_on_impl(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
  * The calling thread blocks until the awaitable completes; the awaitable runs on the shared
  * background loop (see background_executor()), never on the calling thread. Any number of
  * threads may call block_on at once; their awaitables interleave on that one loop.
+ *
+ * @par On a pool worker
+ * Called inside an offloaded call, the waiting worker runs its pool's queued calls until the
+ * awaitable completes, so an awaitable that offloads to the same pool cannot deadlock it,
+ * even with one thread.
  *
  * @par Misuse
  * Called on the background loop's own thread (from a coroutine that block_on started, say) it

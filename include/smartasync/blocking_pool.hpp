@@ -4,6 +4,7 @@
 #define SMARTASYNC_BLOCKING_POOL_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/diagnostics.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/metrics.hpp"
@@ -19,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <stop_token>
@@ -37,6 +39,7 @@ namespace smartasync {
 namespace detail {
 template <typename Handler, typename Work>
 class offload_op;
+struct worker_helping;
 
 // Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
 inline void cpu_relax() noexcept {
@@ -58,6 +61,16 @@ inline long involuntary_switches() noexcept {
 #endif
   return 0;
 }
+
+// What a cancellation handler needs to reach its pool safely: an operation's cancellation
+// handler stays installed until its completion runs on the caller's executor, which may be
+// after the pool was shut down and destroyed (a timer firing in that window). The pool clears
+// `pool` under `mutex` when it is destroyed, after it has completed every operation.
+struct pool_lifeline {
+  explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
+  std::mutex mutex;
+  blocking_pool* pool;
+};
 } // namespace detail
 
 /// What a submission does when the pool's queue is full.
@@ -94,6 +107,11 @@ struct pool_options {
   /// pool stops spinning for 100 ms and then tries again, so spinning never competes for a
   /// busy core. Zero: park at once.
   std::chrono::microseconds spin_before_park{25};
+  /// A running call that was cancelled (its std::stop_token stopped) and has still not
+  /// returned after this long is reported through the diagnostics hook
+  /// (diagnostic_kind::stop_ignored), then again each time its overrun doubles. Its caller is
+  /// waiting for it (see docs/design.md, cancellation). Zero: never report.
+  std::chrono::milliseconds report_ignored_stop_after{1000};
 };
 
 /// A fixed set of worker threads with a bounded FIFO queue, for blocking calls.
@@ -123,7 +141,9 @@ public:
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
       : capacity_(options.queue_capacity), policy_(options.when_full),
-        spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())) {
+        spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
+        ignored_stop_after_(options.report_ignored_stop_after),
+        lifeline_(std::make_shared<detail::pool_lifeline>(this)) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
@@ -141,19 +161,33 @@ public:
   blocking_pool& operator=(const blocking_pool&) = delete;
 
   /// Shuts down with shutdown_mode::cancel (unless already shut down) and joins the workers.
-  ~blocking_pool() { shutdown(shutdown_mode::cancel); }
+  /**
+   * It may run on one of the pool's own workers: a wrapped call that calls std::exit() (the
+   * default pool is a static), or a handler without an executor that drops the last owner of
+   * the pool. Then it joins the other workers, and the calling worker, which cannot join
+   * itself, is detached and ends as soon as the call or handler it is in returns, without
+   * touching the destroyed pool again.
+   */
+  ~blocking_pool() {
+    shutdown(shutdown_mode::cancel);
+    stop_watching_ignored_stops();
+    for (auto& worker : workers_)
+      if (worker.joinable()) // only the calling worker is left (see shutdown)
+        worker.detach();
+    if (detail::current_pool_ == this)
+      detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
+    std::lock_guard lock(lifeline_->mutex);
+    lifeline_->pool = nullptr;
+  }
 
   /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
   /**
    * Later submissions complete with smartasync::error::pool_stopped. Calling it again, or
    * from several threads, is safe: every caller returns once the workers are joined.
-   * @throws std::system_error (resource_deadlock_would_occur) when called from one of this
-   * pool's own workers, which cannot join themselves.
+   * Called from one of the pool's own workers, it joins every other worker and returns; the
+   * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
-    if (this_thread::current_pool() == this)
-      throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                              "smartasync::blocking_pool::shutdown called from its own worker");
     detail::op_queue cancelled;
     {
       std::lock_guard lock(mutex_);
@@ -163,6 +197,7 @@ public:
           op->state_.store(detail::op_state::cancelled, std::memory_order_release);
           cancelled.push_back(op);
         }
+      boundary_ = nullptr;
     }
     work_cv_.notify_all();
     space_cv_.notify_all();
@@ -175,7 +210,7 @@ public:
     }
     std::lock_guard join_lock(join_mutex_);
     for (auto& worker : workers_)
-      if (worker.joinable())
+      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
         worker.join();
   }
 
@@ -199,18 +234,21 @@ public:
     pool_stats s;
     s.threads = workers_.size();
     s.queue_capacity = capacity_;
+    // Outcomes first, then what was submitted and started: a snapshot taken while operations
+    // finish then never shows more outcomes than submissions, nor more returns than starts.
+    s.completed = completed_.load(std::memory_order_acquire);
+    s.failed = failed_.load(std::memory_order_acquire);
+    s.cancelled = cancelled_.load(std::memory_order_acquire);
+    s.rejected = rejected_.load(std::memory_order_acquire);
+    const std::uint64_t returned = returned_.load(std::memory_order_acquire);
     {
       std::lock_guard lock(mutex_);
       s.queued = std::min(queue_.size(), capacity_);
       s.waiting = queue_.size() - s.queued;
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
-      s.running = running_;
+      s.running = static_cast<std::size_t>(started_ - returned);
     }
-    s.completed = completed_.load(std::memory_order_relaxed);
-    s.failed = failed_.load(std::memory_order_relaxed);
-    s.cancelled = cancelled_.load(std::memory_order_relaxed);
-    s.rejected = rejected_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -229,6 +267,7 @@ public:
 private:
   template <typename, typename>
   friend class detail::offload_op;
+  friend struct detail::worker_helping;
 
   enum class admission { accepted, queue_full, stopped };
 
@@ -240,31 +279,31 @@ private:
   admission submit(detail::pool_op* op, bool may_block) {
     std::unique_lock lock(mutex_, std::defer_lock);
     lock_briefly(lock);
-    if (!stopping_ && queue_.size() >= capacity_) {
-      if (policy_ == full_policy::reject) {
-        lock.unlock();
-        rejected_.fetch_add(1, std::memory_order_relaxed);
-        return admission::queue_full;
-      }
-      if (may_block) {
-        ++blocked_producers_;
-        space_cv_.wait(lock, [this] { return stopping_ || queue_.size() < capacity_; });
-        --blocked_producers_;
-      }
-    }
-    if (stopping_) {
+    ++submitted_; // every submission has exactly one outcome, a rejection included
+    const bool admitted = queue_.size() < capacity_;
+    if (stopping_ || (!admitted && policy_ == full_policy::reject)) {
+      const bool stopped = stopping_;
       lock.unlock();
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      return admission::stopped;
+      rejected_.fetch_add(1, std::memory_order_release);
+      return stopped ? admission::stopped : admission::queue_full;
     }
     // From here the queue owns the caller's reference to `op`: dropped by the worker
     // (pool_op::execute) or the canceller.
     if (sample_queue_wait())
       op->enqueued_at_ = std::chrono::steady_clock::now();
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
+    op->admitted_ = admitted;
     queue_.push_back(op);
+    if (!admitted) {
+      // Beyond the capacity: it waits for admission in FIFO order, whoever submitted it, so
+      // a blocked thread is not overtaken forever by an event loop's parked operations.
+      if (!boundary_)
+        boundary_ = op;
+      if (may_block)
+        wait_for_admission(lock, op);
+      return admission::accepted;
+    }
     set_work_hint(true);
-    ++submitted_;
     // Wake a parked worker only if none is already on its way. A futex wake-up costs the
     // waker microseconds (more when the cores are busy), and this is usually an event loop's
     // thread: a burst of submissions pays for one, and the woken worker wakes the next while
@@ -279,25 +318,89 @@ private:
     return admission::accepted;
   }
 
+  // On one of our workers that must wait for something which may itself need this pool
+  // (block_on of an awaitable that offloads here): runs queued operations while it waits, so
+  // the pool cannot deadlock on its own blocked workers. `done` is read under mutex_ and set
+  // through notify_helpers().
+  template <typename Done>
+  void help_until(Done done) {
+    using clock = std::chrono::steady_clock;
+    std::unique_lock lock(mutex_);
+    while (!done()) {
+      if (detail::pool_op* op = queue_.pop_front()) {
+        set_work_hint(!queue_.empty());
+        op->state_.store(detail::op_state::running, std::memory_order_release);
+        admit_next_locked();
+        ++started_;
+        lock.unlock();
+        const auto started = clock::now();
+        if (op->enqueued_at_ != clock::time_point{})
+          queue_wait_.record(std::max(started, op->enqueued_at_) - op->enqueued_at_);
+        op->execute(); // drops the queue's reference
+        run_time_.record(clock::now() - started);
+        lock.lock();
+        continue;
+      }
+      ++idle_workers_;
+      work_cv_.wait(lock);
+      --idle_workers_;
+      if (waking_ > 0)
+        --waking_;
+    }
+  }
+
+  // Sets what help_until() waits for and wakes it. The helper cannot return before the lock
+  // is released, so this is the last touch of the pool.
+  template <typename SetDone>
+  void notify_helpers(SetDone set_done) {
+    std::lock_guard lock(mutex_);
+    set_done();
+    work_cv_.notify_all();
+  }
+
+  // full_policy::wait on a thread that may block: `op` is linked beyond the capacity, and the
+  // submitter waits until it is admitted (or leaves the queue: cancelled, shut down).
+  void wait_for_admission(std::unique_lock<std::mutex>& lock, detail::pool_op* op) {
+    op->add_ref(); // the queue's reference may be dropped by a canceller while we look at it
+    ++blocked_producers_;
+    space_cv_.wait(lock, [&] {
+      return op->admitted_ || op->state_.load(std::memory_order_relaxed) != detail::op_state::queued;
+    });
+    --blocked_producers_;
+    lock.unlock();
+    op->release();
+  }
+
   // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler).
   bool try_remove(detail::pool_op* op) {
     {
       std::lock_guard lock(mutex_);
       if (op->state_.load(std::memory_order_relaxed) != detail::op_state::queued)
         return false;
+      if (op == boundary_)
+        boundary_ = op->next_;
       queue_.unlink(op);
-      set_work_hint(!queue_.empty());
+      if (op->admitted_)
+        admit_next_locked();
+      set_work_hint(queue_.size() > 0);
       op->state_.store(detail::op_state::cancelled, std::memory_order_release);
-      wake_producer_locked();
+      if (blocked_producers_ > 0)
+        space_cv_.notify_all(); // it may be a blocked submitter's own operation
     }
-    cancelled_.fetch_add(1, std::memory_order_relaxed);
+    cancelled_.fetch_add(1, std::memory_order_release);
     op->release(); // the queue's reference; the caller holds its own
     return true;
   }
 
-  void wake_producer_locked() {
-    if (blocked_producers_ > 0 && queue_.size() < capacity_)
-      space_cv_.notify_one();
+  // An admitted operation left the queue: the first one waiting for admission takes its place.
+  void admit_next_locked() {
+    detail::pool_op* op = boundary_;
+    if (!op)
+      return;
+    op->admitted_ = true;
+    boundary_ = op->next_;
+    if (blocked_producers_ > 0)
+      space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
   }
 
   // Times one submission in 16 per thread: a clock read costs about as much as the rest of a
@@ -340,8 +443,8 @@ private:
         return; // stopping and drained
       set_work_hint(!queue_.empty());
       op->state_.store(detail::op_state::running, std::memory_order_release);
-      wake_producer_locked();
-      ++running_;
+      admit_next_locked();
+      ++started_;
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
@@ -358,10 +461,11 @@ private:
         queue_wait_.record(started - op->enqueued_at_);
       }
       op->execute(); // drops the queue's reference
+      if (detail::current_pool_ != this)
+        return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = clock::now();
       run_time_.record(last_finish - started);
       lock_briefly(lock);
-      --running_; // under the lock we take anyway, rather than one more atomic per operation
     }
   }
 
@@ -410,11 +514,108 @@ private:
     return true;
   }
 
+  // The callable returned (or threw), before its outcome is handed on: whoever sees the
+  // outcome then sees the pool's counters without this operation running.
+  void note_returned() noexcept { returned_.fetch_add(1, std::memory_order_release); }
   void note_finished(bool failed) noexcept {
-    (failed ? failed_ : completed_).fetch_add(1, std::memory_order_relaxed);
+    (failed ? failed_ : completed_).fetch_add(1, std::memory_order_release);
   }
-  void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_relaxed); }
+  void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_release); }
+  // A nested call runs inline on the worker that makes it; it is counted as submitted and
+  // started like any other.
+  void note_nested_start() {
+    std::lock_guard lock(mutex_);
+    ++submitted_;
+    ++started_;
+  }
   std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
+  const std::shared_ptr<detail::pool_lifeline>& lifeline() const noexcept { return lifeline_; }
+
+  // A running operation was asked to stop and its caller waits for it to return: watch it,
+  // and report it while it keeps running (pool_options::report_ignored_stop_after).
+  // Precondition: the caller holds a reference to `op` for the duration of the call.
+  // The operation is identified only by its address, never touched: the worker that returns
+  // from it removes it (stopped_call_returned) before it completes the operation.
+  void watch_ignored_stop(const detail::pool_op* op) noexcept {
+    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
+      return;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(watch_mutex_);
+    if (watch_stopping_)
+      return;
+    try {
+      if (!watcher_.joinable())
+        watcher_ = std::thread([this] { watch_loop(); });
+      watched_.push_back({op, now, now + ignored_stop_after_});
+    } catch (...) {
+      return; // no thread, no memory: the call is still waited for, only not reported
+    }
+    watch_cv_.notify_one();
+  }
+
+  // On the worker, after a call that was asked to stop has returned.
+  void stopped_call_returned(const detail::pool_op* op) noexcept {
+    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
+      return;
+    std::lock_guard lock(watch_mutex_);
+    std::erase_if(watched_, [&](const watched_stop& w) { return w.op == op; });
+  }
+
+  void watch_loop() {
+    using clock = std::chrono::steady_clock;
+    std::unique_lock lock(watch_mutex_);
+    while (!watch_stopping_) {
+      auto wake_at = clock::time_point::max();
+      std::vector<diagnostic> reports;
+      const auto now = clock::now();
+      for (watched_stop& w : watched_) {
+        if (now >= w.report_at) {
+          const auto overrun = now - w.stop_requested_at;
+          reports.push_back(ignored_stop_report(overrun));
+          w.report_at = now + overrun; // the next report when the overrun has doubled
+        }
+        wake_at = std::min(wake_at, w.report_at);
+      }
+      if (!reports.empty()) {
+        lock.unlock();
+        for (const auto& d : reports)
+          report(d);
+        lock.lock();
+        continue;
+      }
+      if (wake_at == clock::time_point::max())
+        watch_cv_.wait(lock);
+      else
+        watch_cv_.wait_until(lock, wake_at);
+    }
+  }
+
+  diagnostic ignored_stop_report(std::chrono::steady_clock::duration overrun) const {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(overrun);
+    return diagnostic{
+        .kind = diagnostic_kind::stop_ignored,
+        .message = fmt::format(
+            "a cancelled call on a pool of {} threads is still running {} ms after its stop "
+            "request; its caller waits for it to return. Check the std::stop_token in long "
+            "calls (or interrupt the blocking operation) so that cancellation is prompt.",
+            workers_.size(), ms.count()),
+        .name = {},
+        .where = {},
+        .duration = overrun,
+        .thread = {},
+    };
+  }
+
+  // After the workers are joined (every watched operation has returned).
+  void stop_watching_ignored_stops() noexcept {
+    {
+      std::lock_guard lock(watch_mutex_);
+      watch_stopping_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watcher_.joinable())
+      watcher_.join();
+  }
 
   // The layout keeps the two sides of the pool off each other's cache lines. A submitter and
   // a worker exchange each operation through the mutex and the queue, which they share by
@@ -425,7 +626,9 @@ private:
   const std::size_t capacity_;
   const full_policy policy_;
   const std::chrono::microseconds spin_;
+  const std::chrono::milliseconds ignored_stop_after_;
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
+  const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
   // Guarded by mutex_, written by both sides on every operation.
   alignas(detail::cache_line_size) mutable std::mutex mutex_;
@@ -435,7 +638,8 @@ private:
   std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
   std::size_t blocked_producers_ = 0;
   std::uint64_t submitted_ = 0;
-  std::size_t running_ = 0; // operations taken by a worker and not yet finished
+  std::uint64_t started_ = 0;           // taken by a worker, or run inline by a nested call
+  detail::pool_op* boundary_ = nullptr; // the first operation waiting for admission, if any
   bool stopping_ = false;
   // A spinner that lost its core stops all spinning for a while; then one spin probes again.
   static constexpr std::chrono::milliseconds spin_backoff{100};
@@ -453,8 +657,19 @@ private:
 
   // Written by workers (rejected_ by submitters, rarely).
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> completed_{0};
-  std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0};
+  std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0}, returned_{0};
   detail::latency_histogram queue_wait_, run_time_;
+
+  // Cancelled calls that have not returned yet, watched by a thread started on first need.
+  struct watched_stop {
+    const detail::pool_op* op; // removed by its worker when the call returns
+    std::chrono::steady_clock::time_point stop_requested_at, report_at;
+  };
+  std::mutex watch_mutex_;
+  std::condition_variable watch_cv_;
+  std::vector<watched_stop> watched_;
+  bool watch_stopping_ = false;
+  std::thread watcher_;
 
   std::mutex join_mutex_;
   std::vector<std::thread> workers_;

@@ -33,6 +33,9 @@ enum class diagnostic_kind {
   loop_blocked,
   /// A completion handler with no associated executor threw on a pool worker.
   handler_exception,
+  /// A running call was cancelled and keeps running long after its stop request (its caller
+  /// waits for it): see pool_options::report_ignored_stop_after.
+  stop_ignored,
 };
 
 /// A report from smartasync. `message` is complete and human-readable; the other fields

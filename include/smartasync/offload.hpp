@@ -10,6 +10,7 @@
 #include <asio/async_result.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -27,7 +28,50 @@ struct initiate_offload {
   }
 };
 
+// The callable of abandon_on_cancel(): forwards to `work`, and says so to offload_op.
+template <typename Work>
+struct abandoning_work {
+  Work work;
+  static constexpr bool abandons_on_cancel() noexcept { return true; }
+  decltype(auto) operator()()
+    requires std::is_invocable_v<Work&>
+  {
+    return work();
+  }
+  decltype(auto) operator()(std::stop_token token)
+    requires(!std::is_invocable_v<Work&> && std::is_invocable_v<Work&, std::stop_token>)
+  {
+    return work(std::move(token));
+  }
+};
+
 } // namespace detail
+
+/// Opts one call out of waiting: a terminal cancellation of the running call completes at once.
+/**
+ * By default a running call that is cancelled (with_timeout, `||`, a cancellation slot) gets
+ * a stop request and its caller is completed with operation_aborted only after the call has
+ * returned, so that everything the call references outlives it. Passed through this function,
+ * the caller is completed at once and the call keeps running on the worker with nobody
+ * waiting for it.
+ *
+ * @par Hazard
+ * The abandoned call must own everything it touches: capture by value (or shared_ptr), never
+ * a reference to the caller's locals, a coroutine's frame or anything the caller may destroy
+ * once it has been completed. A reference capture here is a use-after-free.
+ *
+ * @par Example
+ * @code
+ * // Owns its data: safe to abandon; the timeout fires at 50 ms even if the call takes 2 s.
+ * co_await smartasync::with_timeout(
+ *     smartasync::async_offload(pool, smartasync::abandon_on_cancel([url] { return ping(url); }),
+ *                               asio::experimental::deferred), 50ms);
+ * @endcode
+ */
+template <typename Work>
+detail::abandoning_work<std::decay_t<Work>> abandon_on_cancel(Work&& work) {
+  return {std::forward<Work>(work)};
+}
 
 /// A nullary callable, or one whose only parameter is a std::stop_token.
 template <typename T>
@@ -65,8 +109,11 @@ using offload_signature_t = detail::signature_for_result_t<offload_result_t<Work
  * @par Cancellation
  * Per-operation cancellation through the handler's associated slot. Queued: any type; the
  * operation is removed and completes with operation_aborted. Running: terminal only; a
- * stop-aware `work` receives a stop request, the handler completes at once with
- * operation_aborted and the late result is destroyed on the worker.
+ * stop-aware `work` receives a stop request, and the handler completes with operation_aborted
+ * once `work` has returned (whatever it returned is discarded), so `work` may safely refer to
+ * the caller's locals. A call that ignores the request for long is reported
+ * (pool_options::report_ignored_stop_after). To complete at once instead, leaving the call
+ * running unobserved, pass abandon_on_cancel(work) (read its hazard first).
  *
  * @par Example
  * @code

@@ -26,12 +26,24 @@
 
 namespace smartasync {
 
+/// What a terminal cancellation does to an async call that is already running.
+enum class running_cancel {
+  /// Request stop through the call's std::stop_token and complete with operation_aborted
+  /// once the call has returned: nothing the call references is released while it runs.
+  wait_for_return,
+  /// Complete with operation_aborted at once and leave the call running unobserved. Only for
+  /// callables that own everything they touch (see abandon_on_cancel() for the hazard).
+  abandon_call,
+};
+
 /// Options of smart_async().
 struct smart_options {
   /// A name for reports ("catalog search"); the default is the creation site.
   std::string name{};
   /// What the sync form does on an event-loop thread.
   loop_call_policy on_loop = loop_call_policy::report;
+  /// What cancelling a running async call does.
+  running_cancel on_cancel = running_cancel::wait_for_return;
 };
 
 namespace detail {
@@ -41,6 +53,7 @@ struct smart_state {
   F fn;
   blocking_pool* pool; // nullptr: default_pool(), resolved on first async use
   call_site site;
+  bool abandon_on_cancel;
 };
 
 template <typename F, typename... Args>
@@ -81,6 +94,9 @@ template <typename F, typename... Args>
 struct bound_call {
   [[no_unique_address]] callee<F> target;
   std::tuple<Args...> args;
+  bool abandon = false; // smart_options::on_cancel
+
+  bool abandons_on_cancel() const noexcept { return abandon; }
 
   decltype(auto) operator()()
     requires plain_callable_v<F, Args...>
@@ -174,7 +190,8 @@ public:
    * `void(std::exception_ptr, R)` with R the decayed result type, or `void(std::exception_ptr)`.
    * @par Blocking, Cancellation
    * As async_offload(): the call runs on the pool, the result returns through the token's
-   * associated executor, cancellation removes a queued call or stops a running one.
+   * associated executor, cancellation removes a queued call, or stops a running one and
+   * completes once it has returned (smart_options::on_cancel can opt out of that wait).
    * @par Example
    * @code
    * auto rows = co_await search.async("asio");                    // use_awaitable
@@ -246,7 +263,9 @@ private:
   template <typename Token, typename... Args>
   auto initiate(Token&& token, Args&&... args) const {
     using work = detail::bound_call<F, std::decay_t<Args>...>;
-    return async_offload(pool(), work{detail::callee<F>{state_}, {std::forward<Args>(args)...}},
+    return async_offload(pool(),
+                         work{detail::callee<F>{state_}, {std::forward<Args>(args)...},
+                              state_->abandon_on_cancel},
                          std::forward<Token>(token));
   }
 
@@ -265,7 +284,8 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                 "wrapper) or a std::shared_ptr.");
   return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
-                             detail::call_site(std::move(options.name), options.on_loop, where)}));
+                             detail::call_site(std::move(options.name), options.on_loop, where),
+                             options.on_cancel == running_cancel::abandon_call}));
 }
 
 /// Wraps a blocking callable so that sync callers call it and async callers offload it.

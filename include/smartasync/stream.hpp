@@ -74,7 +74,7 @@ public:
         state_->producer_waiting = true;
       }
       // Woken by the consumer taking an item or cancelling; the loop re-checks which.
-      co_await state_->space.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+      co_await state_->space->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
     }
   }
 
@@ -150,16 +150,10 @@ public:
     }
     state_ = std::make_shared<detail::stream_state<T>>(std::move(ex), capacity);
     auto s = state_;
-    asio::dispatch(s->strand, [s, producer = std::move(producer)]() mutable {
-      asio::co_spawn(s->strand, run_producer(std::move(producer), stream_writer<T>(s)),
-                     asio::bind_cancellation_slot(s->cancel_producer.slot(),
-                                                  [s](std::exception_ptr e) {
-                                                    std::lock_guard lock(s->mutex);
-                                                    if (!(s->cancelled && is_abort(e)))
-                                                      s->error = e;
-                                                    s->producer_done = true;
-                                                    s->changed.notify_all();
-                                                  }));
+    asio::dispatch(*s->strand, [s, producer = std::move(producer),
+                                done = producer_completion(s)]() mutable {
+      asio::co_spawn(*s->strand, run_producer(std::move(producer), stream_writer<T>(s)),
+                     asio::bind_cancellation_slot(s->cancel_producer.slot(), std::move(done)));
     });
   }
 
@@ -190,6 +184,7 @@ public:
 
   /// Stops the producer (its next emit() throws operation_aborted) without waiting. Idempotent.
   void cancel() {
+    std::optional<asio::strand<asio::any_io_executor>> strand;
     {
       std::unique_lock lock(state_->mutex);
       if (state_->cancelled || state_->producer_done)
@@ -197,9 +192,10 @@ public:
       state_->cancelled = true;
       state_->items.clear();
       wake_producer(lock);
+      strand = state_->strand;
     }
     auto s = state_;
-    asio::dispatch(s->strand, [s] { s->cancel_producer.emit(asio::cancellation_type::terminal); });
+    asio::dispatch(*strand, [s] { s->cancel_producer.emit(asio::cancellation_type::terminal); });
   }
 
   /// Single-pass input iterator; each stream has one meaningful begin().
@@ -247,6 +243,44 @@ public:
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+  // Ends the stream when the producer finishes. If the producer's execution context is
+  // destroyed first, Asio destroys this handler (or the dispatch carrying it) without calling
+  // it; the destructor then ends the stream with operation_aborted, so that neither next() nor
+  // ~sync_stream waits forever for a producer that will never run.
+  class producer_completion {
+  public:
+    explicit producer_completion(std::shared_ptr<detail::stream_state<T>> s) : s_(std::move(s)) {}
+    producer_completion(producer_completion&& other) noexcept : s_(std::move(other.s_)) {}
+    producer_completion& operator=(producer_completion&&) = delete;
+    ~producer_completion() {
+      if (s_)
+        finish(std::make_exception_ptr(std::system_error(
+                   asio::error::operation_aborted,
+                   "sync_stream: the producer's execution context was destroyed before it "
+                   "finished")),
+               /*context_dying=*/true);
+    }
+    void operator()(std::exception_ptr e) { finish(std::move(e), false); }
+
+  private:
+    void finish(std::exception_ptr e, bool context_dying) {
+      auto s = std::move(s_);
+      std::lock_guard lock(s->mutex);
+      if (!(s->cancelled && is_abort(e)))
+        s->error = std::move(e);
+      s->producer_done = true;
+      if (context_dying) {
+        // The strand and the channel belong to the dying context: released now, while its
+        // services still exist, so that the stream may outlive it.
+        s->producer_waiting = false;
+        s->space.reset();
+        s->strand.reset();
+      }
+      s->changed.notify_all();
+    }
+    std::shared_ptr<detail::stream_state<T>> s_;
+  };
+
   // The producer is usually a lambda coroutine with captures; its frame refers to the closure,
   // so the closure must live in a frame that outlasts it: this one.
   template <typename Producer>
@@ -268,7 +302,7 @@ private:
   void wake_producer(std::unique_lock<std::mutex>&) {
     if (state_->producer_waiting) {
       state_->producer_waiting = false;
-      state_->space.try_send(std::error_code{}, 0);
+      state_->space->try_send(std::error_code{}, 0);
     }
   }
 

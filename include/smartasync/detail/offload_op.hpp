@@ -25,6 +25,7 @@
 #include <concepts>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -72,6 +73,16 @@ asio::io_context* batchable_context(const Executor& executor) noexcept {
 // Work is a nullary callable, optionally taking a std::stop_token.
 template <typename Work>
 inline constexpr bool is_stop_aware_v = std::is_invocable_v<Work&, std::stop_token>;
+
+// Whether a terminal cancellation of the running call completes at once and abandons it
+// (smartasync::abandon_on_cancel, smart_options::on_cancel) instead of waiting for it.
+template <typename Work>
+bool abandons_running_call(const Work& work) noexcept {
+  if constexpr (requires { { work.abandons_on_cancel() } -> std::convertible_to<bool>; })
+    return work.abandons_on_cancel();
+  else
+    return false;
+}
 
 template <typename Work>
 struct work_result {
@@ -178,10 +189,11 @@ public:
       }
     }
     if (cancellable)
-      slot.template emplace<cancel_handler>(this);
+      slot.template emplace<cancel_handler>(this, pool_->lifeline());
 
     if (this_thread::current_pool() == pool_) {
       // A nested call from one of our own workers: queueing it could wait on ourselves.
+      pool_->note_nested_start();
       state_.store(op_state::running, std::memory_order_relaxed);
       if (!execute_here(/*on_worker_after_task=*/false))
         release();
@@ -253,13 +265,21 @@ private:
       std::conditional_t<std::is_void_v<result_type>, std::optional<std::monostate>,
                          std::optional<result_type>>;
 
+  // Stays in the slot until the completion runs on the caller's executor, which may be after
+  // the pool is gone: it reaches the pool only through the lifeline (see pool_lifeline).
   struct cancel_handler {
     offload_op* op;
-    explicit cancel_handler(offload_op* o) noexcept : op(o) {}
+    std::shared_ptr<pool_lifeline> lifeline;
+    cancel_handler(offload_op* o, std::shared_ptr<pool_lifeline> l) noexcept
+        : op(o), lifeline(std::move(l)) {}
     cancel_handler(const cancel_handler&) = delete;
     cancel_handler& operator=(const cancel_handler&) = delete;
     ~cancel_handler() { op->release(); }
-    void operator()(asio::cancellation_type type) { op->on_cancel(type); }
+    void operator()(asio::cancellation_type type) {
+      std::lock_guard alive(lifeline->mutex);
+      if (lifeline->pool) // else destroyed, after it completed every operation
+        op->on_cancel(type);
+    }
   };
 
   // Whatever we post carries the handler and the outcome, so the operation can be destroyed
@@ -347,10 +367,21 @@ private:
     } catch (...) {
       error = std::current_exception();
     }
+    pool_->note_returned();
     op_state expected = op_state::running;
-    if (!state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel))
-      return false; // cancelled while running: the canceller already completed the handler
-    pool_->note_finished(error != nullptr);
+    if (state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel)) {
+      pool_->note_finished(error != nullptr);
+    } else if (expected == op_state::stopping) {
+      // Cancelled while running, and the caller waited for the call to return: now it may
+      // release what the call referenced. Whatever the call produced is discarded.
+      state_.store(op_state::done, std::memory_order_release);
+      pool_->stopped_call_returned(this);
+      pool_->note_cancelled();
+      value.reset();
+      error = std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+    } else {
+      return false; // abandoned while running: the canceller already completed the handler
+    }
     if constexpr (tracked) {
       if (tracking_.batch_context && tracking_.registry->batching()) {
         // The handler stays in the operation, untouched by this worker; the drain on the
@@ -383,12 +414,28 @@ private:
     // caller gives up on the outcome) can be honoured; partial and total are ignored.
     if ((type & asio::cancellation_type::terminal) == asio::cancellation_type::none)
       return;
-    op_state expected = op_state::running;
-    if (state_.compare_exchange_strong(expected, op_state::cancelled, std::memory_order_acq_rel)) {
-      stop_.request_stop();
-      pool_->note_cancelled();
-      abort(asio::error::operation_aborted);
+    if (abandons_running_call(work_)) {
+      // Opted in: complete now; the call runs on with nobody waiting for it.
+      op_state expected = op_state::running;
+      if (state_.compare_exchange_strong(expected, op_state::cancelled,
+                                         std::memory_order_acq_rel)) {
+        stop_.request_stop();
+        pool_->note_cancelled();
+        abort(asio::error::operation_aborted);
+      }
+      return;
     }
+    if (state_.load(std::memory_order_acquire) != op_state::running)
+      return; // finished, or already asked to stop
+    // The default: ask the call to stop, and complete once it has returned (execute_here), so
+    // that what it references (a coroutine's locals, captured by reference) outlives it.
+    // Watched before the worker can see `stopping`, so that it always finds the entry to remove.
+    pool_->watch_ignored_stop(this);
+    op_state expected = op_state::running;
+    if (state_.compare_exchange_strong(expected, op_state::stopping, std::memory_order_acq_rel))
+      stop_.request_stop();
+    else
+      pool_->stopped_call_returned(this);
   }
 
   // Hands the outcome to the handler, exactly once (the caller won the state transition).

@@ -18,10 +18,13 @@ namespace smartasync::detail {
 // idle:      created, not yet submitted; cancellation is ignored.
 // queued:    linked in the pool's FIFO; only changed under the pool mutex.
 // running:   popped by a worker (or run inline by a nested call).
+// stopping:  running, and a terminal cancellation asked it to stop; the worker still owns the
+//            handler and completes it with operation_aborted once the callable returns, so
+//            nothing the callable references is released while it runs.
 // done:      the worker finished and owns the handler.
 // cancelled: a canceller (or shutdown) won and owns the handler.
 // Whoever moves the state out of queued/running owns the handler, so it is invoked once.
-enum class op_state : std::uint8_t { idle, queued, running, done, cancelled };
+enum class op_state : std::uint8_t { idle, queued, running, stopping, done, cancelled };
 
 class pool_op {
 public:
@@ -50,6 +53,8 @@ public:
   void set_refs_before_sharing(unsigned count) noexcept {
     refs_.store(count, std::memory_order_relaxed);
   }
+  // Only while the caller already holds a reference (so the count cannot reach zero meanwhile).
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release(unsigned count = 1) noexcept {
     if (refs_.fetch_sub(count, std::memory_order_acq_rel) == count)
       delete this;
@@ -64,6 +69,9 @@ public:
   pool_op* next_ = nullptr;
   std::chrono::steady_clock::time_point enqueued_at_{};
   std::atomic<op_state> state_{op_state::idle};
+  // Within the first queue_capacity entries of its pool's FIFO (guarded by the pool mutex);
+  // beyond them it waits for admission, in FIFO order with every other waiting submission.
+  bool admitted_ = false;
   // tracked_op's, guarded by the completion registry's mutex; here, where they cost no space.
   bool orphaned_ = false;
   bool registry_holds_work_ = false; // the registry keeps the context's work count up for us

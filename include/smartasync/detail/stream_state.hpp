@@ -15,16 +15,20 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 
 namespace smartasync::detail {
 
 template <typename T>
 struct stream_state {
   stream_state(asio::any_io_executor ex, std::size_t capacity)
-      : strand(asio::make_strand(ex)), capacity(capacity), space(strand, 1) {}
+      : strand(asio::make_strand(ex)), capacity(capacity), space(std::in_place, *strand, 1) {}
 
   // The producer runs on this strand; cancellation is emitted on it too (Asio's rule).
-  asio::strand<asio::any_io_executor> strand;
+  // Both the strand and the channel belong to the producer's execution context: when that
+  // context is destroyed before the producer finished, they are released (under `mutex`)
+  // while its services still exist, so that the stream may outlive it.
+  std::optional<asio::strand<asio::any_io_executor>> strand;
   std::size_t capacity;
 
   std::mutex mutex;
@@ -38,7 +42,7 @@ struct stream_state {
   // Wakes a producer suspended on a full buffer (thread-safe, so the consumer thread can send).
   // Capacity 1 and sent only when producer_waiting was set, so try_send never fails.
   // void(error_code, int): Asio 1.22's channel_traits is ambiguous for void(error_code).
-  asio::experimental::concurrent_channel<void(std::error_code, int)> space;
+  std::optional<asio::experimental::concurrent_channel<void(std::error_code, int)>> space;
   asio::cancellation_signal cancel_producer; // touched only on `strand`
 };
 
