@@ -3,6 +3,8 @@
 
 #include "common/test_support.hpp"
 
+#include <smartasync/smart_async.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <list>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -170,6 +173,35 @@ TEST_CASE("fan_out reports progress after every input", "[fan_out]") {
   CHECK(calls == std::vector<std::pair<std::size_t, std::size_t>>{{1, 4}, {2, 4}, {3, 4}, {4, 4}});
 }
 
+TEST_CASE("an exception from on_progress stops the fan_out and reaches the caller",
+          "[fan_out]") {
+  // Both overloads: the callback is the caller's code, so its failure is the call's failure,
+  // not one input's; the remaining inputs are not started, the in-flight ones are cancelled.
+  for (bool fail_fast : {true, false}) {
+    INFO("fail_fast: " << fail_fast);
+    concurrency_probe probe;
+    std::vector<int> inputs{1, 2, 3, 4, 5, 6};
+    auto f = [&](int x) { return probe.track(x, x == 1 ? 1ms : 1h); };
+    auto on_progress = [](std::size_t done, std::size_t) {
+      if (done == 1)
+        throw std::runtime_error("progress display broke");
+    };
+    std::string what;
+    try {
+      if (fail_fast)
+        run(smartasync::fan_out(inputs, 2, f, smartasync::fail_fast, on_progress));
+      else
+        run(smartasync::fan_out(inputs, 2, f, smartasync::collect_all, on_progress));
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    CHECK(what == "progress display broke");
+    CHECK(probe.started == 2);  // input 1 finished and its progress threw: nothing else began
+    CHECK(probe.aborted == 1);  // input 2 (an hour long) was cancelled, not waited for
+    CHECK(probe.in_flight == 0); // and nothing outlives the call
+  }
+}
+
 TEST_CASE("fan_out handles empty input and rejects a zero limit", "[fan_out][misuse]") {
   auto body = []() -> asio::awaitable<std::vector<int>> {
     co_return co_await smartasync::fan_out(std::vector<int>{}, 4,
@@ -220,4 +252,19 @@ TEST_CASE("fan_out leaves the caller's throw_if_cancelled setting as it was", "[
     co_return co_await asio::this_coro::throw_if_cancelled();
   };
   CHECK(run(body()));
+}
+
+TEST_CASE("a smart_async wrapper passed to fan_out is awaited through its async form",
+          "[fan_out][smart_async]") {
+  smartasync::blocking_pool pool{2};
+  auto square = smartasync::smart_async(pool, [](int x) {
+    return std::pair{x * x, smartasync::this_thread::current_pool() != nullptr};
+  });
+  std::vector<int> inputs{1, 2, 3, 4};
+  auto results = run(smartasync::fan_out(inputs, 2, square));
+  REQUIRE(results.size() == 4);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    CHECK(results[i].first == inputs[i] * inputs[i]);
+    CHECK(results[i].second); // ran on the pool, not inline on the loop
+  }
 }

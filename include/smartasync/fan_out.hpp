@@ -104,10 +104,27 @@ private:
   std::exception_ptr error_;
 };
 
+template <typename F>
+class smart_function;
+
 namespace detail {
 
-template <typename Awaitable>
-struct awaitable_value;
+template <typename T>
+struct is_smart_function : std::false_type {};
+template <typename F>
+struct is_smart_function<smart_function<F>> : std::true_type {};
+
+template <typename T>
+inline constexpr bool always_false_v = false;
+
+template <typename Result>
+struct awaitable_value {
+  static_assert(always_false_v<Result>,
+                "smartasync::fan_out: the function must return asio::awaitable<R> for one input "
+                "(a coroutine, or `[&](auto& x) { return wrapper.async(x); }`). A smart_async "
+                "wrapper may be passed as it is; a plain blocking function may not.");
+  using type = void;
+};
 template <typename T, typename Executor>
 struct awaitable_value<asio::awaitable<T, Executor>> {
   using type = T;
@@ -145,8 +162,18 @@ asio::awaitable<void> fan_out_worker(std::shared_ptr<State> s, std::size_t id) {
       }
     }
     ++s->done;
-    if (s->on_progress)
-      s->on_progress(s->done, s->total);
+    if (s->on_progress) {
+      try {
+        s->on_progress(s->done, s->total);
+      } catch (...) {
+        // The caller's own callback failed: stop everything and give the caller its exception
+        // (left to escape, it would end this worker alone and be lost).
+        if (!s->callback_error) {
+          s->callback_error = std::current_exception();
+          s->stop(asio::cancellation_type::terminal, id);
+        }
+      }
+    }
   }
 }
 
@@ -215,6 +242,8 @@ auto fan_out_fail_fast(Held inputs, std::size_t max_in_flight, F f, progress_cal
                                           std::vector<fan_out_result_t<Held, F>>>> {
   auto s = co_await detail::fan_out_run(inputs, max_in_flight, std::move(f), true,
                                         std::move(on_progress));
+  if (s->callback_error)
+    std::rethrow_exception(s->callback_error);
   if (s->first_error)
     std::rethrow_exception(s->first_error);
   if (s->done != s->total) // the caller cancelled us before every input ran
@@ -235,6 +264,8 @@ auto fan_out_collect_all(Held inputs, std::size_t max_in_flight, F f,
   using result_type = fan_out_result_t<Held, F>;
   auto s = co_await detail::fan_out_run(inputs, max_in_flight, std::move(f), false,
                                         std::move(on_progress));
+  if (s->callback_error)
+    std::rethrow_exception(s->callback_error);
   std::vector<outcome<result_type>> results;
   results.reserve(s->total);
   for (std::size_t i = 0; i < s->total; ++i) {
@@ -254,6 +285,16 @@ auto fan_out_collect_all(Held inputs, std::size_t max_in_flight, F f,
   co_return results;
 }
 
+// A smart_async wrapper passed to fan_out is awaited through its async form: called as it is,
+// it would run each input inline, blocking the loop.
+template <typename F>
+auto as_fan_out_function(F f) {
+  if constexpr (is_smart_function<F>::value)
+    return [w = std::move(f)](auto&& input) { return w.async(std::forward<decltype(input)>(input)); };
+  else
+    return f;
+}
+
 inline void check_max_in_flight(std::size_t max_in_flight) {
   if (max_in_flight == 0)
     throw std::invalid_argument("fan_out: max_in_flight must be at least 1");
@@ -269,9 +310,12 @@ inline void check_max_in_flight(std::size_t max_in_flight) {
  * @param max_in_flight The most operations in flight at any moment; at least 1 (otherwise
  *        std::invalid_argument is thrown at once).
  * @param f Called as `f(*it)` and returns `asio::awaitable<R>`. Called only when a slot is
- *        free, so at most `max_in_flight` of its awaitables exist at once.
+ *        free, so at most `max_in_flight` of its awaitables exist at once. A smart_async
+ *        wrapper may be passed as it is: it is called through its async form.
  * @param on_progress Optional; called as (done, total) after each input finishes, whether it
- *        succeeded or not.
+ *        succeeded or not. If it throws, no further input is started, the in-flight
+ *        operations get terminal cancellation, and once they have finished its exception is
+ *        rethrown (by both overloads: it is the caller's own failure, not an input's).
  * @returns `asio::awaitable<std::vector<R>>` (`asio::awaitable<void>` when R is void).
  *
  * @par Blocking
@@ -300,7 +344,8 @@ auto fan_out(Range&& inputs, std::size_t max_in_flight, F f, fail_fast_t = fail_
              progress_callback on_progress = {}) {
   detail::check_max_in_flight(max_in_flight);
   return detail::fan_out_fail_fast<Range>(std::forward<Range>(inputs), max_in_flight,
-                                          std::move(f), std::move(on_progress));
+                                          detail::as_fan_out_function(std::move(f)),
+                                          std::move(on_progress));
 }
 
 /// Runs `f(input)` for every input with at most `max_in_flight` at once, and reports each
@@ -324,7 +369,8 @@ auto fan_out(Range&& inputs, std::size_t max_in_flight, F f, collect_all_t,
              progress_callback on_progress = {}) {
   detail::check_max_in_flight(max_in_flight);
   return detail::fan_out_collect_all<Range>(std::forward<Range>(inputs), max_in_flight,
-                                            std::move(f), std::move(on_progress));
+                                            detail::as_fan_out_function(std::move(f)),
+                                            std::move(on_progress));
 }
 
 } // namespace smartasync

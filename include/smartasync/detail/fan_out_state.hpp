@@ -62,6 +62,7 @@ struct fan_out_state {
   std::vector<std::optional<stored_type>> values;
   std::vector<std::exception_ptr> errors;
   std::exception_ptr first_error;
+  std::exception_ptr callback_error; // thrown by on_progress
   // unique_ptr: a cancellation_signal can be neither copied nor moved.
   std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
   std::size_t live_workers;
