@@ -282,6 +282,32 @@ TEST_CASE("sync form on a loop thread is reported once per call site", "[smart_a
   CHECK(pool.stats().submitted == 0);
 }
 
+TEST_CASE("a loop-call site is reported again at a bounded rate, with a count",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto slow = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "repeat"});
+  asio::io_context ioc;
+  const auto previous = smartasync::set_report_repeat_interval(std::chrono::hours(1));
+  auto call_on_loop = [&](int times) {
+    asio::post(ioc, [&, times] {
+      for (int i = 0; i < times; ++i)
+        slow(i);
+    });
+    ioc.run();
+    ioc.restart();
+  };
+  call_on_loop(4); // reported once, three left unreported within the hour
+  CHECK(capture.reports().size() == 1);
+  smartasync::set_report_repeat_interval(std::chrono::steady_clock::duration::zero());
+  call_on_loop(1); // the interval has passed: reported, with the count of the quiet ones
+  smartasync::set_report_repeat_interval(previous);
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].message.find("more since") == std::string::npos);
+  CHECK(reports[1].message.find("3 more since the last report") != std::string::npos);
+}
+
 TEST_CASE("strict policy throws on a loop thread without running the call",
           "[smart_async][matrix]") {
   smartasync::blocking_pool pool{1};

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 
+#include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/block_on_context.hpp"
 #include "smartasync/diagnostics.hpp"
@@ -128,17 +129,19 @@ private:
   std::shared_ptr<block_on_state<T>> state_;
 };
 
-/// Reports block_on_from_loop once per call site: a hot loop must not flood the handler.
+/// Reports block_on_from_loop: first at each call site, then at a bounded rate (a hot loop must
+/// not flood the handler; see set_report_repeat_interval).
 inline void report_block_on_from_loop(const smartasync::source_location& where) {
-  if (!first_report_at(diagnostic_kind::block_on_from_loop, where))
+  const auto unreported = report_due(diagnostic_kind::block_on_from_loop, where);
+  if (!unreported)
     return;
   report(diagnostic{
       .kind = diagnostic_kind::block_on_from_loop,
       .message = fmt::format(
           "block_on at {}:{} blocks thread {}, which is running an event loop: every other "
           "handler of that loop waits until the awaitable completes. co_await the awaitable "
-          "(or co_spawn it) instead.",
-          where.file_name(), where.line(), std::this_thread::get_id()),
+          "(or co_spawn it) instead.{}",
+          where.file_name(), where.line(), std::this_thread::get_id(), more_since(*unreported)),
       .name = "",
       .where = where,
       .duration = {},
@@ -156,7 +159,7 @@ void check_block_on_thread(const Executor& ex, const smartasync::source_location
                     "of calling block_on",
                     where.file_name(), where.line()));
   }
-  if (this_thread::is_running_event_loop())
+  if (!this_thread::may_block())
     detail::report_block_on_from_loop(where);
 }
 
@@ -201,7 +204,7 @@ T block_on_impl(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
  * Called on the background loop's own thread (from a coroutine that block_on started, say) it
  * throws std::system_error with error::deadlock instead of hanging. Called on a thread running
  * another event loop it works, but stalls that loop; it reports
- * diagnostic_kind::block_on_from_loop once per call site.
+ * diagnostic_kind::block_on_from_loop (first per call site, then at a bounded rate).
  *
  * @par Cancellation
  * None: the caller is a plain thread with nothing to cancel from. Bound the wait with

@@ -66,6 +66,9 @@ inline long involuntary_switches() noexcept {
 // handler stays installed until its completion runs on the caller's executor, which may be
 // after the pool was shut down and destroyed (a timer firing in that window). The pool clears
 // `pool` under `mutex` when it is destroyed, after it has completed every operation.
+// When the callable of this worker's latest operation returned (blocking_pool::note_returned).
+inline thread_local std::chrono::steady_clock::time_point last_return_{};
+
 struct pool_lifeline {
   explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
   std::mutex mutex;
@@ -277,6 +280,9 @@ private:
   // `may_block`: this thread is no event loop, so with full_policy::wait it waits for space
   // instead of parking the operation.
   admission submit(detail::pool_op* op, bool may_block) {
+    // Every operation's queue wait is measured (an undersized pool shows in a burst of a few
+    // calls); read outside the lock, which the workers need too.
+    op->enqueued_at_ = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_, std::defer_lock);
     lock_briefly(lock);
     ++submitted_; // every submission has exactly one outcome, a rejection included
@@ -289,8 +295,6 @@ private:
     }
     // From here the queue owns the caller's reference to `op`: dropped by the worker
     // (pool_op::execute) or the canceller.
-    if (sample_queue_wait())
-      op->enqueued_at_ = std::chrono::steady_clock::now();
     op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
     op->admitted_ = admitted;
     queue_.push_back(op);
@@ -336,8 +340,8 @@ private:
         const auto started = clock::now();
         if (op->enqueued_at_ != clock::time_point{})
           queue_wait_.record(std::max(started, op->enqueued_at_) - op->enqueued_at_);
-        op->execute(); // drops the queue's reference
-        run_time_.record(clock::now() - started);
+        op->enqueued_at_ = started; // from here: when it started (see note_returned)
+        op->execute();              // drops the queue's reference
         lock.lock();
         continue;
       }
@@ -403,13 +407,6 @@ private:
       space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
   }
 
-  // Times one submission in 16 per thread: a clock read costs about as much as the rest of a
-  // submission's bookkeeping, and queue wait is a property of load, which sampling tracks.
-  static bool sample_queue_wait() noexcept {
-    thread_local unsigned submissions = 0;
-    return (submissions++ & 15u) == 0;
-  }
-
   void worker_loop() {
     using clock = std::chrono::steady_clock;
     detail::current_pool_ = this;
@@ -460,11 +457,11 @@ private:
         started = std::max(started, op->enqueued_at_);
         queue_wait_.record(started - op->enqueued_at_);
       }
-      op->execute(); // drops the queue's reference
+      op->enqueued_at_ = started; // from here: when it started (see note_returned)
+      op->execute();              // drops the queue's reference
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
-      last_finish = clock::now();
-      run_time_.record(last_finish - started);
+      last_finish = detail::last_return_;
       lock_briefly(lock);
     }
   }
@@ -515,15 +512,23 @@ private:
   }
 
   // The callable returned (or threw), before its outcome is handed on: whoever sees the
-  // outcome then sees the pool's counters without this operation running.
-  void note_returned() noexcept { returned_.fetch_add(1, std::memory_order_release); }
+  // outcome then sees the pool's counters and run times with this operation in them.
+  // `op->enqueued_at_` holds its start time by now. The clock read is the worker's one per
+  // operation: worker_loop takes the next operation's start from it.
+  void note_returned(const detail::pool_op* op) noexcept {
+    const auto now = std::chrono::steady_clock::now();
+    run_time_.record(now - op->enqueued_at_);
+    detail::last_return_ = now;
+    returned_.fetch_add(1, std::memory_order_release);
+  }
   void note_finished(bool failed) noexcept {
     (failed ? failed_ : completed_).fetch_add(1, std::memory_order_release);
   }
   void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_release); }
   // A nested call runs inline on the worker that makes it; it is counted as submitted and
   // started like any other.
-  void note_nested_start() {
+  void note_nested_start(detail::pool_op* op) {
+    op->enqueued_at_ = std::chrono::steady_clock::now(); // its start: it never queues
     std::lock_guard lock(mutex_);
     ++submitted_;
     ++started_;

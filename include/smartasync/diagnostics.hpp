@@ -14,7 +14,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <map>
+#include <optional>
 #include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
@@ -68,14 +69,48 @@ struct diagnostics_registry {
   }
 };
 
-// True the first time `kind` is reported for `where` in this process: misuse in a hot loop
-// must not flood the handler.
-inline bool first_report_at(diagnostic_kind kind, const smartasync::source_location& where) {
-  static std::mutex mutex;
-  static std::set<std::tuple<int, std::string, std::uint_least32_t, std::uint_least32_t>> seen;
-  std::lock_guard lock(mutex);
-  return seen.emplace(static_cast<int>(kind), where.file_name(), where.line(), where.column())
-      .second;
+// Misuse in a hot loop must not flood the handler, and a long-running service must keep
+// telling its operators: a site is reported the first time, then at most once per
+// repeat_interval, with the number of occurrences left unreported in between.
+struct report_limiter {
+  struct site_state {
+    std::chrono::steady_clock::time_point last_report;
+    std::uint64_t unreported = 0;
+  };
+  std::mutex mutex;
+  std::map<std::tuple<int, std::string, std::uint_least32_t, std::uint_least32_t>, site_state>
+      sites;
+  std::chrono::steady_clock::duration repeat_interval = std::chrono::seconds(60);
+
+  static report_limiter& instance() {
+    static report_limiter limiter;
+    return limiter;
+  }
+};
+
+// When this occurrence of `kind` at `where` is to be reported: how many occurrences there were
+// since the last report (0 the first time). Empty when it is to be counted, not reported.
+inline std::optional<std::uint64_t> report_due(diagnostic_kind kind,
+                                               const smartasync::source_location& where) {
+  auto& limiter = report_limiter::instance();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(limiter.mutex);
+  auto [it, first] = limiter.sites.try_emplace(
+      {static_cast<int>(kind), where.file_name(), where.line(), where.column()});
+  auto& site = it->second;
+  if (!first && now - site.last_report < limiter.repeat_interval) {
+    ++site.unreported;
+    return std::nullopt;
+  }
+  site.last_report = now;
+  return std::exchange(site.unreported, 0);
+}
+
+// " (3 more since the last report)", or "" when there were none.
+inline std::string more_since(std::uint64_t unreported) {
+  return unreported == 0
+             ? std::string()
+             : fmt::format(" ({} more since the last report of this site)", unreported);
 }
 
 inline void default_diagnostics_handler(const diagnostic& d) {
@@ -98,6 +133,20 @@ inline diagnostics_handler set_diagnostics_handler(diagnostics_handler handler) 
   std::lock_guard lock(registry.mutex);
   auto previous = std::exchange(registry.handler, std::move(next));
   return previous ? *previous : diagnostics_handler{};
+}
+
+/// Sets how often a misuse at one site (diagnostic_kind::blocking_call_on_loop,
+/// block_on_from_loop) is reported again, and returns the previous setting.
+/**
+ * The first occurrence at a site is always reported; later ones at most once per interval
+ * (default: 60 s), each report saying how many occurrences went unreported since the last.
+ * Zero reports every occurrence.
+ */
+inline std::chrono::steady_clock::duration
+set_report_repeat_interval(std::chrono::steady_clock::duration interval) {
+  auto& limiter = detail::report_limiter::instance();
+  std::lock_guard lock(limiter.mutex);
+  return std::exchange(limiter.repeat_interval, interval);
 }
 
 /// Delivers `d` to the installed handler (or the default one).

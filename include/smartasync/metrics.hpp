@@ -47,8 +47,9 @@ struct latency_summary {
 /// Counters plus the distributions of time spent queued and time spent running.
 struct pool_metrics {
   pool_stats counts;
-  /// From submission to a worker picking the operation up. Sampled: one submission in 16 per
-  /// submitting thread is timed (a clock read costs ~30 ns, on the submitter's thread).
+  /// From submission to a worker picking the operation up; every accepted operation that ran
+  /// (one clock read on the submitting thread; the worker's side reuses its run-time clock
+  /// read).
   latency_summary queue_wait;
   /// The callable's run time on the worker; every operation. A worker that goes straight from
   /// one operation to the next reads the clock once between them, so on a busy worker this

@@ -4,6 +4,7 @@
 #define SMARTASYNC_SMART_ASYNC_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/error.hpp"
@@ -246,6 +247,8 @@ private:
 
   template <typename... Args>
   decltype(auto) call_on_loop(Args&&... args) const {
+    if (detail::blocking_contexts::instance().contains_this_thread())
+      return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
     const detail::call_site& site = state_->site;
     switch (site.on_loop) {
     case loop_call_policy::strict:

@@ -7,6 +7,7 @@
 #include "smartasync/version.hpp"
 
 #include "smartasync/block_on.hpp"
+#include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/error.hpp"

@@ -20,8 +20,9 @@ namespace smartasync {
 
 /// What a wrapper's sync form does when called on a thread that is running an event loop.
 enum class loop_call_policy {
-  /// Run inline, then report once per wrapper creation site through the diagnostics hook,
-  /// saying how long the loop was blocked.
+  /// Run inline, then report through the diagnostics hook, saying how long the loop was
+  /// blocked: the first time for each wrapper creation site, then at most once per
+  /// set_report_repeat_interval() (60 s by default) with the count of calls in between.
   report,
   /// Throw std::system_error(error::blocking_call_on_loop) without running the call.
   strict,
@@ -68,7 +69,7 @@ inline const std::shared_ptr<inline_call_slot>& this_thread_inline_slot() {
   return slot;
 }
 
-// Marks an inline call on a loop thread and reports it (once per site) when it ends.
+// Marks an inline call on a loop thread and reports it (rate-limited per site) when it ends.
 class inline_call_scope {
 public:
   explicit inline_call_scope(const call_site& site)
@@ -86,8 +87,10 @@ public:
       slot_.site = previous_;
     }
     try {
-      if (site_.on_loop != loop_call_policy::report ||
-          !first_report_at(diagnostic_kind::blocking_call_on_loop, site_.created_at))
+      if (site_.on_loop != loop_call_policy::report)
+        return;
+      const auto unreported = report_due(diagnostic_kind::blocking_call_on_loop, site_.created_at);
+      if (!unreported)
         return;
       const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
       report(diagnostic{
@@ -95,9 +98,10 @@ public:
           .message = fmt::format(
               "blocking call {} ran for {:.3f} ms inline on event-loop thread {}; every other "
               "handler on that loop waited. Await it instead: co_await w.async(...) or "
-              "w.async(..., token). (Reported once per call site; created at {}:{}.)",
+              "w.async(..., token). (Created at {}:{}; reported again at most once per "
+              "repeat interval{}.)",
               site_.display_name(), ms, std::this_thread::get_id(), site_.created_at.file_name(),
-              site_.created_at.line()),
+              site_.created_at.line(), more_since(*unreported)),
           .name = site_.name,
           .where = site_.created_at,
           .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),

@@ -4,6 +4,7 @@
 #define SMARTASYNC_DETAIL_OFFLOAD_OP_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/completion_service.hpp"
 #include "smartasync/detail/pool_op.hpp"
@@ -193,13 +194,13 @@ public:
 
     if (this_thread::current_pool() == pool_) {
       // A nested call from one of our own workers: queueing it could wait on ourselves.
-      pool_->note_nested_start();
+      pool_->note_nested_start(this);
       state_.store(op_state::running, std::memory_order_relaxed);
       if (!execute_here(/*on_worker_after_task=*/false))
         release();
       return;
     }
-    switch (pool_->submit(this, !this_thread::is_running_event_loop())) {
+    switch (pool_->submit(this, this_thread::may_block())) {
     case blocking_pool::admission::accepted:
       // The queue holds our reference now, and a worker may be running the operation
       // already: not one more touch of it here, or its memory would bounce between cores.
@@ -367,7 +368,7 @@ private:
     } catch (...) {
       error = std::current_exception();
     }
-    pool_->note_returned();
+    pool_->note_returned(this);
     op_state expected = op_state::running;
     if (state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel)) {
       pool_->note_finished(error != nullptr);

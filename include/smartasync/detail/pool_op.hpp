@@ -67,6 +67,7 @@ public:
   // operation, next_ links it in its completion registry's list of finished operations.
   pool_op* prev_ = nullptr;
   pool_op* next_ = nullptr;
+  // When it was submitted; once a worker has taken it, when it started running.
   std::chrono::steady_clock::time_point enqueued_at_{};
   std::atomic<op_state> state_{op_state::idle};
   // Within the first queue_capacity entries of its pool's FIFO (guarded by the pool mutex);
