@@ -509,7 +509,7 @@ TEST_CASE("the deletion guard refuses more than the configured share", "[catalog
   require_catalogue(dir / "c.db", kept);
 }
 
-TEST_CASE("records with null and numeric fields are read; other shapes fail once, naming page, item and field",
+TEST_CASE("records with null and numeric fields are read, and other shapes fail at once naming page, item and field",
           "[catalog_sync][issue15]") {
   const auto records = catalog::generate_catalog(30, 23);
   nlohmann::json items = records;
