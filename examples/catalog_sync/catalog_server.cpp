@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   CLI::App app{"A local paginated catalogue API (offset, page and cursor styles) with latency, a rate limit and\n"
                "seeded faults. Prints \"port N\" once listening; runs until SIGINT/SIGTERM.",
                "catalog_server"};
-  app.option_defaults()->always_capture_default();
+  // A repeated option: the last one wins (scripts append overrides), except the repeatable ones.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--host", options.host, "address to bind");
   app.add_option("--port", options.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535));
   app.add_option("--source", source_spec, "'apt' (this machine's package list) or 'generate N'")
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--fault-page", fault_pages,
                  "I:KIND[:TIMES] forces KIND (429, 5xx, truncated, malformed, slow, 400) on page I (0-based), "
                  "its first TIMES requests (0: all); repeatable")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(faults);
   try {
     app.parse(argc, argv);

@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
                "Exit status: 0 synced, 1 failed (the message names the page and the reason), 2 bad command\n"
                "line, 3 refused by the deletion guard, 130 interrupted. Nothing is committed unless 0.",
                "catalog_sync"};
-  app.option_defaults()->always_capture_default();
+  // A repeated option: the last one wins (scripts append overrides), except the repeatable ones.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--url", options.url, "the collection (e.g. http://127.0.0.1:8080/offset/packages)")->required();
   app.add_option("--db", db, "the catalogue to sync (created if missing)");
   app.add_option("--style", style, "pagination convention")->check(CLI::IsMember({"offset", "page", "cursor"}));
@@ -147,7 +148,8 @@ int main(int argc, char** argv) {
   app.add_option("--retry-max-ms", retry_max_ms, "backoff cap")->check(CLI::Range(0LL, 3600000LL));
   app.add_option("--max-retry-after-s", max_retry_after_s, "fail rather than honour a longer Retry-After")
       ->check(CLI::Range(0LL, 86400LL));
-  app.add_option("--header", options.headers, "extra request header 'Name: value' (repeatable)");
+  app.add_option("--header", options.headers, "extra request header 'Name: value' (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("!--no-compression", options.compression, "do not ask for gzip (saves CPU on a fast local link)");
   app.add_option("--progress", progress, "auto: a bar on a terminal, lines otherwise")
       ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}));

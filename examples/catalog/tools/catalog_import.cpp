@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Builds or refreshes a catalogue database from a package list, in one snapshot sync.\n"
                "Exit status: 0 done, 1 failed, 2 bad command line, 3 refused (would delete more than half).",
                "catalog_import"};
-  app.option_defaults()->always_capture_default();
+  // A repeated option: the last one wins (scripts append overrides), except the repeatable ones.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--db", db_file, "catalogue database to create or refresh");
   auto* apt = app.add_flag("--from-apt", from_apt, "import this machine's package list (apt-cache dumpavail)");
   auto* file = app.add_option("--from-file", from_file, "import a Debian Packages file ('-' reads stdin)");
