@@ -511,6 +511,7 @@ struct catalog_syncer::impl {
     // 1. The first page alone: it tells how many there are, and whether the page size holds.
     page_result first = co_await fetch_page(request_for(0, o.page_size), st, attempts);
     const std::size_t first_items = first.records.size();
+    const std::string first_name = first_items ? first.records.front().name : std::string();
     const bool total_known = first.total || (o.style == pagination_style::page && first.last_page);
     const bool follow_links =
         o.style == pagination_style::cursor || (o.style == pagination_style::page && !total_known && first.next_url);
@@ -554,6 +555,23 @@ struct catalog_syncer::impl {
     std::optional<std::size_t> end = pages; // the first index past the last page
     std::vector<std::size_t> sizes{first_items}; // items per page index, for the checks below
     constexpr std::size_t not_fetched = static_cast<std::size_t>(-1);
+    // The first name of each page: neighbours starting alike mean the API ignores the offset
+    // or page parameter (a misspelt --offset-param), which would otherwise never reach an
+    // empty page.
+    std::vector<std::string> first_names{first_name};
+    const auto check_not_repeated = [&](std::size_t index) {
+      for (std::size_t other : {index - 1, index + 1}) {
+        if (index == 0 && other == index - 1)
+          continue;
+        if (other < first_names.size() && !first_names[other].empty() && first_names[other] == first_names[index])
+          throw sync_error(fmt::format(
+              "pages {} and {} both start with \"{}\": the API ignores the {} parameter (is it spelt {}?)",
+              std::min(index, other) + 1, std::max(index, other) + 1, first_names[index],
+              o.style == pagination_style::page ? "page" : "offset",
+              o.style == pagination_style::page ? "--page-param " + o.names.page_param
+                                                : "--offset-param " + o.names.offset_param));
+      }
+    };
 
     // A fetched page is handed to the database worker and its slot freed at once: waiting
     // for the write would queue each slot behind up to K-1 other pages' writes (the database
@@ -571,9 +589,15 @@ struct catalog_syncer::impl {
               const std::size_t index = next_index++;
               std::size_t tries = 0;
               page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
-              if (sizes.size() <= index)
+              if (sizes.size() <= index) {
                 sizes.resize(index + 1, not_fetched);
+                first_names.resize(index + 1);
+              }
               sizes[index] = page.records.size();
+              if (!page.records.empty()) {
+                first_names[index] = page.records.front().name;
+                check_not_repeated(index);
+              }
               if (page.records.empty() && until_empty) {
                 if (!end || index < *end)
                   end = index;

@@ -561,3 +561,21 @@ TEST_CASE("duplicate names are reported in the summary, not merged silently", "[
   CHECK(done[0].duplicate_names == std::vector<std::string>{records[40].name});
   CHECK(catalog::catalog_db(dir / "c.db").size() == 249);
 }
+
+TEST_CASE("an API that ignores the offset parameter fails the run instead of looping", "[catalog_sync][issue15]") {
+  // A misspelt --offset-param: every page is the first one, and no page is ever empty.
+  const auto records = catalog::generate_catalog(130, 25);
+  catalog_sync::server_options so;
+  so.bare_offset_pages = true;
+  catalog_sync::paginated_server server(std::vector(records.begin(), records.begin() + 60), so);
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset, 4, 20), dir / "c.db").added == 60);
+
+  server.set_catalogue(records);
+  auto o = options_for(server, pagination_style::offset, 4, 20);
+  o.names.offset_param = "skip";
+  CHECK_THAT(failure_of(o, dir / "c.db"),
+             Catch::Contains("both start with") && Catch::Contains("ignores the offset parameter") &&
+                 Catch::Contains("--offset-param skip"));
+  require_catalogue(dir / "c.db", std::vector(records.begin(), records.begin() + 60));
+}
