@@ -241,8 +241,16 @@ struct paginated_server::impl {
     return std::make_shared<const std::vector<nlohmann::json>>(std::move(out));
   }
 
-  static nlohmann::json items_json(std::span<const nlohmann::json> items) {
-    return nlohmann::json(std::vector<nlohmann::json>(items.begin(), items.end()));
+  // The items serialised straight into the body: no copy of the JSON values per request.
+  static std::string items_json(std::span<const nlohmann::json> items) {
+    std::string out = "[";
+    for (const auto& item : items) {
+      if (out.size() > 1)
+        out += ',';
+      out += item.dump();
+    }
+    out += ']';
+    return out;
   }
 
   static void error_body(httplib::Response& res, int status, std::string_view message) {
@@ -341,16 +349,15 @@ struct paginated_server::impl {
     switch (style) {
     case pagination_style::offset:
       if (options.bare_offset_pages)
-        body = items_json(items).dump();
+        body = items_json(items);
       else
-        body = nlohmann::json{{"total", total}, {"offset", offset}, {"limit", limit},
-                              {"items", items_json(items)}}
-                   .dump();
+        body = fmt::format(R"({{"total":{},"offset":{},"limit":{},"items":{}}})", total, offset, limit,
+                           items_json(items));
       if (options.offset_total_header)
         res.set_header("X-Total-Count", std::to_string(total));
       break;
     case pagination_style::page: {
-      body = items_json(items).dump();
+      body = items_json(items);
       const std::size_t last = std::max<std::size_t>(1, (total + limit - 1) / limit);
       std::string link = fmt::format("{}; rel=\"first\", {}; rel=\"last\"", page_link(1, limit, section),
                                      page_link(last, limit, section));
@@ -366,7 +373,7 @@ struct paginated_server::impl {
       nlohmann::json next = nullptr;
       if (end < total)
         next = encode_cursor(end);
-      body = nlohmann::json{{"items", items_json(items)}, {"next", next}}.dump();
+      body = fmt::format(R"({{"items":{},"next":{}}})", items_json(items), next.dump());
       break;
     }
     }
