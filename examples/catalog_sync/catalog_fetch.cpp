@@ -511,7 +511,11 @@ struct catalog_syncer::impl {
     // 1. The first page alone: it tells how many there are, and whether the page size holds.
     page_result first = co_await fetch_page(request_for(0, o.page_size), st, attempts);
     const std::size_t first_items = first.records.size();
-    const std::string first_name = first_items ? first.records.front().name : std::string();
+    // What a page looks like, to tell a repeated page (see check_not_repeated below).
+    const auto ends_of = [](const std::vector<catalog::catalog_record>& r) {
+      return r.empty() ? std::string() : r.front().name + '\n' + r.back().name;
+    };
+    const std::string first_ends = ends_of(first.records);
     const bool total_known = first.total || (o.style == pagination_style::page && first.last_page);
     const bool follow_links =
         o.style == pagination_style::cursor || (o.style == pagination_style::page && !total_known && first.next_url);
@@ -555,18 +559,20 @@ struct catalog_syncer::impl {
     std::optional<std::size_t> end = pages; // the first index past the last page
     std::vector<std::size_t> sizes{first_items}; // items per page index, for the checks below
     constexpr std::size_t not_fetched = static_cast<std::size_t>(-1);
-    // The first name of each page: neighbours starting alike mean the API ignores the offset
+    // The first and last names of each page: neighbours alike mean the API ignores the offset
     // or page parameter (a misspelt --offset-param), which would otherwise never reach an
     // empty page.
-    std::vector<std::string> first_names{first_name};
+    std::vector<std::string> page_ends{first_ends};
     const auto check_not_repeated = [&](std::size_t index) {
       for (std::size_t other : {index - 1, index + 1}) {
         if (index == 0 && other == index - 1)
           continue;
-        if (other < first_names.size() && !first_names[other].empty() && first_names[other] == first_names[index])
+        if (other < page_ends.size() && !page_ends[other].empty() && page_ends[other] == page_ends[index])
           throw sync_error(fmt::format(
-              "pages {} and {} both start with \"{}\": the API ignores the {} parameter (is it spelt {}?)",
-              std::min(index, other) + 1, std::max(index, other) + 1, first_names[index],
+              "pages {} and {} both start with \"{}\" and end alike: the API ignores the {} parameter (is it "
+              "spelt {}?)",
+              std::min(index, other) + 1, std::max(index, other) + 1,
+              page_ends[index].substr(0, page_ends[index].find('\n')),
               o.style == pagination_style::page ? "page" : "offset",
               o.style == pagination_style::page ? "--page-param " + o.names.page_param
                                                 : "--offset-param " + o.names.offset_param));
@@ -591,11 +597,11 @@ struct catalog_syncer::impl {
               page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
               if (sizes.size() <= index) {
                 sizes.resize(index + 1, not_fetched);
-                first_names.resize(index + 1);
+                page_ends.resize(index + 1);
               }
               sizes[index] = page.records.size();
               if (!page.records.empty()) {
-                first_names[index] = page.records.front().name;
+                page_ends[index] = ends_of(page.records);
                 check_not_repeated(index);
               }
               if (page.records.empty() && until_empty) {
