@@ -218,9 +218,9 @@ int main(int argc, char** argv) {
       catalog_sync::paginated_server server(catalog::generate_catalog(records, 1), so);
       so.bare_offset_pages = true;
       catalog_sync::paginated_server bare(catalog::generate_catalog(records, 1), so);
-      fmt::print("\n{:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>7}\n", "K", "ideal ms", "fetch ms",
+      fmt::print("\n{:>12} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>7}\n", "K", "ideal ms", "fetch ms",
                  "vs ideal", "total ms", "fetch ms", "vs ideal", "total ms", "in flight", "CPU ms");
-      fmt::print("{:>9} {:>9} | {:^29} | {:^29} |\n", "", "", "first sync (all added)", "re-sync (all unchanged)");
+      fmt::print("{:>12} {:>9} | {:^29} | {:^29} |\n", "", "", "first sync (all added)", "re-sync (all unchanged)");
       struct row {
         std::size_t k;
         catalog_sync::paginated_server* server;
@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
           fs::remove(db);
         }
         const double ff = median(first_fetch), af = median(again_fetch);
-        fmt::print("{:>9} {:>9.0f} | {:>9.0f} {:>+8.1f}% {:>9.0f} | {:>9.0f} {:>+8.1f}% {:>9.0f} | {:>9} {:>7.0f}\n",
+        fmt::print("{:>12} {:>9.0f} | {:>9.0f} {:>+8.1f}% {:>9.0f} | {:>9.0f} {:>+8.1f}% {:>9.0f} | {:>9} {:>7.0f}\n",
                    r.label, ideal * 1000, ff * 1000, 100 * (ff / ideal - 1), median(first_total) * 1000, af * 1000,
                    100 * (af / ideal - 1), median(again_total) * 1000, in_flight, median(cpu) * 1000);
       }
