@@ -666,6 +666,10 @@ struct catalog_syncer::impl {
       if (!next) { // the API said this is the last page
         co_await stage_page(session, std::move(current.records));
         page_staged(st, index, n, current_attempts);
+        if (st.total_items && st.items_done != *st.total_items) // a cursor API may announce one too
+          throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
+                                       "during the sync or a page was short",
+                                       *st.total_items, st.items_done));
         co_return;
       }
       // Both at once; the first failure cancels the other (the write is shielded, so it

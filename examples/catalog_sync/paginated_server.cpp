@@ -241,6 +241,10 @@ struct paginated_server::impl {
     return std::make_shared<const std::vector<nlohmann::json>>(std::move(out));
   }
 
+  std::size_t announced(std::size_t total) const {
+    return static_cast<std::size_t>(std::max(0L, static_cast<long>(total) + options.total_skew));
+  }
+
   // The items serialised straight into the body: no copy of the JSON values per request.
   static std::string items_json(std::span<const nlohmann::json> items) {
     std::string out = "[";
@@ -351,10 +355,10 @@ struct paginated_server::impl {
       if (options.bare_offset_pages)
         body = items_json(items);
       else
-        body = fmt::format(R"({{"total":{},"offset":{},"limit":{},"items":{}}})", total, offset, limit,
+        body = fmt::format(R"({{"total":{},"offset":{},"limit":{},"items":{}}})", announced(total), offset, limit,
                            items_json(items));
       if (options.offset_total_header)
-        res.set_header("X-Total-Count", std::to_string(total));
+        res.set_header("X-Total-Count", std::to_string(announced(total)));
       break;
     case pagination_style::page: {
       body = items_json(items);
@@ -366,7 +370,7 @@ struct paginated_server::impl {
       if (page_number > 1)
         link = fmt::format("{}; rel=\"prev\", {}", page_link(page_number - 1, limit, section), link);
       res.set_header("Link", link);
-      res.set_header("X-Total-Count", std::to_string(total));
+      res.set_header("X-Total-Count", std::to_string(announced(total)));
       break;
     }
     case pagination_style::cursor: {

@@ -72,6 +72,8 @@ struct server_options {
   bool bare_offset_pages = false;
   /// Offset style also sends the total in an X-Total-Count header.
   bool offset_total_header = false;
+  /// Added to every announced total (body and X-Total-Count): a server whose count is wrong.
+  long total_skew = 0;
   /// Added to every page response; plus a uniform [0, jitter] drawn from the seed.
   std::chrono::milliseconds latency{0};
   std::chrono::milliseconds jitter{0};

@@ -14,6 +14,8 @@
 #include <catalog/json.hpp>
 #include <smartasync/block_on.hpp>
 
+#include <fmt/format.h>
+
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -578,4 +580,24 @@ TEST_CASE("an API that ignores the offset parameter fails the run instead of loo
              Catch::Contains("both start with") && Catch::Contains("ignores the offset parameter") &&
                  Catch::Contains("--offset-param skip"));
   require_catalogue(dir / "c.db", std::vector(records.begin(), records.begin() + 60));
+}
+
+TEST_CASE("a run served a different count than the API announced fails and commits nothing",
+          "[catalog_sync][issue15]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page);
+  const long skew = GENERATE(1L, -5L);
+  INFO("style: " << to_string(style) << ", skew " << skew);
+  const auto before = catalog::generate_catalog(130, 26);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, style), dir / "c.db").added == 130);
+
+  auto after = catalog_sync::edit_catalogue(before).first;
+  catalog_sync::server_options so;
+  so.total_skew = skew;
+  catalog_sync::paginated_server liar(after, so);
+  const auto served = after.size();
+  CHECK_THAT(failure_of(options_for(liar, style), dir / "c.db"),
+             Catch::Contains(fmt::format("announced {} items but served {}", static_cast<long>(served) + skew, served)));
+  require_catalogue(dir / "c.db", before);
 }
