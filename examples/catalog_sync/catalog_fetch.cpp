@@ -183,8 +183,9 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& va
 const nlohmann::json& items_of(const nlohmann::json& body, const std::string& key) {
   if (body.is_array())
     return body;
+  // Valid JSON of the wrong shape is what the server meant to send: retrying cannot change it.
   if (!body.is_object() || !body.contains(key) || !body.at(key).is_array())
-    throw fetch_failure(fmt::format("malformed page: no \"{}\" array in the body", key), true);
+    throw fetch_failure(fmt::format("malformed page: no \"{}\" array in the body", key), false);
   return body.at(key);
 }
 
@@ -220,21 +221,28 @@ page_result fetch_page_blocking(std::stop_token stop, const sync_options& o,
   page_result page;
   const nlohmann::json& items = items_of(body, o.names.items_key);
   page.records.reserve(items.size());
-  try {
-    for (const auto& item : items)
-      page.records.push_back(item.get<catalog::catalog_record>());
-  } catch (const nlohmann::json::exception& e) {
-    throw fetch_failure(fmt::format("malformed record: {}", e.what()), true);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      page.records.push_back(items[i].get<catalog::catalog_record>());
+    } catch (const std::exception& e) { // catalog::invalid_record, or nlohmann's own
+      // Deterministic: the same bytes parse the same way on every attempt, so not retried.
+      std::string name;
+      if (items[i].is_object() && items[i].contains("name") && items[i]["name"].is_string())
+        name = fmt::format(" (name \"{}\")", items[i]["name"].get<std::string>());
+      throw fetch_failure(fmt::format("malformed record: item {} of the page{}: {}", i, name, e.what()), false);
+    }
   }
+
+  // The total, in every style: from the body, else from the header.
+  if (body.is_object() && body.contains(o.names.total_key) && body.at(o.names.total_key).is_number_unsigned())
+    page.total = body.at(o.names.total_key).get<std::size_t>();
+  else if (auto h = response.header(o.names.total_header))
+    page.total = to_size(*h);
 
   switch (o.style) {
   case pagination_style::offset:
-    if (body.is_object() && body.contains(o.names.total_key) && body.at(o.names.total_key).is_number_unsigned())
-      page.total = body.at(o.names.total_key).get<std::size_t>();
     break;
   case pagination_style::page:
-    if (auto h = response.header(o.names.total_header))
-      page.total = to_size(*h);
     if (auto h = response.header("link")) {
       page.next_url = link_with_rel(*h, "next");
       if (auto last = link_with_rel(*h, "last"))
@@ -294,6 +302,12 @@ struct db_session {
   std::optional<catalog::catalog_db> db;
   std::optional<catalog::catalog_sync> sync;
 };
+
+struct commit_result {
+  catalog::sync_counts counts;
+  std::size_t duplicates = 0;
+  std::vector<std::string> duplicate_names;
+};
 using session_ptr = std::shared_ptr<db_session>;
 
 } // namespace
@@ -312,7 +326,7 @@ struct catalog_syncer::impl {
   wrapped<page_result(std::stop_token, page_request)> fetch;
   wrapped<session_ptr(std::filesystem::path)> open;
   wrapped<void(session_ptr, std::vector<catalog::catalog_record>)> stage;
-  wrapped<catalog::sync_counts(session_ptr)> commit;
+  wrapped<commit_result(session_ptr)> commit;
   wrapped<void(session_ptr)> close;
 
   explicit impl(sync_options o)
@@ -341,7 +355,14 @@ struct catalog_syncer::impl {
                 [](session_ptr s, std::vector<catalog::catalog_record> batch) { s->sync->add(batch); }),
             {.name = "catalog stage page"})),
         commit(smartasync::smart_async(
-            db_pool, std::function<catalog::sync_counts(session_ptr)>([](session_ptr s) { return s->sync->commit(); }),
+            db_pool, std::function<commit_result(session_ptr)>([opts = options](session_ptr s) {
+              commit_result r{{}, s->sync->duplicates(), s->sync->duplicate_names()};
+              std::optional<catalog::deletion_limit> limit;
+              if (!opts->allow_mass_delete)
+                limit = catalog::deletion_limit{opts->max_delete_share};
+              r.counts = s->sync->commit(limit);
+              return r;
+            }),
             {.name = "catalog commit"})),
         close(smartasync::smart_async(db_pool, std::function<void(session_ptr)>([](session_ptr s) {
                                         s->sync.reset(); // rolls back unless committed
@@ -352,6 +373,8 @@ struct catalog_syncer::impl {
       throw std::invalid_argument("catalog_syncer: concurrency must be at least 1");
     if (options->page_size == 0)
       throw std::invalid_argument("catalog_syncer: page_size must be at least 1");
+    if (!(options->max_delete_share >= 0 && options->max_delete_share <= 1))
+      throw std::invalid_argument("catalog_syncer: max_delete_share must be within [0, 1]");
   }
 
   // Per-run counters and the event sink. Used only on the run's executor.
@@ -376,7 +399,7 @@ struct catalog_syncer::impl {
                                          {o.names.limit_param, std::to_string(page_size)}})};
     case pagination_style::page:
       return {index, with_params(o.url, {{o.names.page_param, std::to_string(index + 1)},
-                                         {o.names.per_page_param, std::to_string(o.page_size)}})};
+                                         {o.names.per_page_param, std::to_string(page_size)}})};
     case pagination_style::cursor:
       break;
     }
@@ -485,100 +508,168 @@ struct catalog_syncer::impl {
     const sync_options& o = *options;
     std::size_t attempts = 0;
 
-    // 1. The first page alone: it tells how many there are.
-    page_request first_request = request_for(0, o.page_size);
-    page_result first = co_await fetch_page(first_request, st, attempts);
+    // 1. The first page alone: it tells how many there are, and whether the page size holds.
+    page_result first = co_await fetch_page(request_for(0, o.page_size), st, attempts);
+    const std::size_t first_items = first.records.size();
+    // What a page looks like, to tell a repeated page (see check_not_repeated below).
+    const auto ends_of = [](const std::vector<catalog::catalog_record>& r) {
+      return r.empty() ? std::string() : r.front().name + '\n' + r.back().name;
+    };
+    const std::string first_ends = ends_of(first.records);
+    const bool total_known = first.total || (o.style == pagination_style::page && first.last_page);
+    const bool follow_links =
+        o.style == pagination_style::cursor || (o.style == pagination_style::page && !total_known && first.next_url);
+    // Offset or page style with nothing announced: only an empty page proves the end.
+    const bool until_empty = !total_known && !follow_links;
+    const bool more_announced = (first.total && *first.total > first_items) ||
+                                (first.last_page && *first.last_page > 1) || first.next_url ||
+                                (first.next_cursor && !first.next_cursor->empty());
+    // A short first page is the end or a silent cap on the page size. When more is announced
+    // it is the cap; when nothing is, assume the cap too: if it was the end, the next page is
+    // empty, which is the proof needed anyway. Either way the pages that follow must line up
+    // with what the server really serves.
     std::size_t page_size = o.page_size;
-    if (first.total && first.records.size() < page_size && *first.total > first.records.size() &&
-        !first.records.empty())
-      page_size = first.records.size(); // the server caps the page size silently
+    if (first_items > 0 && first_items < page_size && (more_announced || until_empty))
+      page_size = first_items;
     std::optional<std::size_t> pages;
-    if (o.style == pagination_style::page && first.last_page) {
+    if (o.style == pagination_style::page && first.last_page)
       pages = *first.last_page;
-    } else if (first.total && o.style != pagination_style::cursor) {
+    else if (first.total && o.style != pagination_style::cursor)
       pages = std::max<std::size_t>(1, (*first.total + page_size - 1) / page_size);
-    }
     st.total_items = first.total;
     st.total_pages = pages;
-    st.emit(sync_started{o.url, o.style, o.concurrency, st.total_items, st.total_pages});
+    st.emit(sync_started{o.url, o.style, o.concurrency, st.total_items, st.total_pages, o.page_size, page_size,
+                         page_size != o.page_size && more_announced, until_empty});
 
-    if (pages) {
-      // 2a. The total is known: the remaining pages, K at a time, in any order.
-      const std::size_t first_items = first.records.size();
-      co_await stage_page(session, std::move(first.records));
-      page_staged(st, 0, first_items, attempts);
-      co_await throw_if_cancelled_now();
-      std::vector<std::size_t> rest;
-      for (std::size_t i = 1; i < *pages; ++i)
-        rest.push_back(i);
-      // A fetched page is handed to the database worker and its slot freed at once: waiting
-      // for the write would queue each slot behind up to K-1 other pages' writes (the database
-      // has one thread). The semaphore bounds the pages fetched but not yet written to K, so
-      // memory still holds at most 2K pages.
-      auto ex = co_await asio::this_coro::executor;
-      smartasync::async_semaphore unwritten(ex, o.concurrency);
-      std::exception_ptr write_error;
-      std::exception_ptr fetch_error;
-      try {
-        co_await smartasync::fan_out(std::move(rest), o.concurrency,
-                                     [&](std::size_t index) -> asio::awaitable<void> {
-                                       std::size_t tries = 0;
-                                       page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
-                                       smartasync::semaphore_permit permit = co_await unwritten.async_acquire();
-                                       if (write_error)
-                                         std::rethrow_exception(write_error);
-                                       start_write(ex, session, std::move(page.records), index, tries, st, write_error,
-                                                   std::move(permit));
-                                     });
-      } catch (...) {
-        fetch_error = std::current_exception();
-      }
-      // Wait for the writes in flight (whatever happened: they use the session and `st`).
-      std::vector<smartasync::semaphore_permit> all;
-      for (std::size_t i = 0; i < o.concurrency; ++i)
-        all.push_back(co_await unwritten.async_acquire(
-            asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable)));
-      if (fetch_error)
-        std::rethrow_exception(fetch_error);
-      if (write_error)
-        std::rethrow_exception(write_error);
-      if (st.total_items && st.items_done != *st.total_items) {
-        throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
-                                     "during the sync or a page was short",
-                                     *st.total_items, st.items_done));
-      }
+    if (follow_links) {
+      co_await follow_next_links(session, st, std::move(first), attempts, page_size);
       co_return;
     }
 
-    // 2b. Only a next link / cursor: follow it, fetching page n+1 while page n is written.
+    // 2. Offset or page style: the remaining pages, K at a time, in any order, by index.
+    co_await stage_page(session, std::move(first.records));
+    page_staged(st, 0, first_items, attempts);
+    co_await throw_if_cancelled_now();
+    if (until_empty && first_items == 0)
+      co_return; // an empty first page is the end (the deletion guard judges an empty snapshot)
+
+    // With a known page count, indexes 1..pages-1; without, K workers take the next index
+    // until one is empty, so K requests stay in flight past the unknown end.
+    std::size_t next_index = 1;
+    std::optional<std::size_t> end = pages; // the first index past the last page
+    std::vector<std::size_t> sizes{first_items}; // items per page index, for the checks below
+    constexpr std::size_t not_fetched = static_cast<std::size_t>(-1);
+    // The first and last names of each page: neighbours alike mean the API ignores the offset
+    // or page parameter (a misspelt --offset-param), which would otherwise never reach an
+    // empty page.
+    std::vector<std::string> page_ends{first_ends};
+    const auto check_not_repeated = [&](std::size_t index) {
+      for (std::size_t other : {index - 1, index + 1}) {
+        if (index == 0 && other == index - 1)
+          continue;
+        if (other < page_ends.size() && !page_ends[other].empty() && page_ends[other] == page_ends[index])
+          throw sync_error(fmt::format(
+              "pages {} and {} both start with \"{}\" and end alike: the API ignores the {} parameter (is it "
+              "spelt {}?)",
+              std::min(index, other) + 1, std::max(index, other) + 1,
+              page_ends[index].substr(0, page_ends[index].find('\n')),
+              o.style == pagination_style::page ? "page" : "offset",
+              o.style == pagination_style::page ? "--page-param " + o.names.page_param
+                                                : "--offset-param " + o.names.offset_param));
+      }
+    };
+
+    // A fetched page is handed to the database worker and its slot freed at once: waiting
+    // for the write would queue each slot behind up to K-1 other pages' writes (the database
+    // has one thread). The semaphore bounds the pages fetched but not yet written to K, so
+    // memory still holds at most 2K pages.
+    auto ex = co_await asio::this_coro::executor;
+    smartasync::async_semaphore unwritten(ex, o.concurrency);
+    std::exception_ptr write_error;
+    std::exception_ptr fetch_error;
+    std::vector<std::size_t> workers(std::min(o.concurrency, pages ? *pages : o.concurrency));
+    try {
+      co_await smartasync::fan_out(
+          std::move(workers), o.concurrency, [&](std::size_t) -> asio::awaitable<void> {
+            while (!end || next_index < *end) {
+              const std::size_t index = next_index++;
+              std::size_t tries = 0;
+              page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
+              if (sizes.size() <= index) {
+                sizes.resize(index + 1, not_fetched);
+                page_ends.resize(index + 1);
+              }
+              sizes[index] = page.records.size();
+              if (!page.records.empty()) {
+                page_ends[index] = ends_of(page.records);
+                check_not_repeated(index);
+              }
+              if (page.records.empty() && until_empty) {
+                if (!end || index < *end)
+                  end = index;
+                continue;
+              }
+              smartasync::semaphore_permit permit = co_await unwritten.async_acquire();
+              if (write_error)
+                std::rethrow_exception(write_error);
+              start_write(ex, session, std::move(page.records), index, tries, st, write_error, std::move(permit));
+            }
+          });
+    } catch (...) {
+      fetch_error = std::current_exception();
+    }
+    // Wait for the writes in flight (whatever happened: they use the session and `st`).
+    std::vector<smartasync::semaphore_permit> all;
+    for (std::size_t i = 0; i < o.concurrency; ++i)
+      all.push_back(co_await unwritten.async_acquire(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable)));
+    if (fetch_error)
+      std::rethrow_exception(fetch_error);
+    if (write_error)
+      std::rethrow_exception(write_error);
+
+    // 3. Proof that nothing is missing before anything is deleted.
+    if (st.total_items && st.items_done != *st.total_items) {
+      throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
+                                   "during the sync or a page was short",
+                                   *st.total_items, st.items_done));
+    }
+    const std::size_t last = *end - 1; // the last page with items
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      if (i > last && sizes[i] != 0 && sizes[i] != not_fetched)
+        throw sync_error(fmt::format("page {} came back empty but page {} had {} items: the catalogue changed "
+                                     "during the sync",
+                                     last + 2, i + 1, sizes[i]));
+      if (i < last && sizes[i] != page_size)
+        throw sync_error(fmt::format("page {} had {} items, fewer than the page size {}, and was not the last: "
+                                     "the API's page size is not stable, records would be missed",
+                                     i + 1, sizes[i], page_size));
+    }
+  }
+
+  /// Only a next link / cursor: follow it, fetching page n+1 while page n is written.
+  asio::awaitable<void> follow_next_links(const session_ptr& session, run_state& st, page_result first,
+                                          std::size_t first_attempts, std::size_t page_size) {
+    const sync_options& o = *options;
     page_result current = std::move(first);
     std::size_t index = 0;
-    std::size_t offset = 0;
-    std::size_t current_attempts = attempts;
+    std::size_t current_attempts = first_attempts;
     auto ex = co_await asio::this_coro::executor;
     for (;;) {
       std::optional<page_request> next;
       const std::size_t n = current.records.size();
-      offset += n;
-      switch (o.style) {
-      case pagination_style::offset: // no total: stop at the first short page
-        if (n == page_size)
-          next = page_request{index + 1, with_params(o.url, {{o.names.offset_param, std::to_string(offset)},
-                                                             {o.names.limit_param, std::to_string(page_size)}})};
-        break;
-      case pagination_style::page:
-        if (current.next_url)
-          next = page_request{index + 1, *current.next_url};
-        break;
-      case pagination_style::cursor:
-        if (current.next_cursor && !current.next_cursor->empty())
-          next = page_request{index + 1, with_params(o.url, {{o.names.cursor_param, *current.next_cursor},
-                                                             {o.names.limit_param, std::to_string(page_size)}})};
-        break;
-      }
-      if (!next) {
+      if (o.style == pagination_style::page && current.next_url)
+        next = page_request{index + 1, *current.next_url};
+      else if (o.style == pagination_style::cursor && current.next_cursor && !current.next_cursor->empty())
+        next = page_request{index + 1, with_params(o.url, {{o.names.cursor_param, *current.next_cursor},
+                                                           {o.names.limit_param, std::to_string(page_size)}})};
+      if (!next) { // the API said this is the last page
         co_await stage_page(session, std::move(current.records));
         page_staged(st, index, n, current_attempts);
+        if (st.total_items && st.items_done != *st.total_items) // a cursor API may announce one too
+          throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
+                                       "during the sync or a page was short",
+                                       *st.total_items, st.items_done));
         co_return;
       }
       // Both at once; the first failure cancels the other (the write is shielded, so it
@@ -618,13 +709,13 @@ asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path 
   st.sink = std::move(on_event);
   const auto start = clock::now();
   std::exception_ptr failure;
-  catalog::sync_counts counts;
+  commit_result committed;
   session_ptr session;
   try {
     session = co_await s.open.async(db, shielded());
     co_await s.fetch_all(session, st);
     co_await throw_if_cancelled_now();
-    counts = co_await s.commit.async(session, shielded());
+    committed = co_await s.commit.async(session, shielded());
   } catch (...) {
     failure = std::current_exception();
   }
@@ -640,26 +731,33 @@ asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path 
   }
   if (failure) {
     const bool cancelled = is_abort(failure);
+    bool refused = false;
     std::string message;
     if (cancelled) {
       message = "cancelled; nothing was committed, the catalogue is unchanged";
     } else {
       try {
         std::rethrow_exception(failure);
+      } catch (const catalog::mass_deletion& e) {
+        refused = true;
+        message = fmt::format("the deletion guard stopped the commit: {}. An empty or partial answer (a filter "
+                              "that matches nothing, a wrong URL) looks like this; if the API really removed "
+                              "them, rerun with --allow-mass-delete (or a --max-delete-share above {:.0f}%)",
+                              e.what(), s.options->max_delete_share * 100);
       } catch (const std::exception& e) {
         message = fmt::format("{}; nothing was committed, the catalogue is unchanged", e.what());
       } catch (...) {
         message = "unknown error; nothing was committed";
       }
     }
-    st.emit(sync_failed{std::move(message), cancelled});
+    st.emit(sync_failed{std::move(message), cancelled, refused});
     std::rethrow_exception(failure);
   }
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
   const double seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - start).count());
-  st.emit(sync_completed{counts, st.items_done, st.pages_done, st.retries, elapsed,
-                         static_cast<double>(st.items_done) / seconds});
-  co_return counts;
+  st.emit(sync_completed{committed.counts, st.items_done, st.pages_done, st.retries, committed.duplicates,
+                         committed.duplicate_names, elapsed, static_cast<double>(st.items_done) / seconds});
+  co_return committed.counts;
 }
 
 // -----------------------------------------------------------------------------------------------

@@ -67,6 +67,12 @@ struct sync_options {
   bool compression = true;
   /// Seed of the retry jitter; nullopt: random.
   std::optional<std::uint64_t> seed;
+  /// The deletion guard: a commit that would delete more than this share of the catalogue,
+  /// or every record of a non-empty one, is refused (catalog::mass_deletion) and nothing is
+  /// committed. An empty or cut-short snapshot looks exactly like "everything was removed".
+  double max_delete_share = 0.5;
+  /// Turns the guard off: the API really did remove that much.
+  bool allow_mass_delete = false;
 };
 
 /// The first page is in: what the whole run will fetch.
@@ -77,6 +83,14 @@ struct sync_started {
   /// Unknown for cursor pagination (and for APIs that do not say).
   std::optional<std::size_t> total_items;
   std::optional<std::size_t> total_pages;
+  /// The page size asked for, and the one used: smaller when the first page came back short
+  /// while the API announced more (a total, a next link or cursor), i.e. the server caps it.
+  std::size_t requested_page_size = 0;
+  std::size_t page_size = 0;
+  bool page_size_capped = false;
+  /// Offset or page style without a total: pages are fetched K at a time past the unknown end
+  /// until one comes back empty, which proves the end (up to K-1 requests past it are wasted).
+  bool until_empty_page = false;
 };
 
 /// One page fetched and staged.
@@ -108,6 +122,11 @@ struct sync_completed {
   std::size_t items = 0;
   std::size_t pages = 0;
   std::size_t retries = 0;
+  /// Items naming a record served earlier in the run (the last one was kept): `items` minus
+  /// this is the number of distinct records.
+  std::size_t duplicates = 0;
+  /// The first few duplicated names.
+  std::vector<std::string> duplicate_names;
   std::chrono::milliseconds elapsed{};
   double items_per_second = 0;
 };
@@ -116,6 +135,8 @@ struct sync_completed {
 struct sync_failed {
   std::string message;
   bool cancelled = false;
+  /// The deletion guard refused the commit (see sync_options::max_delete_share).
+  bool refused = false;
 };
 
 using sync_event = std::variant<sync_started, page_done, page_retry, sync_completed, sync_failed>;
@@ -150,17 +171,22 @@ public:
 
   /// Fetches every page and makes the catalogue in `db` equal to the API's, atomically.
   /**
-   * The first page is fetched alone. When it tells the total, the remaining pages are fetched
-   * with at most `concurrency` requests in flight (smartasync::fan_out), in any order; when
-   * only a next link or cursor exists, pages are followed in order, the next one being
-   * fetched while the current one is written. Each fetched page is staged into the catalogue's
-   * sync at once, so memory holds the pages in flight only.
+   * The first page is fetched alone. When it tells the total (in the body, or the
+   * `total_header`, in any style), the remaining pages are fetched with at most `concurrency`
+   * requests in flight (smartasync::fan_out), in any order; when only a next link or cursor
+   * exists, pages are followed in order, the next one being fetched while the current one is
+   * written; when neither exists (offset or page style), `concurrency` pages stay in flight
+   * past the unknown end until one comes back empty. A short page is never taken as the end:
+   * a short first page while more is announced (or unknown) means the server caps the page
+   * size, and the run continues with the size it got. Each fetched page is staged into the
+   * catalogue's sync at once, so memory holds the pages in flight only.
    *
    * @returns What the commit changed.
    * @throws sync_error naming the page and the reason when a page failed for good (or the
-   *         item count disagrees with the announced total); std::system_error
-   *         (operation_aborted) when cancelled; catalog::error for database failures.
-   *         In every failure case nothing was committed.
+   *         item count disagrees with the announced total, or a page short of the page size
+   *         was followed by more items); catalog::mass_deletion when the deletion guard
+   *         refused the commit; std::system_error (operation_aborted) when cancelled;
+   *         catalog::error for database failures. In every failure case nothing was committed.
    *
    * @par Cancellation
    * Terminal cancellation stops the requests in flight (libcurl is aborted through the

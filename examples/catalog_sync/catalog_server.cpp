@@ -5,6 +5,7 @@
 // something realistic, and reproducibly unreliable, to talk to. It runs until SIGINT/SIGTERM.
 //
 //   catalog_server [--port N] [--source apt | --source generate N] [fault knobs...]
+//   catalog_server --help
 //
 // Distributed under the Boost Software License, Version 1.0.
 #include "paginated_server.hpp"
@@ -12,110 +13,128 @@
 #include <catalog/control_reader.hpp>
 #include <catalog/generator.hpp>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
-void usage(const char* argv0) {
-  fmt::print(stderr,
-             "usage: {} [options]\n"
-             "  --host H              address to bind (default 127.0.0.1)\n"
-             "  --port N              port; 0 (default) picks a free one and prints it\n"
-             "  --source apt          serve this machine's apt package list\n"
-             "  --source generate N   serve N generated records (default: generate 5000)\n"
-             "  --seed S              generator and fault seed (default 1)\n"
-             "  --edit                serve an edited catalogue (some deleted, updated, added)\n"
-             "  --threads N           handler threads (default 96; > client concurrency)\n"
-             "  --max-page-size N     cap on limit/per_page (default 1000)\n"
-             "  --latency-ms N        added to every page (default 0)\n"
-             "  --jitter-ms N         plus uniform [0, N] ms (default 0)\n"
-             "  --rate-limit RPS      token bucket; beyond it 429 + Retry-After (default off)\n"
-             "  --fault-429 P         probability of an injected 429 per request\n"
-             "  --fault-5xx P         ... of a 500/502/503\n"
-             "  --fault-truncated P   ... of a body cut short (connection closed)\n"
-             "  --fault-malformed P   ... of a 200 with invalid JSON\n"
-             "  --fault-slow P        ... of a response delayed by --slow-ms\n"
-             "  --slow-ms N           delay of a slow response (default 3000)\n"
-             "  --retry-after S       Retry-After of injected 429s, seconds (default 1)\n"
-             "  --fault-page I:KIND[:TIMES]  force KIND (429, 5xx, truncated, malformed, slow,\n"
-             "                        400) on page I (0-based), its first TIMES requests (0: all)\n",
-             argv0);
+// "I:KIND[:TIMES]" -> page I gets KIND on its first TIMES requests (0: all).
+std::optional<std::pair<std::size_t, catalog_sync::scripted_fault>> parse_fault_page(const std::string& spec) {
+  const auto c1 = spec.find(':');
+  if (c1 == std::string::npos)
+    return std::nullopt;
+  const auto c2 = spec.find(':', c1 + 1);
+  const auto kind = catalog_sync::parse_fault(spec.substr(c1 + 1, c2 == std::string::npos ? c2 : c2 - c1 - 1));
+  const auto number = [](std::string_view text) -> std::optional<std::size_t> {
+    std::size_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size())
+      return std::nullopt;
+    return v;
+  };
+  const auto page = number(std::string_view(spec).substr(0, c1));
+  const auto times = c2 == std::string::npos ? std::optional<std::size_t>(0) : number(std::string_view(spec).substr(c2 + 1));
+  if (!kind || !page || !times)
+    return std::nullopt;
+  return std::pair{*page, catalog_sync::scripted_fault{*kind, *times}};
 }
-
-double to_double(const char* s) { return std::strtod(s, nullptr); }
-long to_long(const char* s) { return std::strtol(s, nullptr, 10); }
 
 } // namespace
 
 int main(int argc, char** argv) {
   catalog_sync::server_options options;
-  std::string source = "generate";
-  std::size_t generate_count = 5000;
+  std::vector<std::string> source_spec{"generate", "5000"};
   bool edit = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        usage(argv[0]);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--host") options.host = value();
-    else if (arg == "--port") options.port = static_cast<int>(to_long(value()));
-    else if (arg == "--source") {
-      source = value();
-      if (source == "generate" && i + 1 < argc && argv[i + 1][0] != '-')
-        generate_count = static_cast<std::size_t>(to_long(value()));
-    } else if (arg == "--seed") options.seed = static_cast<std::uint64_t>(to_long(value()));
-    else if (arg == "--edit") edit = true;
-    else if (arg == "--threads") options.threads = static_cast<std::size_t>(to_long(value()));
-    else if (arg == "--max-page-size") options.max_page_size = static_cast<std::size_t>(to_long(value()));
-    else if (arg == "--latency-ms") options.latency = std::chrono::milliseconds(to_long(value()));
-    else if (arg == "--jitter-ms") options.jitter = std::chrono::milliseconds(to_long(value()));
-    else if (arg == "--rate-limit") options.rate_limit = to_double(value());
-    else if (arg == "--fault-429") options.rate_429 = to_double(value());
-    else if (arg == "--fault-5xx") options.rate_5xx = to_double(value());
-    else if (arg == "--fault-truncated") options.rate_truncated = to_double(value());
-    else if (arg == "--fault-malformed") options.rate_malformed = to_double(value());
-    else if (arg == "--fault-slow") options.rate_slow = to_double(value());
-    else if (arg == "--slow-ms") options.slow_delay = std::chrono::milliseconds(to_long(value()));
-    else if (arg == "--retry-after") options.retry_after_seconds = static_cast<int>(to_long(value()));
-    else if (arg == "--fault-page") {
-      // I:KIND[:TIMES]
-      const std::string spec = value();
-      const auto c1 = spec.find(':');
-      const auto c2 = spec.find(':', c1 == std::string::npos ? c1 : c1 + 1);
-      auto kind = c1 == std::string::npos ? std::nullopt
-                                          : catalog_sync::parse_fault(spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1));
-      if (!kind) {
-        fmt::print(stderr, "catalog_server: bad --fault-page '{}'\n", spec);
-        return 2;
-      }
-      options.script[static_cast<std::size_t>(to_long(spec.c_str()))] = {
-          *kind, c2 == std::string::npos ? 0 : static_cast<std::size_t>(to_long(spec.c_str() + c2 + 1))};
-    } else {
-      usage(argv[0]);
+  long long latency_ms = 0, jitter_ms = 0, slow_ms = options.slow_delay.count();
+  std::vector<std::string> fault_pages;
+
+  CLI::App app{"A local paginated catalogue API (offset, page and cursor styles) with latency, a rate limit and\n"
+               "seeded faults. Prints \"port N\" once listening; runs until SIGINT/SIGTERM.",
+               "catalog_server"};
+  // A repeated option: the last one wins (scripts append overrides), except the repeatable ones.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--host", options.host, "address to bind");
+  app.add_option("--port", options.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535));
+  app.add_option("--source", source_spec, "'apt' (this machine's package list) or 'generate N'")
+      ->expected(1, 2)
+      ->default_str("generate 5000");
+  app.add_option("--seed", options.seed, "generator and fault seed");
+  app.add_flag("--edit", edit, "serve an edited catalogue (some deleted, updated, added)");
+  app.add_option("--threads", options.threads, "handler threads (more than the client's concurrency)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
+  app.add_option("--max-page-size", options.max_page_size, "silent cap on limit/per_page")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_flag("--bare-offset", options.bare_offset_pages,
+               "offset pages are a bare JSON array, without the total");
+  app.add_flag("--offset-total-header", options.offset_total_header, "offset pages send X-Total-Count");
+  app.add_option("--latency-ms", latency_ms, "added to every page")->check(CLI::Range(0LL, 600000LL));
+  app.add_option("--jitter-ms", jitter_ms, "plus uniform [0, N] ms")->check(CLI::Range(0LL, 600000LL));
+  app.add_option("--rate-limit", options.rate_limit, "token bucket, requests/s; beyond it 429 (0: off)")
+      ->check(CLI::Range(0.0, 1e9));
+  const char* faults = "Injected faults (probability per request)";
+  app.add_option("--fault-429", options.rate_429, "429 + Retry-After")->check(CLI::Range(0.0, 1.0))->group(faults);
+  app.add_option("--fault-5xx", options.rate_5xx, "500/502/503")->check(CLI::Range(0.0, 1.0))->group(faults);
+  app.add_option("--fault-truncated", options.rate_truncated, "a body cut short (connection closed)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(faults);
+  app.add_option("--fault-malformed", options.rate_malformed, "a 200 with invalid JSON")
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(faults);
+  app.add_option("--fault-slow", options.rate_slow, "a response delayed by --slow-ms")
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(faults);
+  app.add_option("--slow-ms", slow_ms, "delay of a slow response")->check(CLI::Range(0LL, 600000LL))->group(faults);
+  app.add_option("--retry-after", options.retry_after_seconds, "Retry-After of injected 429s, seconds")
+      ->check(CLI::Range(0, 3600))
+      ->group(faults);
+  app.add_option("--fault-page", fault_pages,
+                 "I:KIND[:TIMES] forces KIND (429, 5xx, truncated, malformed, slow, 400) on page I (0-based), "
+                 "its first TIMES requests (0: all); repeatable")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->group(faults);
+  try {
+    app.parse(argc, argv);
+    for (const auto& spec : fault_pages) {
+      auto f = parse_fault_page(spec);
+      if (!f)
+        throw CLI::ValidationError("--fault-page", "'" + spec + "' is not I:KIND[:TIMES]");
+      options.script[f->first] = f->second;
+    }
+    const bool apt = source_spec.size() == 1 && source_spec[0] == "apt";
+    const bool generate = !source_spec.empty() && source_spec[0] == "generate";
+    if (!apt && !generate)
+      throw CLI::ValidationError("--source", "expected 'apt' or 'generate N'");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help is a success; anything else is usage
+  }
+  std::size_t generate_count = 5000;
+  if (source_spec[0] == "generate" && source_spec.size() == 2) {
+    const std::string& text = source_spec[1];
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), generate_count);
+    if (ec != std::errc() || end != text.data() + text.size() || generate_count > 100'000'000) {
+      fmt::print(stderr, "--source: 'generate {}': N must be a count up to 100000000\n", text);
       return 2;
     }
   }
+  options.latency = std::chrono::milliseconds(latency_ms);
+  options.jitter = std::chrono::milliseconds(jitter_ms);
+  options.slow_delay = std::chrono::milliseconds(slow_ms);
+  const std::string source = source_spec[0];
 
   try {
     // 1. The catalogue to serve.
     std::vector<catalog::catalog_record> records;
     if (source == "apt")
       records = catalog::load_apt_catalog();
-    else if (source == "generate")
+    else
       records = catalog::generate_catalog(generate_count, options.seed);
-    else {
-      usage(argv[0]);
-      return 2;
-    }
     if (edit)
       records = catalog_sync::edit_catalogue(std::move(records)).first;
 

@@ -6,14 +6,17 @@
 // smartasync::sync_stream and draws them. Ctrl-C cancels cleanly: nothing is committed.
 //
 //   catalog_sync --url URL [--db FILE] [--style offset|page|cursor] [--concurrency K] ...
+//   catalog_sync --help
 //
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_fetch.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -21,30 +24,6 @@
 #include <type_traits>
 
 namespace {
-
-void usage(const char* argv0) {
-  fmt::print(stderr,
-             "usage: {} --url URL [options]\n"
-             "  --url URL               the collection (e.g. http://127.0.0.1:8080/offset/packages)\n"
-             "  --db FILE               the catalogue to sync (default catalog.db; created if missing)\n"
-             "  --style S               offset (default), page or cursor\n"
-             "  --concurrency K         page requests in flight (default 8)\n"
-             "  --page-size N           items per request (default 100)\n"
-             "  --connect-timeout-ms N  default 2000\n"
-             "  --timeout-ms N          per request, default 10000\n"
-             "  --retries N             attempts per page, the first included (default 5)\n"
-             "  --retry-base-ms N       first backoff ceiling (default 200; doubles, full jitter)\n"
-             "  --retry-max-ms N        backoff cap (default 10000)\n"
-             "  --max-retry-after-s N   fail rather than honour a longer Retry-After (default 120)\n"
-             "  --header 'Name: value'  extra request header (repeatable)\n"
-             "  --no-compression        do not ask for gzip (saves CPU on a fast local link)\n"
-             "  --progress MODE         auto (default: bar on a terminal, lines otherwise), bar,\n"
-             "                          lines, quiet\n"
-             "  --seed S                retry jitter seed (reproducible delays)\n"
-             "API naming (for real APIs): --offset-param --limit-param --page-param\n"
-             "  --per-page-param --cursor-param --items-key --total-key --next-key --total-header\n",
-             argv0);
-}
 
 std::string fmt_total(const std::optional<std::size_t>& n) { return n ? std::to_string(*n) : "?"; }
 
@@ -59,6 +38,16 @@ public:
       return;
     fmt::print("sync {} ({} pagination, {} in flight): {} items in {} pages\n", e.url, to_string(e.style),
                e.concurrency, fmt_total(e.total_items), fmt_total(e.total_pages));
+    if (e.page_size != e.requested_page_size)
+      fmt::print("the first page had {} items for a page size of {}{}: continuing with pages of {}\n", e.page_size,
+                 e.requested_page_size,
+                 e.page_size_capped ? " while the API announces more (it caps the page size silently)"
+                                    : " and no total (a capped page size, or the end)",
+                 e.page_size);
+    if (e.until_empty_page)
+      fmt::print("the API does not say how many items it has: {} pages in flight past the unknown end, "
+                 "until one comes back empty (that proves the end)\n",
+                 e.concurrency);
   }
 
   void operator()(const catalog_sync::page_done& e) {
@@ -99,11 +88,17 @@ public:
                "{} deleted, {} unchanged\n",
                e.items, e.pages, static_cast<double>(e.elapsed.count()) / 1000.0, e.items_per_second, e.retries,
                e.counts.added, e.counts.updated, e.counts.deleted, e.counts.unchanged);
+    if (e.duplicates > 0)
+      fmt::print("warning: {} item{} named a record served earlier in the run (the last one was kept, {} distinct "
+                 "records): {}{}\n",
+                 e.duplicates, e.duplicates == 1 ? "" : "s", e.items - e.duplicates,
+                 fmt::join(e.duplicate_names, ", "), e.duplicates > e.duplicate_names.size() ? ", ..." : "");
   }
 
   void operator()(const catalog_sync::sync_failed& e) {
     end_bar();
-    fmt::print(stderr, "catalog_sync: {}: {}\n", e.cancelled ? "interrupted" : "failed", e.message);
+    fmt::print(stderr, "catalog_sync: {}: {}\n", e.cancelled ? "interrupted" : e.refused ? "refused" : "failed",
+               e.message);
   }
 
 private:
@@ -124,65 +119,78 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   catalog_sync::sync_options options;
   std::string db = "catalog.db";
+  std::string style = "offset";
   std::string progress = "auto";
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage(argv[0]);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto number = [&] { return static_cast<std::size_t>(std::strtoull(value().c_str(), nullptr, 10)); };
-    auto millis = [&] { return std::chrono::milliseconds(number()); };
-    if (arg == "--url") options.url = value();
-    else if (arg == "--db") db = value();
-    else if (arg == "--style") {
-      auto s = catalog_sync::parse_pagination_style(value());
-      if (!s) {
-        usage(argv[0]);
-        return 2;
-      }
-      options.style = *s;
-    } else if (arg == "--concurrency") options.concurrency = number();
-    else if (arg == "--page-size") options.page_size = number();
-    else if (arg == "--connect-timeout-ms") options.connect_timeout = millis();
-    else if (arg == "--timeout-ms") options.request_timeout = millis();
-    else if (arg == "--retries") options.max_attempts = number();
-    else if (arg == "--retry-base-ms") options.retry_base_delay = millis();
-    else if (arg == "--retry-max-ms") options.retry_max_delay = millis();
-    else if (arg == "--max-retry-after-s") options.max_retry_after = std::chrono::seconds(number());
-    else if (arg == "--header") options.headers.push_back(value());
-    else if (arg == "--no-compression") options.compression = false;
-    else if (arg == "--progress") progress = value();
-    else if (arg == "--seed") options.seed = number();
-    else if (arg == "--offset-param") options.names.offset_param = value();
-    else if (arg == "--limit-param") options.names.limit_param = value();
-    else if (arg == "--page-param") options.names.page_param = value();
-    else if (arg == "--per-page-param") options.names.per_page_param = value();
-    else if (arg == "--cursor-param") options.names.cursor_param = value();
-    else if (arg == "--items-key") options.names.items_key = value();
-    else if (arg == "--total-key") options.names.total_key = value();
-    else if (arg == "--next-key") options.names.next_key = value();
-    else if (arg == "--total-header") options.names.total_header = value();
-    else {
-      usage(argv[0]);
-      return 2;
-    }
+  long long connect_timeout_ms = options.connect_timeout.count(), timeout_ms = options.request_timeout.count();
+  long long retry_base_ms = options.retry_base_delay.count(), retry_max_ms = options.retry_max_delay.count();
+  long long max_retry_after_s = 120;
+  std::uint64_t seed = 0;
+
+  CLI::App app{"Pulls a whole paginated catalogue API into an SQLite catalogue, concurrently and politely.\n"
+               "Exit status: 0 synced, 1 failed (the message names the page and the reason), 2 bad command\n"
+               "line, 3 refused by the deletion guard, 130 interrupted. Nothing is committed unless 0.",
+               "catalog_sync"};
+  // A repeated option: the last one wins (scripts append overrides), except the repeatable ones.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--url", options.url, "the collection (e.g. http://127.0.0.1:8080/offset/packages)")->required();
+  app.add_option("--db", db, "the catalogue to sync (created if missing)");
+  app.add_option("--style", style, "pagination convention")->check(CLI::IsMember({"offset", "page", "cursor"}));
+  app.add_option("--concurrency", options.concurrency, "page requests in flight (HTTP threads)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
+  app.add_option("--page-size", options.page_size, "items per request (a silent cap is detected)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  app.add_option("--connect-timeout-ms", connect_timeout_ms)->check(CLI::Range(1LL, 600000LL));
+  app.add_option("--timeout-ms", timeout_ms, "per request, connection included")->check(CLI::Range(1LL, 3600000LL));
+  app.add_option("--retries", options.max_attempts, "attempts per page, the first included")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100}));
+  app.add_option("--retry-base-ms", retry_base_ms, "first backoff ceiling (doubles, full jitter)")
+      ->check(CLI::Range(0LL, 600000LL));
+  app.add_option("--retry-max-ms", retry_max_ms, "backoff cap")->check(CLI::Range(0LL, 3600000LL));
+  app.add_option("--max-retry-after-s", max_retry_after_s, "fail rather than honour a longer Retry-After")
+      ->check(CLI::Range(0LL, 86400LL));
+  app.add_option("--header", options.headers, "extra request header 'Name: value' (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("!--no-compression", options.compression, "do not ask for gzip (saves CPU on a fast local link)");
+  app.add_option("--progress", progress, "auto: a bar on a terminal, lines otherwise")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}));
+  auto* seed_option =
+      app.add_option("--seed", seed, "retry jitter seed (reproducible delays)")->default_str("random");
+  app.add_option("--max-delete-share", options.max_delete_share,
+                 "deletion guard: refuse a commit deleting more than this share of the catalogue (or all of it)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--allow-mass-delete", options.allow_mass_delete,
+               "turn the deletion guard off: the API really removed that much");
+  auto& n = options.names;
+  const char* naming = "API naming";
+  app.add_option("--offset-param", n.offset_param)->group(naming);
+  app.add_option("--limit-param", n.limit_param)->group(naming);
+  app.add_option("--page-param", n.page_param)->group(naming);
+  app.add_option("--per-page-param", n.per_page_param)->group(naming);
+  app.add_option("--cursor-param", n.cursor_param)->group(naming);
+  app.add_option("--items-key", n.items_key, "where the records are in an object body")->group(naming);
+  app.add_option("--total-key", n.total_key, "the total in an object body")->group(naming);
+  app.add_option("--next-key", n.next_key, "the next cursor")->group(naming);
+  app.add_option("--total-header", n.total_header, "the total in a header (any style)")->group(naming);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help is a success; anything else is usage
   }
-  if (options.url.empty() || options.concurrency == 0 || options.page_size == 0 || options.max_attempts == 0) {
-    usage(argv[0]);
-    return 2;
-  }
+  options.style = *catalog_sync::parse_pagination_style(style);
+  options.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+  options.request_timeout = std::chrono::milliseconds(timeout_ms);
+  options.retry_base_delay = std::chrono::milliseconds(retry_base_ms);
+  options.retry_max_delay = std::chrono::milliseconds(retry_max_ms);
+  options.max_retry_after = std::chrono::seconds(max_retry_after_s);
+  if (*seed_option)
+    options.seed = seed;
   progress_view::mode mode = isatty(STDOUT_FILENO) ? progress_view::mode::bar : progress_view::mode::lines;
-  if (progress == "bar") mode = progress_view::mode::bar;
-  else if (progress == "lines") mode = progress_view::mode::lines;
-  else if (progress == "quiet") mode = progress_view::mode::quiet;
-  else if (progress != "auto") {
-    usage(argv[0]);
-    return 2;
-  }
+  if (progress == "bar")
+    mode = progress_view::mode::bar;
+  else if (progress == "lines")
+    mode = progress_view::mode::lines;
+  else if (progress == "quiet")
+    mode = progress_view::mode::quiet;
 
   try {
     // 1. The pools (K HTTP workers, one database worker) and the wrapped blocking calls.
@@ -197,7 +205,7 @@ int main(int argc, char** argv) {
       if (std::holds_alternative<catalog_sync::sync_completed>(e))
         status = EXIT_SUCCESS;
       else if (const auto* f = std::get_if<catalog_sync::sync_failed>(&e))
-        status = f->cancelled ? 130 : EXIT_FAILURE;
+        status = f->cancelled ? 130 : f->refused ? 3 : EXIT_FAILURE;
     }
     return status;
   } catch (const std::exception& e) {

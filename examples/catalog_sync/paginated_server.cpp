@@ -127,7 +127,8 @@ struct paginated_server::impl {
   int port = 0;
 
   mutable std::mutex mutex; // guards everything below
-  std::shared_ptr<const std::vector<catalog::catalog_record>> catalogue;
+  // Kept as JSON, so that tests can serve what a record cannot hold (nulls, numbers, ...).
+  std::shared_ptr<const std::vector<nlohmann::json>> catalogue;
   std::map<std::pair<int, std::size_t>, std::size_t> requests_per_page; // (style, page) -> n
   server_stats stats;
   std::size_t in_flight = 0;
@@ -214,16 +215,46 @@ struct paginated_server::impl {
     in_flight_scope& operator=(const in_flight_scope&) = delete;
   };
 
-  std::shared_ptr<const std::vector<catalog::catalog_record>> snapshot() const {
+  std::shared_ptr<const std::vector<nlohmann::json>> snapshot() const {
     std::lock_guard lock(mutex);
     return catalogue;
   }
 
-  static nlohmann::json items_json(std::span<const catalog::catalog_record> items) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& r : items)
-      a.push_back(r);
-    return a;
+  static std::shared_ptr<const std::vector<nlohmann::json>> to_items(std::vector<catalog::catalog_record> records) {
+    std::vector<nlohmann::json> items;
+    items.reserve(records.size());
+    for (auto& r : records)
+      items.emplace_back(std::move(r));
+    return std::make_shared<const std::vector<nlohmann::json>>(std::move(items));
+  }
+
+  // `?section=S`: the records of that section only (a filter that matches nothing is empty).
+  static std::shared_ptr<const std::vector<nlohmann::json>>
+  filtered(std::shared_ptr<const std::vector<nlohmann::json>> all, const httplib::Request& req) {
+    if (!req.has_param("section"))
+      return all;
+    const std::string section = req.get_param_value("section");
+    std::vector<nlohmann::json> out;
+    for (const auto& item : *all)
+      if (item.is_object() && item.contains("section") && item["section"] == section)
+        out.push_back(item);
+    return std::make_shared<const std::vector<nlohmann::json>>(std::move(out));
+  }
+
+  std::size_t announced(std::size_t total) const {
+    return static_cast<std::size_t>(std::max(0L, static_cast<long>(total) + options.total_skew));
+  }
+
+  // The items serialised straight into the body: no copy of the JSON values per request.
+  static std::string items_json(std::span<const nlohmann::json> items) {
+    std::string out = "[";
+    for (const auto& item : items) {
+      if (out.size() > 1)
+        out += ',';
+      out += item.dump();
+    }
+    out += ']';
+    return out;
   }
 
   static void error_body(httplib::Response& res, int status, std::string_view message) {
@@ -231,15 +262,16 @@ struct paginated_server::impl {
     res.set_content(nlohmann::json{{"error", message}}.dump(), "application/json");
   }
 
-  std::string page_link(std::size_t page, std::size_t per_page) const {
-    return fmt::format("<http://{}:{}/page/packages?page={}&per_page={}>", options.host, port, page,
-                       per_page);
+  std::string page_link(std::size_t page, std::size_t per_page, const std::string& section) const {
+    return fmt::format("<http://{}:{}/page/packages?{}page={}&per_page={}>", options.host, port,
+                       section.empty() ? "" : fmt::format("section={}&", section), page, per_page);
   }
 
   // One page request: parse, decide the fault, wait the latency, answer.
   void serve(pagination_style style, const httplib::Request& req, httplib::Response& res) {
     in_flight_scope scope(this);
-    auto all = snapshot();
+    auto all = filtered(snapshot(), req);
+    const std::string section = req.has_param("section") ? req.get_param_value("section") : "";
     const std::size_t total = all->size();
 
     // 1. Parse the convention's parameters.
@@ -316,32 +348,36 @@ struct paginated_server::impl {
     // 3. The page itself.
     const std::size_t begin = std::min(offset, total);
     const std::size_t end = std::min(total, begin + limit);
-    const std::span<const catalog::catalog_record> items(all->data() + begin, end - begin);
+    const std::span<const nlohmann::json> items(all->data() + begin, end - begin);
     std::string body;
     switch (style) {
     case pagination_style::offset:
-      body = nlohmann::json{{"total", total}, {"offset", offset}, {"limit", limit},
-                            {"items", items_json(items)}}
-                 .dump();
+      if (options.bare_offset_pages)
+        body = items_json(items);
+      else
+        body = fmt::format(R"({{"total":{},"offset":{},"limit":{},"items":{}}})", announced(total), offset, limit,
+                           items_json(items));
+      if (options.offset_total_header)
+        res.set_header("X-Total-Count", std::to_string(announced(total)));
       break;
     case pagination_style::page: {
-      body = items_json(items).dump();
+      body = items_json(items);
       const std::size_t last = std::max<std::size_t>(1, (total + limit - 1) / limit);
-      std::string link = fmt::format("{}; rel=\"first\", {}; rel=\"last\"", page_link(1, limit),
-                                     page_link(last, limit));
+      std::string link = fmt::format("{}; rel=\"first\", {}; rel=\"last\"", page_link(1, limit, section),
+                                     page_link(last, limit, section));
       if (page_number < last)
-        link = fmt::format("{}; rel=\"next\", {}", page_link(page_number + 1, limit), link);
+        link = fmt::format("{}; rel=\"next\", {}", page_link(page_number + 1, limit, section), link);
       if (page_number > 1)
-        link = fmt::format("{}; rel=\"prev\", {}", page_link(page_number - 1, limit), link);
+        link = fmt::format("{}; rel=\"prev\", {}", page_link(page_number - 1, limit, section), link);
       res.set_header("Link", link);
-      res.set_header("X-Total-Count", std::to_string(total));
+      res.set_header("X-Total-Count", std::to_string(announced(total)));
       break;
     }
     case pagination_style::cursor: {
       nlohmann::json next = nullptr;
       if (end < total)
         next = encode_cursor(end);
-      body = nlohmann::json{{"items", items_json(items)}, {"next", next}}.dump();
+      body = fmt::format(R"({{"items":{},"next":{}}})", items_json(items), next.dump());
       break;
     }
     }
@@ -372,7 +408,7 @@ paginated_server::paginated_server(std::vector<catalog::catalog_record> catalogu
     : impl_(std::make_unique<impl>()) {
   impl& s = *impl_;
   s.options = std::move(options);
-  s.catalogue = std::make_shared<const std::vector<catalog::catalog_record>>(std::move(catalogue));
+  s.catalogue = impl::to_items(std::move(catalogue));
   s.tokens = s.options.rate_limit;
   const std::size_t threads = std::max<std::size_t>(1, s.options.threads);
   s.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -441,7 +477,15 @@ std::string paginated_server::url(pagination_style style) const {
 }
 
 void paginated_server::set_catalogue(std::vector<catalog::catalog_record> catalogue) {
-  auto next = std::make_shared<const std::vector<catalog::catalog_record>>(std::move(catalogue));
+  auto next = impl::to_items(std::move(catalogue));
+  std::lock_guard lock(impl_->mutex);
+  impl_->catalogue = std::move(next);
+}
+
+void paginated_server::set_items(nlohmann::json items) {
+  if (!items.is_array())
+    throw std::invalid_argument("paginated_server::set_items needs a JSON array");
+  auto next = std::make_shared<const std::vector<nlohmann::json>>(items.get<std::vector<nlohmann::json>>());
   std::lock_guard lock(impl_->mutex);
   impl_->catalogue = std::move(next);
 }

@@ -3,9 +3,12 @@
 //
 // A real HTTP server (cpp-httplib) on loopback, serving the catalogue three ways:
 //   GET /offset/packages?offset=O&limit=L   -> {"total": N, "offset": O, "limit": L, "items": [...]}
+//                                              (or a bare [...], see server_options::bare_offset_pages)
 //   GET /page/packages?page=P&per_page=S    -> [...], X-Total-Count, Link rel="next"/"last"/...
 //   GET /cursor/packages?cursor=C&limit=L   -> {"items": [...], "next": "C2" | null}
 //   GET /health                             -> {"ok": true}
+// Every collection also takes `section=S`: only the records of that section (none for an
+// unknown one, answered like any empty collection: `[]`, total 0).
 // with knobs for latency, a token-bucket rate limit, and seeded fault injection, so that the
 // client's timeouts, retries and failure paths can be exercised reproducibly.
 #ifndef CATALOG_SYNC_PAGINATED_SERVER_HPP
@@ -14,6 +17,8 @@
 #include "pagination.hpp"
 
 #include <catalog/record.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -63,6 +68,12 @@ struct server_options {
   std::size_t threads = 96;
   /// Larger limit / per_page requests are served this many items (as real APIs cap silently).
   std::size_t max_page_size = 1000;
+  /// Offset style answers with a bare JSON array, no total in the body (as many APIs do).
+  bool bare_offset_pages = false;
+  /// Offset style also sends the total in an X-Total-Count header.
+  bool offset_total_header = false;
+  /// Added to every announced total (body and X-Total-Count): a server whose count is wrong.
+  long total_skew = 0;
   /// Added to every page response; plus a uniform [0, jitter] drawn from the seed.
   std::chrono::milliseconds latency{0};
   std::chrono::milliseconds jitter{0};
@@ -118,6 +129,9 @@ public:
 
   /// Replaces what is served (requests in progress finish with the old catalogue).
   void set_catalogue(std::vector<catalog::catalog_record> catalogue);
+  /// Serves `items` (a JSON array) verbatim: records with nulls, numbers, wrong types, or
+  /// duplicate names, as third-party APIs send them.
+  void set_items(nlohmann::json items);
   /// Replaces the fault script (per-page request counts restart from zero).
   void set_script(std::map<std::size_t, scripted_fault> script);
 

@@ -3,9 +3,11 @@
 #
 # Starts the local paginated API (catalog_server) on a free port with some latency and injected
 # 429/5xx, syncs it into a fresh SQLite catalogue with 8 requests in flight, edits the catalogue
-# server-side and syncs again (the diff counts), shows that a failing run (a page that stays
-# malformed) and an interrupted run (SIGINT) leave the catalogue untouched, and finally searches
-# the synced catalogue with the sqlite_search CLI. Exits non-zero on the first failure.
+# server-side and syncs again (the diff counts), syncs an API that caps the page size silently and
+# sends no total (all of it arrives), shows the deletion guard refusing an empty snapshot, shows
+# that a failing run (a page that stays malformed) and an interrupted run (SIGINT) leave the
+# catalogue untouched, and finally searches the synced catalogue with the sqlite_search CLI.
+# Exits non-zero on the first failure.
 set -euo pipefail
 
 build=${1:?usage: run_demo.sh BUILD_DIR}
@@ -59,7 +61,26 @@ grep -q "25 added, 300 updated, 150 deleted" "$work/out"
 good=$(fingerprint)
 echo "catalogue now: $good (rows, bytes)"
 
-step "4. A page that stays malformed: the run fails, naming the page; the catalogue is untouched"
+step "4. A filter that matches nothing: the deletion guard refuses to empty the catalogue (exit 3)"
+status=0
+sync --url "$base/offset/packages?section=nosuch" --style offset >"$work/out" 2>&1 || status=$?
+cat "$work/out"
+[[ $status == 3 ]] || { echo "expected exit status 3, got $status" >&2; exit 1; }
+grep -q "refusing to delete 2875 of the catalogue's 2875 records" "$work/out"
+[[ $(fingerprint) == "$good" ]] || { echo "the catalogue changed!" >&2; exit 1; }
+echo "catalogue still: $(fingerprint)"
+
+step "5. An API that sends bare arrays without a total and caps limit=100 at 50: all of it arrives"
+stop_server
+start_server --latency-ms 10 --bare-offset --max-page-size 50
+capped=$work/capped.db
+timeout 60 "$bin/catalog_sync" --db "$capped" --concurrency 8 --page-size 100 --url "$base/offset/packages" \
+  | tee "$work/out"
+grep -q "continuing with pages of 50" "$work/out"
+grep -q "3000 added, 0 updated, 0 deleted" "$work/out"
+[[ $(sqlite3 "$capped" "SELECT count(*) FROM packages") == 3000 ]] || { echo "records are missing!" >&2; exit 1; }
+
+step "6. A page that stays malformed: the run fails, naming the page; the catalogue is untouched"
 stop_server
 start_server --latency-ms 5 --fault-page 7:malformed
 status=0
@@ -70,7 +91,7 @@ grep -q "page 8 failed after 3 attempts: malformed JSON" "$work/out"
 [[ $(fingerprint) == "$good" ]] || { echo "the catalogue changed!" >&2; exit 1; }
 echo "catalogue still: $(fingerprint)"
 
-step "5. Ctrl-C in the middle of a slow sync: a clean stop, nothing committed"
+step "7. Ctrl-C in the middle of a slow sync: a clean stop, nothing committed"
 stop_server
 start_server --latency-ms 200 --source generate 3000 --seed 99
 # Started directly (not through timeout or a function) so that the signal reaches it.
@@ -86,7 +107,7 @@ cat "$work/out"
 echo "catalogue still: $(fingerprint)"
 stop_server
 
-step "6. The synced catalogue, searched with the sqlite_search CLI"
+step "8. The synced catalogue, searched with the sqlite_search CLI"
 echo "\$ sqlite_search --db catalog.db --limit 3 'network library'"
 timeout 10 "$search" --db "$db" --limit 3 network library
 

@@ -56,11 +56,17 @@ ORDER BY score, p.name
 LIMIT ?2
 )sql";
 
+// Insert, and on a name already staged replace the row: a separate statement, so that a
+// duplicate is noticed (sqlite3_changes is 0 after DO NOTHING) and can be reported.
 constexpr const char* stage_sql = R"sql(
 INSERT INTO temp.catalog_staging(name, version, section, maintainer, description)
 VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT(name) DO UPDATE SET version = excluded.version, section = excluded.section,
-  maintainer = excluded.maintainer, description = excluded.description
+ON CONFLICT(name) DO NOTHING
+)sql";
+
+constexpr const char* restage_sql = R"sql(
+UPDATE temp.catalog_staging SET version = ?2, section = ?3, maintainer = ?4, description = ?5
+WHERE name = ?1
 )sql";
 
 struct statement_deleter {
@@ -138,11 +144,16 @@ struct catalog_db::impl {
   sqlite3* db = nullptr;
   statement search;
   statement stage;
+  statement restage;
   bool sync_open = false;
+  // The open sync's duplicate names: how many, and the first few.
+  std::size_t duplicates = 0;
+  std::vector<std::string> duplicate_sample;
 
   ~impl() {
     search.reset();
     stage.reset();
+    restage.reset();
     if (db) {
       // Discard a staging table left by a sync that outlived nothing (close drops temp anyway).
       sqlite3_close_v2(db);
@@ -282,6 +293,8 @@ catalog_sync::catalog_sync(catalog_db::impl& db) : db_(&db) {
        " section TEXT NOT NULL, maintainer TEXT NOT NULL, description TEXT NOT NULL) WITHOUT ROWID",
        "cannot create the staging table");
   db.sync_open = true;
+  db.duplicates = 0;
+  db.duplicate_sample.clear();
 }
 
 catalog_sync::catalog_sync(catalog_sync&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
@@ -298,9 +311,9 @@ void catalog_sync::add(std::span<const catalog_record> batch) {
   sqlite3* db = db_->db;
   if (!db_->stage)
     db_->stage = prepare(db, stage_sql, /*persistent=*/true);
-  sqlite3_stmt* s = db_->stage.get();
-  transaction tx(db, "BEGIN");
-  for (const auto& r : batch) {
+  if (!db_->restage)
+    db_->restage = prepare(db, restage_sql, /*persistent=*/true);
+  auto run = [db](sqlite3_stmt* s, const catalog_record& r) {
     reset_on_exit reset{s};
     bind_text(db, s, 1, r.name);
     bind_text(db, s, 2, r.version);
@@ -309,8 +322,29 @@ void catalog_sync::add(std::span<const catalog_record> batch) {
     bind_text(db, s, 5, r.description);
     if (int rc = sqlite3_step(s); rc != SQLITE_DONE)
       fail(db, rc, "cannot stage a record");
+    return sqlite3_changes(db);
+  };
+  std::size_t duplicates = 0;
+  std::vector<std::string> sample = db_->duplicate_sample;
+  transaction tx(db, "BEGIN");
+  for (const auto& r : batch) {
+    if (run(db_->stage.get(), r) == 0) { // already staged: the last one wins
+      run(db_->restage.get(), r);
+      ++duplicates;
+      if (sample.size() < max_duplicate_sample)
+        sample.push_back(r.name);
+    }
   }
   tx.commit();
+  // Counted only once the batch is in: a failed batch stages nothing, so it counts nothing.
+  db_->duplicates += duplicates;
+  db_->duplicate_sample = std::move(sample);
+}
+
+std::size_t catalog_sync::duplicates() const { return db_ ? db_->duplicates : 0; }
+
+std::vector<std::string> catalog_sync::duplicate_names() const {
+  return db_ ? db_->duplicate_sample : std::vector<std::string>{};
 }
 
 std::size_t catalog_sync::staged() const {
@@ -320,7 +354,9 @@ std::size_t catalog_sync::staged() const {
       query_int(db_->db, "SELECT count(*) FROM temp.catalog_staging", "cannot count staged records"));
 }
 
-sync_counts catalog_sync::commit() {
+sync_counts catalog_sync::commit() { return commit(std::nullopt); }
+
+sync_counts catalog_sync::commit(std::optional<deletion_limit> limit) {
   if (!db_)
     throw std::logic_error("catalog_sync::commit after commit or rollback");
   sqlite3* db = db_->db;
@@ -331,6 +367,17 @@ sync_counts catalog_sync::commit() {
     transaction tx(db, "BEGIN IMMEDIATE");
     const auto total = static_cast<std::size_t>(
         query_int(db, "SELECT count(*) FROM temp.catalog_staging", "cannot count staged records"));
+    if (limit) {
+      // Counted inside the write transaction: what is checked is what would be deleted.
+      const auto live =
+          static_cast<std::size_t>(query_int(db, "SELECT count(*) FROM packages", "cannot count records"));
+      const auto doomed = static_cast<std::size_t>(
+          query_int(db, "SELECT count(*) FROM packages WHERE name NOT IN (SELECT name FROM temp.catalog_staging)",
+                    "cannot count removed records"));
+      const double share = std::clamp(limit->max_share, 0.0, 1.0);
+      if (doomed > 0 && (doomed == live || static_cast<double>(doomed) > share * static_cast<double>(live)))
+        throw mass_deletion(doomed, live, share);
+    }
     exec(db, "DELETE FROM packages WHERE name NOT IN (SELECT name FROM temp.catalog_staging)",
          "cannot delete removed records");
     counts.deleted = static_cast<std::size_t>(sqlite3_changes64(db));

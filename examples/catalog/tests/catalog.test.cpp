@@ -120,6 +120,9 @@ TEST_CASE("a sync reports what it added, updated and deleted", "[catalog][sync]"
     sync.add(std::span(next).subspan(0, 2));
     sync.add({"fmt", "0", "x", "y", "stale duplicate"});
     sync.add(std::span(next).subspan(2));
+    CHECK(sync.staged() == 4);
+    CHECK(sync.duplicates() == 1); // reported, not merged silently
+    CHECK(sync.duplicate_names() == std::vector<std::string>{"fmt"});
     CHECK(sync.commit() == sync_counts{.added = 1, .updated = 1, .deleted = 1, .unchanged = 2});
   }
   CHECK(db.size() == 4);
@@ -139,6 +142,51 @@ TEST_CASE("a sync reports what it added, updated and deleted", "[catalog][sync]"
   auto empty = db.begin_sync();
   CHECK(empty.commit() == sync_counts{.added = 0, .updated = 0, .deleted = 4, .unchanged = 0});
   CHECK(db.size() == 0);
+}
+
+TEST_CASE("a guarded commit refuses to delete everything or more than its share, and changes nothing",
+          "[catalog][sync]") {
+  temp_dir dir;
+  catalog_db db(dir / "c.db", open_mode::read_write);
+  fill(db, generate_catalog(10));
+  const auto keep_first = [&](std::size_t n) {
+    auto sync = db.begin_sync();
+    const auto all = generate_catalog(10);
+    sync.add(std::span(all).first(n));
+    return sync;
+  };
+
+  SECTION("an empty snapshot") {
+    auto sync = keep_first(0);
+    try {
+      (void)sync.commit(deletion_limit{.max_share = 1.0}); // even a share of 100% keeps "all" out
+      FAIL("an empty snapshot was committed");
+    } catch (const mass_deletion& e) {
+      CHECK(e.would_delete() == 10);
+      CHECK(e.catalogue_size() == 10);
+      CHECK_THAT(e.what(), Catch::Contains("refusing to delete 10 of the catalogue's 10 records") &&
+                               Catch::Contains("unchanged"));
+    }
+    CHECK(db.size() == 10);
+    // The staged snapshot is kept: an unguarded commit is the explicit way through.
+    CHECK(sync.commit() == sync_counts{.added = 0, .updated = 0, .deleted = 10, .unchanged = 0});
+  }
+  SECTION("more than the share") {
+    auto sync = keep_first(4); // deletes 6 of 10
+    CHECK_THROWS_AS(sync.commit(deletion_limit{.max_share = 0.5}), mass_deletion);
+    CHECK(db.size() == 10);
+    CHECK(sync.commit(deletion_limit{.max_share = 0.6}).deleted == 6); // exactly the share is allowed
+  }
+  SECTION("within the share") {
+    auto sync = keep_first(5);
+    CHECK(sync.commit(deletion_limit{}).deleted == 5);
+  }
+  SECTION("an empty catalogue loses nothing, whatever the snapshot") {
+    auto empty = db.begin_sync();
+    CHECK(empty.commit().deleted == 10);
+    auto again = db.begin_sync();
+    CHECK(again.commit(deletion_limit{.max_share = 0.0}).deleted == 0);
+  }
 }
 
 TEST_CASE("an abandoned or failed sync leaves the previous catalogue intact", "[catalog][sync]") {
@@ -274,6 +322,27 @@ TEST_CASE("records convert to and from JSON", "[catalog][json]") {
   CHECK(j["name"] == "netkit");
   CHECK(j.get<catalog_record>() == r);
   CHECK(nlohmann::json::parse(R"({"name":"x"})").get<catalog_record>() == catalog_record{"x", "", "", "", ""});
+}
+
+TEST_CASE("records read from JSON accept nulls and numbers, and name the field they reject", "[catalog][json]") {
+  // What real APIs send: null for "none", numbers where the text is a number.
+  CHECK(nlohmann::json::parse(R"({"name":"x","version":2,"section":null,"description":null,"maintainer":1.5})")
+            .get<catalog_record>() == catalog_record{"x", "2", "", "1.5", ""});
+  const auto rejected = [](const char* text) {
+    try {
+      (void)nlohmann::json::parse(text).get<catalog_record>();
+    } catch (const invalid_record& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK_THAT(rejected(R"({"name":"x","version":["1"]})"), Catch::Contains("field \"version\"") &&
+                                                               Catch::Contains("but is array"));
+  CHECK_THAT(rejected(R"({"name":"x","description":{"short":"y"}})"), Catch::Contains("field \"description\""));
+  CHECK_THAT(rejected(R"({"name":true})"), Catch::Contains("field \"name\"") && Catch::Contains("boolean"));
+  CHECK_THAT(rejected(R"({"name":null})"), Catch::Contains("field \"name\" is null"));
+  CHECK_THAT(rejected(R"({"version":"1"})"), Catch::Contains("field \"name\" is missing"));
+  CHECK_THAT(rejected(R"(["x"])"), Catch::Contains("expected an object, got array"));
 }
 
 TEST_CASE("a catalogue corrupted after opening fails searches with database_error", "[catalog][errors]") {

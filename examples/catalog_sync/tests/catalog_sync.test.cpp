@@ -11,7 +11,10 @@
 
 #include <catalog/catalog_db.hpp>
 #include <catalog/generator.hpp>
+#include <catalog/json.hpp>
 #include <smartasync/block_on.hpp>
+
+#include <fmt/format.h>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -391,4 +394,210 @@ TEST_CASE("random 429s and 5xx: every fault is retried and the data is exact", "
   CHECK(s.rate_limited + s.server_errors > 0);
   CHECK(events.of<catalog_sync::page_retry>().size() == s.rate_limited + s.server_errors);
   CHECK(events.of<catalog_sync::sync_completed>()[0].retries == s.rate_limited + s.server_errors);
+}
+
+// --- issue 15: a sync never deletes what it did not prove gone --------------------------------
+
+TEST_CASE("a bare-array offset API that caps the page size silently is synced whole", "[catalog_sync][issue15]") {
+  // The first page has 15 items for a limit of 50 and says nothing more: the end, or a cap.
+  // Taking it as the end committed 15 records (and deleted the rest of an existing catalogue).
+  const bool total_header = GENERATE(false, true);
+  INFO("X-Total-Count: " << total_header);
+  const auto records = catalog::generate_catalog(130, 4);
+  catalog_sync::server_options so;
+  so.bare_offset_pages = true;
+  so.offset_total_header = total_header;
+  so.max_page_size = 15;
+  catalog_sync::paginated_server server(std::vector(records.begin(), records.begin() + 60), so);
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset, 4, 50), dir / "c.db").added == 60);
+
+  server.set_catalogue(records);
+  server.reset_stats();
+  recorded_events events;
+  const auto counts = sync_now(options_for(server, pagination_style::offset, 4, 50), dir / "c.db", &events);
+
+  CHECK(counts == catalog::sync_counts{.added = 70, .updated = 0, .deleted = 0, .unchanged = 60});
+  require_catalogue(dir / "c.db", records);
+  const auto started = events.of<catalog_sync::sync_started>();
+  REQUIRE(started.size() == 1);
+  CHECK(started[0].requested_page_size == 50);
+  CHECK(started[0].page_size == 15);
+  const auto requests = server.stats().requests;
+  if (total_header) {
+    // --total-header is read in the offset style too: the count is known, and checked.
+    CHECK(started[0].total_items == 130u);
+    CHECK(started[0].total_pages == 9u);
+    CHECK(started[0].page_size_capped);
+    CHECK_FALSE(started[0].until_empty_page);
+    CHECK(requests == 9);
+  } else {
+    CHECK_FALSE(started[0].total_items.has_value());
+    CHECK(started[0].until_empty_page);
+    // 9 pages with items, the empty 10th proving the end, at most K-1 more already in flight.
+    CHECK(requests >= 10);
+    CHECK(requests <= 9 + 4);
+  }
+}
+
+TEST_CASE("without a total, K pages stay in flight past the unknown end, which an empty page proves",
+          "[catalog_sync][issue15]") {
+  const auto records = catalog::generate_catalog(300, 13);
+  catalog_sync::server_options so = with_latency(30ms);
+  so.bare_offset_pages = true;
+  catalog_sync::paginated_server server(records, so);
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+
+  CHECK(sync_now(options_for(server, pagination_style::offset, 6, 10), dir / "c.db", &events).added == 300);
+
+  require_catalogue(dir / "c.db", records);
+  const auto s = server.stats();
+  CHECK(s.max_in_flight <= 6);
+  CHECK(s.max_in_flight >= 2); // it fanned out (one page at a time before)
+  CHECK(s.requests >= 31);     // 30 pages with items and the empty one
+  CHECK(s.requests <= 30 + 6);
+  CHECK(events.of<catalog_sync::page_done>().size() == 30);
+  REQUIRE(events.of<catalog_sync::sync_started>().size() == 1);
+  CHECK(events.of<catalog_sync::sync_started>()[0].until_empty_page);
+}
+
+TEST_CASE("an empty snapshot does not wipe the catalogue: the deletion guard refuses it", "[catalog_sync][issue15]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page, pagination_style::cursor);
+  INFO("style: " << to_string(style));
+  const auto before = catalog::generate_catalog(200, 21);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, style), dir / "c.db").added == 200);
+
+  // A filter that matches nothing: `[]`, total 0, a perfectly well-formed answer.
+  auto o = options_for(server, style);
+  o.url += "?section=nosuch";
+  recorded_events events;
+  try {
+    sync_now(o, dir / "c.db", &events);
+    FAIL("an empty snapshot was committed");
+  } catch (const catalog::mass_deletion& e) {
+    CHECK(e.would_delete() == 200);
+  }
+  const auto failed = events.of<catalog_sync::sync_failed>();
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].refused);
+  CHECK_FALSE(failed[0].cancelled);
+  CHECK_THAT(failed[0].message, Catch::Contains("refusing to delete 200 of the catalogue's 200 records") &&
+                                    Catch::Contains("unchanged") && Catch::Contains("--allow-mass-delete"));
+  CHECK(events.of<catalog_sync::sync_completed>().empty());
+  require_catalogue(dir / "c.db", before);
+
+  // Said explicitly, it goes through.
+  o.allow_mass_delete = true;
+  CHECK(sync_now(o, dir / "c.db") == catalog::sync_counts{.added = 0, .updated = 0, .deleted = 200, .unchanged = 0});
+  CHECK(catalog::catalog_db(dir / "c.db").size() == 0);
+}
+
+TEST_CASE("the deletion guard refuses more than the configured share", "[catalog_sync][issue15]") {
+  const auto before = catalog::generate_catalog(200, 22);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  auto o = options_for(server, pagination_style::page);
+  REQUIRE(sync_now(o, dir / "c.db").added == 200);
+
+  const std::vector<catalog::catalog_record> kept(before.begin(), before.begin() + 80); // 120 gone: 60%
+  server.set_catalogue(kept);
+  CHECK_THROWS_AS(sync_now(o, dir / "c.db"), catalog::mass_deletion); // the default share is 50%
+  require_catalogue(dir / "c.db", before);
+  o.max_delete_share = 0.6;
+  CHECK(sync_now(o, dir / "c.db").deleted == 120);
+  require_catalogue(dir / "c.db", kept);
+}
+
+TEST_CASE("records with null and numeric fields are read, and other shapes fail at once naming page, item and field",
+          "[catalog_sync][issue15]") {
+  const auto records = catalog::generate_catalog(30, 23);
+  nlohmann::json items = records;
+  auto expected = records;
+  items[3]["description"] = nullptr;
+  expected[3].description = "";
+  items[5]["version"] = 2;
+  expected[5].version = "2";
+  items[7]["version"] = 1.5;
+  expected[7].version = "1.5";
+  items[10].erase("section");
+  expected[10].section = "";
+  catalog_sync::paginated_server server({}, {});
+  server.set_items(items);
+  catalog::testing::temp_dir dir;
+  const auto style = GENERATE(pagination_style::offset, pagination_style::cursor);
+  INFO("style: " << to_string(style));
+
+  CHECK(sync_now(options_for(server, style, 4, 10), dir / "c.db").added == 30);
+  require_catalogue(dir / "c.db", expected);
+
+  // A field no reading makes sense of: deterministic, so one attempt, and the message says where.
+  items[13]["version"] = nlohmann::json::array({"1.0"});
+  server.set_items(items);
+  server.reset_stats();
+  recorded_events events;
+  const std::string message = failure_of(options_for(server, style, 4, 10), dir / "c.db", &events);
+  CHECK_THAT(message, Catch::Contains("page 2 failed after 1 attempt:") && Catch::Contains("item 3 of the page") &&
+                          Catch::Contains(records[13].name) && Catch::Contains("field \"version\"") &&
+                          Catch::Contains("but is array"));
+  CHECK(events.of<catalog_sync::page_retry>().empty()); // not retried
+  require_catalogue(dir / "c.db", expected);
+}
+
+TEST_CASE("duplicate names are reported in the summary, not merged silently", "[catalog_sync][issue15]") {
+  auto records = catalog::generate_catalog(250, 24);
+  records[180].name = records[40].name; // served twice; the later one is kept
+  catalog_sync::paginated_server server(records, {});
+  catalog::testing::temp_dir dir;
+  recorded_events events;
+
+  const auto counts = sync_now(options_for(server, pagination_style::offset), dir / "c.db", &events);
+
+  CHECK(counts.added == 249);
+  const auto done = events.of<catalog_sync::sync_completed>();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].items == 250);
+  CHECK(done[0].duplicates == 1);
+  CHECK(done[0].duplicate_names == std::vector<std::string>{records[40].name});
+  CHECK(catalog::catalog_db(dir / "c.db").size() == 249);
+}
+
+TEST_CASE("an API that ignores the offset parameter fails the run instead of looping", "[catalog_sync][issue15]") {
+  // A misspelt --offset-param: every page is the first one, and no page is ever empty.
+  const auto records = catalog::generate_catalog(130, 25);
+  catalog_sync::server_options so;
+  so.bare_offset_pages = true;
+  catalog_sync::paginated_server server(std::vector(records.begin(), records.begin() + 60), so);
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset, 4, 20), dir / "c.db").added == 60);
+
+  server.set_catalogue(records);
+  auto o = options_for(server, pagination_style::offset, 4, 20);
+  o.names.offset_param = "skip";
+  CHECK_THAT(failure_of(o, dir / "c.db"),
+             Catch::Contains("both start with") && Catch::Contains("ignores the offset parameter") &&
+                 Catch::Contains("--offset-param skip"));
+  require_catalogue(dir / "c.db", std::vector(records.begin(), records.begin() + 60));
+}
+
+TEST_CASE("a run served a different count than the API announced fails and commits nothing",
+          "[catalog_sync][issue15]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page);
+  const long skew = GENERATE(1L, -5L);
+  INFO("style: " << to_string(style) << ", skew " << skew);
+  const auto before = catalog::generate_catalog(130, 26);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, style), dir / "c.db").added == 130);
+
+  auto after = catalog_sync::edit_catalogue(before).first;
+  catalog_sync::server_options so;
+  so.total_skew = skew;
+  catalog_sync::paginated_server liar(after, so);
+  const auto served = after.size();
+  CHECK_THAT(failure_of(options_for(liar, style), dir / "c.db"),
+             Catch::Contains(fmt::format("announced {} items but served {}", static_cast<long>(served) + skew, served)));
+  require_catalogue(dir / "c.db", before);
 }

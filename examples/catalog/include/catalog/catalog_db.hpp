@@ -28,6 +28,18 @@ enum class open_mode {
 
 class catalog_sync;
 
+/// A guard for catalog_sync::commit: how much of the catalogue one snapshot may delete.
+/**
+ * An empty or truncated snapshot (a filter that matched nothing, an API that answered with
+ * fewer pages than it has) looks exactly like "everything was removed"; the guard turns that
+ * into an error instead of an empty catalogue.
+ */
+struct deletion_limit {
+  /// Largest share of the current records one commit may delete, in [0, 1]. Deleting every
+  /// record of a non-empty catalogue is refused whatever the share.
+  double max_share = 0.5;
+};
+
 /// One SQLite connection to a catalogue file: blocking, and for one thread at a time.
 /**
  * The file is in WAL mode, so any number of connections (in this process or others) read in
@@ -91,6 +103,18 @@ public:
 
 private:
   friend class catalog_sync;
+
+/// A guard for catalog_sync::commit: how much of the catalogue one snapshot may delete.
+/**
+ * An empty or truncated snapshot (a filter that matched nothing, an API that answered with
+ * fewer pages than it has) looks exactly like "everything was removed"; the guard turns that
+ * into an error instead of an empty catalogue.
+ */
+struct deletion_limit {
+  /// Largest share of the current records one commit may delete, in [0, 1]. Deleting every
+  /// record of a non-empty catalogue is refused whatever the share.
+  double max_share = 0.5;
+};
   struct impl;
   std::unique_ptr<impl> impl_;
 };
@@ -105,7 +129,8 @@ private:
  * If commit() throws (for example database_error with busy() when another writer holds the lock
  * past the timeout), the catalogue is unchanged and the staged records are kept, so commit() may
  * be retried. Destroying an uncommitted sync discards the staged records: an abandoned sync
- * changes nothing. When a snapshot names a record twice, the last one wins.
+ * changes nothing. When a snapshot names a record twice, the last one wins; duplicates()
+ * counts such records, so that a caller can report them.
  *
  * @par Example
  * @code
@@ -131,8 +156,21 @@ public:
   /// How many distinct names are staged so far.
   std::size_t staged() const;
 
+  /// How many added records named a record already staged (and replaced it).
+  std::size_t duplicates() const;
+  /// The first duplicated names (at most max_duplicate_sample), in the order they were seen.
+  std::vector<std::string> duplicate_names() const;
+  static constexpr std::size_t max_duplicate_sample = 5;
+
   /// Makes the catalogue equal to the staged snapshot, atomically, and reports the difference.
   sync_counts commit();
+
+  /// The same, unless that would delete more than `limit` allows (nullopt: no limit).
+  /**
+   * @throws mass_deletion naming the counts when it would; the catalogue is unchanged and the
+   *         staged records are kept (commit() without a limit may follow).
+   */
+  sync_counts commit(std::optional<deletion_limit> limit);
 
   /// Discards the staged records (what the destructor does when commit() did not succeed).
   void rollback() noexcept;

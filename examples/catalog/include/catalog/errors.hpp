@@ -3,6 +3,7 @@
 #ifndef CATALOG_ERRORS_HPP
 #define CATALOG_ERRORS_HPP
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +16,7 @@ namespace catalog {
  * | invalid_query      | empty, too long, or an FTS5 syntax error                | 400          |
  * | invalid_limit      | limit outside [1, catalog_db::max_limit]                | 400          |
  * | invalid_record     | a synced record with an empty name                      | 400          |
+ * | mass_deletion      | a guarded sync commit would delete too much             | (refused)    |
  * | database_error     | missing, unreadable or corrupt file, busy, I/O          | 500 / 503    |
  *
  * None of them leaves a partial write behind: a failing operation changes nothing.
@@ -41,6 +43,30 @@ public:
 class invalid_record : public error {
 public:
   using error::error;
+};
+
+/// A sync commit with a deletion_limit would have deleted more than it allows; nothing changed.
+class mass_deletion : public error {
+public:
+  mass_deletion(std::size_t would_delete, std::size_t catalogue_size, double max_share)
+      : error(message(would_delete, catalogue_size, max_share)), would_delete_(would_delete),
+        catalogue_size_(catalogue_size) {}
+
+  /// How many records the snapshot would have removed.
+  std::size_t would_delete() const noexcept { return would_delete_; }
+  /// How many records the catalogue holds (and still holds).
+  std::size_t catalogue_size() const noexcept { return catalogue_size_; }
+
+private:
+  static std::string message(std::size_t n, std::size_t of, double max_share) {
+    const auto percent = [](double x) { return std::to_string(static_cast<long>(x * 100 + 0.5)) + "%"; };
+    const double share = of == 0 ? 0.0 : static_cast<double>(n) / static_cast<double>(of);
+    return "refusing to delete " + std::to_string(n) + " of the catalogue's " + std::to_string(of) + " records (" +
+           percent(share) + (n == of ? ": all of them" : ", more than the " + percent(max_share) + " allowed") +
+           "); the catalogue is unchanged";
+  }
+  std::size_t would_delete_;
+  std::size_t catalogue_size_;
 };
 
 /// SQLite failed: the file is missing, not a catalogue, corrupt, locked for too long, or I/O failed.
