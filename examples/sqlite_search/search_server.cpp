@@ -35,6 +35,9 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 std::string error_body(std::string_view message) { return dump(json{{"error", message}}); }
 
+// Every resource answers GET and HEAD (HEAD: the GET answer's headers, no body).
+bool get_or_head(const http::request& request) { return request.method == "GET" || request.method == "HEAD"; }
+
 } // namespace
 
 search_server::search_server(asio::io_context& io, search_backend backend, server_options options)
@@ -131,7 +134,8 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
       const response r = co_await handle(request);
       requests_.fetch_add(1, std::memory_order_relaxed);
       const bool keep_alive = request.keep_alive && !stopped_;
-      const auto text = http::make_response(r.status, json_type, r.body, keep_alive);
+      const auto text = http::make_response(r.status, json_type, r.body, keep_alive, r.headers,
+                                            request.method == "HEAD");
       co_await asio::async_write(*socket, asio::buffer(text), use_awaitable);
       if (!keep_alive) {
         linger = true;
@@ -167,14 +171,16 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
 }
 
 asio::awaitable<search_server::response> search_server::handle(const http::request& request) {
+  // 405 must say what is allowed (RFC 9110, 15.5.6).
+  const response not_allowed{405, error_body("use GET or HEAD"), {{"Allow", "GET, HEAD"}}};
   if (request.path == "/health") {
-    if (request.method != "GET" && request.method != "HEAD")
-      co_return response{405, error_body("use GET")};
+    if (!get_or_head(request))
+      co_return not_allowed;
     co_return response{200, dump(json{{"status", "ok"}, {"mode", options_.inline_search ? "inline" : "offloaded"}})};
   }
   if (request.path == "/search") {
-    if (request.method != "GET")
-      co_return response{405, error_body("use GET")};
+    if (!get_or_head(request))
+      co_return not_allowed;
     co_return co_await handle_search(request);
   }
   co_return response{404, error_body("no such resource; try /search?q=... or /health")};

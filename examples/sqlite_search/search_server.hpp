@@ -89,6 +89,7 @@ private:
   struct response {
     int status;
     std::string body;
+    http::header_list headers{};
   };
 
   asio::awaitable<void> accept_loop();

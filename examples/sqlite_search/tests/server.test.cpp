@@ -135,6 +135,37 @@ TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives o
   CHECK(after.get("/search?q=asio").status == 200);
 }
 
+TEST_CASE_METHOD(catalogue_fixture, "HEAD gets headers without a body; 405 says what is allowed", "[server]") {
+  http_client client(server.port());
+  // Pipelined: a body after the HEAD answer would be read as the start of the GET answer.
+  client.send("HEAD /health HTTP/1.1\r\n\r\nHEAD /search?q=asio HTTP/1.1\r\n\r\nHEAD /nope HTTP/1.1\r\n\r\n"
+              "GET /health HTTP/1.1\r\n\r\n");
+  auto head = client.read_response(true);
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(head.keep_alive);
+  auto get_length = [&] {
+    auto r = client.read_response();
+    REQUIRE(r.status == 200);
+    return std::to_string(r.body.size());
+  };
+  auto search_head = client.read_response(true);
+  CHECK(search_head.status == 200);
+  CHECK(search_head.header("Content-Length") != "0");
+  CHECK(client.read_response(true).status == 404);
+  CHECK(head.header("Content-Length") == get_length()); // the GET answer's length, no bytes sent
+
+  for (const char* method : {"DELETE", "POST", "PUT"}) {
+    for (const char* path : {"/health", "/search?q=asio"}) {
+      client.send(std::string(method) + " " + path + " HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+      auto r = client.read_response();
+      CHECK(r.status == 405);
+      CHECK(r.header("Allow") == "GET, HEAD");
+    }
+  }
+  CHECK(client.get("/health").status == 200); // and the connection is still in step
+}
+
 TEST_CASE_METHOD(catalogue_fixture, "pipelined requests are answered in order", "[server]") {
   http_client client(server.port());
   client.send("GET /health HTTP/1.1\r\n\r\nGET /search?q=netkit HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n");
