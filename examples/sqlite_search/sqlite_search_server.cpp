@@ -6,7 +6,8 @@
 // With --inline it calls `search(q, n)` on the loop instead (the classic mistake): smartasync
 // reports it, and /health stalls whenever a search runs.
 //
-//   sqlite_search_server [--db FILE] [--port N] [--address A] [--threads N] [--inline]
+//   sqlite_search_server [--db FILE] [--port N] [--address A] [--threads N] [--inline] ...
+//   sqlite_search_server --help      (every option, its range and default)
 //
 //   curl 'http://127.0.0.1:PORT/search?q=asio&limit=5'
 //   curl 'http://127.0.0.1:PORT/health'
@@ -15,6 +16,9 @@
 #include "catalog_search.hpp"
 #include "search_server.hpp"
 
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <fmt/format.h>
@@ -28,37 +32,26 @@
 int main(int argc, char** argv) {
   std::string db_file = "catalog.db";
   sqlite_search::server_options options;
+  int port = 0;
   std::size_t threads = 4;
+
+  // Every value is range-checked before anything starts: a wrapped-around port or a pool of
+  // 100 000 threads is a clear error (exit 2), not a surprise.
+  CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health)."};
+  app.add_option("--db", db_file, "catalogue file (see catalog_import)")->check(CLI::ExistingFile)->capture_default_str();
+  app.add_option("--port", port, "TCP port; 0 picks a free one (printed at start)")->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--address", options.address, "IP address to listen on")
+      ->check(sqlite_search::ip_address_validator())->capture_default_str();
+  app.add_option("--threads", threads, "blocking-pool threads, one SQLite connection each")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_flag("--inline", options.inline_search, "call the search on the event loop (the mistake, for comparison)");
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string_view arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc)
-          throw std::invalid_argument(fmt::format("{} needs a value", arg));
-        return argv[++i];
-      };
-      if (arg == "--db")
-        db_file = value();
-      else if (arg == "--port")
-        options.port = static_cast<std::uint16_t>(std::stoul(value()));
-      else if (arg == "--address")
-        options.address = value();
-      else if (arg == "--threads")
-        threads = std::stoul(value());
-      else if (arg == "--inline")
-        options.inline_search = true;
-      else
-        throw std::invalid_argument(fmt::format("unknown argument '{}'", arg));
-    }
-    if (threads == 0)
-      throw std::invalid_argument("--threads must be at least 1");
-  } catch (const std::exception& e) {
-    fmt::print(stderr,
-               "sqlite_search_server: {}\n"
-               "usage: {} [--db FILE] [--port N (0: any free port)] [--address A] [--threads N] [--inline]\n",
-               e.what(), argv[0]);
-    return 2;
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
+  options.port = static_cast<std::uint16_t>(port);
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.
