@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -40,6 +41,18 @@ bool get_or_head(const http::request& request) { return request.method == "GET" 
 
 } // namespace
 
+// One connection's state, shared with its timers' handlers so they can tell whether it still exists.
+struct search_server::connection {
+  explicit connection(tcp::socket s)
+      : socket(std::move(s)), idle(socket.get_executor()), request_deadline(socket.get_executor()) {}
+  tcp::socket socket;
+  asio::steady_timer idle;             // restarts on every read: a quiet keep-alive connection
+  asio::steady_timer request_deadline; // from a request's first byte: a trickling client
+  std::uint64_t request_number = 0;    // tells a stale deadline handler from the current one
+  bool request_open = false;
+  bool request_timed_out = false;
+};
+
 search_server::search_server(asio::io_context& io, search_backend backend, server_options options)
     : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io) {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.address), options_.port);
@@ -63,8 +76,8 @@ void search_server::stop() {
     acceptor_.close(ec);
     // Closing wakes each connection's pending read with an error, ending its coroutine; a
     // connection waiting for a search finishes that answer, then sees stopped_ and closes.
-    for (auto* socket : sockets_)
-      socket->close(ec);
+    for (auto* conn : connections_)
+      conn->socket.close(ec);
   });
 }
 
@@ -81,26 +94,43 @@ asio::awaitable<void> search_server::accept_loop() {
 }
 
 asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
-  // Shared so the idle timer's handler can tell whether the connection still exists.
-  auto socket = std::make_shared<tcp::socket>(std::move(raw_socket));
-  sockets_.insert(socket.get());
+  auto conn = std::make_shared<connection>(std::move(raw_socket));
+  auto& socket = conn->socket;
+  connections_.insert(conn.get());
   struct unregister {
     search_server* server;
-    tcp::socket* socket;
+    connection* conn;
     std::shared_ptr<bool> alive;
     ~unregister() {
       if (*alive)
-        server->sockets_.erase(socket);
+        server->connections_.erase(conn);
     }
-  } registration{this, socket.get(), alive_};
+  } registration{this, conn.get(), alive_};
 
-  asio::steady_timer idle(socket->get_executor());
+  const std::weak_ptr<connection> weak = conn;
   auto arm_idle_timer = [&] {
-    idle.expires_after(options_.idle_timeout);
-    idle.async_wait([weak = std::weak_ptr<tcp::socket>(socket)](asio::error_code ec) {
-      if (auto s = weak.lock(); s && !ec)
-        s->close(ec); // the pending read fails; the coroutine ends
+    conn->idle.expires_after(options_.idle_timeout);
+    conn->idle.async_wait([weak](asio::error_code ec) {
+      if (auto c = weak.lock(); c && !ec)
+        c->socket.close(ec); // the pending read fails; the coroutine ends
     });
+  };
+  // The idle timer restarts on every byte, so alone it lets a client keep a connection forever
+  // by trickling one header byte at a time. A request gets a total deadline too.
+  auto open_request = [&] {
+    conn->request_open = true;
+    conn->request_deadline.expires_after(options_.request_timeout);
+    conn->request_deadline.async_wait([weak, number = ++conn->request_number](asio::error_code ec) {
+      auto c = weak.lock();
+      if (!c || ec || !c->request_open || c->request_number != number)
+        return;
+      c->request_timed_out = true;
+      c->socket.cancel(ec); // the pending read completes with operation_aborted; we answer 408
+    });
+  };
+  auto close_request = [&] {
+    conn->request_open = false;
+    conn->request_deadline.cancel();
   };
 
   http::request_parser parser(options_.limits);
@@ -112,62 +142,79 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
     for (;;) {
       if (begin == end) {
         arm_idle_timer();
-        end = co_await socket->async_read_some(asio::buffer(buffer), use_awaitable);
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+        conn->idle.cancel();
+        if (ec == asio::error::operation_aborted && conn->request_timed_out) {
+          requests_.fetch_add(1, std::memory_order_relaxed);
+          const auto text = http::make_response(
+              408, json_type,
+              error_body(fmt::format("request not complete within {} ms", options_.request_timeout.count())), false);
+          co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
+          linger = true;
+          break;
+        }
+        if (ec)
+          break; // the peer went away, the idle timer fired, or stop() closed the socket
         begin = 0;
-        idle.cancel();
+        end = n;
       }
+      if (!conn->request_open)
+        open_request();
       begin += parser.feed(std::string_view(buffer.data() + begin, end - begin));
 
       if (parser.failed()) {
         // The byte stream can no longer be framed: answer, then close this connection.
+        close_request();
         requests_.fetch_add(1, std::memory_order_relaxed);
         const auto text = http::make_response(parser.error_status(), json_type,
                                               error_body(parser.error_message()), false);
-        co_await asio::async_write(*socket, asio::buffer(text), use_awaitable);
+        co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
         linger = true;
         break;
       }
       if (!parser.complete())
         continue; // everything buffered was consumed; read more
 
+      close_request();
       const http::request request = parser.take();
       const response r = co_await handle(request);
       requests_.fetch_add(1, std::memory_order_relaxed);
       const bool keep_alive = request.keep_alive && !stopped_;
       const auto text = http::make_response(r.status, json_type, r.body, keep_alive, r.headers,
                                             request.method == "HEAD");
-      co_await asio::async_write(*socket, asio::buffer(text), use_awaitable);
+      co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
       if (!keep_alive) {
         linger = true;
         break;
       }
     }
   } catch (const std::exception&) {
-    // The peer went away, the idle timer fired, or stop() closed the socket.
+    // A write failed: the peer went away, or stop() closed the socket.
   }
-  idle.cancel();
+  conn->idle.cancel();
+  close_request();
 
   asio::error_code ec;
-  if (linger && socket->is_open()) {
+  if (linger && socket.is_open()) {
     // Half-close, then drain briefly: closing with unread input would send RST and could
     // destroy our answer before the client has read it.
-    socket->shutdown(tcp::socket::shutdown_send, ec);
-    idle.expires_after(std::chrono::milliseconds(500));
-    idle.async_wait([weak = std::weak_ptr<tcp::socket>(socket)](asio::error_code e) {
-      if (auto s = weak.lock(); s && !e)
-        s->close(e);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    conn->idle.expires_after(std::chrono::milliseconds(500));
+    conn->idle.async_wait([weak](asio::error_code e) {
+      if (auto c = weak.lock(); c && !e)
+        c->socket.close(e);
     });
     std::size_t drained = 0;
     while (drained < 1024 * 1024) {
       auto [read_ec, n] =
-          co_await socket->async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+          co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
       if (read_ec)
         break;
       drained += n;
     }
-    idle.cancel();
+    conn->idle.cancel();
   }
-  socket->close(ec);
+  socket.close(ec);
 }
 
 asio::awaitable<search_server::response> search_server::handle(const http::request& request) {

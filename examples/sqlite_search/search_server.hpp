@@ -50,8 +50,11 @@ struct server_options {
   /// awaiting its async form.
   bool inline_search = false;
   http::limits limits{};
-  /// A keep-alive connection idle this long is closed.
+  /// A keep-alive connection idle this long is closed (the timer restarts on every read).
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  /// A request (line, headers and its small body) not complete this long after its first byte
+  /// gets 408 and its connection is closed, however steadily its bytes trickle in.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
   int default_limit = 10;
 };
 
@@ -102,7 +105,8 @@ private:
   server_options options_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  std::unordered_set<asio::ip::tcp::socket*> sockets_;
+  struct connection;
+  std::unordered_set<connection*> connections_;
   bool stopped_ = false;
   std::atomic<std::uint64_t> requests_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

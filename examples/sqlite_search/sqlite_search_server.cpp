@@ -45,6 +45,13 @@ int main(int argc, char** argv) {
       ->check(sqlite_search::ip_address_validator())->capture_default_str();
   app.add_option("--threads", threads, "blocking-pool threads, one SQLite connection each")
       ->check(CLI::Range(1, 256))->capture_default_str();
+  int idle_ms = static_cast<int>(options.idle_timeout.count());
+  int request_ms = static_cast<int>(options.request_timeout.count());
+  app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
+      ->check(CLI::Range(1, 3'600'000))->capture_default_str();
+  app.add_option("--request-timeout-ms", request_ms,
+                 "a request must be complete this long after its first byte, or 408 (slow clients)")
+      ->check(CLI::Range(1, 600'000))->capture_default_str();
   app.add_flag("--inline", options.inline_search, "call the search on the event loop (the mistake, for comparison)");
   try {
     app.parse(argc, argv);
@@ -52,6 +59,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
   options.port = static_cast<std::uint16_t>(port);
+  options.idle_timeout = std::chrono::milliseconds(idle_ms);
+  options.request_timeout = std::chrono::milliseconds(request_ms);
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.

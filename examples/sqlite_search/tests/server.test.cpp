@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -164,6 +165,49 @@ TEST_CASE_METHOD(catalogue_fixture, "HEAD gets headers without a body; 405 says 
     }
   }
   CHECK(client.get("/health").status == 200); // and the connection is still in step
+}
+
+TEST_CASE("a client trickling its request gets 408 however steady the trickle", "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  // The idle timeout alone restarts on every byte: one byte per 20 ms never trips 30 s.
+  running_server server(make_backend(search),
+                        server_options{.idle_timeout = std::chrono::seconds(30),
+                                       .request_timeout = std::chrono::milliseconds(300)});
+
+  http_client client(server.port());
+  const std::string request = "GET /search?q=asio HTTP/1.1\r\nHost: localhost\r\nX-Slow: " +
+                              std::string(200, 'x') + "\r\n\r\n";
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> answered{false};
+  std::thread trickler([&] {
+    try {
+      for (char c : request) {
+        if (answered)
+          break;
+        client.send(std::string_view(&c, 1));
+        ++sent;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    } catch (const std::exception&) {
+      // the server closed the connection: expected once it has answered
+    }
+  });
+  const auto r = client.read_response();
+  answered = true;
+  trickler.join();
+  CHECK(r.status == 408);
+  CHECK_FALSE(r.keep_alive);
+  CHECK(sent < request.size()); // answered mid-request, not after the request finally completed
+  CHECK(client.closed_by_server());
+
+  // Prompt requests, and a keep-alive connection that stays quiet for a while, are untouched.
+  http_client prompt(server.port());
+  CHECK(prompt.get("/health").status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(prompt.get("/health").status == 200);
 }
 
 TEST_CASE_METHOD(catalogue_fixture, "pipelined requests are answered in order", "[server]") {
