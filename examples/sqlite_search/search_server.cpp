@@ -225,12 +225,33 @@ asio::awaitable<search_server::response> search_server::handle(const http::reque
       co_return not_allowed;
     co_return response{200, dump(json{{"status", "ok"}, {"mode", options_.inline_search ? "inline" : "offloaded"}})};
   }
+  if (request.path == "/ready") {
+    if (!get_or_head(request))
+      co_return not_allowed;
+    co_return co_await handle_ready();
+  }
   if (request.path == "/search") {
     if (!get_or_head(request))
       co_return not_allowed;
     co_return co_await handle_search(request);
   }
-  co_return response{404, error_body("no such resource; try /search?q=... or /health")};
+  co_return response{404, error_body("no such resource; try /search?q=..., /health or /ready")};
+}
+
+asio::awaitable<search_server::response> search_server::handle_ready() {
+  if (stopped_)
+    co_return response{503, dump(json{{"status", "stopping"}})};
+  // The probe takes the same path as a search (the pool, or the loop with --inline), so a pool
+  // that sheds load is not ready either.
+  try {
+    if (options_.inline_search)
+      backend_.probe();
+    else
+      co_await backend_.async_probe();
+  } catch (const std::exception& e) {
+    co_return response{503, dump(json{{"status", "unavailable"}, {"error", e.what()}})};
+  }
+  co_return response{200, dump(json{{"status", "ready"}})};
 }
 
 asio::awaitable<search_server::response> search_server::handle_search(const http::request& request) {

@@ -31,14 +31,37 @@ struct search_backend {
   std::function<search_result(std::string, int)> call;
   /// The async form, `search.async(q, limit)`: the call runs on the blocking pool.
   std::function<asio::awaitable<search_result>(std::string, int)> async_call;
+  /// The readiness check behind /ready, in the same two forms; throws when not ready.
+  std::function<void()> probe;
+  std::function<asio::awaitable<void>()> async_probe;
 };
 
-/// The backend of a smart_function taking (std::string, int) and returning search_result.
+/// The backend of a smart_function taking (std::string, int) and returning search_result, with
+/// `probe` (a smart_function taking nothing) as its readiness check.
+template <typename F, typename P>
+search_backend make_backend(const smartasync::smart_function<F>& search, const smartasync::smart_function<P>& probe) {
+  return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
+          [search](std::string q, int limit) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit);
+          },
+          [probe] { probe(); }, [probe]() -> asio::awaitable<void> { return probe.async(); }};
+}
+
+namespace detail {
+// A coroutine with its operand as a parameter (copied into the frame), not a capturing lambda.
+inline asio::awaitable<void> discard_result(asio::awaitable<search_result> search) { (void)co_await std::move(search); }
+} // namespace detail
+
+/// As above, the readiness check being a search of its own for a word nobody uses.
 template <typename F>
 search_backend make_backend(const smartasync::smart_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
           [search](std::string q, int limit) -> asio::awaitable<search_result> {
             return search.async(std::move(q), limit);
+          },
+          [search] { (void)search(std::string("smartasyncreadinessprobe"), 1); },
+          [search]() -> asio::awaitable<void> {
+            return detail::discard_result(search.async(std::string("smartasyncreadinessprobe"), 1));
           }};
 }
 
@@ -58,8 +81,12 @@ struct server_options {
   int default_limit = 10;
 };
 
-/// `GET /search?q=QUERY&limit=N` (JSON results) and `GET /health`, on one io_context thread.
+/// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, on one io_context thread.
 /**
+ * /health is liveness: the loop answers, nothing else is checked. /ready is readiness: a tiny
+ * search through the same path as /search succeeds (503 when the database fails, or while the
+ * server shuts down).
+ *
  * Each connection is a coroutine: read, parse (http_parser), answer, repeat while keep-alive.
  * Malformed requests get 400, unknown paths 404, other methods 405, requests over the limits
  * 413; a broken request closes its connection, never the server.
@@ -99,6 +126,7 @@ private:
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
   asio::awaitable<response> handle(const http::request& request);
   asio::awaitable<response> handle_search(const http::request& request);
+  asio::awaitable<response> handle_ready();
 
   asio::io_context& io_;
   search_backend backend_;

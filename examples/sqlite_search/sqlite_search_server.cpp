@@ -10,7 +10,8 @@
 //   sqlite_search_server --help      (every option, its range and default)
 //
 //   curl 'http://127.0.0.1:PORT/search?q=asio&limit=5'
-//   curl 'http://127.0.0.1:PORT/health'
+//   curl 'http://127.0.0.1:PORT/health'     liveness: the event loop answers
+//   curl 'http://127.0.0.1:PORT/ready'      readiness: a search through the pool works
 //
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_search.hpp"
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
 
   // Every value is range-checked before anything starts: a wrapped-around port or a pool of
   // 100 000 threads is a clear error (exit 2), not a surprise.
-  CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health)."};
+  CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health, /ready)."};
   app.add_option("--db", db_file, "catalogue file (see catalog_import)")->check(CLI::ExistingFile)->capture_default_str();
   app.add_option("--port", port, "TCP port; 0 picks a free one (printed at start)")->check(CLI::Range(0, 65535))
       ->capture_default_str();
@@ -68,10 +69,11 @@ int main(int argc, char** argv) {
     // 2. The blocking pool and the wrapped search (the same wrapper the CLI calls inline).
     smartasync::blocking_pool pool{threads, 1024};
     auto search = sqlite_search::make_catalog_search(pool, connections);
+    auto probe = sqlite_search::make_catalog_probe(pool, connections);
 
     // 3. One event-loop thread serves every connection.
     asio::io_context io{1};
-    sqlite_search::search_server server(io, sqlite_search::make_backend(search), options);
+    sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
     server.start();
 
     // 4. SIGINT / SIGTERM: stop accepting, close connections, let run() return.

@@ -14,6 +14,7 @@
 
 #include <condition_variable>
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -352,4 +353,37 @@ TEST_CASE("stop() ends the server while clients are connected", "[server]") {
   thread.join(); // returns: every connection was closed
   CHECK(idle.closed_by_server());
   CHECK(busy.closed_by_server());
+}
+
+TEST_CASE("/ready fails when the database does, /health stays live", "[server][ready]") {
+  catalog::testing::temp_dir dir;
+  const auto file = make_catalogue(dir);
+  catalog::connection_pool connections{file, 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  auto probe = make_catalog_probe(pool, connections);
+  running_server server(make_backend(search, probe));
+
+  http_client client(server.port());
+  auto r = client.get("/ready");
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["status"] == "ready");
+  CHECK(client.get("/search?q=asio").status == 200);
+
+  // Corrupt every page past the first two, under the running server.
+  {
+    const auto size = std::filesystem::file_size(file);
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(8192);
+    const std::string junk(size - 8192, '\xab');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  CHECK(client.get("/search?q=network").status == 500);
+  r = client.get("/ready");
+  CHECK(r.status == 503);
+  CHECK(json::parse(r.body)["status"] == "unavailable");
+  CHECK_FALSE(json::parse(r.body)["error"].get<std::string>().empty()); // what SQLite said
+  r = client.get("/health"); // liveness: the process serves; restarting it would not help
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["status"] == "ok");
 }
