@@ -51,10 +51,13 @@ struct search_server::connection {
   std::uint64_t request_number = 0;    // tells a stale deadline handler from the current one
   bool request_open = false;
   bool request_timed_out = false;
+  bool busy = false;      // answering a request: stop() lets it finish
+  bool searching = false; // awaiting a search on the pool: stop() cancels it
+  asio::cancellation_signal search_cancel;
 };
 
 search_server::search_server(asio::io_context& io, search_backend backend, server_options options)
-    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io) {
+    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io), grace_timer_(io) {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.address), options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -69,16 +72,46 @@ void search_server::start() { asio::co_spawn(io_, accept_loop(), asio::detached)
 
 void search_server::stop() {
   asio::post(io_, [this, alive = alive_] {
-    if (!*alive || stopped_)
-      return;
-    stopped_ = true;
-    asio::error_code ec;
-    acceptor_.close(ec);
-    // Closing wakes each connection's pending read with an error, ending its coroutine; a
-    // connection waiting for a search finishes that answer, then sees stopped_ and closes.
-    for (auto* conn : connections_)
-      conn->socket.close(ec);
+    if (*alive)
+      begin_shutdown();
   });
+}
+
+void search_server::begin_shutdown() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  for (auto* conn : connections_) {
+    if (conn->searching)
+      // Partial: the pool unlinks a queued search (it completes with operation_aborted, we
+      // answer 503) and leaves a running one alone; the grace timer deals with those.
+      conn->search_cancel.emit(asio::cancellation_type::partial);
+    else if (!conn->busy)
+      conn->socket.close(ec); // waiting for a request: nothing to answer; the read fails
+  }
+  if (searches_in_flight_ == 0)
+    return end_grace();
+  grace_timer_.expires_after(options_.shutdown_grace);
+  grace_timer_.async_wait([this, alive = alive_](asio::error_code e) {
+    if (*alive && !e)
+      end_grace();
+  });
+}
+
+void search_server::end_grace() {
+  if (grace_over_)
+    return;
+  grace_over_ = true;
+  grace_timer_.cancel();
+  asio::error_code ec;
+  for (auto* conn : connections_) {
+    if (conn->searching)
+      conn->search_cancel.emit(asio::cancellation_type::terminal); // answer 503 now
+    else if (!conn->busy)
+      conn->socket.close(ec);
+  }
 }
 
 asio::awaitable<void> search_server::accept_loop() {
@@ -177,12 +210,14 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
 
       close_request();
       const http::request request = parser.take();
-      const response r = co_await handle(request);
+      conn->busy = true;
+      const response r = co_await handle(request, *conn);
       requests_.fetch_add(1, std::memory_order_relaxed);
       const bool keep_alive = request.keep_alive && !stopped_;
       const auto text = http::make_response(r.status, json_type, r.body, keep_alive, r.headers,
                                             request.method == "HEAD");
       co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
+      conn->busy = false;
       if (!keep_alive) {
         linger = true;
         break;
@@ -192,6 +227,7 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
     // A write failed: the peer went away, or stop() closed the socket.
   }
   conn->idle.cancel();
+  conn->busy = false;
   close_request();
 
   asio::error_code ec;
@@ -217,7 +253,7 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
   socket.close(ec);
 }
 
-asio::awaitable<search_server::response> search_server::handle(const http::request& request) {
+asio::awaitable<search_server::response> search_server::handle(const http::request& request, connection& conn) {
   // 405 must say what is allowed (RFC 9110, 15.5.6).
   const response not_allowed{405, error_body("use GET or HEAD"), {{"Allow", "GET, HEAD"}}};
   if (request.path == "/health") {
@@ -233,7 +269,7 @@ asio::awaitable<search_server::response> search_server::handle(const http::reque
   if (request.path == "/search") {
     if (!get_or_head(request))
       co_return not_allowed;
-    co_return co_await handle_search(request);
+    co_return co_await handle_search(request, conn);
   }
   co_return response{404, error_body("no such resource; try /search?q=..., /health or /ready")};
 }
@@ -254,7 +290,8 @@ asio::awaitable<search_server::response> search_server::handle_ready() {
   co_return response{200, dump(json{{"status", "ready"}})};
 }
 
-asio::awaitable<search_server::response> search_server::handle_search(const http::request& request) {
+asio::awaitable<search_server::response> search_server::handle_search(const http::request& request,
+                                                                     connection& conn) {
   const auto q = request.query.find("q");
   if (q == request.query.end())
     co_return response{400, error_body("missing query parameter 'q'")};
@@ -266,10 +303,31 @@ asio::awaitable<search_server::response> search_server::handle_search(const http
       co_return response{400, error_body("invalid limit: not an integer")};
   }
 
+  if (stopped_)
+    co_return response{503, error_body("server shutting down"), {{"Retry-After", "1"}}};
+
+  // While the search is in flight, stop() can reach it through conn.search_cancel.
+  struct in_flight {
+    search_server& server;
+    connection& conn;
+    in_flight(search_server& s, connection& c) : server(s), conn(c) {
+      conn.searching = true;
+      ++server.searches_in_flight_;
+    }
+    ~in_flight() {
+      conn.searching = false;
+      if (--server.searches_in_flight_ == 0 && server.stopped_)
+        server.end_grace(); // nothing left to wait for
+    }
+    in_flight(const in_flight&) = delete;
+    in_flight& operator=(const in_flight&) = delete;
+  };
+
   int status = 200;
   std::string message;
   const auto start = std::chrono::steady_clock::now();
   try {
+    const in_flight registration(*this, conn);
     // The one line this example is about. Offloaded, the loop serves other connections while
     // SQLite works; inline, every other connection waits (and smartasync reports it).
     // (An if, not ?: -- GCC 12 miscompiles co_await inside a conditional expression.)
@@ -277,7 +335,9 @@ asio::awaitable<search_server::response> search_server::handle_search(const http
     if (options_.inline_search)
       hits = backend_.call(q->second, limit);
     else
-      hits = co_await backend_.async_call(q->second, limit);
+      hits = co_await backend_.async_call(q->second, limit, conn.search_cancel.slot());
+    if (stopped_)
+      finished_in_grace_.fetch_add(1, std::memory_order_relaxed);
     const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     co_return response{200, dump(json{{"query", q->second},
                                       {"limit", limit},
@@ -291,6 +351,11 @@ asio::awaitable<search_server::response> search_server::handle_search(const http
   } catch (const catalog::database_error& e) {
     status = e.busy() ? 503 : 500, message = e.what();
   } catch (const std::system_error& e) {
+    if (e.code() == asio::error::operation_aborted && stopped_) {
+      // Cancelled by stop(): before the grace ended it never started, after it, it overran.
+      (grace_over_ ? cancelled_running_ : cancelled_queued_).fetch_add(1, std::memory_order_relaxed);
+      co_return response{503, error_body("server shutting down; search cancelled"), {{"Retry-After", "1"}}};
+    }
     // queue_full / pool_stopped: the pool is shedding load or shutting down.
     status = e.code().category() == smartasync::error_category() ? 503 : 500, message = e.what();
   } catch (const std::exception& e) {

@@ -9,8 +9,12 @@
 #include <smartasync/smart_async.hpp>
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -29,8 +33,9 @@ using search_result = std::vector<catalog::search_hit>;
 struct search_backend {
   /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
   std::function<search_result(std::string, int)> call;
-  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool.
-  std::function<asio::awaitable<search_result>(std::string, int)> async_call;
+  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool. A signal on
+  /// the slot cancels it: any type removes a queued call, terminal abandons a running one.
+  std::function<asio::awaitable<search_result>(std::string, int, asio::cancellation_slot)> async_call;
   /// The readiness check behind /ready, in the same two forms; throws when not ready.
   std::function<void()> probe;
   std::function<asio::awaitable<void>()> async_probe;
@@ -41,8 +46,8 @@ struct search_backend {
 template <typename F, typename P>
 search_backend make_backend(const smartasync::smart_function<F>& search, const smartasync::smart_function<P>& probe) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
-          [search](std::string q, int limit) -> asio::awaitable<search_result> {
-            return search.async(std::move(q), limit);
+          [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
           },
           [probe] { probe(); }, [probe]() -> asio::awaitable<void> { return probe.async(); }};
 }
@@ -56,12 +61,12 @@ inline asio::awaitable<void> discard_result(asio::awaitable<search_result> searc
 template <typename F>
 search_backend make_backend(const smartasync::smart_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
-          [search](std::string q, int limit) -> asio::awaitable<search_result> {
-            return search.async(std::move(q), limit);
+          [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
           },
           [search] { (void)search(std::string("smartasyncreadinessprobe"), 1); },
           [search]() -> asio::awaitable<void> {
-            return detail::discard_result(search.async(std::string("smartasyncreadinessprobe"), 1));
+            return detail::discard_result(search.async(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
           }};
 }
 
@@ -79,6 +84,9 @@ struct server_options {
   /// gets 408 and its connection is closed, however steadily its bytes trickle in.
   std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
   int default_limit = 10;
+  /// At stop(), searches still running get this long to finish; then they are answered 503
+  /// too (queued ones are answered 503 at once).
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
 };
 
 /// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, on one io_context thread.
@@ -108,12 +116,29 @@ public:
   /// Starts accepting connections.
   void start();
 
-  /// Stops accepting and closes every connection; io_context::run returns once searches in
-  /// flight have finished.
+  /// Shuts down gracefully; io_context::run returns when it is done.
+  /**
+   * Stops accepting and closes the connections not waiting for a search. Queued searches are
+   * cancelled in the pool and answered 503 at once; running ones get options().shutdown_grace
+   * to finish (their clients get the real answer), then are abandoned and answered 503. Every
+   * answer then closes its connection. A search abandoned while running still occupies its
+   * pool thread until SQLite returns; the pool's destructor waits for it.
+   */
   void stop();
 
   /// Requests answered so far (any status).
   std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
+
+  /// What stop() did with the searches in flight.
+  struct shutdown_counts {
+    std::uint64_t finished = 0;          // finished within the grace, answered normally
+    std::uint64_t cancelled_queued = 0;  // never started: answered 503 at once
+    std::uint64_t cancelled_running = 0; // still running when the grace ended: answered 503
+  };
+  shutdown_counts shutdown_summary() const noexcept {
+    return {finished_in_grace_.load(std::memory_order_relaxed), cancelled_queued_.load(std::memory_order_relaxed),
+            cancelled_running_.load(std::memory_order_relaxed)};
+  }
 
 private:
   struct response {
@@ -124,8 +149,11 @@ private:
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
-  asio::awaitable<response> handle(const http::request& request);
-  asio::awaitable<response> handle_search(const http::request& request);
+  struct connection;
+  asio::awaitable<response> handle(const http::request& request, connection& conn);
+  asio::awaitable<response> handle_search(const http::request& request, connection& conn);
+  void begin_shutdown();
+  void end_grace();
   asio::awaitable<response> handle_ready();
 
   asio::io_context& io_;
@@ -133,10 +161,13 @@ private:
   server_options options_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  struct connection;
   std::unordered_set<connection*> connections_;
   bool stopped_ = false;
+  bool grace_over_ = false;
+  std::size_t searches_in_flight_ = 0;
+  asio::steady_timer grace_timer_;
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout-ms", request_ms,
                  "a request must be complete this long after its first byte, or 408 (slow clients)")
       ->check(CLI::Range(1, 600'000))->capture_default_str();
+  int grace_ms = static_cast<int>(options.shutdown_grace.count());
+  app.add_option("--shutdown-grace-ms", grace_ms,
+                 "at SIGTERM/SIGINT, running searches get this long to finish (queued ones are answered 503 at once)")
+      ->check(CLI::Range(0, 600'000))->capture_default_str();
   app.add_flag("--inline", options.inline_search, "call the search on the event loop (the mistake, for comparison)");
   try {
     app.parse(argc, argv);
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   options.port = static_cast<std::uint16_t>(port);
   options.idle_timeout = std::chrono::milliseconds(idle_ms);
   options.request_timeout = std::chrono::milliseconds(request_ms);
+  options.shutdown_grace = std::chrono::milliseconds(grace_ms);
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.
@@ -76,11 +81,13 @@ int main(int argc, char** argv) {
     sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
     server.start();
 
-    // 4. SIGINT / SIGTERM: stop accepting, close connections, let run() return.
+    // 4. SIGINT / SIGTERM: stop accepting, answer queued searches 503 at once, give running
+    //    ones the grace, then let run() return.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const asio::error_code& ec, int signal) {
       if (!ec) {
-        fmt::print("sqlite_search_server: signal {}, shutting down\n", signal);
+        fmt::print("sqlite_search_server: signal {}, shutting down (running searches get {} ms)\n", signal,
+                   options.shutdown_grace.count());
         std::fflush(stdout);
         server.stop();
       }
@@ -91,7 +98,11 @@ int main(int argc, char** argv) {
                connections.acquire()->size());
     std::fflush(stdout);
     io.run();
-    fmt::print("sqlite_search_server: stopped after {} requests\n", server.requests());
+    const auto summary = server.shutdown_summary();
+    fmt::print("sqlite_search_server: stopped after {} requests; searches in flight at shutdown: {} answered, "
+               "{} cancelled (503: {} queued, {} past the grace)\n",
+               server.requests(), summary.finished, summary.cancelled_queued + summary.cancelled_running,
+               summary.cancelled_queued, summary.cancelled_running);
     return EXIT_SUCCESS;
   } catch (const std::exception& e) {
     fmt::print(stderr, "sqlite_search_server: {}\n", e.what());

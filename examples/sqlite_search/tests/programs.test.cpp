@@ -81,3 +81,17 @@ TEST_CASE("the CLI and the benchmark validate their options too", "[programs][cl
   CHECK(run({bench, "--threads", "0"}, dir / "out.txt").status == 2);
   CHECK(run({bench, "--seconds", "0"}, dir / "out.txt").status == 2);
 }
+
+TEST_CASE("SIGTERM stops the server with status 0 and a count of what it did", "[programs][shutdown]") {
+  catalog::testing::temp_dir dir;
+  const auto db = small_catalogue(dir).string();
+  sqlite_search::testing::child_process server({SQLITE_SEARCH_SERVER_EXE, "--db", db, "--port", "0", "--threads", "1"},
+                                               dir / "server.log");
+  REQUIRE(server.wait_for_output("listening on"));
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+  const auto log = server.output();
+  INFO(log);
+  CHECK(contains(log, "shutting down"));
+  CHECK(contains(log, "0 answered, 0 cancelled"));
+}

@@ -387,3 +387,85 @@ TEST_CASE("/ready fails when the database does, /health stays live", "[server][r
   CHECK(r.status == 200);
   CHECK(json::parse(r.body)["status"] == "ok");
 }
+
+namespace {
+
+// Waits until the pool holds `n` queued operations (the test's searches are all in place).
+bool wait_queued(const smartasync::blocking_pool& pool, std::size_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pool.stats().queued == n)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("stop() answers queued searches 503 at once and lets the running one finish", "[server][shutdown]") {
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{1, 64};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  asio::io_context io{1};
+  search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::seconds(30)});
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  http_client running(server.port());
+  running.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+  std::vector<std::unique_ptr<http_client>> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.push_back(std::make_unique<http_client>(server.port()));
+    queued.back()->send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  }
+  REQUIRE(wait_queued(pool, 5));
+  http_client idle(server.port());
+
+  server.stop();
+  // The queued searches are answered while the running one still holds the only pool thread:
+  // before, they waited for it and then ran one by one.
+  for (auto& c : queued) {
+    auto r = c->read_response();
+    CHECK(r.status == 503);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(r.header("Retry-After") == "1");
+  }
+  CHECK_FALSE(g->is_finished());
+  CHECK(idle.closed_by_server());
+  CHECK_THROWS(http_client(server.port())); // no longer accepting
+
+  g->release(); // within the grace: its client gets the real answer
+  auto r = running.read_response();
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.keep_alive);
+  thread.join();
+  const auto summary = server.shutdown_summary();
+  CHECK(summary.finished == 1);
+  CHECK(summary.cancelled_queued == 5);
+  CHECK(summary.cancelled_running == 0);
+  CHECK(pool.stats().cancelled == 5); // cancelled in the pool: never ran
+}
+
+TEST_CASE("a search running past the shutdown grace is answered 503 and run() returns", "[server][shutdown]") {
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{1, 64};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  asio::io_context io{1};
+  search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::milliseconds(50)});
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  http_client running(server.port());
+  running.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+  server.stop();
+  auto r = running.read_response();
+  CHECK(r.status == 503);
+  thread.join(); // returns although the search is still running (the gate is closed)
+  CHECK_FALSE(g->is_finished());
+  const auto summary = server.shutdown_summary();
+  CHECK(summary.finished == 0);
+  CHECK(summary.cancelled_running == 1);
+  g->release(); // the pool's destructor waits for the abandoned call
+}
