@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 
 namespace sqlite_search {
@@ -57,7 +58,7 @@ struct search_server::connection {
 };
 
 search_server::search_server(asio::io_context& io, search_backend backend, server_options options)
-    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io), grace_timer_(io) {
+    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io), accept_backoff_(io), grace_timer_(io) {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.address), options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -83,6 +84,7 @@ void search_server::begin_shutdown() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  accept_backoff_.cancel();
   for (auto* conn : connections_) {
     if (conn->searching)
       // Partial: the pool unlinks a queued search (it completes with operation_aborted, we
@@ -115,15 +117,45 @@ void search_server::end_grace() {
 }
 
 asio::awaitable<void> search_server::accept_loop() {
+  std::uint64_t episode_failures = 0;
   while (!stopped_) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::experimental::as_tuple(use_awaitable));
+    if (stopped_ || ec == asio::error::operation_aborted)
+      break;
     if (ec) {
-      if (stopped_ || ec == asio::error::operation_aborted)
-        break;
-      continue; // e.g. EMFILE: keep serving the connections we have
+      accept_failures_.fetch_add(1, std::memory_order_relaxed);
+      // Out of descriptors or memory, the pending connection stays queued and the listening
+      // socket stays readable: accepting again at once fails again at once, a busy loop
+      // (162 000 calls in 5 s). Wait, and retry; connections closing meanwhile free descriptors.
+      const bool resources = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                             ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+      if (!resources)
+        continue; // e.g. ECONNABORTED: that one connection is gone; the next may be fine
+      if (episode_failures++ == 0)
+        log(fmt::format("accept failed: {} ({}); retrying every {} ms, serving the {} open connections",
+                        ec.message(), ec.value() == EMFILE || ec.value() == ENFILE ? "out of file descriptors" : "out of memory",
+                        options_.accept_backoff.count(), connections_.size()));
+      accept_backoff_.expires_after(options_.accept_backoff);
+      (void)co_await accept_backoff_.async_wait(asio::experimental::as_tuple(use_awaitable));
+      continue;
+    }
+    if (episode_failures != 0) {
+      log(fmt::format("accepting again after {} failed accept calls", episode_failures));
+      episode_failures = 0;
+    }
+    if (connections_.size() >= options_.max_connections) {
+      // Past the cap a client gets a clear answer rather than a silent queue.
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(io_, reject(std::move(socket)), asio::detached);
+      continue;
     }
     asio::co_spawn(io_, session(std::move(socket)), asio::detached);
   }
+}
+
+void search_server::log(const std::string& line) const {
+  if (options_.log)
+    options_.log(line);
 }
 
 asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
@@ -230,27 +262,47 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
   conn->busy = false;
   close_request();
 
+  if (linger)
+    co_await linger_close(conn);
   asio::error_code ec;
-  if (linger && socket.is_open()) {
-    // Half-close, then drain briefly: closing with unread input would send RST and could
-    // destroy our answer before the client has read it.
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-    conn->idle.expires_after(std::chrono::milliseconds(500));
-    conn->idle.async_wait([weak](asio::error_code e) {
-      if (auto c = weak.lock(); c && !e)
-        c->socket.close(e);
-    });
-    std::size_t drained = 0;
-    while (drained < 1024 * 1024) {
-      auto [read_ec, n] =
-          co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
-      if (read_ec)
-        break;
-      drained += n;
-    }
-    conn->idle.cancel();
-  }
   socket.close(ec);
+}
+
+// Half-close, then drain briefly: closing with unread input would send RST and could destroy
+// our answer before the client has read it.
+asio::awaitable<void> search_server::linger_close(std::shared_ptr<connection> conn) {
+  asio::error_code ec;
+  if (!conn->socket.is_open())
+    co_return;
+  conn->socket.shutdown(tcp::socket::shutdown_send, ec);
+  conn->idle.expires_after(std::chrono::milliseconds(500));
+  conn->idle.async_wait([weak = std::weak_ptr<connection>(conn)](asio::error_code e) {
+    if (auto c = weak.lock(); c && !e)
+      c->socket.close(e);
+  });
+  std::array<char, 4096> buffer;
+  std::size_t drained = 0;
+  while (drained < 1024 * 1024) {
+    auto [read_ec, n] =
+        co_await conn->socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+    if (read_ec)
+      break;
+    drained += n;
+  }
+  conn->idle.cancel();
+  conn->socket.close(ec);
+}
+
+asio::awaitable<void> search_server::reject(tcp::socket socket) {
+  auto conn = std::make_shared<connection>(std::move(socket));
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  const auto text = http::make_response(
+      503, json_type, error_body(fmt::format("too many connections (at most {})", options_.max_connections)), false,
+      {{"Retry-After", "1"}});
+  auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(text), asio::experimental::as_tuple(use_awaitable));
+  (void)n;
+  if (!ec)
+    co_await linger_close(conn);
 }
 
 asio::awaitable<search_server::response> search_server::handle(const http::request& request, connection& conn) {

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -87,6 +88,15 @@ struct server_options {
   /// At stop(), searches still running get this long to finish; then they are answered 503
   /// too (queued ones are answered 503 at once).
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// Connections served at once; past it a new connection is answered 503 with Retry-After and
+  /// closed. Keep it under the descriptor limit (ulimit -n) minus what SQLite and Asio use.
+  std::size_t max_connections = 512;
+  /// When accept() fails for lack of descriptors or memory, wait this long before the next try.
+  std::chrono::milliseconds accept_backoff = std::chrono::milliseconds(100);
+  /// Operational messages (accept trouble); one line each, no newline. Empty: silent.
+  std::function<void(const std::string&)> log = [](const std::string& line) {
+    std::fprintf(stderr, "sqlite_search_server: %s\n", line.c_str());
+  };
 };
 
 /// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, on one io_context thread.
@@ -129,6 +139,11 @@ public:
   /// Requests answered so far (any status).
   std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
 
+  /// Failed accept() calls so far (each back-off waits options().accept_backoff).
+  std::uint64_t accept_failures() const noexcept { return accept_failures_.load(std::memory_order_relaxed); }
+  /// Connections answered 503 because options().max_connections were open.
+  std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+
   /// What stop() did with the searches in flight.
   struct shutdown_counts {
     std::uint64_t finished = 0;          // finished within the grace, answered normally
@@ -153,6 +168,9 @@ private:
   asio::awaitable<response> handle(const http::request& request, connection& conn);
   asio::awaitable<response> handle_search(const http::request& request, connection& conn);
   void begin_shutdown();
+  asio::awaitable<void> reject(asio::ip::tcp::socket socket);
+  static asio::awaitable<void> linger_close(std::shared_ptr<connection> conn);
+  void log(const std::string& line) const;
   void end_grace();
   asio::awaitable<response> handle_ready();
 
@@ -165,8 +183,10 @@ private:
   bool stopped_ = false;
   bool grace_over_ = false;
   std::size_t searches_in_flight_ = 0;
+  asio::steady_timer accept_backoff_;
   asio::steady_timer grace_timer_;
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -24,6 +24,8 @@
 #include <asio/signal_set.hpp>
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +55,9 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout-ms", request_ms,
                  "a request must be complete this long after its first byte, or 408 (slow clients)")
       ->check(CLI::Range(1, 600'000))->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "connections served at once; past it, 503 with Retry-After (keep under ulimit -n)")
+      ->check(CLI::Range(1, 1'000'000))->capture_default_str();
   int grace_ms = static_cast<int>(options.shutdown_grace.count());
   app.add_option("--shutdown-grace-ms", grace_ms,
                  "at SIGTERM/SIGINT, running searches get this long to finish (queued ones are answered 503 at once)")
@@ -67,6 +72,15 @@ int main(int argc, char** argv) {
   options.idle_timeout = std::chrono::milliseconds(idle_ms);
   options.request_timeout = std::chrono::milliseconds(request_ms);
   options.shutdown_grace = std::chrono::milliseconds(grace_ms);
+
+  // Each connection is a descriptor: a cap above the process's limit cannot be reached, and
+  // accept() fails (and backs off) first. Say so now rather than under load.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+                       options.max_connections + 16 + 4 * threads > nofile.rlim_cur)
+    fmt::print(stderr,
+               "sqlite_search_server: note: --max-connections {} is above what the descriptor limit {} allows "
+               "(ulimit -n); past it accept() fails and the server retries every {} ms\n",
+               options.max_connections, nofile.rlim_cur, options.accept_backoff.count());
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.

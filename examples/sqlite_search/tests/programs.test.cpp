@@ -1,5 +1,6 @@
 // programs.test.cpp - the example's programs as a user runs them: command lines, signals, limits.
 #include "child_process.hpp"
+#include "http_client.hpp"
 
 #include "catalog/catalog_db.hpp"
 #include "catalog/generator.hpp"
@@ -7,7 +8,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using sqlite_search::testing::run;
@@ -94,4 +103,69 @@ TEST_CASE("SIGTERM stops the server with status 0 and a count of what it did", "
   INFO(log);
   CHECK(contains(log, "shutting down"));
   CHECK(contains(log, "0 answered, 0 cancelled"));
+}
+
+namespace {
+
+// CPU time (user + system) the process has used, in clock ticks.
+long cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2)); // after "pid (comm) "
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) { // field 3 is the state
+    if (i == 14)
+      utime = std::stol(field);
+    if (i == 15) {
+      stime = std::stol(field);
+      break;
+    }
+  }
+  return utime + stime;
+}
+
+} // namespace
+
+TEST_CASE("out of descriptors, the server backs off instead of spinning on accept()", "[programs][limits]") {
+  catalog::testing::temp_dir dir;
+  const auto db = small_catalogue(dir).string();
+  // 48 descriptors: a few for the process, SQLite and Asio, the rest for connections.
+  sqlite_search::testing::child_process server({SQLITE_SEARCH_SERVER_EXE, "--db", db, "--port", "0", "--threads", "1"},
+                                               dir / "server.log", 48);
+  REQUIRE(server.wait_for_output("listening on"));
+  const auto log = server.output();
+  const auto at = log.find("http://127.0.0.1:") + 17;
+  const auto port = static_cast<std::uint16_t>(std::stoi(log.substr(at)));
+
+  // More connections than descriptors: the kernel completes them, the server cannot accept them.
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> clients;
+  for (int i = 0; i < 80; ++i) {
+    clients.emplace_back(io);
+    clients.back().connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  REQUIRE(server.wait_for_output("out of file descriptors"));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const long ticks0 = cpu_ticks(server.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long ticks = cpu_ticks(server.pid()) - ticks0;
+  clients.clear(); // frees the server's descriptors as it sees each close
+  REQUIRE(server.wait_for_output("accepting again after "));
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  const auto text = server.output();
+  const auto n = std::stoull(text.substr(text.find("accepting again after ") + 22));
+  INFO(text << "\nCPU ticks in 1 s: " << ticks << ", failed accepts " << n << " in " << elapsed_ms << " ms");
+  // One failed accept() per 100 ms back-off, at most; it used to be tens of thousands a second.
+  CHECK(n >= 1);
+  CHECK(static_cast<double>(n) <= elapsed_ms / 100.0 + 5);
+  CHECK(ticks < static_cast<long>(::sysconf(_SC_CLK_TCK)) / 4); // a spinning loop burns most of a core
+
+  // And it serves again.
+  sqlite_search::testing::http_client client(port);
+  CHECK(client.get("/health").status == 200);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
 }

@@ -469,3 +469,38 @@ TEST_CASE("a search running past the shutdown grace is answered 503 and run() re
   CHECK(summary.cancelled_running == 1);
   g->release(); // the pool's destructor waits for the abandoned call
 }
+
+TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed place is reused",
+          "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  running_server server(make_backend(search), server_options{.max_connections = 2});
+
+  auto first = std::make_unique<http_client>(server.port());
+  http_client second(server.port());
+  CHECK(first->get("/health").status == 200); // both accepted and served
+  CHECK(second.get("/health").status == 200);
+
+  http_client third(server.port());
+  third.send("GET /health HTTP/1.1\r\n\r\n");
+  auto r = third.read_response();
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK_FALSE(r.keep_alive);
+  CHECK(third.closed_by_server());
+  CHECK(server.server.rejected_connections() == 1);
+
+  // Once a place is free, new clients are served again (the server notices the close first).
+  first.reset();
+  int status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+    http_client next(server.port());
+    status = next.get("/health").status;
+    if (status != 200)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(status == 200);
+  CHECK(second.get("/health").status == 200);
+}
