@@ -245,7 +245,8 @@ std::string make_response(int status, std::string_view content_type, std::string
                                  "Content-Type: {}\r\n"
                                  "Content-Length: {}\r\n"
                                  "Connection: {}\r\n",
-                                 status, reason(status), content_type, body.size(), keep_alive ? "keep-alive" : "close");
+                                 status, reason(status), content_type, body.size(),
+                                 keep_alive ? "keep-alive" : "close");
   for (const auto& [name, value] : extra_headers)
     text += fmt::format("{}: {}\r\n", name, value);
   text += "\r\n";

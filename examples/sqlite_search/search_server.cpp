@@ -58,7 +58,8 @@ struct search_server::connection {
 };
 
 search_server::search_server(asio::io_context& io, search_backend backend, server_options options)
-    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io), accept_backoff_(io), grace_timer_(io) {
+    : io_(io), backend_(std::move(backend)), options_(std::move(options)), acceptor_(io), accept_backoff_(io),
+      grace_timer_(io) {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.address), options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -131,9 +132,10 @@ asio::awaitable<void> search_server::accept_loop() {
                              ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
       if (!resources)
         continue; // e.g. ECONNABORTED: that one connection is gone; the next may be fine
+      const bool descriptors = ec.value() == EMFILE || ec.value() == ENFILE;
       if (episode_failures++ == 0)
         log(fmt::format("accept failed: {} ({}); retrying every {} ms, serving the {} open connections",
-                        ec.message(), ec.value() == EMFILE || ec.value() == ENFILE ? "out of file descriptors" : "out of memory",
+                        ec.message(), descriptors ? "out of file descriptors" : "out of memory",
                         options_.accept_backoff.count(), connections_.size()));
       accept_backoff_.expires_after(options_.accept_backoff);
       (void)co_await accept_backoff_.async_wait(asio::experimental::as_tuple(use_awaitable));
@@ -207,7 +209,8 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
     for (;;) {
       if (begin == end) {
         arm_idle_timer();
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+        auto [ec, n] =
+            co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
         conn->idle.cancel();
         if (ec == asio::error::operation_aborted && conn->request_timed_out) {
           requests_.fetch_add(1, std::memory_order_relaxed);
@@ -299,7 +302,8 @@ asio::awaitable<void> search_server::reject(tcp::socket socket) {
   const auto text = http::make_response(
       503, json_type, error_body(fmt::format("too many connections (at most {})", options_.max_connections)), false,
       {{"Retry-After", "1"}});
-  auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(text), asio::experimental::as_tuple(use_awaitable));
+  auto [ec, n] =
+      co_await asio::async_write(conn->socket, asio::buffer(text), asio::experimental::as_tuple(use_awaitable));
   (void)n;
   if (!ec)
     co_await linger_close(conn);

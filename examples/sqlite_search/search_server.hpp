@@ -67,7 +67,8 @@ search_backend make_backend(const smartasync::smart_function<F>& search) {
           },
           [search] { (void)search(std::string("smartasyncreadinessprobe"), 1); },
           [search]() -> asio::awaitable<void> {
-            return detail::discard_result(search.async(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
+            return detail::discard_result(
+                search.async(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
           }};
 }
 

@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   int limit = 10;
 
   CLI::App app{"Full-text search of the package catalogue (FTS5 syntax: words, \"a phrase\", prefix*, OR, NOT)."};
-  app.add_option("--db", db_file, "catalogue file (see catalog_import)")->check(CLI::ExistingFile)->capture_default_str();
+  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
   app.add_option("--limit", limit, "most results to print")
       ->check(CLI::Range(1, catalog::catalog_db::max_limit))->capture_default_str();
   app.add_option("query", words, "the query; several words are joined with spaces (use -- before a query starting "

@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
   // Every value is range-checked before anything starts: a wrapped-around port or a pool of
   // 100 000 threads is a clear error (exit 2), not a surprise.
   CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health, /ready)."};
-  app.add_option("--db", db_file, "catalogue file (see catalog_import)")->check(CLI::ExistingFile)->capture_default_str();
+  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
   app.add_option("--port", port, "TCP port; 0 picks a free one (printed at start)")->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--address", options.address, "IP address to listen on")
