@@ -45,8 +45,8 @@ inline constexpr const char* readiness_probe_word = "smartasyncreadinessprobe";
 /**
  * It opens a connection of its own rather than borrowing one: a serving connection keeps pages
  * in SQLite's cache, which can hide a file damaged or replaced since, and a probe that only
- * reads the cache would say ready while searches fail. Opening and one index lookup cost about
- * a millisecond. Throws what catalog_db throws (database_error for a missing or corrupt file).
+ * reads the cache would say ready while searches fail. Opening and one index lookup take a few
+ * milliseconds. Throws what catalog_db throws (database_error for a missing or corrupt file).
  */
 struct catalog_probe {
   std::filesystem::path file;
