@@ -105,6 +105,17 @@ TEST_CASE("SIGTERM stops the server with status 0 and a count of what it did", "
   CHECK(contains(log, "0 answered, 0 cancelled"));
 }
 
+// Sanitizer runtimes need descriptors of their own: with none left, UBSan's vptr check cannot
+// read /proc/self/maps and reports a valid std::error_category as invalid (seen under the asan
+// preset), so the descriptor-exhaustion test runs only in plain builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SQLITE_SEARCH_TESTS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SQLITE_SEARCH_TESTS_SANITIZED 1
+#endif
+#endif
+
 namespace {
 
 // CPU time (user + system) the process has used, in clock ticks.
@@ -128,6 +139,10 @@ long cpu_ticks(pid_t pid) {
 } // namespace
 
 TEST_CASE("out of descriptors, the server backs off instead of spinning on accept()", "[programs][limits]") {
+#ifdef SQLITE_SEARCH_TESTS_SANITIZED
+  WARN("skipped under a sanitizer: its runtime fails without free descriptors");
+  return;
+#endif
   catalog::testing::temp_dir dir;
   const auto db = small_catalogue(dir).string();
   // 48 descriptors: a few for the process, SQLite and Asio, the rest for connections.
