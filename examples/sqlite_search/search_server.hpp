@@ -58,7 +58,9 @@ namespace detail {
 inline asio::awaitable<void> discard_result(asio::awaitable<search_result> search) { (void)co_await std::move(search); }
 } // namespace detail
 
-/// As above, the readiness check being a search of its own for a word nobody uses.
+/// As above, the readiness check being a search of its own for a word nobody uses. It goes
+/// through a serving connection, whose page cache can hide a file damaged since it was read
+/// (the server program passes catalog_probe instead); enough for tests and the benchmark.
 template <typename F>
 search_backend make_backend(const smartasync::smart_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
