@@ -22,6 +22,7 @@
 
 #include <smartasync/diagnostics.hpp>
 
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -171,30 +172,23 @@ std::filesystem::path build_catalogue(const std::filesystem::path& file, bool qu
 
 int main(int argc, char** argv) {
   config cfg;
-  bool clients_set = false;
-  bool seconds_set = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (arg == "--db")
-      cfg.db = value();
-    else if (arg == "--clients")
-      cfg.clients = std::max(1, std::atoi(value().c_str())), clients_set = true;
-    else if (arg == "--threads")
-      cfg.threads = static_cast<std::size_t>(std::max(1, std::atoi(value().c_str())));
-    else if (arg == "--seconds")
-      cfg.seconds = std::max(0.5, std::atof(value().c_str())), seconds_set = true;
-    else if (arg == "--quick")
-      cfg.quick = true;
-    else {
-      fmt::print(stderr, "usage: {} [--db FILE] [--clients N] [--threads N] [--seconds S] [--quick]\n", argv[0]);
-      return 2;
-    }
+  CLI::App app{"Offloaded vs inline: search throughput and /health latency of the search server under load."};
+  app.add_option("--db", cfg.db, "catalogue file (default: build a temporary one)")->check(CLI::ExistingFile);
+  auto* clients = app.add_option("--clients", cfg.clients, "concurrent search clients")->check(CLI::Range(1, 512))
+      ->capture_default_str();
+  app.add_option("--threads", cfg.threads, "blocking-pool threads")->check(CLI::Range(1, 256))->capture_default_str();
+  auto* seconds = app.add_option("--seconds", cfg.seconds, "measured seconds per mode")->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
+  app.add_flag("--quick", cfg.quick, "smoke run: 1.5 s and 8 clients unless given");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
   if (cfg.quick) {
-    if (!seconds_set)
+    if (seconds->count() == 0)
       cfg.seconds = 1.5;
-    if (!clients_set)
+    if (clients->count() == 0)
       cfg.clients = 8;
   }
 

@@ -8,6 +8,7 @@
 
 #include <smartasync/smartasync.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,31 @@ struct catalog_search {
 inline smartasync::smart_function<catalog_search> make_catalog_search(smartasync::blocking_pool& pool,
                                                                       catalog::connection_pool& connections) {
   return smartasync::smart_async(pool, catalog_search{&connections}, {.name = "catalog search"});
+}
+
+/// A word no package has: searching for it opens the full-text index and reads a few pages.
+inline constexpr const char* readiness_probe_word = "smartasyncreadinessprobe";
+
+/// The readiness probe: can a search be served from this file right now?
+/**
+ * It opens a connection of its own rather than borrowing one: a serving connection keeps pages
+ * in SQLite's cache, which can hide a file damaged or replaced since, and a probe that only
+ * reads the cache would say ready while searches fail. Opening and one index lookup take a few
+ * milliseconds. Throws what catalog_db throws (database_error for a missing or corrupt file).
+ */
+struct catalog_probe {
+  std::filesystem::path file;
+
+  void operator()() const {
+    const catalog::catalog_db db(file);
+    (void)db.search(readiness_probe_word, 1);
+  }
+};
+
+/// Wraps catalog_probe for `pool`, so /ready takes the same path as a search.
+inline smartasync::smart_function<catalog_probe> make_catalog_probe(smartasync::blocking_pool& pool,
+                                                                    const catalog::connection_pool& connections) {
+  return smartasync::smart_async(pool, catalog_probe{connections.path()}, {.name = "catalog readiness probe"});
 }
 
 } // namespace sqlite_search

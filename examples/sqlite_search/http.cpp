@@ -238,15 +238,21 @@ std::string_view reason(int status) {
   }
 }
 
-std::string make_response(int status, std::string_view content_type, std::string_view body, bool keep_alive) {
-  return fmt::format("HTTP/1.1 {} {}\r\n"
-                     "Server: smartasync-sqlite-search\r\n"
-                     "Content-Type: {}\r\n"
-                     "Content-Length: {}\r\n"
-                     "Connection: {}\r\n"
-                     "\r\n"
-                     "{}",
-                     status, reason(status), content_type, body.size(), keep_alive ? "keep-alive" : "close", body);
+std::string make_response(int status, std::string_view content_type, std::string_view body, bool keep_alive,
+                          const header_list& extra_headers, bool head_only) {
+  std::string text = fmt::format("HTTP/1.1 {} {}\r\n"
+                                 "Server: smartasync-sqlite-search\r\n"
+                                 "Content-Type: {}\r\n"
+                                 "Content-Length: {}\r\n"
+                                 "Connection: {}\r\n",
+                                 status, reason(status), content_type, body.size(),
+                                 keep_alive ? "keep-alive" : "close");
+  for (const auto& [name, value] : extra_headers)
+    text += fmt::format("{}: {}\r\n", name, value);
+  text += "\r\n";
+  if (!head_only)
+    text += body;
+  return text;
 }
 
 } // namespace sqlite_search::http

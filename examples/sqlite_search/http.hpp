@@ -91,8 +91,16 @@ std::string percent_encode(std::string_view text);
 /// The reason phrase of the status codes this server uses.
 std::string_view reason(int status);
 
+/// Extra response headers, e.g. {{"Allow", "GET, HEAD"}}.
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
 /// A complete HTTP/1.1 response with Content-Length and Connection headers.
-std::string make_response(int status, std::string_view content_type, std::string_view body, bool keep_alive);
+/**
+ * With `head_only` (the answer to HEAD) the headers are those of the GET answer, Content-Length
+ * included, but no body is sent: a body there would be read as the start of the next response.
+ */
+std::string make_response(int status, std::string_view content_type, std::string_view body, bool keep_alive,
+                          const header_list& extra_headers = {}, bool head_only = false);
 
 } // namespace sqlite_search::http
 

@@ -12,8 +12,13 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,8 +27,19 @@ namespace sqlite_search::testing {
 
 struct http_response {
   int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   bool keep_alive = false;
+
+  /// The first header named `name` (case-insensitive), or nullopt.
+  std::optional<std::string> header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (std::equal(n.begin(), n.end(), name.begin(), name.end(),
+                     [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                 std::tolower(static_cast<unsigned char>(b)); }))
+        return v;
+    return std::nullopt;
+  }
 };
 
 /// One keep-alive connection; every read gives up after `timeout_seconds` (throws), so a
@@ -47,13 +63,32 @@ public:
   }
 
   /// Reads one response; throws std::system_error on EOF, reset or timeout before it is complete.
-  http_response read_response() {
+  /// `to_head`: the answer to a HEAD request, which has headers only (whatever Content-Length says).
+  http_response read_response(bool to_head = false) {
     state s;
+    s.to_head = to_head;
     http_parser parser;
     http_parser_init(&parser, HTTP_RESPONSE);
     parser.data = &s;
     http_parser_settings settings;
     http_parser_settings_init(&settings);
+    settings.on_header_field = [](http_parser* p, const char* at, std::size_t n) {
+      auto* st = static_cast<state*>(p->data);
+      if (st->in_value || st->response.headers.empty())
+        st->response.headers.emplace_back();
+      st->in_value = false;
+      st->response.headers.back().first.append(at, n);
+      return 0;
+    };
+    settings.on_header_value = [](http_parser* p, const char* at, std::size_t n) {
+      auto* st = static_cast<state*>(p->data);
+      st->in_value = true;
+      st->response.headers.back().second.append(at, n);
+      return 0;
+    };
+    settings.on_headers_complete = [](http_parser* p) {
+      return static_cast<state*>(p->data)->to_head ? 1 : 0; // 1: no body follows
+    };
     settings.on_body = [](http_parser* p, const char* at, std::size_t n) {
       static_cast<state*>(p->data)->response.body.append(at, n);
       return 0;
@@ -93,6 +128,8 @@ private:
   struct state {
     http_response response;
     bool done = false;
+    bool to_head = false;
+    bool in_value = false;
   };
   asio::io_context io_;
   asio::ip::tcp::socket socket_;

@@ -71,7 +71,8 @@ expect() { # expect STATUS URL [curl args...]
   printf '%s -> %s %s\n' "$url" "$got" "$(head -c 300 "$work/body")"
   [[ $got == "$want" ]] || { echo "expected HTTP $want" >&2; exit 1; }
 }
-expect 200 "$base/health"
+expect 200 "$base/health"   # liveness: the event loop answers
+expect 200 "$base/ready"    # readiness: a probe search through the pool works
 expect 200 "$base/search?q=$(printf %s "${queries[0]}" | sed 's/ /+/g')&limit=2"
 expect 400 "$base/search?q=%22unterminated"
 expect 404 "$base/no/such/path"
@@ -82,7 +83,10 @@ echo "$reply" | head -1
 [[ $reply == "HTTP/1.1 400"* ]] || { echo "expected a 400 status line" >&2; exit 1; }
 expect 200 "$base/health"
 
-step "5. Stop the server (SIGTERM)"
+step "5. Bad options are refused with a clear message (exit 2)"
+if "$bin/sqlite_search_server" --db "$db" --port 70000; then echo "expected --port 70000 to be refused" >&2; exit 1; fi
+
+step "6. Stop the server (SIGTERM): queued searches get 503 at once, running ones a grace"
 kill -TERM "$server_pid"
 status=0
 wait "$server_pid" || status=$?

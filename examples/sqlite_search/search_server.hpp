@@ -9,12 +9,17 @@
 #include <smartasync/smart_async.hpp>
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,16 +34,43 @@ using search_result = std::vector<catalog::search_hit>;
 struct search_backend {
   /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
   std::function<search_result(std::string, int)> call;
-  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool.
-  std::function<asio::awaitable<search_result>(std::string, int)> async_call;
+  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool. A signal on
+  /// the slot cancels it: any type removes a queued call, terminal abandons a running one.
+  std::function<asio::awaitable<search_result>(std::string, int, asio::cancellation_slot)> async_call;
+  /// The readiness check behind /ready, in the same two forms; throws when not ready.
+  std::function<void()> probe;
+  std::function<asio::awaitable<void>()> async_probe;
 };
 
-/// The backend of a smart_function taking (std::string, int) and returning search_result.
+/// The backend of a smart_function taking (std::string, int) and returning search_result, with
+/// `probe` (a smart_function taking nothing) as its readiness check.
+template <typename F, typename P>
+search_backend make_backend(const smartasync::smart_function<F>& search, const smartasync::smart_function<P>& probe) {
+  return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
+          [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
+          },
+          [probe] { probe(); }, [probe]() -> asio::awaitable<void> { return probe.async(); }};
+}
+
+namespace detail {
+// A coroutine with its operand as a parameter (copied into the frame), not a capturing lambda.
+inline asio::awaitable<void> discard_result(asio::awaitable<search_result> search) { (void)co_await std::move(search); }
+} // namespace detail
+
+/// As above, the readiness check being a search of its own for a word nobody uses. It goes
+/// through a serving connection, whose page cache can hide a file damaged since it was read
+/// (the server program passes catalog_probe instead); enough for tests and the benchmark.
 template <typename F>
 search_backend make_backend(const smartasync::smart_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
-          [search](std::string q, int limit) -> asio::awaitable<search_result> {
-            return search.async(std::move(q), limit);
+          [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
+            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
+          },
+          [search] { (void)search(std::string("smartasyncreadinessprobe"), 1); },
+          [search]() -> asio::awaitable<void> {
+            return detail::discard_result(
+                search.async(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
           }};
 }
 
@@ -50,13 +82,32 @@ struct server_options {
   /// awaiting its async form.
   bool inline_search = false;
   http::limits limits{};
-  /// A keep-alive connection idle this long is closed.
+  /// A keep-alive connection idle this long is closed (the timer restarts on every read).
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  /// A request (line, headers and its small body) not complete this long after its first byte
+  /// gets 408 and its connection is closed, however steadily its bytes trickle in.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
   int default_limit = 10;
+  /// At stop(), searches still running get this long to finish; then they are answered 503
+  /// too (queued ones are answered 503 at once).
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// Connections served at once; past it a new connection is answered 503 with Retry-After and
+  /// closed. Keep it under the descriptor limit (ulimit -n) minus what SQLite and Asio use.
+  std::size_t max_connections = 512;
+  /// When accept() fails for lack of descriptors or memory, wait this long before the next try.
+  std::chrono::milliseconds accept_backoff = std::chrono::milliseconds(100);
+  /// Operational messages (accept trouble); one line each, no newline. Empty: silent.
+  std::function<void(const std::string&)> log = [](const std::string& line) {
+    std::fprintf(stderr, "sqlite_search_server: %s\n", line.c_str());
+  };
 };
 
-/// `GET /search?q=QUERY&limit=N` (JSON results) and `GET /health`, on one io_context thread.
+/// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, on one io_context thread.
 /**
+ * /health is liveness: the loop answers, nothing else is checked. /ready is readiness: a tiny
+ * search through the same path as /search succeeds (503 when the database fails, or while the
+ * server shuts down).
+ *
  * Each connection is a coroutine: read, parse (http_parser), answer, repeat while keep-alive.
  * Malformed requests get 400, unknown paths 404, other methods 405, requests over the limits
  * 413; a broken request closes its connection, never the server.
@@ -78,32 +129,68 @@ public:
   /// Starts accepting connections.
   void start();
 
-  /// Stops accepting and closes every connection; io_context::run returns once searches in
-  /// flight have finished.
+  /// Shuts down gracefully; io_context::run returns when it is done.
+  /**
+   * Stops accepting and closes the connections not waiting for a search. Queued searches are
+   * cancelled in the pool and answered 503 at once; running ones get options().shutdown_grace
+   * to finish (their clients get the real answer), then are abandoned and answered 503. Every
+   * answer then closes its connection. A search abandoned while running still occupies its
+   * pool thread until SQLite returns; the pool's destructor waits for it.
+   */
   void stop();
 
   /// Requests answered so far (any status).
   std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
 
+  /// Failed accept() calls so far (each back-off waits options().accept_backoff).
+  std::uint64_t accept_failures() const noexcept { return accept_failures_.load(std::memory_order_relaxed); }
+  /// Connections answered 503 because options().max_connections were open.
+  std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+
+  /// What stop() did with the searches in flight.
+  struct shutdown_counts {
+    std::uint64_t finished = 0;          // finished within the grace, answered normally
+    std::uint64_t cancelled_queued = 0;  // never started: answered 503 at once
+    std::uint64_t cancelled_running = 0; // still running when the grace ended: answered 503
+  };
+  shutdown_counts shutdown_summary() const noexcept {
+    return {finished_in_grace_.load(std::memory_order_relaxed), cancelled_queued_.load(std::memory_order_relaxed),
+            cancelled_running_.load(std::memory_order_relaxed)};
+  }
+
 private:
   struct response {
     int status;
     std::string body;
+    http::header_list headers{};
   };
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
-  asio::awaitable<response> handle(const http::request& request);
-  asio::awaitable<response> handle_search(const http::request& request);
+  struct connection;
+  asio::awaitable<response> handle(const http::request& request, connection& conn);
+  asio::awaitable<response> handle_search(const http::request& request, connection& conn);
+  void begin_shutdown();
+  asio::awaitable<void> reject(asio::ip::tcp::socket socket);
+  static asio::awaitable<void> linger_close(std::shared_ptr<connection> conn);
+  void log(const std::string& line) const;
+  void end_grace();
+  asio::awaitable<response> handle_ready();
 
   asio::io_context& io_;
   search_backend backend_;
   server_options options_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  std::unordered_set<asio::ip::tcp::socket*> sockets_;
+  std::unordered_set<connection*> connections_;
   bool stopped_ = false;
+  bool grace_over_ = false;
+  std::size_t searches_in_flight_ = 0;
+  asio::steady_timer accept_backoff_;
+  asio::steady_timer grace_timer_;
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
+  std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

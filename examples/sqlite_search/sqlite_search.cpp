@@ -4,44 +4,42 @@
 // like the plain function it wraps. This thread runs no event loop, so the call runs inline,
 // right here, with no thread hop and no pool work.
 //
-//   sqlite_search [--db FILE] [--limit N] QUERY
+//   sqlite_search [--db FILE] [--limit N] [--] QUERY...     (--help for details)
 //
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_search.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 int main(int argc, char** argv) {
   std::string db_file = "catalog.db";
-  std::string query;
+  std::vector<std::string> words;
   int limit = 10;
-  bool options_done = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (!options_done && (arg == "--db" || arg == "--limit") && i + 1 < argc) {
-      if (arg == "--db")
-        db_file = argv[++i];
-      else
-        limit = std::atoi(argv[++i]);
-    } else if (!options_done && arg == "--") {
-      options_done = true;
-    } else if (!options_done && arg.starts_with("--")) {
-      query.clear();
-      break;
-    } else {
-      query += query.empty() ? "" : " ";
-      query += arg;
-    }
+
+  CLI::App app{"Full-text search of the package catalogue (FTS5 syntax: words, \"a phrase\", prefix*, OR, NOT)."};
+  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
+  app.add_option("--limit", limit, "most results to print")
+      ->check(CLI::Range(1, catalog::catalog_db::max_limit))->capture_default_str();
+  app.add_option("query", words, "the query; several words are joined with spaces (use -- before a query starting "
+                                 "with -)")
+      ->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
-  if (query.empty()) {
-    fmt::print(stderr, "usage: {} [--db FILE] [--limit N] QUERY\n", argv[0]);
-    return 2;
-  }
+  std::string query;
+  for (const auto& w : words)
+    query += (query.empty() ? "" : " ") + w;
 
   try {
     // 1. The blocking pieces the application already had: one connection is enough here.

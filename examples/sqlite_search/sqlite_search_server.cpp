@@ -6,18 +6,25 @@
 // With --inline it calls `search(q, n)` on the loop instead (the classic mistake): smartasync
 // reports it, and /health stalls whenever a search runs.
 //
-//   sqlite_search_server [--db FILE] [--port N] [--address A] [--threads N] [--inline]
+//   sqlite_search_server [--db FILE] [--port N] [--address A] [--threads N] [--inline] ...
+//   sqlite_search_server --help      (every option, its range and default)
 //
 //   curl 'http://127.0.0.1:PORT/search?q=asio&limit=5'
-//   curl 'http://127.0.0.1:PORT/health'
+//   curl 'http://127.0.0.1:PORT/health'     liveness: the event loop answers
+//   curl 'http://127.0.0.1:PORT/ready'      readiness: a search through the pool works
 //
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_search.hpp"
 #include "search_server.hpp"
 
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <fmt/format.h>
+
+#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -28,37 +35,54 @@
 int main(int argc, char** argv) {
   std::string db_file = "catalog.db";
   sqlite_search::server_options options;
+  int port = 0;
   std::size_t threads = 4;
+
+  // Every value is range-checked before anything starts: a wrapped-around port or a pool of
+  // 100 000 threads is a clear error (exit 2), not a surprise.
+  CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health, /ready)."};
+  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
+  app.add_option("--port", port, "TCP port; 0 picks a free one (printed at start)")->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--address", options.address, "IP address to listen on")
+      ->check(sqlite_search::ip_address_validator())->capture_default_str();
+  app.add_option("--threads", threads, "blocking-pool threads, one SQLite connection each")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  int idle_ms = static_cast<int>(options.idle_timeout.count());
+  int request_ms = static_cast<int>(options.request_timeout.count());
+  app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
+      ->check(CLI::Range(1, 3'600'000))->capture_default_str();
+  app.add_option("--request-timeout-ms", request_ms,
+                 "a request must be complete this long after its first byte, or 408 (slow clients)")
+      ->check(CLI::Range(1, 600'000))->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "connections served at once; past it, 503 with Retry-After (keep under ulimit -n)")
+      ->check(CLI::Range(1, 1'000'000))->capture_default_str();
+  int grace_ms = static_cast<int>(options.shutdown_grace.count());
+  app.add_option("--shutdown-grace-ms", grace_ms,
+                 "at SIGTERM/SIGINT, running searches get this long to finish (queued ones are answered 503 at once)")
+      ->check(CLI::Range(0, 600'000))->capture_default_str();
+  app.add_flag("--inline", options.inline_search, "call the search on the event loop (the mistake, for comparison)");
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string_view arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc)
-          throw std::invalid_argument(fmt::format("{} needs a value", arg));
-        return argv[++i];
-      };
-      if (arg == "--db")
-        db_file = value();
-      else if (arg == "--port")
-        options.port = static_cast<std::uint16_t>(std::stoul(value()));
-      else if (arg == "--address")
-        options.address = value();
-      else if (arg == "--threads")
-        threads = std::stoul(value());
-      else if (arg == "--inline")
-        options.inline_search = true;
-      else
-        throw std::invalid_argument(fmt::format("unknown argument '{}'", arg));
-    }
-    if (threads == 0)
-      throw std::invalid_argument("--threads must be at least 1");
-  } catch (const std::exception& e) {
-    fmt::print(stderr,
-               "sqlite_search_server: {}\n"
-               "usage: {} [--db FILE] [--port N (0: any free port)] [--address A] [--threads N] [--inline]\n",
-               e.what(), argv[0]);
-    return 2;
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
+  options.port = static_cast<std::uint16_t>(port);
+  options.idle_timeout = std::chrono::milliseconds(idle_ms);
+  options.request_timeout = std::chrono::milliseconds(request_ms);
+  options.shutdown_grace = std::chrono::milliseconds(grace_ms);
+
+  // Each connection is a descriptor: a cap above the process's limit cannot be reached, and
+  // accept() fails (and backs off) first. Say so now rather than under load.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+                       options.max_connections + 16 + 4 * threads > nofile.rlim_cur)
+    fmt::print(stderr,
+               "sqlite_search_server: note: --max-connections {} is above what the descriptor limit {} allows "
+               "(ulimit -n); past it accept() fails and the server retries every {} ms\n",
+               options.max_connections, nofile.rlim_cur, options.accept_backoff.count());
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.
@@ -66,17 +90,20 @@ int main(int argc, char** argv) {
     // 2. The blocking pool and the wrapped search (the same wrapper the CLI calls inline).
     smartasync::blocking_pool pool{threads, 1024};
     auto search = sqlite_search::make_catalog_search(pool, connections);
+    auto probe = sqlite_search::make_catalog_probe(pool, connections);
 
     // 3. One event-loop thread serves every connection.
     asio::io_context io{1};
-    sqlite_search::search_server server(io, sqlite_search::make_backend(search), options);
+    sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
     server.start();
 
-    // 4. SIGINT / SIGTERM: stop accepting, close connections, let run() return.
+    // 4. SIGINT / SIGTERM: stop accepting, answer queued searches 503 at once, give running
+    //    ones the grace, then let run() return.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const asio::error_code& ec, int signal) {
       if (!ec) {
-        fmt::print("sqlite_search_server: signal {}, shutting down\n", signal);
+        fmt::print("sqlite_search_server: signal {}, shutting down (running searches get {} ms)\n", signal,
+                   options.shutdown_grace.count());
         std::fflush(stdout);
         server.stop();
       }
@@ -87,7 +114,11 @@ int main(int argc, char** argv) {
                connections.acquire()->size());
     std::fflush(stdout);
     io.run();
-    fmt::print("sqlite_search_server: stopped after {} requests\n", server.requests());
+    const auto summary = server.shutdown_summary();
+    fmt::print("sqlite_search_server: stopped after {} requests; searches in flight at shutdown: {} answered, "
+               "{} cancelled (503: {} queued, {} past the grace)\n",
+               server.requests(), summary.finished, summary.cancelled_queued + summary.cancelled_running,
+               summary.cancelled_queued, summary.cancelled_running);
     return EXIT_SUCCESS;
   } catch (const std::exception& e) {
     fmt::print(stderr, "sqlite_search_server: {}\n", e.what());

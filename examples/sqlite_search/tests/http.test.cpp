@@ -94,3 +94,10 @@ TEST_CASE("responses carry length and connection headers", "[http]") {
   CHECK(r.find("Connection: close\r\n") != std::string::npos);
   CHECK(r.ends_with("\r\n\r\n{}"));
 }
+
+TEST_CASE("a HEAD answer has the GET answer's headers and no body", "[http]") {
+  const auto r = make_response(405, "application/json", "{\"e\":1}", true, {{"Allow", "GET, HEAD"}}, true);
+  CHECK(r.find("Content-Length: 7\r\n") != std::string::npos);
+  CHECK(r.find("Allow: GET, HEAD\r\n") != std::string::npos);
+  CHECK(r.ends_with("\r\n\r\n"));
+}

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <atomic>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -133,6 +135,80 @@ TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives o
   http_client after(server.port());
   CHECK(after.get("/health").status == 200);
   CHECK(after.get("/search?q=asio").status == 200);
+}
+
+TEST_CASE_METHOD(catalogue_fixture, "HEAD gets headers without a body; 405 says what is allowed", "[server]") {
+  http_client client(server.port());
+  // Pipelined: a body after the HEAD answer would be read as the start of the GET answer.
+  client.send("HEAD /health HTTP/1.1\r\n\r\nHEAD /search?q=asio HTTP/1.1\r\n\r\nHEAD /nope HTTP/1.1\r\n\r\n"
+              "GET /health HTTP/1.1\r\n\r\n");
+  auto head = client.read_response(true);
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(head.keep_alive);
+  auto get_length = [&] {
+    auto r = client.read_response();
+    REQUIRE(r.status == 200);
+    return std::to_string(r.body.size());
+  };
+  auto search_head = client.read_response(true);
+  CHECK(search_head.status == 200);
+  CHECK(search_head.header("Content-Length") != "0");
+  CHECK(client.read_response(true).status == 404);
+  CHECK(head.header("Content-Length") == get_length()); // the GET answer's length, no bytes sent
+
+  for (const char* method : {"DELETE", "POST", "PUT"}) {
+    for (const char* path : {"/health", "/search?q=asio"}) {
+      client.send(std::string(method) + " " + path + " HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+      auto r = client.read_response();
+      CHECK(r.status == 405);
+      CHECK(r.header("Allow") == "GET, HEAD");
+    }
+  }
+  CHECK(client.get("/health").status == 200); // and the connection is still in step
+}
+
+TEST_CASE("a client trickling its request gets 408 however steady the trickle", "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  // The idle timeout alone restarts on every byte: one byte per 20 ms never trips 30 s.
+  running_server server(make_backend(search),
+                        server_options{.idle_timeout = std::chrono::seconds(30),
+                                       .request_timeout = std::chrono::milliseconds(300)});
+
+  http_client client(server.port());
+  const std::string request = "GET /search?q=asio HTTP/1.1\r\nHost: localhost\r\nX-Slow: " +
+                              std::string(200, 'x') + "\r\n\r\n";
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> answered{false};
+  std::thread trickler([&] {
+    try {
+      for (char c : request) {
+        if (answered)
+          break;
+        client.send(std::string_view(&c, 1));
+        ++sent;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    } catch (const std::exception&) {
+      // the server closed the connection: expected once it has answered
+    }
+  });
+  const auto r = client.read_response();
+  answered = true;
+  trickler.join();
+  CHECK(r.status == 408);
+  CHECK_FALSE(r.keep_alive);
+  CHECK(sent < request.size()); // answered mid-request, not after the request finally completed
+  CHECK(client.closed_by_server());
+
+  // Prompt requests, and a keep-alive connection that stays quiet for a while, are untouched.
+  http_client prompt(server.port());
+  CHECK(prompt.get("/health").status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(prompt.get("/health").status == 200);
 }
 
 TEST_CASE_METHOD(catalogue_fixture, "pipelined requests are answered in order", "[server]") {
@@ -277,4 +353,154 @@ TEST_CASE("stop() ends the server while clients are connected", "[server]") {
   thread.join(); // returns: every connection was closed
   CHECK(idle.closed_by_server());
   CHECK(busy.closed_by_server());
+}
+
+TEST_CASE("/ready fails when the database does, /health stays live", "[server][ready]") {
+  catalog::testing::temp_dir dir;
+  const auto file = make_catalogue(dir);
+  catalog::connection_pool connections{file, 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  auto probe = make_catalog_probe(pool, connections);
+  running_server server(make_backend(search, probe));
+
+  http_client client(server.port());
+  auto r = client.get("/ready");
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["status"] == "ready");
+  CHECK(client.get("/search?q=asio").status == 200);
+
+  // Corrupt every page past the first two, under the running server.
+  {
+    const auto size = std::filesystem::file_size(file);
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(8192);
+    const std::string junk(size - 8192, '\xab');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  CHECK(client.get("/search?q=network").status == 500);
+  r = client.get("/ready");
+  CHECK(r.status == 503);
+  CHECK(json::parse(r.body)["status"] == "unavailable");
+  CHECK_FALSE(json::parse(r.body)["error"].get<std::string>().empty()); // what SQLite said
+  r = client.get("/health"); // liveness: the process serves; restarting it would not help
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["status"] == "ok");
+}
+
+namespace {
+
+// Waits until the pool holds `n` queued operations (the test's searches are all in place).
+bool wait_queued(const smartasync::blocking_pool& pool, std::size_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pool.stats().queued == n)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("stop() answers queued searches 503 at once and lets the running one finish", "[server][shutdown]") {
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{1, 64};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  asio::io_context io{1};
+  search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::seconds(30)});
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  http_client running(server.port());
+  running.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+  std::vector<std::unique_ptr<http_client>> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.push_back(std::make_unique<http_client>(server.port()));
+    queued.back()->send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  }
+  REQUIRE(wait_queued(pool, 5));
+  http_client idle(server.port());
+
+  server.stop();
+  // The queued searches are answered while the running one still holds the only pool thread:
+  // before, they waited for it and then ran one by one.
+  for (auto& c : queued) {
+    auto r = c->read_response();
+    CHECK(r.status == 503);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(r.header("Retry-After") == "1");
+  }
+  CHECK_FALSE(g->is_finished());
+  CHECK(idle.closed_by_server());
+  CHECK_THROWS(http_client(server.port())); // no longer accepting
+
+  g->release(); // within the grace: its client gets the real answer
+  auto r = running.read_response();
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.keep_alive);
+  thread.join();
+  const auto summary = server.shutdown_summary();
+  CHECK(summary.finished == 1);
+  CHECK(summary.cancelled_queued == 5);
+  CHECK(summary.cancelled_running == 0);
+  CHECK(pool.stats().cancelled == 5); // cancelled in the pool: never ran
+}
+
+TEST_CASE("a search running past the shutdown grace is answered 503 and run() returns", "[server][shutdown]") {
+  auto g = std::make_shared<gate>();
+  smartasync::blocking_pool pool{1, 64};
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  asio::io_context io{1};
+  search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::milliseconds(50)});
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  http_client running(server.port());
+  running.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+  server.stop();
+  auto r = running.read_response();
+  CHECK(r.status == 503);
+  thread.join(); // returns although the search is still running (the gate is closed)
+  CHECK_FALSE(g->is_finished());
+  const auto summary = server.shutdown_summary();
+  CHECK(summary.finished == 0);
+  CHECK(summary.cancelled_running == 1);
+  g->release(); // the pool's destructor waits for the abandoned call
+}
+
+TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed place is reused",
+          "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  running_server server(make_backend(search), server_options{.max_connections = 2});
+
+  auto first = std::make_unique<http_client>(server.port());
+  http_client second(server.port());
+  CHECK(first->get("/health").status == 200); // both accepted and served
+  CHECK(second.get("/health").status == 200);
+
+  http_client third(server.port());
+  third.send("GET /health HTTP/1.1\r\n\r\n");
+  auto r = third.read_response();
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK_FALSE(r.keep_alive);
+  CHECK(third.closed_by_server());
+  CHECK(server.server.rejected_connections() == 1);
+
+  // Once a place is free, new clients are served again (the server notices the close first).
+  first.reset();
+  int status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+    http_client next(server.port());
+    status = next.get("/health").status;
+    if (status != 200)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(status == 200);
+  CHECK(second.get("/health").status == 200);
 }
