@@ -16,6 +16,10 @@ set -euo pipefail
 cache=${SMARTASYNC_DEPS_CACHE:-$HOME/.cache/smartasync-deps}
 
 # name            suite     binary packages (header-only use; see docs/asio-matrix-notes.md)
+# Boost.Asio needs only libboost1.XX-dev (the whole /usr/include/boost tree; Boost.System is
+# header-only). fmt 10/11: headers only, use them with FMT_HEADER_ONLY (fmt::fmt-header-only);
+# the shared libfmt10/11 are built for newer libstdc++. Catch2 v3's static libraries need
+# gcc 14's libstdc++ and glibc 2.38: they do not link on bookworm, only in a trixie/sid root.
 table=(
   "asio-1.18        bullseye  libasio-dev"
   "asio-1.30        trixie    libasio-dev"
