@@ -10,7 +10,12 @@
 #include "smartasync/error.hpp"
 #include "smartasync/source_location.hpp"
 
+// asio::as_tuple left the experimental namespace in Asio 1.24-1.26; 1.33 removed the old name.
+#if ASIO_VERSION >= 102600
+#include <asio/as_tuple.hpp>
+#else
 #include <asio/experimental/as_tuple.hpp>
+#endif
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
@@ -74,7 +79,11 @@ public:
         state_->producer_waiting = true;
       }
       // Woken by the consumer taking an item or cancelling; the loop re-checks which.
+#if ASIO_VERSION >= 102600
+      co_await state_->space->async_receive(asio::as_tuple(asio::use_awaitable));
+#else
       co_await state_->space->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+#endif
     }
   }
 

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 
+#include <asio/detail/call_stack.hpp>
 #include <asio/detail/thread_context.hpp>
 
 namespace smartasync {
@@ -28,7 +29,12 @@ namespace this_thread {
  * One thread-local load: no lock, no allocation.
  */
 inline bool is_running_event_loop() noexcept {
-  return asio::detail::thread_context::top_of_thread_call_stack() != nullptr;
+  // The per-thread stack of the thread contexts (schedulers) this thread is running, read
+  // directly: thread_context::top_of_thread_call_stack() returns the same thing but is absent
+  // from Asio 1.18 (Boost 1.74) and an out-of-line call under ASIO_SEPARATE_COMPILATION.
+  // call_stack<> has the same shape in every Asio from 1.18 to 1.38 (Boost 1.90).
+  return asio::detail::call_stack<asio::detail::thread_context,
+                                  asio::detail::thread_info_base>::top() != nullptr;
 }
 
 /// The smartasync::blocking_pool this thread is a worker of, or nullptr.

@@ -12,7 +12,12 @@
 #include <asio/cancellation_type.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
+// asio::deferred left the experimental namespace in Asio 1.24-1.26; 1.33 removed the old name.
+#if ASIO_VERSION >= 102600
+#include <asio/deferred.hpp>
+#else
 #include <asio/experimental/deferred.hpp>
+#endif
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -42,7 +47,11 @@ concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
 template <typename T, typename Executor>
 asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
                                                std::chrono::steady_clock::duration timeout) {
+#if ASIO_VERSION >= 102600
+  using asio::deferred;
+#else
   using asio::experimental::deferred;
+#endif
   auto ex = co_await asio::this_coro::executor;
   asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
                              Executor>
