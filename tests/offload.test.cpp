@@ -12,7 +12,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -148,7 +147,7 @@ TEST_CASE("with_timeout over a running call that captures a coroutine's locals w
             started.open();
             finish.wait(); // ignores the stop request: it takes no token
             rows.push_back(1);
-          }, asio::experimental::deferred),
+          }, test_support::deferred),
           5ms);
     } catch (const std::system_error& e) {
       code = e.code();

@@ -6,7 +6,6 @@
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
@@ -165,7 +164,7 @@ TEST_CASE("async speaks every completion token", "[smart_async][matrix]") {
     from_callback = v;
   });
   auto future = twice.async(2, asio::use_future);
-  auto deferred = twice.async(3, asio::experimental::deferred);
+  auto deferred = twice.async(3, test_support::deferred);
   int from_deferred = 0;
   std::move(deferred)([&](std::exception_ptr, int v) { from_deferred = v; });
   twice.async(4, asio::detached);

@@ -11,7 +11,6 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -25,7 +24,7 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using asio::experimental::deferred;
+using test_support::deferred;
 using test_support::code_of;
 using test_support::run;
 

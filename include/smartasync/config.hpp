@@ -21,10 +21,16 @@
 ASIO_HAS_CO_AWAIT=1 before including Asio (linking smartasync::smartasync does this)."
 #endif
 
-// Loop detection reads asio::detail::thread_context (see docs/design.md section 1). It has kept
-// its shape from Asio 1.18 to 1.30; outside that range we refuse to guess.
-#if ASIO_VERSION < 101800 || ASIO_VERSION >= 103100
-#error "smartasync's event-loop detection is verified for Asio 1.18 to 1.30 only."
+// The oldest Asio with everything smartasync is built on (per-operation cancellation, the
+// recycling allocator, channels, parallel_group) is 1.22. Loop detection reads Asio's per-thread
+// call stack (asio::detail::call_stack<thread_context, thread_info_base>, see docs/design.md
+// section 1), unchanged from 1.18 to 1.38; tests/this_thread.test.cpp fails if that stops
+// holding. A newer Asio is refused until it has been verified, unless the user opts in.
+#if ASIO_VERSION < 102200
+#error "smartasync needs standalone Asio 1.22 or newer (verified: 1.22 to 1.38); this Asio is older."
+#elif ASIO_VERSION > 103899 && !defined(SMARTASYNC_UNVERIFIED_ASIO)
+#error "smartasync is verified with standalone Asio 1.22 to 1.38; this one is newer. Define \
+SMARTASYNC_UNVERIFIED_ASIO to try it (and run smartasync's tests/this_thread.test.cpp against it)."
 #endif
 
 #include <cstddef>

@@ -10,6 +10,12 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/version.hpp>
+#if ASIO_VERSION >= 102600
+#include <asio/deferred.hpp>
+#else
+#include <asio/experimental/deferred.hpp>
+#endif
 
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +30,14 @@
 #include <vector>
 
 namespace test_support {
+
+// The deferred completion token: asio::experimental::deferred up to Asio 1.24, asio::deferred
+// from 1.26 on (1.36 has only the latter).
+#if ASIO_VERSION >= 102600
+inline constexpr auto& deferred = asio::deferred;
+#else
+inline constexpr auto& deferred = asio::experimental::deferred;
+#endif
 
 // A one-shot gate: threads wait() until someone open()s it. Lets tests hold a pool worker
 // busy for exactly as long as they need, with no sleeps.
