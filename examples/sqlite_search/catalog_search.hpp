@@ -33,9 +33,18 @@ struct catalog_search {
 
 /// Wraps catalog_search for `pool`: `search(q, n)` runs inline, `co_await search.async(q, n)`
 /// runs on the pool. Size `connections` to the pool's thread count so no worker ever waits.
+///
+/// A search cancelled while it runs (the server's shutdown grace is over) is abandoned: its
+/// client is answered at once and the call finishes on its worker unobserved. That is safe
+/// here, and only because of it: the call touches nothing but its own arguments and
+/// `connections`, which outlives the pool (the pool's destructor waits for the call). By
+/// default smartasync would wait for the call to return, since SQLite cannot be told to stop.
 inline smartasync::smart_function<catalog_search> make_catalog_search(smartasync::blocking_pool& pool,
                                                                       catalog::connection_pool& connections) {
-  return smartasync::smart_async(pool, catalog_search{&connections}, {.name = "catalog search"});
+  return smartasync::smart_async(pool, catalog_search{&connections},
+                                 {.name = "catalog search",
+                                  .on_loop = smartasync::loop_call_policy::report,
+                                  .on_cancel = smartasync::running_cancel::abandon_call});
 }
 
 /// A word no package has: searching for it opens the full-text index and reads a few pages.

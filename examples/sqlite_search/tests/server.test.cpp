@@ -450,7 +450,11 @@ TEST_CASE("stop() answers queued searches 503 at once and lets the running one f
 TEST_CASE("a search running past the shutdown grace is answered 503 and run() returns", "[server][shutdown]") {
   auto g = std::make_shared<gate>();
   smartasync::blocking_pool pool{1, 64};
-  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
+  // As make_catalog_search: a running search past the grace is abandoned (it owns its gate).
+  auto search = smartasync::smart_async(pool, slow_search{g},
+                                        {.name = "slow test search",
+                                         .on_loop = smartasync::loop_call_policy::report,
+                                         .on_cancel = smartasync::running_cancel::abandon_call});
   asio::io_context io{1};
   search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::milliseconds(50)});
   server.start();
