@@ -4,18 +4,30 @@
 // Run without arguments it starts itself with "child" and checks the child's status.
 #include <smartasync/smartasync.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <thread>
 #include <asio/use_future.hpp>
 
 #include <sys/wait.h>
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "child") {
-    auto legacy_fatal_error = smartasync::smart_async([] { std::exit(7); });
-    legacy_fatal_error.async(asio::use_future).get(); // never returns: the call exits
+    // The call exits only once this thread is done submitting and waits on the future: exit
+    // destroys the default pool, so no other thread may still be inside it (TSan saw this
+    // thread's notify in submit() racing the pool's destruction).
+    static std::atomic<bool> submitted{false};
+    auto legacy_fatal_error = smartasync::smart_async([] {
+      while (!submitted.load())
+        std::this_thread::yield();
+      std::exit(7);
+    });
+    auto never = legacy_fatal_error.async(asio::use_future);
+    submitted = true;
+    never.get(); // never returns: the call exits
     return 1;
   }
   const std::string self = std::string(argv[0]) + " child";
