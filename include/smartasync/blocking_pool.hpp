@@ -331,17 +331,10 @@ private:
     using clock = std::chrono::steady_clock;
     std::unique_lock lock(mutex_);
     while (!done()) {
-      if (detail::pool_op* op = queue_.pop_front()) {
-        set_work_hint(!queue_.empty());
-        op->state_.store(detail::op_state::running, std::memory_order_release);
-        admit_next_locked();
-        ++started_;
+      if (detail::pool_op* op = take_next_locked()) {
         lock.unlock();
-        const auto started = clock::now();
-        if (op->enqueued_at_ != clock::time_point{})
-          queue_wait_.record(std::max(started, op->enqueued_at_) - op->enqueued_at_);
-        op->enqueued_at_ = started; // from here: when it started (see note_returned)
-        op->execute();              // drops the queue's reference
+        start_running(op, clock::now());
+        op->execute(); // drops the queue's reference
         lock.lock();
         continue;
       }
@@ -396,6 +389,30 @@ private:
     return true;
   }
 
+  // Under mutex_: takes the next operation for this thread to run (a worker, or a worker
+  // helping while it waits), or null when the queue is empty.
+  detail::pool_op* take_next_locked() noexcept {
+    detail::pool_op* op = queue_.pop_front();
+    if (!op)
+      return nullptr;
+    set_work_hint(!queue_.empty());
+    op->state_.store(detail::op_state::running, std::memory_order_release);
+    admit_next_locked();
+    ++started_;
+    return op;
+  }
+
+  // Outside the lock, just before `op` runs: records its queue wait, and from here on its
+  // enqueued_at_ holds when it started, which note_returned() times the run from. `now` may be
+  // the previous operation's return, when that was after this one's submission.
+  void start_running(detail::pool_op* op, std::chrono::steady_clock::time_point now) noexcept {
+    if (op->enqueued_at_ != std::chrono::steady_clock::time_point{}) {
+      now = std::max(now, op->enqueued_at_);
+      queue_wait_.record(now - op->enqueued_at_);
+    }
+    op->enqueued_at_ = now;
+  }
+
   // An admitted operation left the queue: the first one waiting for admission takes its place.
   void admit_next_locked() {
     detail::pool_op* op = boundary_;
@@ -435,13 +452,9 @@ private:
         if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
           --waking_;     // notification too many later, never one too few
       }
-      detail::pool_op* op = queue_.pop_front();
+      detail::pool_op* op = take_next_locked();
       if (!op)
         return; // stopping and drained
-      set_work_hint(!queue_.empty());
-      op->state_.store(detail::op_state::running, std::memory_order_release);
-      admit_next_locked();
-      ++started_;
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
@@ -451,14 +464,9 @@ private:
         work_cv_.notify_one();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
-      clock::time_point started = waited ? clock::now() : last_finish;
+      start_running(op, waited ? clock::now() : last_finish);
       waited = false;
-      if (op->enqueued_at_ != clock::time_point{}) {
-        started = std::max(started, op->enqueued_at_);
-        queue_wait_.record(started - op->enqueued_at_);
-      }
-      op->enqueued_at_ = started; // from here: when it started (see note_returned)
-      op->execute();              // drops the queue's reference
+      op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
