@@ -18,6 +18,8 @@ case "${1:-all}" in
   *) presets=("$@"); rows=() ;;
 esac
 export CCACHE_DIR=${CCACHE_DIR:-$PWD/.ccache}
+# Shared with fetch-deps-matrix.sh; set here so that an environment without HOME still works.
+export SMARTASYNC_DEPS_CACHE=${SMARTASYNC_DEPS_CACHE:-${HOME:-/var/cache}/.cache/smartasync-deps}
 jobs=$(nproc)
 start=$SECONDS
 
@@ -31,7 +33,7 @@ done
 if ((${#rows[@]})); then
   names=("${rows[@]%%:*}")
   scripts/fetch-deps-matrix.sh "${names[@]}"
-  cache=${SMARTASYNC_DEPS_CACHE:-$HOME/.cache/smartasync-deps}
+  cache=$SMARTASYNC_DEPS_CACHE
   for row in "${rows[@]}"; do
     name=${row%%:*} expected=${row##*:}
     build=build/test-$name
