@@ -45,6 +45,17 @@ start_server() { # start_server ARGS... ; sets server_pid and base
 }
 fingerprint() { sqlite3 "$db" "SELECT count(*), total(length(name || version || description)) FROM packages"; }
 sync() { timeout 60 "$bin/catalog_sync" --db "$db" --concurrency 8 --retry-base-ms 50 "$@"; }
+# A sync that must fail: exit status $1, output containing $2, the catalogue ($good) unchanged.
+sync_refused() {
+  local expected=$1 message=$2 status=0
+  shift 2
+  sync "$@" >"$work/out" 2>&1 || status=$?
+  cat "$work/out"
+  [[ $status == "$expected" ]] || { echo "expected exit status $expected, got $status" >&2; exit 1; }
+  grep -qF "$message" "$work/out" || { echo "expected the output to say: $message" >&2; exit 1; }
+  [[ $(fingerprint) == "$good" ]] || { echo "the catalogue changed!" >&2; exit 1; }
+  echo "catalogue still: $(fingerprint)"
+}
 
 step "1. A local paginated API: 3000 records, 10-20 ms a page, 5% 429 (Retry-After: 1), 5% 5xx"
 start_server --latency-ms 10 --jitter-ms 10 --fault-429 0.05 --fault-5xx 0.05 --retry-after 1
@@ -62,13 +73,8 @@ good=$(fingerprint)
 echo "catalogue now: $good (rows, bytes)"
 
 step "4. A filter that matches nothing: the deletion guard refuses to empty the catalogue (exit 3)"
-status=0
-sync --url "$base/offset/packages?section=nosuch" --style offset >"$work/out" 2>&1 || status=$?
-cat "$work/out"
-[[ $status == 3 ]] || { echo "expected exit status 3, got $status" >&2; exit 1; }
-grep -q "refusing to delete 2875 of the catalogue's 2875 records" "$work/out"
-[[ $(fingerprint) == "$good" ]] || { echo "the catalogue changed!" >&2; exit 1; }
-echo "catalogue still: $(fingerprint)"
+sync_refused 3 "refusing to delete 2875 of the catalogue's 2875 records" \
+  --url "$base/offset/packages?section=nosuch" --style offset
 
 step "5. An API that sends bare arrays without a total and caps limit=100 at 50: all of it arrives"
 stop_server
@@ -83,13 +89,8 @@ grep -q "3000 added, 0 updated, 0 deleted" "$work/out"
 step "6. A page that stays malformed: the run fails, naming the page; the catalogue is untouched"
 stop_server
 start_server --latency-ms 5 --fault-page 7:malformed
-status=0
-sync --url "$base/page/packages" --style page --retries 3 >"$work/out" 2>&1 || status=$?
-cat "$work/out"
-[[ $status == 1 ]] || { echo "expected exit status 1, got $status" >&2; exit 1; }
-grep -q "page 8 failed after 3 attempts: malformed JSON" "$work/out"
-[[ $(fingerprint) == "$good" ]] || { echo "the catalogue changed!" >&2; exit 1; }
-echo "catalogue still: $(fingerprint)"
+sync_refused 1 "page 8 failed after 3 attempts: malformed JSON" \
+  --url "$base/page/packages" --style page --retries 3
 
 step "7. Ctrl-C in the middle of a slow sync: a clean stop, nothing committed"
 stop_server
