@@ -4,19 +4,21 @@
 #include "common/test_support.hpp"
 
 #include <smartasync/offload.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 
 #include <catch2/catch.hpp>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <atomic>
 #include <chrono>
@@ -129,11 +131,11 @@ TEST_CASE("block_on rethrows exceptions of any type", "[block_on]") {
     CHECK(e.code == 17);
   }
   auto throws_system = []() -> asio::awaitable<void> {
-    throw std::system_error(make_error_code(std::errc::permission_denied));
+    throw smartasync::system_error(make_error_code(std::errc::permission_denied));
     co_return;
   };
-  CHECK_THROWS_MATCHES(smartasync::block_on(throws_system()), std::system_error,
-                       Catch::Predicate<std::system_error>([](const std::system_error& e) {
+  CHECK_THROWS_MATCHES(smartasync::block_on(throws_system()), smartasync::system_error,
+                       Catch::Predicate<smartasync::system_error>([](const smartasync::system_error& e) {
                          return e.code() == std::errc::permission_denied;
                        }));
 }
@@ -198,7 +200,7 @@ TEST_CASE("block_on on the loop it waits on throws deadlock instead of hanging",
     asio::thread_pool pool(1);
     // The code, not the exception_ptr, crosses threads: libstdc++'s exception_ptr reference
     // count is not instrumented, so TSan would flag the exception's release as a race.
-    std::promise<std::error_code> thrown;
+    std::promise<smartasync::error_code> thrown;
     asio::post(pool, [&] {
       try {
         smartasync::block_on(pool, answer());
@@ -211,13 +213,13 @@ TEST_CASE("block_on on the loop it waits on throws deadlock instead of hanging",
     pool.join();
   }
   SECTION("the background loop, from a coroutine block_on started") {
-    auto nested = []() -> asio::awaitable<std::error_code> {
+    auto nested = []() -> asio::awaitable<smartasync::error_code> {
       try {
         smartasync::block_on(answer());
-      } catch (const std::system_error& e) {
+      } catch (const smartasync::system_error& e) {
         co_return e.code();
       }
-      co_return std::error_code{};
+      co_return smartasync::error_code{};
     };
     CHECK(smartasync::block_on(nested()) == smartasync::error::deadlock);
   }
@@ -231,7 +233,7 @@ TEST_CASE("the deadlock message says what happened and what to do", "[block_on][
   run_in_handler(io, [&] {
     try {
       smartasync::block_on(io, answer());
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       message = e.what();
     }
   });
@@ -283,10 +285,10 @@ TEST_CASE("block_on wakes with operation_aborted when the context dies first", "
     guard.reset();
     io.reset(); // destroys the suspended coroutine and its completion handler
   });
-  std::error_code code;
+  smartasync::error_code code;
   try {
     smartasync::block_on(io->get_executor(), forever());
-  } catch (const std::system_error& e) {
+  } catch (const smartasync::system_error& e) {
     code = e.code();
   }
   killer.join();

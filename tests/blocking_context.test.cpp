@@ -6,10 +6,12 @@
 #include <smartasync/block_on.hpp>
 #include <smartasync/smart_async.hpp>
 
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <memory>

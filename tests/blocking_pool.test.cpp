@@ -5,15 +5,17 @@
 
 #include <smartasync/offload.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -104,7 +106,7 @@ TEST_CASE("reject policy refuses work beyond the capacity with queue_full", "[bl
   try {
     c.get();
     FAIL("expected queue_full");
-  } catch (const std::system_error& e) {
+  } catch (const smartasync::system_error& e) {
     CHECK(e.code() == smartasync::error::queue_full);
   }
   release.open();
@@ -269,7 +271,7 @@ TEST_CASE("shutdown(cancel) aborts queued work and stops running work",
   for (auto& f : queued) {
     try {
       f.get();
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       aborted += e.code() == asio::error::operation_aborted;
     }
   }
@@ -358,7 +360,7 @@ TEST_CASE("destroying a pool under awaiting coroutines aborts them cleanly",
         try {
           co_await smartasync::async_offload(pool, [] {});
           ++finished;
-        } catch (const std::system_error& e) {
+        } catch (const smartasync::system_error& e) {
           aborted += e.code() == asio::error::operation_aborted;
         }
       }, asio::detached);

@@ -32,9 +32,9 @@ TEST_CASE("a throwing diagnostics handler does not escape report", "[diagnostics
 }
 
 TEST_CASE("smartasync errors have a category and readable messages", "[error]") {
-  std::error_code ec = smartasync::error::queue_full;
+  smartasync::error_code ec = smartasync::error::queue_full;
   CHECK(ec.category().name() == std::string("smartasync"));
   CHECK(ec.message().find("full") != std::string::npos);
-  CHECK(std::error_code(smartasync::error::deadlock).message().find("deadlock") != std::string::npos);
-  CHECK(ec != std::error_code(smartasync::error::pool_stopped));
+  CHECK(smartasync::error_code(smartasync::error::deadlock).message().find("deadlock") != std::string::npos);
+  CHECK(ec != smartasync::error_code(smartasync::error::pool_stopped));
 }

@@ -5,12 +5,15 @@
 #include <smartasync/smartasync.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <string>
 #include <thread>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 
 #include <sys/wait.h>
 
@@ -27,8 +30,12 @@ int main(int argc, char** argv) {
     });
     auto never = legacy_fatal_error.async(asio::use_future);
     submitted = true;
-    never.get(); // never returns: the call exits
-    return 1;
+    // wait(), not get(): exit destroys the system context, which destroys the pending
+    // completion and so breaks the promise (as Asio does with every pending handler at
+    // shutdown); get() would then throw here and std::terminate would race exit(7).
+    never.wait();
+    for (;;)
+      std::this_thread::sleep_for(std::chrono::hours(1));
   }
   const std::string self = std::string(argv[0]) + " child";
   const int status = std::system(self.c_str());

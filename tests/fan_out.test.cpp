@@ -7,15 +7,17 @@
 
 #include <catch2/catch.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 
 #include <algorithm>
 #include <chrono>
@@ -52,7 +54,7 @@ struct concurrency_probe {
     asio::steady_timer timer(co_await asio::this_coro::executor, d);
     try {
       co_await timer.async_wait(asio::use_awaitable);
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       --in_flight;
       if (e.code() == asio::error::operation_aborted)
         ++aborted;

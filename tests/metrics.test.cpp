@@ -7,7 +7,9 @@
 #include <smartasync/detail/latency_histogram.hpp>
 #include <smartasync/offload.hpp>
 
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <future>
@@ -68,7 +70,7 @@ TEST_CASE("pool metrics count every outcome and time every run", "[metrics]") {
   for (auto& f : ok) {
     try {
       f.get();
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       rejected += e.code() == smartasync::error::queue_full;
     }
   }

@@ -6,16 +6,18 @@
 #include <smartasync/error.hpp>
 #include <smartasync/timeout.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/awaitable_operators.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -137,7 +139,7 @@ TEST_CASE("with_timeout over a running call that captures a coroutine's locals w
   gate started, finish;
   std::atomic<bool> coroutine_done{false};
   std::size_t rows_seen = 0;
-  std::error_code code;
+  smartasync::error_code code;
   asio::io_context ioc;
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     std::vector<int> rows; // in the coroutine frame
@@ -149,7 +151,7 @@ TEST_CASE("with_timeout over a running call that captures a coroutine's locals w
             rows.push_back(1);
           }, test_support::deferred),
           5ms);
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       code = e.code();
     }
     rows_seen = rows.size();

@@ -5,11 +5,13 @@
 
 #include <catch2/catch.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 
 #include <chrono>
 #include <random>
@@ -191,7 +193,7 @@ TEST_CASE("cancellation is never retried", "[retry][cancellation]") {
   auto body = [&]() -> asio::awaitable<void> {
     co_await smartasync::retry(small_policy(log), [&]() -> asio::awaitable<void> {
       ++calls;
-      throw std::system_error(asio::error::operation_aborted);
+      throw smartasync::system_error(asio::error::operation_aborted);
       co_return;
     });
   };

@@ -5,16 +5,18 @@
 
 #include <catch2/catch.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <algorithm>
 #include <atomic>
@@ -73,12 +75,12 @@ TEST_CASE("a cancelled acquire leaves the queue and takes nothing", "[semaphore]
   smartasync::async_semaphore sem(io.get_executor(), 1);
   auto held = sem.try_acquire();
   asio::cancellation_signal cancel_first;
-  std::error_code first_result;
+  smartasync::error_code first_result;
   bool first_got_permit = true;
   std::vector<int> acquired;
 
   sem.async_acquire(asio::bind_cancellation_slot(
-      cancel_first.slot(), [&](std::error_code ec, smartasync::semaphore_permit p) {
+      cancel_first.slot(), [&](smartasync::error_code ec, smartasync::semaphore_permit p) {
         first_result = ec;
         first_got_permit = static_cast<bool>(p);
       }));

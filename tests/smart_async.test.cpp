@@ -3,14 +3,16 @@
 
 #include "common/test_support.hpp"
 
-#include <asio/bind_executor.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -314,12 +316,12 @@ TEST_CASE("strict policy throws on a loop thread without running the call",
   auto guarded = smartasync::smart_async(pool, [&runs] { return ++runs; },
                                          {.name = "guarded", .on_loop = smartasync::loop_call_policy::strict});
   asio::io_context ioc;
-  std::error_code seen;
+  smartasync::error_code seen;
   std::string message;
   asio::post(ioc, [&] {
     try {
       guarded();
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       seen = e.code();
       message = e.what();
     }

@@ -3,15 +3,17 @@
 
 #include <catch2/catch.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <atomic>
 #include <chrono>
@@ -83,7 +85,7 @@ TEST_CASE("breaking out of the loop cancels the producer at its next emit", "[st
       try {
         for (int i = 0;; ++i)
           co_await out.emit(i);
-      } catch (const std::system_error& e) {
+      } catch (const smartasync::system_error& e) {
         producer_saw_abort = e.code() == asio::error::operation_aborted;
       }
       producer_finished = true;
@@ -108,7 +110,7 @@ TEST_CASE("destroying the stream cancels what the producer is awaiting", "[strea
       asio::steady_timer timer(co_await asio::this_coro::executor, 1h);
       try {
         co_await timer.async_wait(asio::use_awaitable);
-      } catch (const std::system_error& e) {
+      } catch (const smartasync::system_error& e) {
         timer_aborted = e.code() == asio::error::operation_aborted;
         throw;
       }
@@ -158,15 +160,15 @@ TEST_CASE("sync_stream runs its producer on a caller-provided executor", "[strea
 }
 
 TEST_CASE("creating a sync_stream on its producer's loop throws deadlock", "[stream][misuse]") {
-  auto body = []() -> asio::awaitable<std::error_code> {
+  auto body = []() -> asio::awaitable<smartasync::error_code> {
     try {
       sync_stream<int> s(1, [](stream_writer<int> out) -> asio::awaitable<void> {
         co_await out.emit(1);
       });
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       co_return e.code();
     }
-    co_return std::error_code{};
+    co_return smartasync::error_code{};
   };
   CHECK(smartasync::block_on(body()) == smartasync::error::deadlock);
   CHECK_THROWS_AS(sync_stream<int>(0, [](stream_writer<int>) -> asio::awaitable<void> { co_return; }),
@@ -214,7 +216,7 @@ TEST_CASE("two coroutines emitting at once get a clear error, not a hang", "[str
 TEST_CASE("next() wakes with operation_aborted when the producer's io_context is destroyed",
           "[stream][lifetime]") {
   std::optional<sync_stream<int>> stream;
-  std::future<std::error_code> consumer;
+  std::future<smartasync::error_code> consumer;
   {
     asio::io_context io;
     auto guard = asio::make_work_guard(io);
@@ -230,10 +232,10 @@ TEST_CASE("next() wakes with operation_aborted when the producer's io_context is
     consumer = std::async(std::launch::async, [&] {
       try {
         stream->next();
-      } catch (const std::system_error& e) {
+      } catch (const smartasync::system_error& e) {
         return e.code();
       }
-      return std::error_code{};
+      return smartasync::error_code{};
     });
     while (!suspended)
       std::this_thread::yield();

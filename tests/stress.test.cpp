@@ -1,14 +1,16 @@
 // Test that the header is self-contained.
 #include <smartasync/smartasync.hpp>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/awaitable_operators.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -90,7 +92,7 @@ TEST_CASE("stress: every operation ends exactly once through cancellation, error
             wrong += v != i || kind <= 1;
             record(i, outcome::value);
           }
-        } catch (const std::system_error& e) { // before runtime_error: it derives from it
+        } catch (const smartasync::system_error& e) { // before runtime_error: it derives from it
           if (e.code() == asio::error::operation_aborted)
             record(i, outcome::aborted);
           else if (e.code() == smartasync::error::pool_stopped)

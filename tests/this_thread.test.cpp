@@ -4,11 +4,13 @@
 #include <smartasync/blocking_pool.hpp>
 #include <smartasync/offload.hpp>
 
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include <catch2/catch.hpp>
 
 #include <future>

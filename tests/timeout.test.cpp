@@ -8,15 +8,17 @@
 
 #include <catch2/catch.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 
 #include <atomic>
 #include <chrono>
@@ -40,7 +42,7 @@ asio::awaitable<int> sleep_then(int value, std::chrono::steady_clock::duration d
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
   try {
     co_await timer.async_wait(asio::use_awaitable);
-  } catch (const std::system_error& e) {
+  } catch (const smartasync::system_error& e) {
     if (aborted && e.code() == asio::error::operation_aborted)
       *aborted = true;
     throw;
@@ -49,7 +51,7 @@ asio::awaitable<int> sleep_then(int value, std::chrono::steady_clock::duration d
 }
 
 template <typename Awaitable>
-std::error_code code_of_await(Awaitable a) {
+smartasync::error_code code_of_await(Awaitable a) {
   try {
     run(std::move(a));
   } catch (...) {
@@ -78,10 +80,10 @@ TEST_CASE("with_timeout cancels a slow operation and throws error::timeout", "[t
   auto body = [&]() -> asio::awaitable<int> {
     co_return co_await smartasync::with_timeout(sleep_then(1, 1h, &aborted), 5ms);
   };
-  std::error_code code;
+  smartasync::error_code code;
   try {
     run(body());
-  } catch (const std::system_error& e) {
+  } catch (const smartasync::system_error& e) {
     code = e.code();
   }
   CHECK(code == smartasync::error::timeout);
@@ -116,7 +118,7 @@ TEST_CASE("with_timeout passes the operation's own errors through unchanged", "[
   }
 
   auto refused = []() -> asio::awaitable<void> {
-    throw std::system_error(make_error_code(std::errc::connection_refused));
+    throw smartasync::system_error(make_error_code(std::errc::connection_refused));
     co_return;
   };
   auto body2 = [&]() -> asio::awaitable<void> {
@@ -201,7 +203,7 @@ TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[tim
     const int fast = co_await smartasync::with_timeout(twice.async(21, deferred), 1h);
     try {
       co_await smartasync::with_timeout(slow.async(1, deferred), 5ms);
-    } catch (const std::system_error& e) {
+    } catch (const smartasync::system_error& e) {
       if (e.code() == smartasync::error::timeout)
         co_return fast;
     }

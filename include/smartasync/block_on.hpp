@@ -13,12 +13,12 @@
 #include "smartasync/source_location.hpp"
 #include "smartasync/this_thread.hpp"
 
-#include <asio/awaitable.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/error.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/is_executor.hpp>
-#include <asio/execution/executor.hpp>
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
+#include SMARTASYNC_ASIO_HEADER(execution_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(is_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(execution/executor.hpp)
 
 #include <fmt/format.h>
 
@@ -34,7 +34,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// The executor of the shared background loop that block_on and sync_stream use by default.
 /**
@@ -94,7 +94,7 @@ public:
 
   ~block_on_handler() {
     if (state_) {
-      finish(std::make_exception_ptr(std::system_error(
+      finish(std::make_exception_ptr(system_error(
           asio::error::operation_aborted,
           "block_on: the execution context was shut down before the awaitable completed")));
     }
@@ -152,7 +152,7 @@ inline void report_block_on_from_loop(const smartasync::source_location& where) 
 template <typename Executor>
 void check_block_on_thread(const Executor& ex, const smartasync::source_location& where) {
   if (detail::runs_on_this_thread(ex)) {
-    throw std::system_error(
+    throw system_error(
         make_error_code(error::deadlock),
         fmt::format("block_on at {}:{} was called on a thread that runs the execution context "
                     "it would wait on, so the awaitable could never run; co_await it instead "
@@ -202,14 +202,14 @@ T block_on_impl(const Executor& ex, asio::awaitable<T, AwaitableExecutor> a,
  *
  * @par Misuse
  * Called on the background loop's own thread (from a coroutine that block_on started, say) it
- * throws std::system_error with error::deadlock instead of hanging. Called on a thread running
+ * throws smartasync::system_error with error::deadlock instead of hanging. Called on a thread running
  * another event loop it works, but stalls that loop; it reports
  * diagnostic_kind::block_on_from_loop (first per call site, then at a bounded rate).
  *
  * @par Cancellation
  * None: the caller is a plain thread with nothing to cancel from. Bound the wait with
  * with_timeout inside the awaitable if needed. If the loop is shut down first (the process is
- * exiting) it throws std::system_error(asio::error::operation_aborted).
+ * exiting) it throws smartasync::system_error(asio::error::operation_aborted).
  *
  * @par Thread safety
  * Safe to call concurrently from any number of threads.
@@ -238,7 +238,7 @@ T block_on(asio::awaitable<T, AwaitableExecutor> a,
  * The calling thread blocks; the awaitable runs on `ex`.
  *
  * @par Misuse
- * Throws std::system_error(error::deadlock) without running anything when the calling thread
+ * Throws smartasync::system_error(error::deadlock) without running anything when the calling thread
  * runs the execution context behind `ex` (checked through running_in_this_thread(), the inner
  * executor of a strand, or the io_context/thread_pool behind an any_io_executor). A thread
  * running some *other* loop is allowed and reported (diagnostic_kind::block_on_from_loop).

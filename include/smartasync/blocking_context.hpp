@@ -6,17 +6,17 @@
 #include "smartasync/config.hpp"
 #include "smartasync/this_thread.hpp"
 
-#include <asio/detail/call_stack.hpp>
-#include <asio/detail/scheduler.hpp>
-#include <asio/detail/thread_context.hpp>
-#include <asio/execution_context.hpp>
+#include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
+#include SMARTASYNC_ASIO_HEADER(detail/scheduler.hpp)
+#include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(execution_context.hpp)
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <vector>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
 

@@ -11,7 +11,7 @@
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
 
-#include <asio/error.hpp>
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -34,7 +34,7 @@
 #include <sys/resource.h>
 #endif
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
 template <typename Handler, typename Work>
@@ -274,7 +274,7 @@ private:
 
   enum class admission { accepted, queue_full, stopped };
 
-  static std::error_code make_aborted() noexcept { return asio::error::operation_aborted; }
+  static error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
   // Links `op` into the FIFO; once accepted, the queue owns the caller's reference.
   // `may_block`: this thread is no event loop, so with full_policy::wait it waits for space
@@ -738,7 +738,5 @@ inline blocking_pool& default_pool() {
 }
 
 } // namespace smartasync
-
-#include "smartasync/detail/offload_op.hpp"
 
 #endif // SMARTASYNC_BLOCKING_POOL_HPP

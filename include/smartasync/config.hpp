@@ -1,9 +1,57 @@
-// smartasync/config.hpp - compiler and Asio configuration checks.
+// smartasync/config.hpp - which Asio (standalone or Boost), and compiler and version checks.
 // Distributed under the Boost Software License, Version 1.0.
 #ifndef SMARTASYNC_CONFIG_HPP
 #define SMARTASYNC_CONFIG_HPP
 
 #include "smartasync/version.hpp"
+
+// Two flavours from one source tree. By default smartasync uses standalone Asio (namespace
+// ::asio, std::error_code). With SMARTASYNC_USE_BOOST_ASIO defined (the CMake target
+// smartasync::smartasync-boost defines it) it uses Boost.Asio (namespace ::boost::asio,
+// boost::system::error_code), so that completions carry the error type the rest of a Boost
+// program expects. Inside the library and in user code, smartasync::asio, smartasync::error_code
+// and smartasync::system_error name the flavour's namespace and types.
+//
+// Each flavour lives in its own inline namespace (smartasync::standalone_asio or
+// smartasync::boost_asio): a program that links one library built on each flavour gets two
+// distinct sets of symbols instead of an ODR violation. Users never name it.
+#if defined(SMARTASYNC_USE_BOOST_ASIO)
+
+// Boost 1.78-1.80 enable co_await under clang only with libc++'s <experimental/coroutine>.
+#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
+#include <boost/asio/version.hpp>
+#include <boost/asio/detail/config.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#define SMARTASYNC_ASIO_VERSION BOOST_ASIO_VERSION
+/// Includes Asio header `name` of the flavour in use: `#include SMARTASYNC_ASIO_HEADER(post.hpp)`.
+#define SMARTASYNC_ASIO_HEADER(name) <boost/asio/name>
+/// The flavour's namespace, for specialising Asio templates at global scope.
+#define SMARTASYNC_ASIO_NAMESPACE boost::asio
+#define SMARTASYNC_NAMESPACE smartasync::inline boost_asio
+#if !defined(BOOST_ASIO_HAS_CO_AWAIT) || !defined(BOOST_ASIO_HAS_STD_COROUTINE)
+#error "smartasync needs Boost.Asio's C++20 coroutine support (BOOST_ASIO_HAS_CO_AWAIT)."
+#endif
+#if BOOST_ASIO_VERSION < 102200
+#error "smartasync needs Boost 1.78 or newer (Boost.Asio 1.22; tested: Boost 1.81, 1.83, 1.90); this Boost is older."
+#elif BOOST_ASIO_VERSION > 103899 && !defined(SMARTASYNC_UNVERIFIED_ASIO)
+#error "smartasync accepts Boost.Asio 1.22 to 1.38 (Boost 1.78 to 1.90; tested: 1.81, 1.83, 1.90); \
+this one is newer. Define SMARTASYNC_UNVERIFIED_ASIO to try it (and run smartasync's tests/this_thread.test.cpp)."
+#endif
+
+namespace boost::asio {}
+namespace SMARTASYNC_NAMESPACE {
+namespace asio = ::boost::asio;
+/// The error code type of the flavour's completions: boost::system::error_code.
+using error_code = boost::system::error_code;
+/// The exception smartasync throws for an error code: boost::system::system_error.
+using system_error = boost::system::system_error;
+} // namespace SMARTASYNC_NAMESPACE
+
+#else // standalone Asio
 
 // Asio 1.22 enables co_await under clang only when it finds libc++'s <experimental/coroutine>;
 // clang 14 with libstdc++ has working C++20 coroutines but no such header. The CMake target
@@ -12,21 +60,27 @@
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(ASIO_HAS_CO_AWAIT)
 #define ASIO_HAS_CO_AWAIT 1
 #endif
-
 #include <asio/version.hpp>
 #include <asio/detail/config.hpp>
 
+#include <system_error>
+
+#define SMARTASYNC_ASIO_VERSION ASIO_VERSION
+/// Includes Asio header `name` of the flavour in use: `#include SMARTASYNC_ASIO_HEADER(post.hpp)`.
+#define SMARTASYNC_ASIO_HEADER(name) <asio/name>
+/// The flavour's namespace, for specialising Asio templates at global scope.
+#define SMARTASYNC_ASIO_NAMESPACE asio
+#define SMARTASYNC_NAMESPACE smartasync::inline standalone_asio
 #if !defined(ASIO_HAS_CO_AWAIT) || !defined(ASIO_HAS_STD_COROUTINE)
 #error "smartasync needs Asio's C++20 coroutine support. With clang and libstdc++, define \
 ASIO_HAS_CO_AWAIT=1 before including Asio (linking smartasync::smartasync does this)."
 #endif
-
 // The oldest Asio with everything smartasync is built on (per-operation cancellation, the
 // recycling allocator, channels, parallel_group) is 1.22. Loop detection reads Asio's per-thread
 // call stack (asio::detail::call_stack<thread_context, thread_info_base>, see docs/design.md
 // section 1), unchanged from 1.18 to 1.38; tests/this_thread.test.cpp fails if that stops
-// holding (it runs against 1.22, 1.30 and 1.36; 1.38's call_stack was read, as Boost 1.90's).
-// A newer Asio is refused until it has been checked, unless the user opts in.
+// holding (it runs against every Asio in the README's matrix). A newer Asio is refused until it
+// has been checked, unless the user opts in.
 #if ASIO_VERSION < 102200
 #error "smartasync needs standalone Asio 1.22 or newer (tested: 1.22, 1.30, 1.36); this Asio is older."
 #elif ASIO_VERSION > 103899 && !defined(SMARTASYNC_UNVERIFIED_ASIO)
@@ -34,9 +88,20 @@ ASIO_HAS_CO_AWAIT=1 before including Asio (linking smartasync::smartasync does t
 newer. Define SMARTASYNC_UNVERIFIED_ASIO to try it (and run smartasync's tests/this_thread.test.cpp)."
 #endif
 
+namespace asio {}
+namespace SMARTASYNC_NAMESPACE {
+namespace asio = ::asio;
+/// The error code type of the flavour's completions: std::error_code.
+using error_code = std::error_code;
+/// The exception smartasync throws for an error code: std::system_error.
+using system_error = std::system_error;
+} // namespace SMARTASYNC_NAMESPACE
+
+#endif // flavour
+
 #include <cstddef>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 // Destructive interference size on the machines we target, for data that different threads
 // write and must not share a cache line (std::hardware_destructive_interference_size is not
 // reliable across gcc and clang versions).

@@ -22,7 +22,7 @@
 #include <tuple>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// What a diagnostic is about.
 enum class diagnostic_kind {

@@ -8,12 +8,12 @@
 #include <string>
 #include <system_error>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// Errors reported by smartasync, in the category smartasync::error_category().
 /**
  * Operations that fail for one of these reasons complete with (or throw) a
- * std::system_error carrying the code, so a caller can test
+ * smartasync::system_error carrying the code, so a caller can test
  * `e.code() == smartasync::error::queue_full`.
  */
 enum class error {
@@ -32,10 +32,28 @@ enum class error {
   stream_closed,
 };
 
+namespace detail {
+// The flavour's category type, so that a smartasync::error_code made from an error value names
+// its category "smartasync" (a Boost error_code wrapping a std category would say "std:unknown").
+#if defined(SMARTASYNC_USE_BOOST_ASIO)
+using error_category_base = boost::system::error_category;
+#else
+using error_category_base = std::error_category;
+#endif
+} // namespace detail
+
 /// The category of smartasync::error values; its name() is "smartasync".
-inline const std::error_category& error_category() noexcept {
-  class category final : public std::error_category {
+/**
+ * A std::error_category with standalone Asio, a boost::system::error_category with Boost.Asio.
+ */
+inline const detail::error_category_base& error_category() noexcept {
+  class category final : public detail::error_category_base {
   public:
+#if defined(SMARTASYNC_USE_BOOST_ASIO)
+    // Boost compares categories by this id when it is set, so the category stays one category
+    // even if several shared objects each hold a copy of it.
+    constexpr category() noexcept : detail::error_category_base(0x5a7a5c0de1e7e001ULL) {}
+#endif
     const char* name() const noexcept override { return "smartasync"; }
     std::string message(int value) const override {
       switch (static_cast<error>(value)) {
@@ -59,14 +77,20 @@ inline const std::error_category& error_category() noexcept {
   return instance;
 }
 
-/// Makes error values usable wherever a std::error_code is expected.
-inline std::error_code make_error_code(error e) noexcept {
+/// Makes error values usable wherever a smartasync::error_code is expected.
+inline error_code make_error_code(error e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
 } // namespace smartasync
 
+// One trait per flavour: with both, Boost's error_code would see two equally good operator==.
+#if defined(SMARTASYNC_USE_BOOST_ASIO)
+template <>
+struct boost::system::is_error_code_enum<smartasync::error> : std::true_type {};
+#else
 template <>
 struct std::is_error_code_enum<smartasync::error> : std::true_type {};
+#endif
 
 #endif // SMARTASYNC_ERROR_HPP

@@ -7,14 +7,14 @@
 
 #include "smartasync/detail/fan_out_state.hpp"
 
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_state.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_state.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(dispatch.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <algorithm>
 #include <cstddef>
@@ -30,7 +30,7 @@
 #include <variant>
 #include <vector>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// Policy tag: on the first failure, cancel the rest and rethrow that failure.
 struct fail_fast_t {
@@ -218,7 +218,7 @@ fan_out_run(Range& inputs, std::size_t max_in_flight, F f, bool fail_fast,
                          asio::bind_cancellation_slot(s->signals[i]->slot(),
                                                       [s](std::exception_ptr) {
                                                         if (--s->live_workers == 0)
-                                                          s->finished.try_send(std::error_code{}, 0);
+                                                          s->finished.try_send(error_code{}, 0);
                                                       }));
         }
       });
@@ -247,7 +247,7 @@ auto fan_out_fail_fast(Held inputs, std::size_t max_in_flight, F f, progress_cal
   if (s->first_error)
     std::rethrow_exception(s->first_error);
   if (s->done != s->total) // the caller cancelled us before every input ran
-    throw std::system_error(asio::error::operation_aborted, "fan_out cancelled");
+    throw system_error(asio::error::operation_aborted, "fan_out cancelled");
   if constexpr (!std::is_void_v<fan_out_result_t<Held, F>>) {
     std::vector<fan_out_result_t<Held, F>> results;
     results.reserve(s->total);
@@ -279,7 +279,7 @@ auto fan_out_collect_all(Held inputs, std::size_t max_in_flight, F f,
     } else {
       // Never started: the caller cancelled us first.
       results.emplace_back(std::make_exception_ptr(
-          std::system_error(asio::error::operation_aborted, "fan_out cancelled before start")));
+          system_error(asio::error::operation_aborted, "fan_out cancelled before start")));
     }
   }
   co_return results;

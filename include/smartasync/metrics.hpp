@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// A snapshot of a pool's counters; every field is read without stopping the pool.
 struct pool_stats {

@@ -7,14 +7,14 @@
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/offload_op.hpp"
 
-#include <asio/async_result.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
 
@@ -95,7 +95,7 @@ using offload_signature_t = detail::signature_for_result_t<offload_result_t<Work
  *
  * @par Completion signature
  * `void(std::exception_ptr, R)`, or `void(std::exception_ptr)` when `work` returns void.
- * The exception_ptr carries whatever `work` threw (of any type), std::system_error with
+ * The exception_ptr carries whatever `work` threw (of any type), smartasync::system_error with
  * asio::error::operation_aborted when cancelled or shut down, or error::queue_full /
  * error::pool_stopped when not accepted.
  *

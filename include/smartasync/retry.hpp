@@ -5,11 +5,11 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/awaitable.hpp>
-#include <asio/error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <algorithm>
 #include <chrono>
@@ -25,7 +25,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// How retry() spaces and limits its attempts.
 /**
@@ -60,7 +60,7 @@ namespace detail {
 inline bool is_cancellation(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
-  } catch (const std::system_error& error) {
+  } catch (const system_error& error) {
     return error.code() == asio::error::operation_aborted;
   } catch (...) {
   }

@@ -5,13 +5,13 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associator.hpp>
-#include <asio/async_result.hpp>
-#include <asio/error.hpp>
-#include <asio/experimental/channel_error.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(associator.hpp)
+#include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/channel_error.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/concurrent_channel.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <atomic>
 #include <cstddef>
@@ -19,7 +19,7 @@
 #include <system_error>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 class async_semaphore;
 
@@ -62,7 +62,7 @@ template <typename Handler>
 struct semaphore_acquire_handler {
   Handler handler_;
   async_semaphore* semaphore_;
-  void operator()(std::error_code ec, int);
+  void operator()(error_code ec, int);
 };
 
 } // namespace detail
@@ -95,7 +95,7 @@ public:
     // The channel's buffer holds the free units; a waiter parks in the channel's FIFO of
     // receivers, and a release hands its unit straight to the first one.
     for (std::size_t i = 0; i < permits; ++i)
-      tokens_.try_send(std::error_code{}, 0);
+      tokens_.try_send(error_code{}, 0);
   }
 
   async_semaphore(const async_semaphore&) = delete;
@@ -106,8 +106,8 @@ public:
    * @param token Any completion token; the default makes it `co_await sem.async_acquire()`.
    *
    * @par Completion signature
-   * `void(std::error_code, semaphore_permit)`. With use_awaitable it yields the permit or
-   * throws std::system_error.
+   * `void(smartasync::error_code, semaphore_permit)`. With use_awaitable it yields the permit or
+   * throws smartasync::system_error.
    *
    * @par Blocking
    * Never blocks. When a unit is free it completes at once (through the handler's executor,
@@ -123,7 +123,7 @@ public:
    */
   template <typename CompletionToken = asio::use_awaitable_t<>>
   auto async_acquire(CompletionToken&& token = CompletionToken()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, semaphore_permit)>(
+    return asio::async_initiate<CompletionToken, void(error_code, semaphore_permit)>(
         [this](auto handler) {
           using handler_type = decltype(handler);
           tokens_.async_receive(
@@ -136,7 +136,7 @@ public:
   /** Does not jump the queue: with waiters present there is no free unit to take. */
   semaphore_permit try_acquire() {
     semaphore_permit permit;
-    tokens_.try_receive([&](std::error_code ec, int) {
+    tokens_.try_receive([&](error_code ec, int) {
       if (!ec)
         permit = grant();
     });
@@ -167,12 +167,12 @@ private:
   void give_back() noexcept {
     available_.fetch_add(1, std::memory_order_relaxed);
     // Cannot fail: at most `permits` units exist, and the buffer holds that many.
-    tokens_.try_send(std::error_code{}, 0);
+    tokens_.try_send(error_code{}, 0);
   }
 
   // void(error_code, int) rather than void(error_code): Asio 1.22's channel_traits is
   // ambiguous for a signature whose only argument is an error_code.
-  asio::experimental::concurrent_channel<void(std::error_code, int)> tokens_;
+  asio::experimental::concurrent_channel<void(error_code, int)> tokens_;
   std::atomic<std::size_t> available_;
 };
 
@@ -182,7 +182,7 @@ inline void semaphore_permit::release() noexcept {
 }
 
 template <typename Handler>
-void detail::semaphore_acquire_handler<Handler>::operator()(std::error_code ec, int) {
+void detail::semaphore_acquire_handler<Handler>::operator()(error_code ec, int) {
   if (!ec) {
     std::move(handler_)(ec, semaphore_->grant());
     return;
@@ -198,7 +198,7 @@ void detail::semaphore_acquire_handler<Handler>::operator()(std::error_code ec, 
 
 template <template <typename, typename> class Associator, typename Handler,
           typename DefaultCandidate>
-struct asio::associator<Associator, smartasync::detail::semaphore_acquire_handler<Handler>,
+struct SMARTASYNC_ASIO_NAMESPACE::associator<Associator, smartasync::detail::semaphore_acquire_handler<Handler>,
                         DefaultCandidate> : Associator<Handler, DefaultCandidate> {
   static typename Associator<Handler, DefaultCandidate>::type
   get(const smartasync::detail::semaphore_acquire_handler<Handler>& h,

@@ -11,8 +11,8 @@
 #include "smartasync/offload.hpp"
 #include "smartasync/this_thread.hpp"
 
-#include <asio/async_result.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <chrono>
 #include <functional>
@@ -25,7 +25,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// What a terminal cancellation does to an async call that is already running.
 enum class running_cancel {
@@ -252,7 +252,7 @@ private:
     const detail::call_site& site = state_->site;
     switch (site.on_loop) {
     case loop_call_policy::strict:
-      throw std::system_error(error::blocking_call_on_loop, site.strict_message());
+      throw system_error(error::blocking_call_on_loop, site.strict_message());
     case loop_call_policy::report:
     case loop_call_policy::silent:
       break;

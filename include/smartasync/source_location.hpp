@@ -12,7 +12,7 @@
 #include <source_location>
 #endif
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 #if defined(__cpp_lib_source_location)
 

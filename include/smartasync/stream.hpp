@@ -11,17 +11,17 @@
 #include "smartasync/source_location.hpp"
 
 // asio::as_tuple left the experimental namespace in Asio 1.24-1.26; 1.33 removed the old name.
-#if ASIO_VERSION >= 102600
-#include <asio/as_tuple.hpp>
+#if SMARTASYNC_ASIO_VERSION >= 102600
+#include SMARTASYNC_ASIO_HEADER(as_tuple.hpp)
 #else
-#include <asio/experimental/as_tuple.hpp>
+#include SMARTASYNC_ASIO_HEADER(experimental/as_tuple.hpp)
 #endif
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(dispatch.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <cstddef>
 #include <exception>
@@ -35,7 +35,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// The producer's end of a sync_stream: hands items to the synchronous consumer.
 /**
@@ -52,7 +52,7 @@ public:
   /// Appends `item` to the buffer, suspending while the buffer is full (back-pressure).
   /**
    * @par Completion signature
-   * `asio::awaitable<void>`; throws std::system_error(asio::error::operation_aborted) once the
+   * `asio::awaitable<void>`; throws smartasync::system_error(asio::error::operation_aborted) once the
    * consumer has stopped (broke out of its loop, cancelled, or destroyed the stream): the
    * producer should let it propagate (or return).
    *
@@ -64,7 +64,7 @@ public:
       {
         std::lock_guard lock(state_->mutex);
         if (state_->cancelled)
-          throw std::system_error(asio::error::operation_aborted, "sync_stream consumer stopped");
+          throw system_error(asio::error::operation_aborted, "sync_stream consumer stopped");
         if (state_->items.size() < state_->capacity) {
           state_->items.push_back(std::move(item));
           state_->changed.notify_one();
@@ -79,7 +79,7 @@ public:
         state_->producer_waiting = true;
       }
       // Woken by the consumer taking an item or cancelling; the loop re-checks which.
-#if ASIO_VERSION >= 102600
+#if SMARTASYNC_ASIO_VERSION >= 102600
       co_await state_->space->async_receive(asio::as_tuple(asio::use_awaitable));
 #else
       co_await state_->space->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
@@ -117,7 +117,7 @@ private:
  *
  * @par Misuse
  * Constructing it on a thread that runs the producer's execution context would deadlock at
- * the first wait, so the constructor throws std::system_error(error::deadlock).
+ * the first wait, so the constructor throws smartasync::system_error(error::deadlock).
  *
  * @par Thread safety
  * One consumer thread at a time; cancel() may be called from any thread.
@@ -150,7 +150,7 @@ public:
     if (capacity == 0)
       throw std::invalid_argument("sync_stream: capacity must be at least 1");
     if (detail::runs_on_this_thread(ex)) {
-      throw std::system_error(
+      throw system_error(
           make_error_code(error::deadlock),
           fmt::format("sync_stream at {}:{} was created on a thread that runs its producer's "
                       "execution context, so the producer could never run while this thread "
@@ -263,7 +263,7 @@ private:
     producer_completion& operator=(producer_completion&&) = delete;
     ~producer_completion() {
       if (s_)
-        finish(std::make_exception_ptr(std::system_error(
+        finish(std::make_exception_ptr(system_error(
                    asio::error::operation_aborted,
                    "sync_stream: the producer's execution context was destroyed before it "
                    "finished")),
@@ -301,7 +301,7 @@ private:
     try {
       if (e)
         std::rethrow_exception(e);
-    } catch (const std::system_error& error) {
+    } catch (const system_error& error) {
       return error.code() == asio::error::operation_aborted;
     } catch (...) {
     }
@@ -311,7 +311,7 @@ private:
   void wake_producer(std::unique_lock<std::mutex>&) {
     if (state_->producer_waiting) {
       state_->producer_waiting = false;
-      state_->space->try_send(std::error_code{}, 0);
+      state_->space->try_send(error_code{}, 0);
     }
   }
 

@@ -5,10 +5,10 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/detail/call_stack.hpp>
-#include <asio/detail/thread_context.hpp>
+#include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
+#include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 class blocking_pool;
 

@@ -7,20 +7,20 @@
 
 #include "smartasync/error.hpp"
 
-#include <asio/awaitable.hpp>
-#include <asio/basic_waitable_timer.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/error.hpp>
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(basic_waitable_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_type.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(error.hpp)
 // asio::deferred left the experimental namespace in Asio 1.24-1.26; 1.33 removed the old name.
-#if ASIO_VERSION >= 102600
-#include <asio/deferred.hpp>
+#if SMARTASYNC_ASIO_VERSION >= 102600
+#include SMARTASYNC_ASIO_HEADER(deferred.hpp)
 #else
-#include <asio/experimental/deferred.hpp>
+#include SMARTASYNC_ASIO_HEADER(experimental/deferred.hpp)
 #endif
-#include <asio/experimental/parallel_group.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include SMARTASYNC_ASIO_HEADER(experimental/parallel_group.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <chrono>
 #include <concepts>
@@ -29,7 +29,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
 
@@ -47,7 +47,7 @@ concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
 template <typename T, typename Executor>
 asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
                                                std::chrono::steady_clock::duration timeout) {
-#if ASIO_VERSION >= 102600
+#if SMARTASYNC_ASIO_VERSION >= 102600
   using asio::deferred;
 #else
   using asio::experimental::deferred;
@@ -71,7 +71,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
   // result = (order, op's exception_ptr, [op's value,] timer's error_code)
   const auto& order = std::get<0>(result);
   const std::exception_ptr& op_error = std::get<1>(result);
-  const std::error_code& timer_error = std::get<std::tuple_size_v<decltype(result)> - 1>(result);
+  const error_code& timer_error = std::get<std::tuple_size_v<decltype(result)> - 1>(result);
 
   // A success counts even if it arrived after the deadline (the operation ignored the
   // cancellation, or finished before seeing it): its side effects happened, and throwing would
@@ -85,7 +85,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
   // The timer completed first and really expired (it completes with operation_aborted when
   // our own caller cancelled the whole thing; then the operation's error is the answer).
   if (order[0] == 1 && !timer_error)
-    throw std::system_error(make_error_code(error::timeout), "with_timeout");
+    throw system_error(make_error_code(error::timeout), "with_timeout");
   std::rethrow_exception(op_error);
 }
 
@@ -99,7 +99,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  *        `smartasync::async_offload(pool, f, asio::experimental::deferred)` or
  *        `wrapper.async(args..., asio::experimental::deferred)`.
  * @param timeout How long to wait, measured on std::chrono::steady_clock.
- * @returns An awaitable yielding what `op` yields. It throws std::system_error with
+ * @returns An awaitable yielding what `op` yields. It throws smartasync::system_error with
  *          error::timeout when the deadline passed first, and otherwise rethrows `op`'s own
  *          exception unchanged, so a timeout is always distinguishable from other failures.
  *
@@ -128,7 +128,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  * @code
  * try {
  *   auto rows = co_await smartasync::with_timeout(query.async(sql, asio::experimental::deferred), 2s);
- * } catch (const std::system_error& e) {
+ * } catch (const smartasync::system_error& e) {
  *   if (e.code() == smartasync::error::timeout) { ... }
  * }
  * @endcode

@@ -7,8 +7,8 @@
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/diagnostics.hpp"
 
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include <fmt/format.h>
 
 #include <atomic>
@@ -22,7 +22,7 @@
 #include <thread>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// Options of loop_watchdog.
 struct watchdog_options {

@@ -4,17 +4,18 @@
 
 #include <smartasync/diagnostics.hpp>
 
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/version.hpp>
-#if ASIO_VERSION >= 102600
-#include <asio/deferred.hpp>
+#include "asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#if SMARTASYNC_ASIO_VERSION >= 102600
+#include SMARTASYNC_ASIO_HEADER(deferred.hpp)
 #else
-#include <asio/experimental/deferred.hpp>
+#include SMARTASYNC_ASIO_HEADER(experimental/deferred.hpp)
 #endif
 
 #include <chrono>
@@ -33,7 +34,7 @@ namespace test_support {
 
 // The deferred completion token: asio::experimental::deferred up to Asio 1.24, asio::deferred
 // from 1.26 on (1.36 has only the latter).
-#if ASIO_VERSION >= 102600
+#if SMARTASYNC_ASIO_VERSION >= 102600
 inline constexpr auto& deferred = asio::deferred;
 #else
 inline constexpr auto& deferred = asio::experimental::deferred;
@@ -124,22 +125,22 @@ T run(asio::awaitable<T> a) {
   return run(io, std::move(a));
 }
 
-/// The std::error_code carried by `e` (empty when `e` is null or not a std::system_error).
-inline std::error_code code_of(std::exception_ptr e) {
+/// The smartasync::error_code carried by `e` (empty when `e` is null or not a smartasync::system_error).
+inline smartasync::error_code code_of(std::exception_ptr e) {
   if (!e)
     return {};
   try {
     std::rethrow_exception(e);
-  } catch (const std::system_error& error) {
+  } catch (const smartasync::system_error& error) {
     return error.code();
   } catch (...) {
   }
   return {};
 }
 
-/// Runs `f` (which must throw) and returns the std::error_code it threw.
+/// Runs `f` (which must throw) and returns the smartasync::error_code it threw.
 template <typename F>
-std::error_code code_thrown_by(F&& f) {
+smartasync::error_code code_thrown_by(F&& f) {
   try {
     std::forward<F>(f)();
   } catch (...) {
@@ -166,7 +167,7 @@ std::exception_ptr run_then_cancel(asio::io_context& io, asio::awaitable<T> body
     asio::co_spawn(io, std::move(body),
                    asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, T) { record(e); }));
   asio::steady_timer later(io, std::chrono::milliseconds(2));
-  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  later.async_wait([&](smartasync::error_code) { signal.emit(asio::cancellation_type::terminal); });
   io.run();
   io.restart();
   if (!done)

@@ -5,15 +5,15 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/execution/context.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/query.hpp>
-#include <asio/detail/scheduler.hpp>
+#include SMARTASYNC_ASIO_HEADER(execution/context.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(query.hpp)
+#include SMARTASYNC_ASIO_HEADER(detail/scheduler.hpp)
 
 #include <thread>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 /// One io_context run by one thread, created on first use and shut down at static destruction.
 /**

@@ -16,7 +16,7 @@
 #include <thread>
 #include <utility>
 
-namespace smartasync {
+namespace SMARTASYNC_NAMESPACE {
 
 /// What a wrapper's sync form does when called on a thread that is running an event loop.
 enum class loop_call_policy {
@@ -24,7 +24,7 @@ enum class loop_call_policy {
   /// blocked: the first time for each wrapper creation site, then at most once per
   /// set_report_repeat_interval() (60 s by default) with the count of calls in between.
   report,
-  /// Throw std::system_error(error::blocking_call_on_loop) without running the call.
+  /// Throw smartasync::system_error(error::blocking_call_on_loop) without running the call.
   strict,
   /// Run inline and say nothing (for calls known to be short).
   silent,

@@ -7,9 +7,9 @@
 #include "smartasync/config.hpp"
 #include "smartasync/detail/pool_op.hpp"
 
-#include <asio/execution_context.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
+#include SMARTASYNC_ASIO_HEADER(execution_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 
 #include <atomic>
 #include <memory>
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 // A pool worker may finish long after the io_context that awaits the result was stopped and
 // destroyed. Asio's own operations live inside their context and are destroyed by its

@@ -5,11 +5,11 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
-#include <asio/strand.hpp>
+#include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/concurrent_channel.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
 
 #include <cstddef>
 #include <exception>
@@ -20,7 +20,7 @@
 #include <variant>
 #include <vector>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 /// Everything the workers of one fan_out share. Touched only on `strand` (the workers run
 /// there and cancellation is dispatched there), except `finished`, which is thread-safe and
@@ -66,7 +66,7 @@ struct fan_out_state {
   // unique_ptr: a cancellation_signal can be neither copied nor moved.
   std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
   std::size_t live_workers;
-  asio::experimental::concurrent_channel<void(std::error_code, int)> finished;
+  asio::experimental::concurrent_channel<void(error_code, int)> finished;
 };
 
 } // namespace smartasync::detail

@@ -12,7 +12,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 // Durations in nanoseconds go into one of 8 linear sub-buckets of their power-of-two range, so
 // every bucket is within 12.5% of its values; recording is two relaxed atomic adds. Workers

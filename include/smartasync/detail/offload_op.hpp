@@ -10,18 +10,17 @@
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/diagnostics.hpp"
 
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/bind_allocator.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/execution.hpp>
-#include <asio/io_context.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
-#include <asio/system_error.hpp>
-#include <asio/system_executor.hpp>
+#include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_type.hpp)
+#include SMARTASYNC_ASIO_HEADER(dispatch.hpp)
+#include SMARTASYNC_ASIO_HEADER(execution.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(system_executor.hpp)
 
 #include <concepts>
 #include <cstdint>
@@ -34,7 +33,7 @@
 #include <typeinfo>
 #include <utility>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 // The associated executor of a handler that has none. A handler without an executor runs on
 // the pool worker that finished the work (like a handler of an I/O object on a thread_pool).
@@ -223,8 +222,8 @@ public:
       release();
   }
 
-  void abort(std::error_code ec) noexcept override {
-    deliver(std::make_exception_ptr(std::system_error(ec)), std::nullopt, /*direct=*/false);
+  void abort(error_code ec) noexcept override {
+    deliver(std::make_exception_ptr(system_error(ec)), std::nullopt, /*direct=*/false);
   }
 
   void request_stop() noexcept override { stop_.request_stop(); }
@@ -379,7 +378,7 @@ private:
       pool_->stopped_call_returned(this);
       pool_->note_cancelled();
       value.reset();
-      error = std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+      error = std::make_exception_ptr(system_error(asio::error::operation_aborted));
     } else {
       return false; // abandoned while running: the canceller already completed the handler
     }

@@ -5,7 +5,7 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/recycling_allocator.hpp>
+#include SMARTASYNC_ASIO_HEADER(recycling_allocator.hpp)
 
 #include <atomic>
 #include <chrono>
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <system_error>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 // idle:      created, not yet submitted; cancellation is ignored.
 // queued:    linked in the pool's FIFO; only changed under the pool mutex.
@@ -35,7 +35,7 @@ public:
   // queue's reference to the operation.
   virtual void execute() noexcept = 0;
   // Completes with `ec` without running. Precondition: the caller won the state transition.
-  virtual void abort(std::error_code ec) noexcept = 0;
+  virtual void abort(error_code ec) noexcept = 0;
   // Asks a running, stop-aware callable to stop (shutdown(cancel)); no-op otherwise.
   virtual void request_stop() noexcept {}
   // The handler's execution context is being destroyed: destroy the handler and its work

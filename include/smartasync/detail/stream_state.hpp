@@ -5,10 +5,10 @@
 
 #include "smartasync/config.hpp"
 
-#include <asio/any_io_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
-#include <asio/strand.hpp>
+#include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(experimental/concurrent_channel.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
 
 #include <condition_variable>
 #include <cstddef>
@@ -17,7 +17,7 @@
 #include <mutex>
 #include <optional>
 
-namespace smartasync::detail {
+namespace SMARTASYNC_NAMESPACE::detail {
 
 template <typename T>
 struct stream_state {
@@ -42,7 +42,7 @@ struct stream_state {
   // Wakes a producer suspended on a full buffer (thread-safe, so the consumer thread can send).
   // Capacity 1 and sent only when producer_waiting was set, so try_send never fails.
   // void(error_code, int): Asio 1.22's channel_traits is ambiguous for void(error_code).
-  std::optional<asio::experimental::concurrent_channel<void(std::error_code, int)>> space;
+  std::optional<asio::experimental::concurrent_channel<void(error_code, int)>> space;
   asio::cancellation_signal cancel_producer; // touched only on `strand`
 };
 
