@@ -17,8 +17,9 @@ cache=${SMARTASYNC_DEPS_CACHE:-$HOME/.cache/smartasync-deps}
 
 # name            suite     binary packages (header-only use; see docs/asio-matrix-notes.md)
 # Boost.Asio needs only libboost1.XX-dev (the whole /usr/include/boost tree; Boost.System is
-# header-only). fmt 10/11: headers only, use them with FMT_HEADER_ONLY (fmt::fmt-header-only);
-# the shared libfmt10/11 are built for newer libstdc++. Catch2 v3's static libraries need
+# header-only). fmt 10/11: used header-only (fmt::fmt-header-only, SMARTASYNC_FMT_HEADER_ONLY);
+# the shared libfmt10/11 are built for newer libstdc++ and never linked, but fmt's CMake config
+# refuses to load when the library file it names is missing, so it is unpacked too. Catch2 v3's static libraries need
 # gcc 14's libstdc++ and glibc 2.38: they do not link on bookworm, only in a trixie/sid root.
 table=(
   "asio-1.18        bullseye  libasio-dev"
@@ -28,8 +29,8 @@ table=(
   "boost-1.81       bookworm  libboost1.81-dev"
   "boost-1.83       trixie    libboost1.83-dev"
   "boost-1.90       sid       libboost1.90-dev"
-  "fmt-10           trixie    libfmt-dev"
-  "fmt-11           sid       libfmt-dev"
+  "fmt-10           trixie    libfmt-dev libfmt10"
+  "fmt-11           sid       libfmt-dev libfmt11"
   "catch2-3         trixie    libcatch2-dev"
 )
 
@@ -114,7 +115,12 @@ for row in "${table[@]}"; do
   fi
   dest=$cache/$name
   stamp=$dest/.unpacked
-  if [[ -f $stamp ]]; then
+  # The stamp names every unpacked package: an entry whose package list grew is unpacked again.
+  complete=$([[ -f $stamp ]] && echo 1 || echo 0)
+  for p in "${pkgs[@]}"; do
+    [[ $complete == 1 && " $(cat "$stamp") " == *" ${p}_"* ]] || complete=0
+  done
+  if [[ $complete == 1 ]]; then
     summary+=("$name: $(cat "$stamp")  ->  $dest/usr/include (cached)")
     continue
   fi
