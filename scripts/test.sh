@@ -36,7 +36,10 @@ case "${1:-all}" in
   row) shift; presets=(); rows=("$@") ;;
   *) presets=("$@"); rows=() ;;
 esac
-export CCACHE_DIR=${CCACHE_DIR:-$PWD/.ccache}
+# One compiler cache per machine, shared by every checkout and CI run (content-addressed: safe);
+# paths relative to the checkout, so that a fresh clone elsewhere still hits.
+export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/var/cache}/.cache/smartasync-ccache}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 # Shared with fetch-deps-matrix.sh; set here so that an environment without HOME still works.
 export SMARTASYNC_DEPS_CACHE=${SMARTASYNC_DEPS_CACHE:-${HOME:-/var/cache}/.cache/smartasync-deps}
 jobs=$(nproc)
