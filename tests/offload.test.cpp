@@ -21,10 +21,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -478,4 +482,94 @@ TEST_CASE("operations running or queued when their io_context dies are discarded
   pool.shutdown(smartasync::shutdown_mode::drain); // both finish with their context gone
   CHECK(invoked == 0);
   CHECK(pool.stats().completed == 2);
+}
+
+namespace {
+// A result of 1 MiB: a handful of copies of it overflow a thread's stack.
+struct big_result {
+  std::array<unsigned char, 1 << 20> bytes{};
+};
+
+big_result make_big_result() {
+  big_result r;
+  r.bytes.fill(7);
+  r.bytes.back() = 42;
+  return r;
+}
+
+// Counts its moves; its move constructor throws while `fail` is set (the shape of a result
+// whose move allocates, or that can only be copied).
+struct throwing_move {
+  static inline std::atomic<bool> fail{false};
+  static inline std::atomic<int> moves{0};
+  int value = 0;
+  throwing_move() = default;
+  explicit throwing_move(int v) : value(v) {}
+  throwing_move(throwing_move&& other) : value(other.value) {
+    if (fail)
+      throw std::runtime_error("the result's move failed");
+    ++moves;
+  }
+  throwing_move& operator=(throwing_move&&) = default;
+};
+} // namespace
+
+TEST_CASE("a 1 MiB result reaches a coroutine, a future and a callback intact",
+          "[offload][result]") {
+  smartasync::blocking_pool pool{1, 4};
+
+  asio::io_context ioc;
+  std::atomic<int> last{0};
+  test_support::run(ioc, [&]() -> asio::awaitable<void> {
+    auto r = co_await smartasync::async_offload(pool, make_big_result, asio::use_awaitable);
+    last = r.bytes.back() + r.bytes.front();
+  }());
+  CHECK(last == 42 + 7);
+
+  auto future = smartasync::async_offload(pool, make_big_result, asio::use_future);
+  auto from_future = std::make_unique<big_result>(future.get());
+  CHECK(from_future->bytes.back() == 42);
+
+  std::promise<int> seen;
+  smartasync::async_offload(pool, make_big_result, [&](std::exception_ptr e, big_result r) {
+    seen.set_value(e ? -1 : r.bytes.back() + r.bytes.front());
+  });
+  CHECK(seen.get_future().get() == 42 + 7);
+}
+
+TEST_CASE("a result whose move throws is delivered as the operation's exception",
+          "[offload][result]") {
+  smartasync::blocking_pool pool{1, 4};
+  auto make = [] { return throwing_move{7}; };
+  throwing_move::fail = true;
+
+  asio::io_context ioc;
+  std::string thrown;
+  test_support::run(ioc, [&]() -> asio::awaitable<void> {
+    try {
+      co_await smartasync::async_offload(pool, make, asio::use_awaitable);
+    } catch (const std::runtime_error& e) {
+      thrown = e.what();
+    }
+  }());
+  CHECK(thrown == "the result's move failed");
+
+  auto future = smartasync::async_offload(pool, make, asio::use_future);
+  CHECK_THROWS_WITH(future.get(), "the result's move failed");
+  throwing_move::fail = false;
+  CHECK(pool.stats().completed == 2); // the call itself succeeded both times
+}
+
+TEST_CASE("a result whose move may throw is moved at most twice on its way to the handler",
+          "[offload][result]") {
+  smartasync::blocking_pool pool{1, 4};
+  throwing_move::fail = false;
+  throwing_move::moves = 0;
+  std::promise<int> seen;
+  smartasync::async_offload(pool, [] { return throwing_move{7}; },
+                            [&](std::exception_ptr e, throwing_move r) {
+                              seen.set_value(e ? -1 : r.value);
+                            });
+  CHECK(seen.get_future().get() == 7);
+  CHECK(throwing_move::moves <= 2);
 }

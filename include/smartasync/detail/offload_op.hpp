@@ -93,6 +93,51 @@ struct work_result {
 template <typename Work>
 using work_result_t = std::decay_t<typename work_result<Work>::type::type>;
 
+// Where a call's result waits for its handler. On its way it moves several times (into the
+// completion, a batch, the function object an executor stores), inside noexcept code. A result
+// that is large, or whose move may throw, therefore lives on the heap and only its pointer
+// moves: nothing big is copied onto the worker's stack, and the one move that may throw happens
+// where it can still become the operation's exception (see completion).
+template <typename R>
+consteval bool result_on_heap() {
+  if constexpr (std::is_void_v<R>)
+    return false;
+  else
+    return !std::is_nothrow_move_constructible_v<R> || sizeof(R) > 256;
+}
+template <typename R>
+inline constexpr bool result_on_heap_v = result_on_heap<R>();
+
+template <typename R, bool OnHeap = result_on_heap_v<R>>
+class result_slot {
+public:
+  template <typename F>
+  void emplace_from(F&& make) {
+    value_.emplace(std::forward<F>(make)());
+  }
+  explicit operator bool() const noexcept { return value_.has_value(); }
+  R& operator*() noexcept { return *value_; }
+  void reset() noexcept { value_.reset(); }
+
+private:
+  std::optional<R> value_;
+};
+
+template <typename R>
+class result_slot<R, true> {
+public:
+  template <typename F>
+  void emplace_from(F&& make) {
+    value_.reset(new R(std::forward<F>(make)())); // the call's prvalue is built in place
+  }
+  explicit operator bool() const noexcept { return value_ != nullptr; }
+  R& operator*() noexcept { return *value_; }
+  void reset() noexcept { value_.reset(); }
+
+private:
+  std::unique_ptr<R> value_;
+};
+
 // The completion signature of an offloaded call returning R.
 template <typename R>
 struct signature_for_result {
@@ -223,7 +268,7 @@ public:
   }
 
   void abort(error_code ec) noexcept override {
-    deliver(std::make_exception_ptr(system_error(ec)), std::nullopt, /*direct=*/false);
+    deliver(std::make_exception_ptr(system_error(ec)), value_storage{}, /*direct=*/false);
   }
 
   void request_stop() noexcept override { stop_.request_stop(); }
@@ -263,7 +308,7 @@ public:
 private:
   using value_storage =
       std::conditional_t<std::is_void_v<result_type>, std::optional<std::monostate>,
-                         std::optional<result_type>>;
+                         result_slot<result_type>>;
 
   // Stays in the slot until the completion runs on the caller's executor, which may be after
   // the pool is gone: it reaches the pool only through the lifeline (see pool_lifeline).
@@ -300,7 +345,21 @@ private:
                       "smartasync: the async form completes with void(std::exception_ptr, R) and "
                       "must pass some R when the call fails or is cancelled, so R must be "
                       "default-constructible. Return std::optional<R> instead.");
-        std::move(handler)(std::move(error), value ? std::move(*value) : result_type{});
+        if constexpr (std::is_nothrow_move_constructible_v<result_type>) {
+          std::move(handler)(std::move(error), value ? std::move(*value) : result_type{});
+        } else {
+          // A move that throws becomes the operation's exception, not an escape from the
+          // handler call. (The handler's own parameter is one more move, Asio's to make.)
+          std::optional<result_type> result;
+          if (value && !error) {
+            try {
+              result.emplace(std::move(*value));
+            } catch (...) {
+              error = std::current_exception();
+            }
+          }
+          std::move(handler)(std::move(error), result ? std::move(*result) : result_type{});
+        }
       }
     }
   };
@@ -401,7 +460,7 @@ private:
       work_(token...);
       value.emplace();
     } else {
-      value.emplace(work_(token...));
+      value.emplace_from([&]() -> decltype(auto) { return work_(token...); });
     }
   }
 
