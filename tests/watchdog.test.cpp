@@ -10,11 +10,17 @@
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using test_support::gate;
@@ -123,4 +129,62 @@ TEST_CASE("a healthy loop serving offloaded calls is never reported", "[watchdog
   CHECK(sum == 200);
   CHECK(dog.stalls() == 0);
   CHECK(reports.all().empty());
+}
+
+namespace {
+// Whether one of `seen` is the per-thread report of `call` stuck on `thread`.
+bool names_stuck_thread(const std::vector<smartasync::diagnostic>& seen, std::thread::id thread,
+                        const std::string& call) {
+  return std::any_of(seen.begin(), seen.end(), [&](const smartasync::diagnostic& d) {
+    return d.thread == thread && d.message.find("has been stuck") != std::string::npos &&
+           d.message.find(call) != std::string::npos;
+  });
+}
+} // namespace
+
+TEST_CASE("one stuck thread of an io_context run by four threads is reported, with its call",
+          "[watchdog]") {
+  blocked_reports reports;
+  smartasync::blocking_pool pool{1};
+  // Ends only once the watchdog has reported: no timing guesswork.
+  auto stuck = smartasync::smart_async(pool, [&] { reports.first.wait(); return 1; },
+                                       {.name = "stuck call",
+                                        .on_loop = smartasync::loop_call_policy::silent});
+  asio::io_context ioc;
+  auto work = asio::make_work_guard(ioc);
+  smartasync::loop_watchdog dog(ioc, {.threshold = 40ms, .name = "four threads"});
+  std::atomic<std::thread::id> stuck_thread;
+  asio::post(ioc, [&] {
+    stuck_thread = std::this_thread::get_id();
+    stuck(); // blocks this thread inline; the three others keep running heartbeats
+  });
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&] { ioc.run(); });
+    reports.first.wait();
+    work.reset();
+  } // joined: every handler ran
+  const auto seen = reports.all();
+  CHECK(names_stuck_thread(seen, stuck_thread.load(), "'stuck call'"));
+  CHECK(dog.stalls() >= 1);
+}
+
+TEST_CASE("one stuck thread of an asio::thread_pool is reported, with its call", "[watchdog]") {
+  blocked_reports reports;
+  smartasync::blocking_pool pool{1};
+  auto stuck = smartasync::smart_async(pool, [&] { reports.first.wait(); return 1; },
+                                       {.name = "stuck on a thread_pool",
+                                        .on_loop = smartasync::loop_call_policy::silent});
+  asio::thread_pool loop(2);
+  smartasync::loop_watchdog dog(loop, {.threshold = 40ms});
+  std::atomic<std::thread::id> stuck_thread;
+  asio::post(loop, [&] {
+    stuck_thread = std::this_thread::get_id();
+    stuck();
+  });
+  reports.first.wait();
+  loop.join();
+  CHECK(names_stuck_thread(reports.all(), stuck_thread.load(), "'stuck on a thread_pool'"));
+  CHECK(dog.stalls() >= 1);
 }

@@ -6,15 +6,21 @@
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
 
+#include "smartasync/source_location.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
+#include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace SMARTASYNC_NAMESPACE {
 
@@ -59,13 +65,82 @@ struct call_site {
 // watchdog, which reads it from its own thread (hence the mutex: the site must stay valid
 // while the watchdog copies its name).
 struct inline_call_slot {
+  struct entry {
+    const call_site* site = nullptr;
+    std::chrono::steady_clock::time_point since;        // when the call started
+    const asio::detail::thread_context* loop = nullptr; // the scheduler this thread ran it on
+  };
   std::mutex mutex;
-  const call_site* site = nullptr;
+  entry current;
+  const std::thread::id thread = std::this_thread::get_id();
+};
+
+// Every thread's slot. A thread stuck in a handler never runs the watchdog's heartbeat, which
+// on a loop with several threads the others keep running; so the watchdog also looks at what
+// each thread of its loop is running inline, and for how long.
+struct inline_call_slots {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<inline_call_slot>> slots;
+
+  static inline_call_slots& instance() {
+    static inline_call_slots all;
+    return all;
+  }
+  std::vector<std::shared_ptr<inline_call_slot>> live() {
+    std::vector<std::shared_ptr<inline_call_slot>> result;
+    std::lock_guard lock(mutex);
+    for (const auto& weak : slots)
+      if (auto slot = weak.lock())
+        result.push_back(std::move(slot));
+    return result;
+  }
+};
+
+// The schedulers that loop_watchdogs watch. An inline call records which of them its thread is
+// running (Asio's call stack can answer "is this thread running scheduler S?", not "which
+// scheduler is this thread running?"). The count keeps the common case, no watchdog, lock-free.
+struct watched_loops {
+  std::atomic<std::size_t> count{0};
+  std::mutex mutex;
+  std::vector<const asio::detail::thread_context*> schedulers;
+
+  static watched_loops& instance() {
+    static watched_loops loops;
+    return loops;
+  }
+  void add(const asio::detail::thread_context* scheduler) {
+    std::lock_guard lock(mutex);
+    schedulers.push_back(scheduler);
+    count.fetch_add(1, std::memory_order_release);
+  }
+  void remove(const asio::detail::thread_context* scheduler) {
+    std::lock_guard lock(mutex);
+    if (auto at = std::find(schedulers.begin(), schedulers.end(), scheduler); at != schedulers.end()) {
+      schedulers.erase(at);
+      count.fetch_sub(1, std::memory_order_release);
+    }
+  }
+  const asio::detail::thread_context* running_here() {
+    if (count.load(std::memory_order_acquire) == 0)
+      return nullptr;
+    std::lock_guard lock(mutex);
+    for (const auto* scheduler : schedulers)
+      if (asio::detail::call_stack<asio::detail::thread_context, asio::detail::thread_info_base>::
+              contains(const_cast<asio::detail::thread_context*>(scheduler)))
+        return scheduler;
+    return nullptr;
+  }
 };
 
 inline const std::shared_ptr<inline_call_slot>& this_thread_inline_slot() {
-  thread_local const std::shared_ptr<inline_call_slot> slot =
-      std::make_shared<inline_call_slot>();
+  thread_local const std::shared_ptr<inline_call_slot> slot = [] {
+    auto created = std::make_shared<inline_call_slot>();
+    auto& all = inline_call_slots::instance();
+    std::lock_guard lock(all.mutex);
+    std::erase_if(all.slots, [](const auto& weak) { return weak.expired(); });
+    all.slots.push_back(created);
+    return created;
+  }();
   return slot;
 }
 
@@ -74,8 +149,9 @@ class inline_call_scope {
 public:
   explicit inline_call_scope(const call_site& site)
       : site_(site), slot_(*this_thread_inline_slot()), start_(std::chrono::steady_clock::now()) {
+    const auto* loop = watched_loops::instance().running_here();
     std::lock_guard lock(slot_.mutex);
-    previous_ = std::exchange(slot_.site, &site_);
+    previous_ = std::exchange(slot_.current, {&site_, start_, loop});
   }
   inline_call_scope(const inline_call_scope&) = delete;
   inline_call_scope& operator=(const inline_call_scope&) = delete;
@@ -84,7 +160,7 @@ public:
     const auto blocked = std::chrono::steady_clock::now() - start_;
     {
       std::lock_guard lock(slot_.mutex);
-      slot_.site = previous_;
+      slot_.current = previous_;
     }
     try {
       if (site_.on_loop != loop_call_policy::report)
@@ -114,8 +190,8 @@ public:
 private:
   const call_site& site_;
   inline_call_slot& slot_;
-  const call_site* previous_ = nullptr;
   std::chrono::steady_clock::time_point start_;
+  inline_call_slot::entry previous_;
 };
 
 } // namespace detail
