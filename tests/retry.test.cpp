@@ -230,3 +230,16 @@ TEST_CASE("retry rejects an impossible policy", "[retry][misuse]") {
   };
   CHECK_THROWS_AS(run(body()), std::invalid_argument);
 }
+
+// Built with -Wall -Wextra -Werror: gcc's -Wmissing-field-initializers fired on every field left
+// out of a designated initializer that had no default member initializer (the std::function
+// callbacks), so the documented way to write a policy failed to compile in a -Werror project.
+TEST_CASE("a retry_policy designated-initialises with any subset of its fields", "[retry]") {
+  const smartasync::retry_policy only_attempts{.max_attempts = 5};
+  const smartasync::retry_policy with_progress{
+      .max_attempts = 2, .on_retry = [](std::size_t, auto, std::exception_ptr) {}};
+  CHECK(only_attempts.max_attempts == 5);
+  CHECK_FALSE(only_attempts.on_retry);
+  CHECK(with_progress.on_retry);
+  CHECK_FALSE(with_progress.retryable);
+}

@@ -46,13 +46,13 @@ struct retry_policy {
   double factor = 2.0;
   /// Whether a failure may be retried. Empty: everything except operation_aborted.
   /// Cancellation (operation_aborted) is never retried, whatever this says.
-  std::function<bool(std::exception_ptr)> retryable;
+  std::function<bool(std::exception_ptr)> retryable{};
   /// A delay the failure itself asks for (an HTTP Retry-After, say). When it returns a value,
   /// that value replaces the computed delay for this retry (it is not capped by max_delay:
   /// the server knows better than our guess).
-  std::function<std::optional<duration>(std::exception_ptr)> server_delay;
+  std::function<std::optional<duration>(std::exception_ptr)> server_delay{};
   /// Called before each wait as (attempt that failed, delay, its exception): progress events.
-  std::function<void(std::size_t attempt, duration delay, std::exception_ptr error)> on_retry;
+  std::function<void(std::size_t attempt, duration delay, std::exception_ptr error)> on_retry{};
 };
 
 namespace detail {
