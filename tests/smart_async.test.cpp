@@ -404,3 +404,43 @@ TEST_CASE("smart_async without a pool uses the default pool lazily", "[smart_asy
   CHECK(id.async(asio::use_future).get() == &smartasync::default_pool());
   CHECK(&id.pool() == &smartasync::default_pool());
 }
+
+namespace {
+// What a user stores: a class whose member wrapper hides the lambda's type.
+class repository {
+public:
+  explicit repository(smartasync::blocking_pool& pool)
+      : lookup_(smartasync::smart_async(pool, [this](int key) { return key * factor_; },
+                                        {.name = "repository lookup"})),
+        wait_(smartasync::smart_async(pool, [](std::stop_token stop, int polls) {
+          for (int i = 0; i < polls && !stop.stop_requested(); ++i)
+            std::this_thread::sleep_for(1ms);
+          return stop.stop_requested();
+        })) {}
+  const smartasync::any_smart_function<int(int)>& lookup() const { return lookup_; }
+  const smartasync::any_smart_function<bool(std::stop_token, int)>& wait() const { return wait_; }
+
+private:
+  int factor_ = 3;
+  smartasync::any_smart_function<int(int)> lookup_;
+  smartasync::any_smart_function<bool(std::stop_token, int)> wait_;
+};
+} // namespace
+
+TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool and name",
+          "[smart_async][any]") {
+  smartasync::blocking_pool pool{1, 8};
+  repository repo(pool);
+  CHECK(repo.lookup()(14) == 42); // sync form, on this thread
+  CHECK(repo.lookup().name() == "repository lookup");
+  CHECK(&repo.lookup().pool() == &pool);
+  CHECK(repo.lookup().async(5, asio::use_future).get() == 15);
+  CHECK(pool.stats().completed == 1);
+
+  // A stop_token signature stays stop-aware through the erasure: a cancelled call sees it.
+  asio::io_context ioc;
+  auto stopped = test_support::run_then_cancel(ioc, [&]() -> asio::awaitable<bool> {
+    co_return co_await repo.wait().async(100000);
+  }());
+  CHECK(test_support::code_of(stopped) == asio::error::operation_aborted);
+}

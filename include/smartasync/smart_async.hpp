@@ -50,6 +50,11 @@ struct smart_options {
 namespace detail {
 
 template <typename F>
+inline constexpr bool is_std_function_v = false;
+template <typename Signature>
+inline constexpr bool is_std_function_v<std::function<Signature>> = true;
+
+template <typename F>
 struct smart_state {
   F fn;
   blocking_pool* pool; // nullptr: default_pool(), resolved on first async use
@@ -163,6 +168,20 @@ class smart_function {
 public:
   using function_type = F;
 
+  /// Type erasure: any smart_function whose callable can be called as Signature converts to
+  /// `smart_function<std::function<Signature>>` (alias any_smart_function<Signature>), the
+  /// type to store as a class member. Pool, name and policies carry over; the original
+  /// callable is shared, not copied.
+  template <typename G>
+    requires(!std::is_same_v<G, F> && detail::is_std_function_v<F> &&
+             std::is_constructible_v<F, const G&>)
+  smart_function(const smart_function<G>& other) // NOLINT: implicit, like std::function's
+      : state_(std::make_shared<const detail::smart_state<F>>(detail::smart_state<F>{
+            F([shared = other.state_](auto&&... args) -> decltype(auto) {
+              return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
+            }),
+            other.state_->pool, other.state_->site, other.state_->abandon_on_cancel})) {}
+
   /// The sync form: calls the wrapped function on this thread and returns what it returns.
   /**
    * Off an event loop this is a plain call (plus a thread-local check); exceptions propagate
@@ -230,6 +249,9 @@ public:
   const F& function() const noexcept { return state_->fn; }
 
 private:
+  template <typename>
+  friend class smart_function;
+
   template <typename G>
   friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
                                                              smartasync::source_location);
@@ -274,6 +296,23 @@ private:
 
   std::shared_ptr<const detail::smart_state<F>> state_;
 };
+
+/// A smart_function of any callable with this signature, for storing as a member:
+/**
+ * @code
+ * class repository {
+ *   smartasync::any_smart_function<std::vector<row>(std::string)> search_;
+ * public:
+ *   explicit repository(smartasync::blocking_pool& pool)
+ *       : search_(smartasync::smart_async(pool, [this](std::string q) { return db_.search(q); },
+ *                                         {.name = "search"})) {}
+ * };
+ * @endcode
+ * A Signature whose first parameter is std::stop_token makes the wrapper stop-aware, as for any
+ * callable. Cost: one std::function call more per call.
+ */
+template <typename Signature>
+using any_smart_function = smart_function<std::function<Signature>>;
 
 /// @private
 template <typename G>
