@@ -91,6 +91,10 @@ struct server_options {
   /// At stop(), searches still running get this long to finish; then they are answered 503
   /// too (queued ones are answered 503 at once).
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// A search not answered this long after it was submitted is cancelled (terminal: a queued
+  /// one is removed, a running one gets its stop request) and answered 504. 0: no limit.
+  /// Offloaded searches only: an --inline search blocks the loop that would time it out.
+  std::chrono::milliseconds search_timeout{0};
   /// Connections served at once; past it a new connection is answered 503 with Retry-After and
   /// closed. Keep it under the descriptor limit (ulimit -n) minus what SQLite and Asio use.
   std::size_t max_connections = 512;
@@ -147,6 +151,9 @@ public:
   /// Connections answered 503 because options().max_connections were open.
   std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
 
+  /// Searches answered 504 because options().search_timeout passed.
+  std::uint64_t timed_out() const noexcept { return timed_out_.load(std::memory_order_relaxed); }
+
   /// What stop() did with the searches in flight.
   struct shutdown_counts {
     std::uint64_t finished = 0;          // finished within the grace, answered normally
@@ -191,6 +198,7 @@ private:
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
+  std::atomic<std::uint64_t> timed_out_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

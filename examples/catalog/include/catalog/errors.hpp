@@ -18,6 +18,7 @@ namespace catalog {
  * | invalid_record     | a synced record with an empty name                      | 400          |
  * | mass_deletion      | a guarded sync commit would delete too much             | (refused)    |
  * | database_error     | missing, unreadable or corrupt file, busy, I/O          | 500 / 503    |
+ * | unavailable        | a database server down, restarting, or connection lost  | 503          |
  *
  * None of them leaves a partial write behind: a failing operation changes nothing.
  * Misusing the API (adding to a committed sync) is a std::logic_error instead.
@@ -81,6 +82,13 @@ public:
 
 private:
   int code_;
+};
+
+/// A database server cannot be used right now (down, restarting, connection lost): worth
+/// retrying later. What the call was doing did not happen, or (for a read) did not finish.
+class unavailable : public error {
+public:
+  using error::error;
 };
 
 } // namespace catalog
