@@ -167,6 +167,7 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
     if (stopping && cancel && clock::now() - last_cancel >= cancel_repeat) {
       std::array<char, 256> error{};
       (void)PQcancel(cancel.get(), error.data(), static_cast<int>(error.size()));
+      cancel_sent.store(true, std::memory_order_relaxed);
       last_cancel = clock::now();
     }
   }
@@ -187,7 +188,14 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
       break;
   }
   result rows(kept);
-  on_stop.reset(); // no interrupter past this point
+  on_stop.reset(); // no interrupter past this point (waits for one running on another thread)
+  if (cancel_sent.load(std::memory_order_acquire) && PQstatus(conn_) == CONNECTION_OK) {
+    // A cancel request that reached the backend as its query was ending leaves the cancel
+    // pending there, and it would hit this connection's next query (seen: a back-to-back
+    // query failed with "canceling statement due to user request"). PQcancel returned after
+    // the server signalled the backend, so a throwaway statement now takes that hit, if any.
+    PQclear(PQexec(conn_, "SELECT 1"));
+  }
 
   if (PQstatus(conn_) != CONNECTION_OK)
     throw catalog::unavailable("connection to PostgreSQL lost during the query: " +
