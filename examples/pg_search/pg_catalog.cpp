@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <unordered_map>
 #include <utility>
 
@@ -43,18 +44,30 @@ std::string sqlstate_of(const PGresult* r) {
   return state ? state : "";
 }
 
-// The interrupter: run by std::stop_callback on the thread that requests the stop, while the
-// worker is blocked in the query. PQcancel is thread-safe (it even may be called from a
-// signal handler) and does not throw: it opens a short connection to the server and asks it
-// to cancel whatever this connection's backend runs.
+// Sends one cancel request: PQcancel is thread-safe (it may even be called from a signal
+// handler) and does not throw; it opens a short connection to the server, which signals the
+// backend running this connection's query. On failure the query runs on, and the worker's
+// wait loop below sends the request again.
+void send_cancel(PGcancel* cancel) noexcept {
+  std::array<char, 256> error{};
+  (void)PQcancel(cancel, error.data(), static_cast<int>(error.size()));
+}
+
+// The interrupter: run by std::stop_callback on the thread that requests the stop (a timer's
+// handler on an event loop, a shutdown), while the worker is blocked in the query. It must be
+// quick: PQcancel takes a connection round trip and a process the server forks (1-30 ms on
+// this machine), too long for an event loop, so it runs on a thread of its own, and the worker
+// waits for that thread before it returns (PQcancel must have returned before the connection's
+// next query, see the stale cancel below).
 struct interrupter {
   PGcancel* cancel;
-  std::atomic<bool>* sent;
+  std::future<void>* sending; // read by the worker only after the stop_callback is destroyed
   void operator()() const noexcept {
-    std::array<char, 256> error{};
-    (void)PQcancel(cancel, error.data(), static_cast<int>(error.size()));
-    // On failure the query runs on; the worker's wait loop below sends the request again.
-    sent->store(true, std::memory_order_release);
+    try {
+      *sending = std::async(std::launch::async, [c = cancel] { send_cancel(c); });
+    } catch (...) { // no thread to be had: send it from here rather than not at all
+      send_cancel(cancel);
+    }
   }
 };
 
@@ -88,6 +101,8 @@ connection::connection(const connection_options& options) {
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_)
     throw catalog::unavailable("cannot connect to PostgreSQL: out of memory");
+  // NOTICEs (CREATE ... IF NOT EXISTS "already exists, skipping") would go to stderr.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {
     const std::string message = trimmed(PQerrorMessage(conn_));
     PQfinish(conn_);
@@ -119,12 +134,13 @@ int connection::backend_pid() const noexcept { return PQbackendPID(conn_); }
 bool connection::usable() noexcept {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
     return false;
-  // Idle, nothing should arrive; something readable is the server's goodbye (a FATAL message
-  // and EOF after a restart or pg_terminate_backend). Reading it marks the connection bad.
+  // Idle, nothing should arrive: something readable is almost always the server's goodbye (a
+  // FATAL "terminating connection" and EOF, after a restart or pg_terminate_backend), and
+  // libpq keeps CONNECTION_OK until a query trips on it. So readable means replace it; the
+  // rare harmless message (a NOTIFY we never LISTEN for, a setting reported after a reload)
+  // costs one reconnect.
   pollfd p{PQsocket(conn_), POLLIN, 0};
-  if (::poll(&p, 1, 0) > 0 && (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK))
-    return false;
-  return PQstatus(conn_) == CONNECTION_OK;
+  return ::poll(&p, 1, 0) == 0;
 }
 
 result connection::exec(std::string_view sql_text, std::span<const std::string> params, std::stop_token stop) {
@@ -138,10 +154,11 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
   // before the stop_callback so that it outlives it: the callback's destructor waits for a
   // run of the interrupter that is in progress on another thread.
   const std::unique_ptr<PGcancel, decltype(&PQfreeCancel)> cancel(PQgetCancel(conn_), &PQfreeCancel);
-  std::atomic<bool> cancel_sent{false};
+  std::future<void> sending; // the interrupter's request, in flight on its own thread
+  bool cancel_sent = false;  // by this thread (a repeat)
   std::optional<std::stop_callback<interrupter>> on_stop;
   if (cancel && stop.stop_possible())
-    on_stop.emplace(stop, interrupter{cancel.get(), &cancel_sent});
+    on_stop.emplace(stop, interrupter{cancel.get(), &sending});
   if (stop.stop_requested())
     throw query_cancelled("query cancelled before it was sent");
 
@@ -165,9 +182,8 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
     if (ready > 0 && PQconsumeInput(conn_) == 0)
       break; // the connection failed: PQgetResult reports it below
     if (stopping && cancel && clock::now() - last_cancel >= cancel_repeat) {
-      std::array<char, 256> error{};
-      (void)PQcancel(cancel.get(), error.data(), static_cast<int>(error.size()));
-      cancel_sent.store(true, std::memory_order_relaxed);
+      send_cancel(cancel.get());
+      cancel_sent = true;
       last_cancel = clock::now();
     }
   }
@@ -189,7 +205,11 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
   }
   result rows(kept);
   on_stop.reset(); // no interrupter past this point (waits for one running on another thread)
-  if (cancel_sent.load(std::memory_order_acquire) && PQstatus(conn_) == CONNECTION_OK) {
+  if (sending.valid()) {
+    sending.wait();
+    cancel_sent = true;
+  }
+  if (cancel_sent && PQstatus(conn_) == CONNECTION_OK) {
     // A cancel request that reached the backend as its query was ending leaves the cancel
     // pending there, and it would hit this connection's next query (seen: a back-to-back
     // query failed with "canceling statement due to user request"). PQcancel returned after

@@ -86,8 +86,9 @@ public:
   connection& operator=(connection&&) noexcept;
   ~connection();
 
-  /// False once the connection is known to be broken. Checked without a round trip: a server
-  /// that closed it (restart, terminated backend) has left an EOF on the socket.
+  /// False once the connection is known, or likely, to be broken. Checked without a round
+  /// trip: a server that closed it (restart, terminated backend) has left its goodbye on the
+  /// socket, and an idle connection has nothing else to read.
   bool usable() noexcept;
 
   /// Runs `sql` with text parameters $1, $2, ... and returns its rows.
