@@ -253,7 +253,9 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
                                             request.method == "HEAD");
       co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
       conn->busy = false;
-      if (!keep_alive) {
+      // stop() may have run during the write, and skipped this connection as busy: close it
+      // now rather than wait for another request (the idle timeout, 30 s; the test saw it).
+      if (!keep_alive || stopped_) {
         linger = true;
         break;
       }

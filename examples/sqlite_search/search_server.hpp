@@ -35,7 +35,7 @@ struct search_backend {
   /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
   std::function<search_result(std::string, int)> call;
   /// The async form, `search.async(q, limit)`: the call runs on the blocking pool. A signal on
-  /// the slot cancels it: any type removes a queued call, terminal abandons a running one.
+  /// the slot cancels it: any type removes a queued call, terminal stops a running one.
   std::function<asio::awaitable<search_result>(std::string, int, asio::cancellation_slot)> async_call;
   /// The readiness check behind /ready, in the same two forms; throws when not ready.
   std::function<void()> probe;
@@ -137,9 +137,10 @@ public:
   /**
    * Stops accepting and closes the connections not waiting for a search. Queued searches are
    * cancelled in the pool and answered 503 at once; running ones get options().shutdown_grace
-   * to finish (their clients get the real answer), then are abandoned and answered 503. Every
-   * answer then closes its connection. A search abandoned while running still occupies its
-   * pool thread until SQLite returns; the pool's destructor waits for it.
+   * to finish (their clients get the real answer), then are cancelled (terminal) and answered
+   * 503 once the backend lets go of them: at once if it abandons running calls, when the call
+   * returns otherwise (both backends interrupt theirs: sqlite3_interrupt, PQcancel). Every
+   * answer then closes its connection.
    */
   void stop();
 

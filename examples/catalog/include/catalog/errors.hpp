@@ -79,6 +79,8 @@ public:
   int sqlite_code() const noexcept { return code_; }
   /// True when the database was locked by another writer for longer than the busy timeout.
   bool busy() const noexcept { return (code_ & 0xff) == 5 /* SQLITE_BUSY */; }
+  /// True when the statement was stopped by catalog_db::interrupt().
+  bool interrupted() const noexcept { return (code_ & 0xff) == 9 /* SQLITE_INTERRUPT */; }
 
 private:
   int code_;
