@@ -172,16 +172,21 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
 
   // Wait for the answer on the socket, in slices, so that a stopped query whose first cancel
   // request went unheeded gets another one.
-  auto last_cancel = clock::now();
+  // Short slices even before a stop: a stop whose first request went unheeded is noticed
+  // within one of them.
+  std::optional<clock::time_point> last_cancel; // set when this thread first sees the stop
   while (PQisBusy(conn_)) {
     pollfd p{PQsocket(conn_), POLLIN, 0};
-    const bool stopping = stop.stop_requested();
-    const int ready = ::poll(&p, 1, stopping ? static_cast<int>(cancel_repeat.count()) : 1000);
+    const int ready = ::poll(&p, 1, static_cast<int>(cancel_repeat.count()));
     if (ready < 0 && errno != EINTR)
       throw catalog::unavailable(fmt::format("waiting for PostgreSQL failed: {}", std::strerror(errno)));
     if (ready > 0 && PQconsumeInput(conn_) == 0)
       break; // the connection failed: PQgetResult reports it below
-    if (stopping && cancel && clock::now() - last_cancel >= cancel_repeat) {
+    if (!stop.stop_requested() || !cancel)
+      continue;
+    if (!last_cancel) {
+      last_cancel = clock::now(); // the interrupter has just sent one
+    } else if (clock::now() - *last_cancel >= cancel_repeat) {
       send_cancel(cancel.get());
       cancel_sent = true;
       last_cancel = clock::now();
