@@ -43,7 +43,7 @@ struct run_record {
   std::atomic<int> pid{0};
   std::atomic<bool> stopped{false};
   clock_type::time_point stopped_at{};   // written before `stopped` is set
-  clock_type::time_point resumed_at{};   // written by the coroutine before its future is ready
+  clock_type::time_point resumed_at{};   // written by the completion handler, before `completed`
   std::string outcome;
   std::string call_error; // what the call threw, written before it returns
 };
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
       if (runs <= 5)
         fmt::print("backend {}: pg_stat_activity says '{}'\n"
                    "  timeout after {} ms -> PQcancel -> the query is gone from pg_stat_activity {:.2f} ms later, "
-                   "the coroutine resumed ({}) {:.2f} ms later\n",
+                   "the caller's handler ran ({}) {:.2f} ms later\n",
                    pid, before, timeout_ms, gone_after.count(), record.outcome, resumed_after.count());
     }
     work.reset();
