@@ -156,11 +156,13 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
   const std::unique_ptr<PGcancel, decltype(&PQfreeCancel)> cancel(PQgetCancel(conn_), &PQfreeCancel);
   std::future<void> sending; // the interrupter's request, in flight on its own thread
   bool cancel_sent = false;  // by this thread (a repeat)
+  // Stopped already: nothing to interrupt (checked first, so no cancel request is sent for
+  // nothing). A stop from now on is the interrupter's, and is handled after the query.
+  if (stop.stop_requested())
+    throw query_cancelled("query cancelled before it was sent");
   std::optional<std::stop_callback<interrupter>> on_stop;
   if (cancel && stop.stop_possible())
     on_stop.emplace(stop, interrupter{cancel.get(), &sending});
-  if (stop.stop_requested())
-    throw query_cancelled("query cancelled before it was sent");
 
   if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
                          nullptr, 0)) {
