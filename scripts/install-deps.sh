@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what smartasync's builds, tests, examples and benchmarks need, from Debian packages.
 # llvm brings llvm-symbolizer, without which sanitizer reports on a fresh machine show <null> frames.
+# postgresql brings initdb and the server (in /usr/lib/postgresql/VERSION/bin): pg_search's demo
+# and tests start throwaway clusters of their own, not the system's (whose service may not run).
 # Safe to run again: it only calls apt-get when something is missing.
 set -euo pipefail
 
@@ -9,6 +11,7 @@ packages=(
   libasio-dev libfmt-dev catch2
   libsqlite3-dev sqlite3 libhttp-parser-dev nlohmann-json3-dev libcpp-httplib-dev
   libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev
+  libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
 )
 
 missing=()

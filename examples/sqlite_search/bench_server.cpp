@@ -16,9 +16,7 @@
 #include "catalog/control_reader.hpp"
 #include "catalog/generator.hpp"
 #include "catalog_search.hpp"
-#include "http.hpp"
-#include "http_client.hpp"
-#include "search_server.hpp"
+#include "load_bench.hpp"
 
 #include <smartasync/diagnostics.hpp>
 
@@ -39,8 +37,8 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-using ms = std::chrono::duration<double, std::milli>;
+using sqlite_search::bench::clock_type;
+using sqlite_search::bench::ms;
 
 struct config {
   std::filesystem::path db;
@@ -50,104 +48,21 @@ struct config {
   bool quick = false;
 };
 
-struct mode_result {
-  std::string mode;
-  std::size_t searches = 0;
-  std::size_t errors = 0;
-  double seconds = 0;
-  std::vector<double> search_ms;
-  std::vector<double> health_ms;
-  std::size_t reports = 0;
-};
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  const auto index = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(index, v.size() - 1)];
-}
-
 // Prefix queries match a large part of the catalogue, so bm25 ranks thousands of rows: a few
 // tens of milliseconds each, the "slow query" of a real search box.
 const std::vector<std::string> queries{"lib*", "a*", "s*", "p*", "c*", "d* OR e*", "m*", "t*", "g*", "n*"};
 
+using sqlite_search::bench::mode_result;
+using sqlite_search::bench::percentile;
+
 mode_result run_mode(const config& cfg, bool inline_search) {
-  mode_result result;
-  result.mode = inline_search ? "inline (search(q, n) on the loop)" : "offloaded (co_await search.async(q, n))";
-
-  std::atomic<std::size_t> reports{0};
-  auto previous = smartasync::set_diagnostics_handler([&](const smartasync::diagnostic& d) {
-    if (d.kind == smartasync::diagnostic_kind::blocking_call_on_loop)
-      ++reports;
-  });
-
   catalog::connection_pool connections(cfg.db, cfg.threads);
   smartasync::blocking_pool pool{cfg.threads, 1024};
   // Wrapped here, per mode, so each mode's first inline call is reported.
   auto search = smartasync::smart_async(pool, sqlite_search::catalog_search{&connections},
                                         {.name = inline_search ? "catalog search (inline run)" : "catalog search"});
-  asio::io_context io{1};
-  sqlite_search::search_server server(io, sqlite_search::make_backend(search),
-                                      sqlite_search::server_options{.inline_search = inline_search});
-  server.start();
-  std::thread loop([&] { io.run(); });
-
-  std::mutex mutex;
-  std::atomic<std::size_t> errors{0};
-  const auto start = clock_type::now();
-  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg.seconds));
-
-  std::vector<std::thread> clients;
-  for (int c = 0; c < cfg.clients; ++c)
-    clients.emplace_back([&, c] {
-      std::vector<double> mine;
-      try {
-        sqlite_search::testing::http_client client(server.port(), 60);
-        for (std::size_t i = static_cast<std::size_t>(c); clock_type::now() < deadline; ++i) {
-          const auto t0 = clock_type::now();
-          auto r = client.get("/search?q=" + sqlite_search::http::percent_encode(queries[i % queries.size()]) +
-                              "&limit=10");
-          if (r.status != 200)
-            ++errors;
-          else
-            mine.push_back(ms(clock_type::now() - t0).count());
-        }
-      } catch (const std::exception&) {
-        ++errors;
-      }
-      std::lock_guard lock(mutex);
-      result.search_ms.insert(result.search_ms.end(), mine.begin(), mine.end());
-    });
-
-  // The prober: one /health every 10 ms on its own connection, as a load balancer would.
-  std::thread prober([&] {
-    try {
-      sqlite_search::testing::http_client client(server.port(), 60);
-      while (clock_type::now() < deadline) {
-        const auto t0 = clock_type::now();
-        if (client.get("/health").status != 200)
-          ++errors;
-        result.health_ms.push_back(ms(clock_type::now() - t0).count());
-        std::this_thread::sleep_until(t0 + std::chrono::milliseconds(10));
-      }
-    } catch (const std::exception&) {
-      ++errors;
-    }
-  });
-
-  for (auto& t : clients)
-    t.join();
-  prober.join();
-  result.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  server.stop();
-  loop.join();
-  smartasync::set_diagnostics_handler(previous);
-
-  result.searches = result.search_ms.size();
-  result.errors = errors;
-  result.reports = reports;
-  return result;
+  return sqlite_search::bench::run_load(sqlite_search::make_backend(search), inline_search, queries, cfg.clients,
+                                        cfg.seconds);
 }
 
 std::filesystem::path build_catalogue(const std::filesystem::path& file, bool quick) {
@@ -221,16 +136,7 @@ int main(int argc, char** argv) {
     results.push_back(run_mode(cfg, false));
     results.push_back(run_mode(cfg, true));
 
-    fmt::print("| mode | searches/s | search p50 | search p99 | /health probes | /health p50 | /health p99 | /health max "
-               "| errors | reports |\n");
-    fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (const auto& r : results) {
-      const auto max = r.health_ms.empty() ? 0.0 : *std::max_element(r.health_ms.begin(), r.health_ms.end());
-      fmt::print("| {} | {:.1f} | {:.1f} ms | {:.1f} ms | {} | {:.2f} ms | {:.2f} ms | {:.1f} ms | {} | {} |\n", r.mode,
-                 static_cast<double>(r.searches) / r.seconds, percentile(r.search_ms, 0.50),
-                 percentile(r.search_ms, 0.99), r.health_ms.size(), percentile(r.health_ms, 0.50),
-                 percentile(r.health_ms, 0.99), max, r.errors, r.reports);
-    }
+    sqlite_search::bench::print_load_table(results);
     if (!scratch.empty())
       std::filesystem::remove_all(scratch);
     const bool ok = results[0].errors == 0 && results[1].errors == 0 && results[0].searches > 0;

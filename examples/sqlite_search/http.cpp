@@ -234,6 +234,7 @@ std::string_view reason(int status) {
   case 413: return "Content Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
   default: return "Unknown";
   }
 }

@@ -253,7 +253,9 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
                                             request.method == "HEAD");
       co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
       conn->busy = false;
-      if (!keep_alive) {
+      // stop() may have run during the write, and skipped this connection as busy: close it
+      // now rather than wait for another request (the idle timeout, 30 s; the test saw it).
+      if (!keep_alive || stopped_) {
         linger = true;
         break;
       }
@@ -379,6 +381,31 @@ asio::awaitable<search_server::response> search_server::handle_search(const http
     in_flight& operator=(const in_flight&) = delete;
   };
 
+  // The search timeout fires through the same slot as stop(). Its handler may run after this
+  // coroutine is gone (a timer that expired just before it was destroyed still calls it with
+  // success), so it reaches the connection only through `deadline`, which the coroutine
+  // disarms when it leaves.
+  struct search_deadline {
+    asio::cancellation_signal* signal;
+    bool armed = true;
+    bool fired = false;
+  };
+  const auto deadline = std::make_shared<search_deadline>(search_deadline{&conn.search_cancel});
+  struct disarm {
+    search_deadline& d;
+    ~disarm() { d.armed = false; }
+  } const disarm_at_exit{*deadline};
+  asio::steady_timer timeout(io_);
+  if (options_.search_timeout.count() > 0 && !options_.inline_search) {
+    timeout.expires_after(options_.search_timeout);
+    timeout.async_wait([deadline](asio::error_code ec) {
+      if (ec || !deadline->armed)
+        return;
+      deadline->fired = true;
+      deadline->signal->emit(asio::cancellation_type::terminal);
+    });
+  }
+
   int status = 200;
   std::string message;
   const auto start = std::chrono::steady_clock::now();
@@ -406,7 +433,15 @@ asio::awaitable<search_server::response> search_server::handle_search(const http
     status = 400, message = e.what();
   } catch (const catalog::database_error& e) {
     status = e.busy() ? 503 : 500, message = e.what();
+  } catch (const catalog::unavailable& e) {
+    // The database server is down or the connection was lost: worth retrying shortly.
+    co_return response{503, error_body(e.what()), {{"Retry-After", "1"}}};
   } catch (const std::system_error& e) {
+    if (e.code() == asio::error::operation_aborted && deadline->fired) {
+      timed_out_.fetch_add(1, std::memory_order_relaxed);
+      co_return response{504, error_body(fmt::format("search timed out after {} ms and was cancelled",
+                                                     options_.search_timeout.count()))};
+    }
     if (e.code() == asio::error::operation_aborted && stopped_) {
       // Cancelled by stop(): before the grace ended it never started, after it, it overran.
       (grace_over_ ? cancelled_running_ : cancelled_queued_).fetch_add(1, std::memory_order_relaxed);

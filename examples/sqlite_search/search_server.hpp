@@ -35,7 +35,7 @@ struct search_backend {
   /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
   std::function<search_result(std::string, int)> call;
   /// The async form, `search.async(q, limit)`: the call runs on the blocking pool. A signal on
-  /// the slot cancels it: any type removes a queued call, terminal abandons a running one.
+  /// the slot cancels it: any type removes a queued call, terminal stops a running one.
   std::function<asio::awaitable<search_result>(std::string, int, asio::cancellation_slot)> async_call;
   /// The readiness check behind /ready, in the same two forms; throws when not ready.
   std::function<void()> probe;
@@ -91,6 +91,10 @@ struct server_options {
   /// At stop(), searches still running get this long to finish; then they are answered 503
   /// too (queued ones are answered 503 at once).
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// A search not answered this long after it was submitted is cancelled (terminal: a queued
+  /// one is removed, a running one gets its stop request) and answered 504. 0: no limit.
+  /// Offloaded searches only: an --inline search blocks the loop that would time it out.
+  std::chrono::milliseconds search_timeout{0};
   /// Connections served at once; past it a new connection is answered 503 with Retry-After and
   /// closed. Keep it under the descriptor limit (ulimit -n) minus what SQLite and Asio use.
   std::size_t max_connections = 512;
@@ -133,9 +137,10 @@ public:
   /**
    * Stops accepting and closes the connections not waiting for a search. Queued searches are
    * cancelled in the pool and answered 503 at once; running ones get options().shutdown_grace
-   * to finish (their clients get the real answer), then are abandoned and answered 503. Every
-   * answer then closes its connection. A search abandoned while running still occupies its
-   * pool thread until SQLite returns; the pool's destructor waits for it.
+   * to finish (their clients get the real answer), then are cancelled (terminal) and answered
+   * 503 once the backend lets go of them: at once if it abandons running calls, when the call
+   * returns otherwise (both backends interrupt theirs: sqlite3_interrupt, PQcancel). Every
+   * answer then closes its connection.
    */
   void stop();
 
@@ -146,6 +151,9 @@ public:
   std::uint64_t accept_failures() const noexcept { return accept_failures_.load(std::memory_order_relaxed); }
   /// Connections answered 503 because options().max_connections were open.
   std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+
+  /// Searches answered 504 because options().search_timeout passed.
+  std::uint64_t timed_out() const noexcept { return timed_out_.load(std::memory_order_relaxed); }
 
   /// What stop() did with the searches in flight.
   struct shutdown_counts {
@@ -191,6 +199,7 @@ private:
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
+  std::atomic<std::uint64_t> timed_out_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -24,8 +24,6 @@
 #include <asio/signal_set.hpp>
 #include <fmt/format.h>
 
-#include <sys/resource.h>
-
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -35,8 +33,7 @@
 int main(int argc, char** argv) {
   std::string db_file = "catalog.db";
   sqlite_search::server_options options;
-  int port = 0;
-  std::size_t threads = 4;
+  sqlite_search::server_cli cli;
 
   // Every value is range-checked before anything starts: a wrapped-around port or a pool of
   // 100 000 threads is a clear error (exit 2), not a surprise.
@@ -44,45 +41,15 @@ int main(int argc, char** argv) {
   app.add_option("--db", db_file, "catalogue file (see catalog_import)")
       ->check(CLI::ExistingFile)
       ->capture_default_str();
-  app.add_option("--port", port, "TCP port; 0 picks a free one (printed at start)")->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  app.add_option("--address", options.address, "IP address to listen on")
-      ->check(sqlite_search::ip_address_validator())->capture_default_str();
-  app.add_option("--threads", threads, "blocking-pool threads, one SQLite connection each")
-      ->check(CLI::Range(1, 256))->capture_default_str();
-  int idle_ms = static_cast<int>(options.idle_timeout.count());
-  int request_ms = static_cast<int>(options.request_timeout.count());
-  app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
-      ->check(CLI::Range(1, 3'600'000))->capture_default_str();
-  app.add_option("--request-timeout-ms", request_ms,
-                 "a request must be complete this long after its first byte, or 408 (slow clients)")
-      ->check(CLI::Range(1, 600'000))->capture_default_str();
-  app.add_option("--max-connections", options.max_connections,
-                 "connections served at once; past it, 503 with Retry-After (keep under ulimit -n)")
-      ->check(CLI::Range(1, 1'000'000))->capture_default_str();
-  int grace_ms = static_cast<int>(options.shutdown_grace.count());
-  app.add_option("--shutdown-grace-ms", grace_ms,
-                 "at SIGTERM/SIGINT, running searches get this long to finish (queued ones are answered 503 at once)")
-      ->check(CLI::Range(0, 600'000))->capture_default_str();
-  app.add_flag("--inline", options.inline_search, "call the search on the event loop (the mistake, for comparison)");
+  cli.add(app, options, "blocking-pool threads, one SQLite connection each");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
   }
-  options.port = static_cast<std::uint16_t>(port);
-  options.idle_timeout = std::chrono::milliseconds(idle_ms);
-  options.request_timeout = std::chrono::milliseconds(request_ms);
-  options.shutdown_grace = std::chrono::milliseconds(grace_ms);
-
-  // Each connection is a descriptor: a cap above the process's limit cannot be reached, and
-  // accept() fails (and backs off) first. Say so now rather than under load.
-  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-                       options.max_connections + 16 + 4 * threads > nofile.rlim_cur)
-    fmt::print(stderr,
-               "sqlite_search_server: note: --max-connections {} is above what the descriptor limit {} allows "
-               "(ulimit -n); past it accept() fails and the server retries every {} ms\n",
-               options.max_connections, nofile.rlim_cur, options.accept_backoff.count());
+  cli.apply(options);
+  cli.warn_about_descriptors(options, "sqlite_search_server");
+  const std::size_t threads = cli.threads;
 
   try {
     // 1. One SQLite connection per pool thread, so no search waits for a connection.

@@ -254,6 +254,8 @@ std::vector<search_hit> catalog_db::search(std::string_view query, int limit) co
   return hits;
 }
 
+void catalog_db::interrupt() const noexcept { sqlite3_interrupt(impl_->db); }
+
 std::optional<catalog_record> catalog_db::find(std::string_view name) const {
   sqlite3* db = impl_->db;
   statement s = prepare(db, "SELECT name, version, section, maintainer, description FROM packages WHERE name = ?1");

@@ -10,6 +10,8 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -367,4 +369,37 @@ TEST_CASE("a catalogue corrupted after opening fails searches with database_erro
     INFO(e.what());
     CHECK(e.sqlite_code() != 0);
   }
+}
+
+TEST_CASE("interrupt() from another thread stops a running search, and the next one runs", "[catalog][search][interrupt]") {
+  temp_dir dir;
+  catalog_db db(dir / "catalog.db", open_mode::read_write);
+  fill(db, generate_catalog(20000));
+  const auto expected = db.search("a* OR s* OR lib*", 1000).size();
+
+  // A heavy search, interrupted every 100 us by another thread (what a std::stop_callback
+  // does when a cancelled call's token is stopped): one of them is caught mid-statement.
+  std::atomic<bool> done{false};
+  std::thread interrupter([&] {
+    while (!done.load()) {
+      db.interrupt();
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  bool interrupted = false;
+  for (int i = 0; i < 1000 && !interrupted; ++i) {
+    try {
+      (void)db.search("a* OR s* OR lib*", 1000);
+    } catch (const database_error& e) {
+      CHECK(e.interrupted());
+      interrupted = true;
+    }
+  }
+  done = true;
+  interrupter.join();
+  CHECK(interrupted);
+  // Nothing is left pending on the connection: the same search completes in full.
+  CHECK(db.search("a* OR s* OR lib*", 1000).size() == expected);
+  db.interrupt(); // with nothing running: a no-op
+  CHECK(db.search("a* OR s* OR lib*", 1000).size() == expected);
 }

@@ -508,3 +508,27 @@ TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed 
   CHECK(status == 200);
   CHECK(second.get("/health").status == 200);
 }
+
+TEST_CASE("a search past --search-timeout-ms is cancelled and answered 504; the server serves on", "[server][timeout]") {
+  catalog::testing::temp_dir dir;
+  {
+    catalog::catalog_db db(dir / "big.db", catalog::open_mode::read_write);
+    auto sync = db.begin_sync();
+    sync.add(catalog::generate_catalog(20000));
+    sync.commit();
+  }
+  catalog::connection_pool connections{dir / "big.db", 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  server_options options;
+  options.search_timeout = std::chrono::milliseconds(1); // shorter than any heavy search
+  running_server server(make_backend(search), options);
+
+  http_client client(server.port());
+  // Removed from the queue or interrupted while running (sqlite3_interrupt): 504 either way.
+  auto r = client.get("/search?q=a*+OR+s*+OR+lib*&limit=1000");
+  CHECK(r.status == 504);
+  CHECK(json::parse(r.body)["error"] == "search timed out after 1 ms and was cancelled");
+  CHECK(server.server.timed_out() == 1);
+  CHECK(client.get("/health").status == 200);
+}

@@ -101,6 +101,12 @@ public:
   /// The file this connection was opened on.
   const std::filesystem::path& path() const noexcept;
 
+  /// Makes the statement running on this connection stop soon: search() then throws
+  /// database_error with interrupted(). Callable from any thread while the connection is open
+  /// (sqlite3_interrupt), quick, never throws: made for a std::stop_callback. A no-op when no
+  /// statement runs; a statement about to finish may finish.
+  void interrupt() const noexcept;
+
 private:
   friend class catalog_sync;
 

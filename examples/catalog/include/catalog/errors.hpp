@@ -18,6 +18,7 @@ namespace catalog {
  * | invalid_record     | a synced record with an empty name                      | 400          |
  * | mass_deletion      | a guarded sync commit would delete too much             | (refused)    |
  * | database_error     | missing, unreadable or corrupt file, busy, I/O          | 500 / 503    |
+ * | unavailable        | a database server down, restarting, or connection lost  | 503          |
  *
  * None of them leaves a partial write behind: a failing operation changes nothing.
  * Misusing the API (adding to a committed sync) is a std::logic_error instead.
@@ -78,9 +79,18 @@ public:
   int sqlite_code() const noexcept { return code_; }
   /// True when the database was locked by another writer for longer than the busy timeout.
   bool busy() const noexcept { return (code_ & 0xff) == 5 /* SQLITE_BUSY */; }
+  /// True when the statement was stopped by catalog_db::interrupt().
+  bool interrupted() const noexcept { return (code_ & 0xff) == 9 /* SQLITE_INTERRUPT */; }
 
 private:
   int code_;
+};
+
+/// A database server cannot be used right now (down, restarting, connection lost): worth
+/// retrying later. What the call was doing did not happen, or (for a read) did not finish.
+class unavailable : public error {
+public:
+  using error::error;
 };
 
 } // namespace catalog

@@ -28,7 +28,8 @@ struct search_hit {
   /// An excerpt of the description with each matched term wrapped in
   /// catalog::highlight_begin / catalog::highlight_end.
   std::string snippet;
-  /// SQLite's bm25 score: lower is a better match (scores are negative).
+  /// The store's rank: SQLite's bm25 is lower for a better match (scores are negative);
+  /// PostgreSQL's ts_rank (examples/pg_search) is higher for a better match.
   double score = 0.0;
 };
 
