@@ -106,16 +106,19 @@ private:
     template <typename ExecutionContext>
     state(ExecutionContext& context, watchdog_options o)
         : executor(context.get_executor()),
-          stopped([&context] {
-            if constexpr (std::is_base_of_v<asio::io_context, ExecutionContext>)
-              return context.stopped();
-            else
-              return false; // a thread_pool runs until it is joined
-          }),
+          stopped(stopped_check(context)),
           scheduler(&asio::use_service<asio::detail::scheduler>(context)),
           options(std::move(o)),
           period(std::max<std::chrono::steady_clock::duration>(options.threshold / 4,
                                                                std::chrono::milliseconds(1))) {}
+
+    template <typename ExecutionContext>
+    static std::function<bool()> stopped_check(ExecutionContext& context) {
+      if constexpr (std::is_base_of_v<asio::io_context, ExecutionContext>)
+        return [&context] { return context.stopped(); };
+      else
+        return [] { return false; }; // a thread_pool runs until it is joined
+    }
 
     const asio::any_io_executor executor;
     const std::function<bool()> stopped;
