@@ -14,7 +14,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <atomic>
 #include <cstdlib>

@@ -8,7 +8,7 @@
 #include <smartasync/offload.hpp>
 
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <future>
 #include <stdexcept>

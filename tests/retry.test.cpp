@@ -3,7 +3,7 @@
 
 #include "common/test_support.hpp"
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>

@@ -11,7 +11,7 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <atomic>
 #include <functional>

@@ -1,7 +1,7 @@
 // Test that the header is self-contained.
 #include "smartasync/stream.hpp"
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/co_spawn.hpp>

@@ -9,7 +9,7 @@
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <future>
 #include <thread>

@@ -6,7 +6,7 @@
 #include "smartasync/offload.hpp"
 #include "smartasync/smart_async.hpp"
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>

@@ -10,7 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <thread>
 
