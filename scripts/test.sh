@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Builds and runs smartasync's tests in every configuration of CMakePresets.json:
 # gcc and clang with -Werror, ASan+UBSan (gcc), TSan (clang); examples' tests included.
-# Then the Asio matrix: the library's own tests and the package consumers against the other
-# standalone Asio releases Debian ships (headers unpacked by scripts/fetch-deps-matrix.sh into a
-# cache folder, nothing installed system-wide), gcc, no examples.
-# Usage: scripts/test.sh [all|quick|matrix|PRESET...]
-#   quick: the gcc preset only; matrix: only the Asio matrix rows.
+# Then the matrix: the library's own tests and the package consumers, no examples,
+#  * against the other standalone Asio releases Debian ships (headers unpacked by
+#    scripts/fetch-deps-matrix.sh into a cache folder, nothing installed system-wide), gcc 12;
+#  * with the newest compilers and standard libraries in Debian, inside a Debian sid root
+#    (scripts/make-root.sh, cached between runs; run by scripts/in-root.sh): g++-16 with
+#    libstdc++, Catch2 v3, fmt 11; clang-21 with libc++ 21, Catch2 v2 (one header, from bookworm:
+#    sid's libCatch2.a is built for libstdc++), fmt 11 header-only. Asio 1.36 in both.
+# Usage: scripts/test.sh [all|quick|matrix|roots|PRESET...]
+#   quick: the gcc preset only; matrix: only the matrix rows; roots: only the rows in a root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 matrix_rows=(asio-1.30:103002 asio-1.36:103600)
+root_rows=(sid-gcc sid-clang-libcxx)
 case "${1:-all}" in
-  all) presets=(gcc clang asan tsan); rows=("${matrix_rows[@]}") ;;
-  quick) presets=(gcc); rows=() ;;
-  matrix) presets=(); rows=("${matrix_rows[@]}") ;;
-  *) presets=("$@"); rows=() ;;
+  all) presets=(gcc clang asan tsan); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}") ;;
+  quick) presets=(gcc); rows=(); roots=() ;;
+  matrix) presets=(); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}") ;;
+  roots) presets=(); rows=(); roots=("${root_rows[@]}") ;;
+  *) presets=("$@"); rows=(); roots=() ;;
 esac
 export CCACHE_DIR=${CCACHE_DIR:-$PWD/.ccache}
 # Shared with fetch-deps-matrix.sh; set here so that an environment without HOME still works.
@@ -49,4 +55,46 @@ if ((${#rows[@]})); then
     SMARTASYNC_STRESS_OPS=20000 ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 300
   done
 fi
-echo "=== test configurations passed: ${presets[*]} ${rows[*]%%:*} ($((SECONDS - start)) s)"
+# A row in a root: NAME -> configure, build and test inside scripts/make-root.sh's root of its
+# suite, the source tree bind-mounted at its own path, ccache kept next to the roots.
+run_root_row() {
+  local name=$1 suite=${1%%-*} cxx flags extra=() expect=() root log build=build/test-$1
+  local roots=${SMARTASYNC_ROOTS:-/var/cache/smartasync-roots}
+  local ccache_dir=$roots/ccache-$suite deps=$SMARTASYNC_DEPS_CACHE catch2_v2=$SMARTASYNC_DEPS_CACHE/catch2-2
+  case $name in
+    sid-gcc)
+      cxx=g++-16 flags=-O1
+      expect=("CXX compiler identification is GNU 16\\." "Catch2 3\\.") ;;
+    sid-clang-libcxx)
+      cxx=clang++-21 flags="-O1 -stdlib=libc++"
+      # libfmt.so and libCatch2.a in the root are built for libstdc++: fmt header-only, and
+      # Catch2 v2's single header (bookworm's, unpacked by fetch-deps-matrix.sh).
+      scripts/fetch-deps-matrix.sh catch2-2 >/dev/null
+      extra=(-DSMARTASYNC_FMT_HEADER_ONLY=ON "-DCatch2_DIR=$catch2_v2/usr/lib/cmake/Catch2")
+      expect=("CXX compiler identification is Clang 21\\." "Catch2 2\\.13\\.[0-9]+ from $catch2_v2/") ;;
+    *) echo "unknown root row $name" >&2; return 1 ;;
+  esac
+  expect+=("standalone Asio 103600 from /usr/include")
+  root=$(scripts/make-root.sh "$suite" | tail -n1)
+  mkdir -p "$ccache_dir" "$deps"
+  in_root() { scripts/in-root.sh "$root" "$PWD" "$ccache_dir" "$deps" -- CCACHE_DIR="$ccache_dir" "$@"; }
+  log=$(in_root cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}" \
+    -DSMARTASYNC_BUILD_TESTS=ON -DSMARTASYNC_BUILD_EXAMPLES=OFF -DSMARTASYNC_BUILD_BENCHMARKS=OFF) ||
+    { echo "$log"; return 1; }
+  # The row must really get its compiler, Asio and Catch2, not whatever else the root has.
+  for e in "${expect[@]}"; do
+    grep -Eq "$e" <<<"$log" ||
+      { echo "$name: configured without /$e/:"; grep -E "identification|smartasync:" <<<"$log"; return 1; }
+  done
+  in_root cmake --build "$build" -j "$jobs"
+  in_root SMARTASYNC_STRESS_OPS=20000 ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 300
+}
+
+for row in "${roots[@]}"; do
+  echo "=== $row ($((SECONDS - start)) s)"
+  row_start=$SECONDS
+  run_root_row "$row"
+  echo "=== $row passed in $((SECONDS - row_start)) s"
+done
+echo "=== test configurations passed: ${presets[*]} ${rows[*]%%:*} ${roots[*]} ($((SECONDS - start)) s)"
