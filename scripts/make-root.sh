@@ -5,7 +5,7 @@
 # The mirror is the one this machine's apt already uses (scripts/debian-mirror.sh); nothing is
 # installed on the machine itself except debootstrap.
 #
-# Usage: scripts/make-root.sh [sid|trixie]     prints the root's path on its last line
+# Usage: scripts/make-root.sh [sid|trixie]     prints the root's path (only that) on stdout
 #   SMARTASYNC_ROOTS  cache folder of the roots (default /var/cache/smartasync-roots)
 # The root is stamped with its suite and package list: a second run is a no-op; a different package
 # list rebuilds it. It is built in <root>.new and renamed only once complete, so an interrupted run
@@ -36,7 +36,7 @@ exec {lock}>"$roots/.$suite.lock"
 flock -x "$lock"
 
 if [[ -f $root/$stamp_name && $(head -n1 "$root/$stamp_name") == "$want" ]]; then
-  echo "make-root: $suite root is ready ($(sed -n 2p "$root/$stamp_name"))"
+  echo "make-root: $suite root is ready ($(sed -n 2p "$root/$stamp_name"))" >&2
   echo "$root"
   exit 0
 fi
@@ -56,7 +56,7 @@ remove_tree() {
 }
 
 if ! command -v debootstrap >/dev/null; then
-  echo "make-root: installing debootstrap"
+  echo "make-root: installing debootstrap" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
@@ -66,8 +66,8 @@ mirror=$(read_mirror) || { echo "make-root: no Debian mirror in /etc/apt/sources
 
 new=$root.new
 log=$roots/$suite.log
-echo "make-root: building the $suite root in $new (log: $log)"
-[[ -e $root ]] && echo "make-root: the existing root's stamp differs or is missing; rebuilding"
+echo "make-root: building the $suite root in $new (log: $log)" >&2
+[[ -e $root ]] && echo "make-root: the existing root's stamp differs or is missing; rebuilding" >&2
 remove_tree "$new"
 start=$SECONDS
 
@@ -110,5 +110,5 @@ versions=$(chroot "$new" dpkg-query -W -f '${Package}=${Version} ' "${packages[@
 } >"$new/$stamp_name"
 remove_tree "$root"
 mv "$new" "$root"
-echo "make-root: $suite root ready in ${t_total} s (debootstrap ${t_base} s), $(du -sh --one-file-system "$root" | cut -f1)"
+echo "make-root: $suite root ready in ${t_total} s (debootstrap ${t_base} s), $(du -sh --one-file-system "$root" | cut -f1)" >&2
 echo "$root"

@@ -64,7 +64,7 @@ run_root_row() {
   case $name in
     sid-gcc)
       cxx=g++-16 flags=-O1
-      expect=("CXX compiler identification is GNU 16\\." "Catch2 3\\.") ;;
+      expect=("tests with GNU 16\\.[0-9.]+, Catch2 3\\.") ;;
     sid-clang-libcxx)
       # HACK(fmt 11.1 + libc++ 21): sid's fmt 11.1.1 format.h calls malloc/free without
       # including <cstdlib> (fixed upstream in fmt 11.2, fmtlib/fmt#4477), and libc++ 21 no longer
@@ -75,11 +75,11 @@ run_root_row() {
       # Catch2 v2's single header (bookworm's, unpacked by fetch-deps-matrix.sh).
       scripts/fetch-deps-matrix.sh catch2-2 >/dev/null
       extra=(-DSMARTASYNC_FMT_HEADER_ONLY=ON "-DCatch2_DIR=$catch2_v2/usr/lib/cmake/Catch2")
-      expect=("CXX compiler identification is Clang 21\\." "Catch2 2\\.13\\.[0-9]+ from $catch2_v2/") ;;
+      expect=("tests with Clang 21\\.[0-9.]+, Catch2 2\\.13\\.[0-9]+ from $catch2_v2/") ;;
     *) echo "unknown root row $name" >&2; return 1 ;;
   esac
   expect+=("standalone Asio 103600 from /usr/include")
-  root=$(scripts/make-root.sh "$suite" | tail -n1)
+  root=$(scripts/make-root.sh "$suite")
   mkdir -p "$ccache_dir" "$deps"
   in_root() { scripts/in-root.sh "$root" "$PWD" "$ccache_dir" "$deps" -- CCACHE_DIR="$ccache_dir" "$@"; }
   log=$(in_root cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$cxx" \
@@ -89,7 +89,7 @@ run_root_row() {
   # The row must really get its compiler, Asio and Catch2, not whatever else the root has.
   for e in "${expect[@]}"; do
     grep -Eq "$e" <<<"$log" ||
-      { echo "$name: configured without /$e/:"; grep -E "identification|smartasync:" <<<"$log"; return 1; }
+      { echo "$name: configured without /$e/:"; grep "smartasync:" <<<"$log"; return 1; }
   done
   in_root cmake --build "$build" -j "$jobs"
   # KNOWN FAILURE, left out here only: on sid (glibc 2.43; g++-16 and clang-21/libc++ alike)
