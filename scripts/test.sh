@@ -94,9 +94,10 @@ run_root_row() {
   in_root cmake --build "$build" -j "$jobs"
   # KNOWN FAILURE, left out here only: on sid (glibc 2.43; g++-16 and clang-21/libc++ alike)
   # "std::exit inside a wrapped call" fails about every second run: while the call is in
-  # std::exit, the waiting main thread gets std::future_error "Broken promise" (the in-flight
-  # operation's handler is destroyed uninvoked at static destruction) and std::terminate aborts
-  # the process (status 134, not 7). Bookworm passes 20 of 20. The fix belongs in the library.
+  # std::exit, the main thread waiting on its use_future gets std::future_error "Broken promise"
+  # (the call's handler is destroyed without being invoked) and std::terminate aborts the
+  # process (status 134, not 7). Bookworm passes 20 of 20. The fix belongs in the library
+  # (docs/asio-matrix-notes.md section 4.2).
   in_root SMARTASYNC_STRESS_OPS=20000 ctest --test-dir "$build" -j "$jobs" --output-on-failure \
     --timeout 300 -E "^shutdown: std::exit inside a wrapped call"
 }
