@@ -21,6 +21,8 @@ cache=${SMARTASYNC_DEPS_CACHE:-$HOME/.cache/smartasync-deps}
 # the shared libfmt10/11 are built for newer libstdc++ and never linked, but fmt's CMake config
 # refuses to load when the library file it names is missing, so it is unpacked too. Catch2 v3's static libraries need
 # gcc 14's libstdc++ and glibc 2.38: they do not link on bookworm, only in a trixie/sid root.
+# Catch2 v2 is one header (plus CMake files): the libc++ row of the sid root uses it, because
+# sid's libCatch2.a is built against libstdc++.
 table=(
   "asio-1.18        bullseye  libasio-dev"
   "asio-1.30        trixie    libasio-dev"
@@ -32,38 +34,14 @@ table=(
   "fmt-10           trixie    libfmt-dev libfmt10"
   "fmt-11           sid       libfmt-dev libfmt11"
   "catch2-3         trixie    libcatch2-dev"
+  "catch2-2         bookworm  catch2"
 )
 
-# --- the mirror, from this machine's apt sources (deb822 first, then the one-line format) --------
-read_mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -r $f ]] || continue
-    # First stanza of Types: deb whose suites are not the security ones.
-    uri=$(awk '
-      BEGIN { RS = ""; FS = "\n" }
-      {
-        types = ""; uris = ""; suites = ""
-        for (i = 1; i <= NF; i++) {
-          if ($i ~ /^[ \t]*#/) continue
-          if ($i ~ /^Types:/)  types  = $i
-          if ($i ~ /^URIs:/)   { uris = $i; sub(/^URIs:[ \t]*/, "", uris); split(uris, u, /[ \t]+/); uris = u[1] }
-          if ($i ~ /^Suites:/) suites = $i
-        }
-        if (types ~ /(^|[ \t])deb([ \t]|$)/ && uris != "" && suites !~ /security/) { print uris; exit }
-      }' "$f")
-    [[ -n $uri ]] && { echo "$uri"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -r $f ]] || continue
-    # deb [options] URI suite components...
-    uri=$(sed -E -n '/^[ \t]*deb[ \t]/{ /security/d; s/^[ \t]*deb[ \t]+(\[[^]]*\][ \t]+)?([^ \t]+).*/\2/p; }' "$f" | head -n1)
-    [[ -n $uri ]] && { echo "$uri"; return; }
-  done
-  return 1
-}
+# --- the mirror, from this machine's apt sources (shared with make-root.sh) ------------------------
+# shellcheck source=debian-mirror.sh
+source "$(dirname "$0")/debian-mirror.sh"
 
-mirror=${SMARTASYNC_DEBIAN_MIRROR:-$(read_mirror || true)}
+mirror=$(read_mirror || true)
 if [[ -z $mirror ]]; then
   echo "fetch-deps-matrix: no Debian mirror found in /etc/apt/sources*; set SMARTASYNC_DEBIAN_MIRROR" >&2
   exit 1

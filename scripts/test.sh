@@ -2,26 +2,33 @@
 # Builds and runs smartasync's tests in every configuration of CMakePresets.json:
 # gcc and clang with -Werror, ASan+UBSan (gcc), TSan (clang); the examples' tests in all but
 # the plain clang one (TSan builds them with clang).
-# Then the matrix (the README's table): the library's own tests and the package consumers against
-# the standalone Asio, Boost.Asio and fmt releases of Debian's other suites (headers unpacked by
-# scripts/fetch-deps-matrix.sh into a cache folder, nothing installed system-wide), no examples.
-# Usage: scripts/test.sh [all|quick|matrix|row "PARTS"...|PRESET...]
-#   quick: the gcc preset only; matrix: only the matrix rows; row: the rows given, e.g.
-#   scripts/test.sh row "boost-1.81 clang"
+# Then the matrix (the README's table): the library's own tests and the package consumers, no
+# examples,
+#  * against the standalone Asio, Boost.Asio and fmt releases of Debian's other suites (headers
+#    unpacked by scripts/fetch-deps-matrix.sh into a cache folder, nothing installed
+#    system-wide), with bookworm's gcc 12 or clang 14;
+#  * with the newest compilers and standard libraries in Debian, inside a Debian sid root
+#    (scripts/make-root.sh, cached between runs; run by scripts/in-root.sh): g++-16 with
+#    libstdc++, Catch2 v3, Asio 1.36, fmt 11; clang-21 with libc++ 21 and Boost 1.90 (the Boost
+#    flavour), Catch2 v2 (one header, from bookworm: sid's libCatch2.a is built for libstdc++),
+#    fmt 11 header-only.
+# Usage: scripts/test.sh [all|quick|matrix|roots|row "PARTS"...|PRESET...]
+#   quick: the gcc preset only; matrix: every matrix row; roots: only the rows in a root;
+#   row: the host rows given, e.g. scripts/test.sh row "boost-1.81 clang"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
-# The matrix rows: each is a set of dependencies from other Debian releases (unpacked by
+# The host rows: each is a set of dependencies from other Debian releases (unpacked by
 # scripts/fetch-deps-matrix.sh) plus, optionally, the compiler. Bookworm's own Asio 1.22, fmt 9,
-# Catch2 2, gcc 12 and clang 14 are the presets above.
+# Catch2 2, gcc 12 and clang 14 are the presets above; Asio 1.36 with fmt 11 and Boost 1.90 run in
+# the sid root rows.
 matrix_rows=(
   "asio-1.30 fmt-10"    # trixie's standalone Asio and fmt, gcc 12
-  "asio-1.36 fmt-11"    # sid's standalone Asio and fmt, gcc 12
   "boost-1.81 clang"    # bookworm's Boost.Asio, clang 14
   "boost-1.83"          # trixie's Boost.Asio, gcc 12
-  "boost-1.90"          # sid's Boost.Asio (= Asio 1.38), gcc 12
 )
+root_rows=(sid-gcc sid-clang-libcxx)
 # What each dependency must say at configure time, so a row cannot silently build against
 # bookworm's own copy.
 declare -A expect=(
@@ -31,11 +38,12 @@ declare -A expect=(
   [fmt-10]="fmt 10.1" [fmt-11]="fmt 11.1"
 )
 case "${1:-all}" in
-  all) presets=(gcc clang asan tsan); rows=("${matrix_rows[@]}") ;;
-  quick) presets=(gcc); rows=() ;;
-  matrix) presets=(); rows=("${matrix_rows[@]}") ;;
-  row) shift; presets=(); rows=("$@") ;;
-  *) presets=("$@"); rows=() ;;
+  all) presets=(gcc clang asan tsan); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}") ;;
+  quick) presets=(gcc); rows=(); roots=() ;;
+  matrix) presets=(); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}") ;;
+  roots) presets=(); rows=(); roots=("${root_rows[@]}") ;;
+  row) shift; presets=(); rows=("$@"); roots=() ;;
+  *) presets=("$@"); rows=(); roots=() ;;
 esac
 # One compiler cache per machine, shared by every checkout and CI run (content-addressed: safe);
 # paths relative to the checkout, so that a fresh clone elsewhere still hits.
@@ -89,4 +97,52 @@ if ((${#rows[@]})); then
     SMARTASYNC_STRESS_OPS=20000 ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 300
   done
 fi
-echo "=== test configurations passed: ${presets[*]}${rows[*]:+; matrix: }$(printf '[%s] ' "${rows[@]}") ($((SECONDS - start)) s)"
+# A row in a root: NAME -> configure, build and test inside scripts/make-root.sh's root of its
+# suite, the source tree bind-mounted at its own path, ccache kept next to the roots.
+run_root_row() {
+  local name=$1 suite=${1%%-*} cxx flags extra=() expect=() root log build=build/test-$1
+  local roots=${SMARTASYNC_ROOTS:-/var/cache/smartasync-roots}
+  local ccache_dir=$roots/ccache-$suite deps=$SMARTASYNC_DEPS_CACHE catch2_v2=$SMARTASYNC_DEPS_CACHE/catch2-2
+  case $name in
+    sid-gcc)
+      cxx=g++-16 flags=-O1
+      expect=("tests with GNU 16\\.[0-9.]+, Catch2 3\\.") ;;
+    sid-clang-libcxx)
+      cxx=clang++-21 flags="-O1 -stdlib=libc++"
+      # libfmt.so and libCatch2.a in the root are built for libstdc++: fmt header-only, and
+      # Catch2 v2's single header (bookworm's, unpacked by fetch-deps-matrix.sh). The Boost
+      # flavour, on sid's Boost 1.90 (unpacked likewise; the deps cache is mounted in the root).
+      scripts/fetch-deps-matrix.sh catch2-2 boost-1.90 >/dev/null
+      extra=(-DSMARTASYNC_FMT_HEADER_ONLY=ON "-DCatch2_DIR=$catch2_v2/usr/lib/cmake/Catch2"
+             -DSMARTASYNC_TEST_FLAVOUR=boost "-DBoost_DIR=$(echo "$deps"/boost-1.90/usr/lib/*/cmake/Boost-*)")
+      expect=("tests with Clang 21\\.[0-9.]+, Catch2 2\\.13\\.[0-9]+ from $catch2_v2/"
+              "Boost 1\\.90\\.0 \\(Boost\\.Asio 103800\\) from $deps/boost-1.90/") ;;
+    *) echo "unknown root row $name" >&2; return 1 ;;
+  esac
+  expect+=("standalone Asio 103600 from /usr/include" "fmt 11\\.1")
+  root=$(scripts/make-root.sh "$suite")
+  mkdir -p "$ccache_dir" "$deps"
+  in_root() { scripts/in-root.sh "$root" "$PWD" "$ccache_dir" "$deps" -- CCACHE_DIR="$ccache_dir" "$@"; }
+  log=$(in_root cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}" \
+    -DSMARTASYNC_BUILD_TESTS=ON -DSMARTASYNC_BUILD_EXAMPLES=OFF -DSMARTASYNC_BUILD_BENCHMARKS=OFF) ||
+    { echo "$log"; return 1; }
+  # The row must really get its compiler, Asio and Catch2, not whatever else the root has.
+  for e in "${expect[@]}"; do
+    grep -Eq "$e" <<<"$log" ||
+      { echo "$name: configured without /$e/:"; grep "smartasync:" <<<"$log"; return 1; }
+  done
+  in_root cmake --build "$build" -j "$jobs"
+  in_root SMARTASYNC_STRESS_OPS=20000 ctest --test-dir "$build" -j "$jobs" --output-on-failure \
+    --timeout 300
+}
+
+for row in "${roots[@]}"; do
+  echo "=== $row ($((SECONDS - start)) s)"
+  row_start=$SECONDS
+  run_root_row "$row"
+  echo "=== $row passed in $((SECONDS - row_start)) s"
+done
+matrix_list=""
+((${#rows[@]})) && matrix_list="; matrix: $(printf '[%s] ' "${rows[@]}")"
+echo "=== test configurations passed: ${presets[*]}${matrix_list}${roots[*]:+; roots: ${roots[*]}} ($((SECONDS - start)) s)"

@@ -16,7 +16,7 @@
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <atomic>
 #include <cstdlib>

@@ -3,7 +3,7 @@
 
 #include <smartasync/error.hpp>
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <stdexcept>
 #include <string>

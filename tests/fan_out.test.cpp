@@ -5,7 +5,7 @@
 
 #include <smartasync/smart_async.hpp>
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include "common/asio_flavour.hpp"
 

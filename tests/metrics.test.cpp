@@ -10,7 +10,7 @@
 #include "common/asio_flavour.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <future>
 #include <stdexcept>

@@ -18,7 +18,7 @@
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <algorithm>
 #include <array>

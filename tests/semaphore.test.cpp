@@ -3,7 +3,7 @@
 
 #include "common/test_support.hpp"
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include "common/asio_flavour.hpp"
 

@@ -13,7 +13,7 @@
 #include SMARTASYNC_ASIO_HEADER(strand.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <atomic>
 #include <functional>

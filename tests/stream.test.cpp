@@ -1,7 +1,7 @@
 // Test that the header is self-contained.
 #include "smartasync/stream.hpp"
 
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include "common/asio_flavour.hpp"
 

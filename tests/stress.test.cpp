@@ -11,7 +11,7 @@
 #include SMARTASYNC_ASIO_HEADER(strand.hpp)
 #include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <atomic>
 #include <cstdlib>

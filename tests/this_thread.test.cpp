@@ -11,7 +11,7 @@
 #include SMARTASYNC_ASIO_HEADER(strand.hpp)
 #include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <future>
 #include <thread>

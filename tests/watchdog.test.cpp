@@ -15,7 +15,7 @@
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 #include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
-#include <catch2/catch.hpp>
+#include "common/catch.hpp"
 
 #include <algorithm>
 #include <atomic>

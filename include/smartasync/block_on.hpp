@@ -20,7 +20,7 @@
 #include SMARTASYNC_ASIO_HEADER(is_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(execution/executor.hpp)
 
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 
 #include <condition_variable>
 #include <cstdint>

@@ -12,7 +12,7 @@
 #include "smartasync/this_thread.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(error.hpp)
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 
 #include <algorithm>
 #include <atomic>

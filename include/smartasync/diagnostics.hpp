@@ -5,7 +5,7 @@
 
 #include "smartasync/config.hpp"
 
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 #include <fmt/std.h>
 
 #include <chrono>

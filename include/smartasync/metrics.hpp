@@ -5,7 +5,7 @@
 
 #include "smartasync/config.hpp"
 
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 
 #include <chrono>
 #include <cstddef>

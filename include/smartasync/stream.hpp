@@ -25,7 +25,7 @@
 
 #include <cstddef>
 #include <exception>
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 #include <iterator>
 #include <memory>
 #include <mutex>

@@ -12,7 +12,7 @@
 #include SMARTASYNC_ASIO_HEADER(execution_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 
 #include <atomic>
 #include <chrono>

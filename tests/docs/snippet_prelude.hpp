@@ -17,6 +17,7 @@
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
+#include <cstdlib> // see smartasync/detail/format.hpp
 #include <fmt/format.h>
 
 #include <chrono>

@@ -10,7 +10,7 @@
 
 #include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
 #include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
-#include <fmt/format.h>
+#include "smartasync/detail/format.hpp"
 
 #include <algorithm>
 #include <atomic>
