@@ -17,7 +17,7 @@
 // distinct sets of symbols instead of an ODR violation. Users never name it.
 #if defined(SMARTASYNC_USE_BOOST_ASIO)
 
-// Boost 1.78-1.80 enable co_await under clang only with libc++'s <experimental/coroutine>.
+// Older Boost.Asio enables co_await under clang only with libc++'s <experimental/coroutine>.
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
 #define BOOST_ASIO_HAS_CO_AWAIT 1
 #endif
@@ -35,10 +35,12 @@
 #if !defined(BOOST_ASIO_HAS_CO_AWAIT) || !defined(BOOST_ASIO_HAS_STD_COROUTINE)
 #error "smartasync needs Boost.Asio's C++20 coroutine support (BOOST_ASIO_HAS_CO_AWAIT)."
 #endif
-#if BOOST_ASIO_VERSION < 102200
-#error "smartasync needs Boost 1.78 or newer (Boost.Asio 1.22; tested: Boost 1.81, 1.83, 1.90); this Boost is older."
+// The oldest Boost tested is bookworm's 1.81 (Boost.Asio 1.26); 1.78-1.80 are in no Debian
+// release, so they are refused rather than guessed at.
+#if BOOST_ASIO_VERSION < 102600
+#error "smartasync needs Boost 1.81 or newer (Boost.Asio 1.26; tested: Boost 1.81, 1.83, 1.90); this Boost is older."
 #elif BOOST_ASIO_VERSION > 103899 && !defined(SMARTASYNC_UNVERIFIED_ASIO)
-#error "smartasync accepts Boost.Asio 1.22 to 1.38 (Boost 1.78 to 1.90; tested: 1.81, 1.83, 1.90); \
+#error "smartasync accepts Boost 1.81 to 1.90 (Boost.Asio 1.26 to 1.38; tested: 1.81, 1.83, 1.90); \
 this one is newer. Define SMARTASYNC_UNVERIFIED_ASIO to try it (and run smartasync's tests/this_thread.test.cpp)."
 #endif
 
