@@ -412,6 +412,13 @@ private:
 
   // Runs the work and hands the outcome on. True when a batched completion took over the
   // caller's reference; false when the caller still holds it.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 16
+#pragma GCC diagnostic push
+// HACK(gcc 16): at -O1 and above it reports the disengaged `value` (a std::optional of a
+// move-only result) as "may be used uninitialized" in the payload's destructor, which the
+// optional only runs when engaged. A false positive that would break users' -Werror builds.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   bool execute_here(bool on_worker_after_task) noexcept {
     std::exception_ptr error;
     value_storage value;
@@ -453,6 +460,9 @@ private:
     deliver(std::move(error), std::move(value), on_worker_after_task);
     return false;
   }
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 16
+#pragma GCC diagnostic pop
+#endif
 
   template <typename... StopToken>
   void invoke_into(value_storage& value, StopToken... token) {
