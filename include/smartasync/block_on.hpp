@@ -70,17 +70,6 @@ struct block_on_state : block_on_wait {
 template <>
 struct block_on_state<void> : block_on_wait {};
 
-struct worker_helping {
-  template <typename Done>
-  static void help_until(blocking_pool& pool, Done done) {
-    pool.help_until(std::move(done));
-  }
-  template <typename SetDone>
-  static void notify_helpers(blocking_pool& pool, SetDone set_done) {
-    pool.notify_helpers(std::move(set_done));
-  }
-};
-
 /// The co_spawn completion handler: hands the result to the waiting thread. If the execution
 /// context is destroyed before the coroutine finishes, Asio destroys this handler without
 /// calling it; the destructor then wakes the waiter with operation_aborted instead of leaving

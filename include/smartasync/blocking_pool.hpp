@@ -28,6 +28,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -208,7 +209,7 @@ public:
       stop_source_.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
       cancelled_.fetch_add(1, std::memory_order_relaxed);
-      op->abort(make_aborted());
+      op->abort_queued(make_aborted());
       op->release();
     }
     std::lock_guard join_lock(join_mutex_);
@@ -242,6 +243,8 @@ public:
     s.completed = completed_.load(std::memory_order_acquire);
     s.failed = failed_.load(std::memory_order_acquire);
     s.cancelled = cancelled_.load(std::memory_order_acquire);
+    s.expired = expired_.load(std::memory_order_acquire);
+    s.timed_out = timed_out_.load(std::memory_order_acquire);
     s.rejected = rejected_.load(std::memory_order_acquire);
     const std::uint64_t returned = returned_.load(std::memory_order_acquire);
     {
@@ -271,6 +274,7 @@ private:
   template <typename, typename>
   friend class detail::offload_op;
   friend struct detail::worker_helping;
+  friend class serial_lane;
 
   enum class admission { accepted, queue_full, stopped };
 
@@ -278,8 +282,10 @@ private:
 
   // Links `op` into the FIFO; once accepted, the queue owns the caller's reference.
   // `may_block`: this thread is no event loop, so with full_policy::wait it waits for space
-  // instead of parking the operation.
-  admission submit(detail::pool_op* op, bool may_block) {
+  // instead of parking the operation. `from_lane`: a serial_lane passes its turn on; the lane
+  // accepted the operation already, so the pool's reject policy does not apply (it waits for
+  // admission in FIFO order like a parked operation).
+  admission submit(detail::pool_op* op, bool may_block, bool from_lane = false) {
     // Every operation's queue wait is measured (an undersized pool shows in a burst of a few
     // calls); read outside the lock, which the workers need too.
     op->enqueued_at_ = std::chrono::steady_clock::now();
@@ -287,7 +293,7 @@ private:
     lock_briefly(lock);
     ++submitted_; // every submission has exactly one outcome, a rejection included
     const bool admitted = queue_.size() < capacity_;
-    if (stopping_ || (!admitted && policy_ == full_policy::reject)) {
+    if (stopping_ || (!admitted && policy_ == full_policy::reject && !from_lane)) {
       const bool stopped = stopping_;
       lock.unlock();
       rejected_.fetch_add(1, std::memory_order_release);
@@ -368,7 +374,8 @@ private:
     op->release();
   }
 
-  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler).
+  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
+  // counts the outcome: note_cancelled or note_expired).
   bool try_remove(detail::pool_op* op) {
     {
       std::lock_guard lock(mutex_);
@@ -384,7 +391,6 @@ private:
       if (blocked_producers_ > 0)
         space_cv_.notify_all(); // it may be a blocked submitter's own operation
     }
-    cancelled_.fetch_add(1, std::memory_order_release);
     op->release(); // the queue's reference; the caller holds its own
     return true;
   }
@@ -533,6 +539,15 @@ private:
     (failed ? failed_ : completed_).fetch_add(1, std::memory_order_release);
   }
   void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_release); }
+  // Cancelled while running, after its deadline (with_timeout).
+  void note_timed_out() noexcept { timed_out_.fetch_add(1, std::memory_order_release); }
+  // Its deadline passed before it started: removed from the queue by a canceller, or reached
+  // by a worker (`taken`: started_ counted it, so it counts as returned at once).
+  void note_expired(bool taken) noexcept {
+    if (taken)
+      returned_.fetch_add(1, std::memory_order_release);
+    expired_.fetch_add(1, std::memory_order_release);
+  }
   // A nested call runs inline on the worker that makes it; it is counted as submitted and
   // started like any other.
   void note_nested_start(detail::pool_op* op) {
@@ -671,6 +686,7 @@ private:
   // Written by workers (rejected_ by submitters, rarely).
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0}, returned_{0};
+  std::atomic<std::uint64_t> expired_{0}, timed_out_{0};
   detail::latency_histogram queue_wait_, run_time_;
 
   // Cancelled calls that have not returned yet, watched by a thread started on first need.
@@ -689,6 +705,19 @@ private:
 };
 
 namespace detail {
+
+// For whoever makes a pool worker wait on something that may need the same pool (block_on,
+// a serial_lane's turn): the worker runs the pool's queued work while it waits.
+struct worker_helping {
+  template <typename Done>
+  static void help_until(blocking_pool& pool, Done done) {
+    pool.help_until(std::move(done));
+  }
+  template <typename SetDone>
+  static void notify_helpers(blocking_pool& pool, SetDone set_done) {
+    pool.notify_helpers(std::move(set_done));
+  }
+};
 
 // Reads a positive integer from the environment; `fallback` when unset, invalid or zero.
 inline std::size_t env_size(const char* name, std::size_t fallback) {

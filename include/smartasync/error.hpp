@@ -30,6 +30,9 @@ enum class error {
   timeout,
   /// A stream's producer stopped before the consumer asked for the next item.
   stream_closed,
+  /// The operation's deadline (with_deadline, with_timeout) passed while it was still queued:
+  /// the call never started.
+  deadline_expired,
 };
 
 namespace detail {
@@ -69,6 +72,8 @@ inline const detail::error_category_base& error_category() noexcept {
         return "the operation timed out";
       case error::stream_closed:
         return "the stream's producer has finished";
+      case error::deadline_expired:
+        return "the deadline passed while the call was still queued; it never started";
       }
       return "unknown smartasync error";
     }

@@ -32,8 +32,14 @@ struct pool_stats {
   /// Operations whose callable returned (completed) or threw (failed).
   std::uint64_t completed = 0;
   std::uint64_t failed = 0;
-  /// Operations completed with operation_aborted (cancelled queued or running, or shut down).
+  /// Operations completed with operation_aborted (cancelled queued or running, or shut down),
+  /// other than the two kinds below.
   std::uint64_t cancelled = 0;
+  /// Operations whose deadline (with_deadline, with_timeout) passed while they were still
+  /// queued: they never started, and completed with error::deadline_expired.
+  std::uint64_t expired = 0;
+  /// Operations cancelled while running, after their deadline had passed (with_timeout).
+  std::uint64_t timed_out = 0;
   /// Submissions refused with error::queue_full or error::pool_stopped.
   std::uint64_t rejected = 0;
 };
@@ -79,9 +85,9 @@ struct fmt::formatter<smartasync::pool_stats> : fmt::formatter<std::string_view>
   auto format(const smartasync::pool_stats& s, FormatContext& ctx) const {
     return fmt::format_to(ctx.out(),
                           "threads={} capacity={} queued={} waiting={} running={} submitted={} "
-                          "completed={} failed={} cancelled={} rejected={}",
+                          "completed={} failed={} cancelled={} expired={} timed_out={} rejected={}",
                           s.threads, s.queue_capacity, s.queued, s.waiting, s.running, s.submitted,
-                          s.completed, s.failed, s.cancelled, s.rejected);
+                          s.completed, s.failed, s.cancelled, s.expired, s.timed_out, s.rejected);
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 
+#include "smartasync/deadline.hpp"
 #include "smartasync/error.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
@@ -43,6 +44,16 @@ struct is_awaitable<asio::awaitable<T, Executor>> : std::true_type {};
 template <typename Op>
 concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
                              requires(Op&& op) { std::move(op)(asio::use_awaitable); };
+
+inline bool is_deadline_expired(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const system_error& e) {
+    return e.code() == error::deadline_expired;
+  } catch (...) {
+    return false;
+  }
+}
 
 template <typename T, typename Executor>
 asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
@@ -84,7 +95,9 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
   }
   // The timer completed first and really expired (it completes with operation_aborted when
   // our own caller cancelled the whole thing; then the operation's error is the answer).
-  if (order[0] == 1 && !timer_error)
+  // An offloaded call that was still queued at the deadline says so (error::deadline_expired):
+  // that is the answer then, since the call itself never ran.
+  if (order[0] == 1 && !timer_error && !is_deadline_expired(op_error))
     throw system_error(make_error_code(error::timeout), "with_timeout");
   std::rethrow_exception(op_error);
 }
@@ -141,12 +154,18 @@ asio::awaitable<T, Executor> with_timeout(asio::awaitable<T, Executor> op,
 }
 
 /// Overload for deferred operations: converts `op` with asio::use_awaitable, then as above.
+/**
+ * The operation also carries the deadline (see with_deadline()): an offloaded call still
+ * queued at the deadline never starts, and the awaitable throws error::deadline_expired
+ * instead of error::timeout; a running call can read this_call::time_left().
+ */
 template <typename Op, typename Rep, typename Period>
   requires detail::deferred_operation<Op>
 auto with_timeout(Op op, std::chrono::duration<Rep, Period> timeout) {
+  const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
   return detail::with_timeout_impl(
-      std::move(op)(asio::use_awaitable),
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+      std::move(op)(with_deadline(std::chrono::steady_clock::now() + budget, asio::use_awaitable)),
+      budget);
 }
 
 } // namespace smartasync

@@ -6,6 +6,8 @@
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
+#include "smartasync/context_carrier.hpp"
+#include "smartasync/deadline.hpp"
 #include "smartasync/detail/completion_service.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/diagnostics.hpp"
@@ -73,6 +75,11 @@ asio::io_context* batchable_context(const Executor& executor) noexcept {
 // Work is a nullary callable, optionally taking a std::stop_token.
 template <typename Work>
 inline constexpr bool is_stop_aware_v = std::is_invocable_v<Work&, std::stop_token>;
+
+// Work submitted through a serial_lane (serial_lane.hpp) says so: `work.lane()`. The lane is
+// only used in expressions that depend on Work, so this header needs no more than its name.
+template <typename Work>
+inline constexpr bool is_lane_work_v = requires(Work& work) { work.lane(); };
 
 // Whether a terminal cancellation of the running call completes at once and abandons it
 // (smartasync::abandon_on_cancel, smart_options::on_cancel) instead of waiting for it.
@@ -193,6 +200,7 @@ public:
   using executor_type = handler_executor_t<Handler>;
   static constexpr bool has_executor = !std::is_same_v<executor_type, no_associated_executor>;
   static constexpr bool stop_aware = is_stop_aware_v<Work>;
+  static constexpr bool on_lane = is_lane_work_v<Work>;
 
   template <typename H, typename W>
   offload_op(blocking_pool& pool, H&& handler, W&& work)
@@ -236,15 +244,22 @@ public:
     if (cancellable)
       slot.template emplace<cancel_handler>(this, pool_->lifeline());
 
-    if (this_thread::current_pool() == pool_) {
-      // A nested call from one of our own workers: queueing it could wait on ourselves.
+    if (nested_call()) {
+      // A nested call from one of our own workers (or from inside its own lane's call):
+      // queueing it could wait on ourselves.
       pool_->note_nested_start(this);
       state_.store(op_state::running, std::memory_order_relaxed);
       if (!execute_here(/*on_worker_after_task=*/false))
         release();
       return;
     }
-    switch (pool_->submit(this, this_thread::may_block())) {
+    blocking_pool::admission admission;
+    if constexpr (on_lane) // a pool worker never blocks for a lane: its op parks instead
+      admission = work_.lane()->submit(this, this_thread::may_block() &&
+                                                 this_thread::current_pool() != pool_);
+    else
+      admission = pool_->submit(this, this_thread::may_block());
+    switch (admission) {
     case blocking_pool::admission::accepted:
       // The queue holds our reference now, and a worker may be running the operation
       // already: not one more touch of it here, or its memory would bounce between cores.
@@ -271,6 +286,12 @@ public:
     deliver(std::make_exception_ptr(system_error(ec)), value_storage{}, /*direct=*/false);
   }
 
+  void abort_queued(error_code ec) noexcept override {
+    abort(ec);
+    if constexpr (on_lane)
+      work_.lane()->pass_turn(); // it held the lane's turn while queued in the pool
+  }
+
   void request_stop() noexcept override { stop_.request_stop(); }
 
   void abandon() noexcept override {
@@ -282,7 +303,7 @@ public:
   void complete() override {
     if constexpr (tracked) {
       completion done{std::move(*handler_), std::move(tracking_.error),
-                      std::move(tracking_.value)};
+                      std::move(tracking_.value), std::move(context_)};
       handler_.reset(); // no work guard: the registry counted our work (see start())
       done();
     }
@@ -333,8 +354,10 @@ private:
     Handler handler;
     std::exception_ptr error;
     value_storage value;
+    captured_context_ptr context; // the submitter's, installed around the handler
 
     void operator()() {
+      context_scope carried(context.get());
       auto slot = asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected())
         slot.clear(); // on the handler's own executor, where the slot may be touched
@@ -422,29 +445,46 @@ private:
   bool execute_here(bool on_worker_after_task) noexcept {
     std::exception_ptr error;
     value_storage value;
-    try {
-      if constexpr (stop_aware) {
-        // Both a per-operation cancel and a pool shutdown(cancel) must reach the callable.
-        std::stop_callback on_pool_stop(pool_->stop_token(), [this] { stop_.request_stop(); });
-        invoke_into(value, stop_.source.get_token());
-      } else {
-        invoke_into(value);
+    // enqueued_at_ holds when it started (start_running, note_nested_start): a call whose
+    // deadline passed while it was queued never starts.
+    const bool expired = deadline_ != no_deadline && this->enqueued_at_ > deadline_;
+    if (expired) {
+      error = std::make_exception_ptr(
+          system_error(make_error_code(smartasync::error::deadline_expired)));
+      pool_->note_expired(/*taken=*/true);
+      last_return_ = this->enqueued_at_;
+    } else {
+      try {
+        context_scope carried(context_.get()); // the submitter's context (carry_context)
+        if (deadline_ != no_deadline) {
+          call_deadline_scope visible(deadline_); // this_call::deadline()
+          invoke_with_stop(value);
+        } else {
+          invoke_with_stop(value);
+        }
+      } catch (...) {
+        error = std::current_exception();
       }
-    } catch (...) {
-      error = std::current_exception();
+      pool_->note_returned(this);
     }
-    pool_->note_returned(this);
+    if constexpr (on_lane) {
+      if (on_worker_after_task) // it held the lane's turn; a nested call runs inside another's
+        work_.lane()->pass_turn();
+    }
     op_state expected = op_state::running;
     if (state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel)) {
-      pool_->note_finished(error != nullptr);
+      if (!expired)
+        pool_->note_finished(error != nullptr);
     } else if (expected == op_state::stopping) {
       // Cancelled while running, and the caller waited for the call to return: now it may
       // release what the call referenced. Whatever the call produced is discarded.
       state_.store(op_state::done, std::memory_order_release);
       pool_->stopped_call_returned(this);
-      pool_->note_cancelled();
+      if (!expired)
+        timed_out_ ? pool_->note_timed_out() : pool_->note_cancelled();
       value.reset();
-      error = std::make_exception_ptr(system_error(asio::error::operation_aborted));
+      if (!expired)
+        error = std::make_exception_ptr(system_error(asio::error::operation_aborted));
     } else {
       return false; // abandoned while running: the canceller already completed the handler
     }
@@ -464,6 +504,27 @@ private:
 #pragma GCC diagnostic pop
 #endif
 
+  void invoke_with_stop(value_storage& value) {
+    if constexpr (stop_aware) {
+      // Both a per-operation cancel and a pool shutdown(cancel) must reach the callable.
+      std::stop_callback on_pool_stop(pool_->stop_token(), [this] { stop_.request_stop(); });
+      invoke_into(value, stop_.source.get_token());
+    } else {
+      invoke_into(value);
+    }
+  }
+
+  bool nested_call() const noexcept {
+    if constexpr (on_lane)
+      return work_.lane()->is_current(); // inside this lane's own call: it holds the turn
+    else
+      return this_thread::current_pool() == pool_;
+  }
+
+  bool deadline_passed() const noexcept {
+    return deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_;
+  }
+
   template <typename... StopToken>
   void invoke_into(value_storage& value, StopToken... token) {
     if constexpr (std::is_void_v<result_type>) {
@@ -475,22 +536,46 @@ private:
   }
 
   void on_cancel(asio::cancellation_type type) {
+    if constexpr (on_lane) {
+      // Still waiting for the lane's turn? (The state first: once the call has left the lane,
+      // the lane may be gone by the time a late cancellation arrives.)
+      if (state_.load(std::memory_order_acquire) == op_state::in_lane &&
+          work_.lane()->try_remove(this)) {
+        abort(deadline_passed() ? error_code(smartasync::error::deadline_expired)
+                                : error_code(asio::error::operation_aborted));
+        return;
+      }
+    }
     if (pool_->try_remove(this)) {
-      abort(asio::error::operation_aborted);
+      // Queued at its deadline (with_timeout): it never started, which is not a time-out of
+      // the call itself.
+      const bool expired = deadline_passed();
+      if (expired)
+        pool_->note_expired(/*taken=*/false);
+      else
+        pool_->note_cancelled();
+      if constexpr (on_lane)
+        work_.lane()->pass_turn();
+      abort(expired ? error_code(smartasync::error::deadline_expired)
+                    : error_code(asio::error::operation_aborted));
       return;
     }
     // Running: the callable's effects cannot be undone, so only terminal cancellation (the
     // caller gives up on the outcome) can be honoured; partial and total are ignored.
     if ((type & asio::cancellation_type::terminal) == asio::cancellation_type::none)
       return;
+    const bool timed_out = deadline_passed();
     if (abandons_running_call(work_)) {
       // Opted in: complete now; the call runs on with nobody waiting for it.
       op_state expected = op_state::running;
       if (state_.compare_exchange_strong(expected, op_state::cancelled,
                                          std::memory_order_acq_rel)) {
         stop_.request_stop();
-        pool_->note_cancelled();
-        abort(asio::error::operation_aborted);
+        timed_out ? pool_->note_timed_out() : pool_->note_cancelled();
+        // The call still runs with the captured context installed: the handler goes
+        // without it rather than free it under the call.
+        deliver(std::make_exception_ptr(system_error(asio::error::operation_aborted)),
+                value_storage{}, /*direct=*/false, /*with_context=*/false);
       }
       return;
     }
@@ -500,6 +585,7 @@ private:
     // that what it references (a coroutine's locals, captured by reference) outlives it.
     // Watched before the worker can see `stopping`, so that it always finds the entry to remove.
     pool_->watch_ignored_stop(this);
+    timed_out_ = timed_out; // published to the worker by the exchange below
     op_state expected = op_state::running;
     if (state_.compare_exchange_strong(expected, op_state::stopping, std::memory_order_acq_rel))
       stop_.request_stop();
@@ -509,7 +595,10 @@ private:
 
   // Hands the outcome to the handler, exactly once (the caller won the state transition).
   // `direct`: we are a pool worker after the work, so an executor-less handler may run here.
-  void deliver(std::exception_ptr error, value_storage value, bool direct) noexcept {
+  // `with_context`: the handler runs with the captured context installed (carry_context).
+  void deliver(std::exception_ptr error, value_storage value, bool direct,
+               bool with_context = true) noexcept {
+    captured_context_ptr context = with_context ? std::move(context_) : captured_context_ptr{};
     if constexpr (has_executor) {
       // handler_ may be touched only inside deliver(): a dying context abandons it under the
       // registry's lock.
@@ -523,7 +612,8 @@ private:
         }();
         auto allocator = asio::get_associated_allocator(*handler_);
         auto done = asio::bind_allocator(
-            allocator, completion{std::move(*handler_), std::move(error), std::move(value)});
+            allocator, completion{std::move(*handler_), std::move(error), std::move(value),
+                                  std::move(context)});
         handler_.reset();
         if (direct) {
           // An asynchronous completion, as Asio's own operations deliver theirs: dispatch. For
@@ -547,7 +637,8 @@ private:
       else
         post();
     } else {
-      completion done{std::move(*handler_), std::move(error), std::move(value)};
+      completion done{std::move(*handler_), std::move(error), std::move(value),
+                      std::move(context)};
       handler_.reset();
       if (direct) {
         try {
@@ -585,6 +676,10 @@ private:
   }
 
   blocking_pool* pool_;
+  // Set by with_deadline / with_timeout around the initiation (deadline.hpp).
+  std::chrono::steady_clock::time_point deadline_ = initiating_deadline_;
+  bool timed_out_ = false; // cancelled while running, after its deadline
+  captured_context_ptr context_ = capture_context(); // on the initiating thread
   Work work_;
   std::optional<Handler> handler_;
   [[no_unique_address]] op_stop_state<stop_aware> stop_;

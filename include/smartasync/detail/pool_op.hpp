@@ -16,6 +16,8 @@
 namespace SMARTASYNC_NAMESPACE::detail {
 
 // idle:      created, not yet submitted; cancellation is ignored.
+// in_lane:   linked in a serial_lane's FIFO, waiting for the lane's turn; only changed under
+//            the lane's mutex.
 // queued:    linked in the pool's FIFO; only changed under the pool mutex.
 // running:   popped by a worker (or run inline by a nested call).
 // stopping:  running, and a terminal cancellation asked it to stop; the worker still owns the
@@ -24,7 +26,7 @@ namespace SMARTASYNC_NAMESPACE::detail {
 // done:      the worker finished and owns the handler.
 // cancelled: a canceller (or shutdown) won and owns the handler.
 // Whoever moves the state out of queued/running owns the handler, so it is invoked once.
-enum class op_state : std::uint8_t { idle, queued, running, stopping, done, cancelled };
+enum class op_state : std::uint8_t { idle, in_lane, queued, running, stopping, done, cancelled };
 
 class pool_op {
 public:
@@ -36,6 +38,13 @@ public:
   virtual void execute() noexcept = 0;
   // Completes with `ec` without running. Precondition: the caller won the state transition.
   virtual void abort(error_code ec) noexcept = 0;
+  // Completes a queued operation that shutdown(cancel) removed from the pool's queue with `ec`.
+  // An operation holding a serial_lane's turn also passes the turn on.
+  virtual void abort_queued(error_code ec) noexcept { abort(ec); }
+  // A serial_lane's turn reached this entry: true for a synchronous caller waiting for the
+  // turn on its own thread (woken here, under the lane's mutex); false for an operation, which
+  // the lane then submits to its pool.
+  virtual bool grant_turn() noexcept { return false; }
   // Asks a running, stop-aware callable to stop (shutdown(cancel)); no-op otherwise.
   virtual void request_stop() noexcept {}
   // The handler's execution context is being destroyed: destroy the handler and its work

@@ -1,0 +1,154 @@
+// smartasync/deadline.hpp - deadlines that the blocking pool understands.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SMARTASYNC_DEADLINE_HPP
+#define SMARTASYNC_DEADLINE_HPP
+
+#include "smartasync/config.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+
+#include <algorithm>
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+namespace SMARTASYNC_NAMESPACE {
+
+namespace detail {
+
+using deadline_clock = std::chrono::steady_clock;
+inline constexpr deadline_clock::time_point no_deadline = deadline_clock::time_point::max();
+
+// The deadline of the operations being initiated on this thread right now: set by a
+// with_deadline token (and with_timeout) only for the synchronous extent of the initiation, so
+// an operation started there picks it up (offload_op::start) and nothing else ever sees it.
+inline thread_local deadline_clock::time_point initiating_deadline_ = no_deadline;
+// The deadline of the blocking call running on this thread, for this_call::deadline().
+inline thread_local deadline_clock::time_point call_deadline_ = no_deadline;
+
+// Sets a deadline for what is initiated inside the scope; an enclosing one that is earlier
+// still applies (a deadline can only get closer).
+class initiation_deadline_scope {
+public:
+  explicit initiation_deadline_scope(deadline_clock::time_point deadline) noexcept
+      : previous_(initiating_deadline_) {
+    initiating_deadline_ = std::min(previous_, deadline);
+  }
+  initiation_deadline_scope(const initiation_deadline_scope&) = delete;
+  initiation_deadline_scope& operator=(const initiation_deadline_scope&) = delete;
+  ~initiation_deadline_scope() { initiating_deadline_ = previous_; }
+
+private:
+  deadline_clock::time_point previous_;
+};
+
+// Installs a running call's deadline on the worker for this_call::deadline().
+class call_deadline_scope {
+public:
+  explicit call_deadline_scope(deadline_clock::time_point deadline) noexcept
+      : previous_(std::exchange(call_deadline_, deadline)) {}
+  call_deadline_scope(const call_deadline_scope&) = delete;
+  call_deadline_scope& operator=(const call_deadline_scope&) = delete;
+  ~call_deadline_scope() { call_deadline_ = previous_; }
+
+private:
+  deadline_clock::time_point previous_;
+};
+
+} // namespace detail
+
+/// A completion token adapter: the operation initiated with it carries `deadline`.
+/**
+ * Returned by with_deadline(). Pass it where a completion token goes; it forwards to `token`.
+ */
+template <typename CompletionToken>
+struct deadline_token {
+  CompletionToken token;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+/// Gives the operation initiated with the returned token a deadline the pool understands.
+/**
+ * smartasync's pool operations (async_offload, a smart_async wrapper's async form, a
+ * serial_lane) initiated with it carry `deadline`:
+ * - still queued when the deadline has passed, the call never starts: it completes with
+ *   smartasync::error::deadline_expired, checked when a worker reaches it (and at once when
+ *   the deadline is already past at submission). with_timeout() sets the same deadline and
+ *   also completes the caller at the deadline while the call is still queued.
+ * - running, the callable can read the time it has left with this_call::time_left(); the
+ *   deadline does not interrupt it (with_timeout does, through its stop_token).
+ * - pool_stats counts `expired` (never started) apart from `timed_out` (cancelled while
+ *   running, after its deadline).
+ * Any other operation initiated with the token ignores the deadline; the token otherwise
+ * behaves as `token`.
+ *
+ * @par Example
+ * @code
+ * auto rows = co_await smartasync::async_offload(
+ *     pool, [&] { return db.search(q); },
+ *     smartasync::with_deadline(std::chrono::steady_clock::now() + 200ms, asio::use_awaitable));
+ * @endcode
+ */
+template <typename CompletionToken>
+deadline_token<std::decay_t<CompletionToken>>
+with_deadline(std::chrono::steady_clock::time_point deadline, CompletionToken&& token) {
+  return {std::forward<CompletionToken>(token), deadline};
+}
+
+/// As with_deadline(now + `budget`, token).
+template <typename Rep, typename Period, typename CompletionToken>
+deadline_token<std::decay_t<CompletionToken>> with_deadline(std::chrono::duration<Rep, Period> budget,
+                                                            CompletionToken&& token) {
+  return {std::forward<CompletionToken>(token),
+          std::chrono::steady_clock::now() +
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(budget)};
+}
+
+/// What a blocking call can ask about itself while it runs.
+namespace this_call {
+
+/// The deadline of the call running on this thread (offloaded with with_deadline() or under
+/// with_timeout()), or std::chrono::steady_clock::time_point::max() when it has none.
+inline std::chrono::steady_clock::time_point deadline() noexcept {
+  return detail::call_deadline_;
+}
+
+/// The time left until deadline(): negative once it has passed, duration::max() without one.
+inline std::chrono::steady_clock::duration time_left() noexcept {
+  const auto deadline = detail::call_deadline_;
+  if (deadline == detail::no_deadline)
+    return std::chrono::steady_clock::duration::max();
+  return deadline - std::chrono::steady_clock::now();
+}
+
+} // namespace this_call
+
+} // namespace smartasync
+
+// The token adapter: the inner token's async_result, with the deadline set for the synchronous
+// extent of the real initiation (which use_awaitable and deferred run later than here).
+template <typename CompletionToken, typename... Signatures>
+struct SMARTASYNC_ASIO_NAMESPACE::async_result<smartasync::deadline_token<CompletionToken>,
+                                               Signatures...> {
+  template <typename Initiation>
+  struct init_wrapper {
+    Initiation initiation;
+    std::chrono::steady_clock::time_point deadline;
+
+    template <typename Handler, typename... Args>
+    void operator()(Handler&& handler, Args&&... args) && {
+      smartasync::detail::initiation_deadline_scope scope(deadline);
+      std::move(initiation)(std::forward<Handler>(handler), std::forward<Args>(args)...);
+    }
+  };
+
+  template <typename Initiation, typename RawToken, typename... Args>
+  static auto initiate(Initiation&& initiation, RawToken&& token, Args&&... args) {
+    return SMARTASYNC_ASIO_NAMESPACE::async_initiate<CompletionToken, Signatures...>(
+        init_wrapper<std::decay_t<Initiation>>{std::forward<Initiation>(initiation),
+                                               token.deadline},
+        token.token, std::forward<Args>(args)...);
+  }
+};
+
+#endif // SMARTASYNC_DEADLINE_HPP

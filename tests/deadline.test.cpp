@@ -1,0 +1,178 @@
+// Test that the header is self-contained.
+#include "smartasync/deadline.hpp"
+
+#include "common/test_support.hpp"
+
+#include "smartasync/offload.hpp"
+#include "smartasync/serial_lane.hpp"
+#include "smartasync/timeout.hpp"
+
+#include "common/catch.hpp"
+
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <future>
+#include <stop_token>
+#include <string>
+
+#include <fmt/format.h>
+
+using namespace std::chrono_literals;
+using test_support::code_of;
+using test_support::deferred;
+using test_support::gate;
+using test_support::run;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+template <typename Future>
+smartasync::error_code code_of_future(Future& f) {
+  try {
+    f.get();
+  } catch (...) {
+    return code_of(std::current_exception());
+  }
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("a call whose deadline passed while it was queued never starts: deadline_expired") {
+  smartasync::blocking_pool pool{1, 16};
+  gate hold;
+  std::atomic<bool> ran{false};
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto late = smartasync::async_offload(
+      pool, [&] { ran = true; return 1; },
+      smartasync::with_deadline(clock_type::now() - 1ms, asio::use_future));
+  hold.open();
+  blocker.get();
+  CHECK(code_of_future(late) == smartasync::error::deadline_expired);
+  CHECK_FALSE(ran);
+  const auto stats = pool.stats();
+  CHECK(stats.expired == 1);
+  CHECK(stats.completed == 1);
+  CHECK(stats.cancelled == 0);
+  CHECK(stats.running == 0);
+  CHECK(fmt::format("{}", stats).find("expired=1") != std::string::npos);
+}
+
+TEST_CASE("a call with a deadline still ahead runs and can read the time it has left") {
+  smartasync::blocking_pool pool{1, 16};
+  const auto deadline = clock_type::now() + 1h;
+  const auto [seen, left] = smartasync::async_offload(
+      pool, [] { return std::pair{smartasync::this_call::deadline(), smartasync::this_call::time_left()}; },
+      smartasync::with_deadline(deadline, asio::use_future)).get();
+  CHECK(seen == deadline);
+  CHECK(left > 0s);
+  CHECK(left <= 1h);
+  // The next call on the same worker has none: the deadline was the call's, not the thread's.
+  const auto after = smartasync::async_offload(pool, [] { return smartasync::this_call::deadline(); },
+                                               asio::use_future).get();
+  CHECK(after == clock_type::time_point::max());
+  CHECK(smartasync::this_call::time_left() == clock_type::duration::max());
+}
+
+TEST_CASE("with_timeout: a call still queued at the deadline completes with deadline_expired, "
+          "not timeout, and never runs") {
+  smartasync::blocking_pool pool{1, 16};
+  gate hold;
+  std::atomic<bool> ran{false};
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  smartasync::error_code outcome;
+  try {
+    run([&]() -> asio::awaitable<void> {
+      co_await smartasync::with_timeout(
+          smartasync::async_offload(pool, [&] { ran = true; }, deferred), 5ms);
+    }());
+  } catch (...) {
+    outcome = code_of(std::current_exception());
+  }
+  hold.open();
+  blocker.get();
+  CHECK(outcome == smartasync::error::deadline_expired);
+  CHECK_FALSE(ran);
+  CHECK(pool.stats().expired == 1);
+  CHECK(pool.stats().timed_out == 0);
+}
+
+TEST_CASE("with_timeout: a running call that overruns is stopped and counted as timed out") {
+  smartasync::blocking_pool pool{1, 16};
+  std::atomic<bool> saw_deadline{false};
+  smartasync::error_code outcome;
+  try {
+    run([&]() -> asio::awaitable<void> {
+      co_await smartasync::with_timeout(
+          smartasync::async_offload(pool, [&](std::stop_token stop) {
+            saw_deadline = smartasync::this_call::deadline() != clock_type::time_point::max();
+            test_support::wait_for_stop(stop);
+          }, deferred),
+          // Long enough for an idle worker to pick the call up, even in a sanitizer build on a
+          // loaded machine: the call must be running when the deadline passes.
+          500ms);
+    }());
+  } catch (...) {
+    outcome = code_of(std::current_exception());
+  }
+  CHECK(outcome == smartasync::error::timeout);
+  CHECK(saw_deadline);
+  const auto stats = pool.stats();
+  CHECK(stats.timed_out == 1);
+  CHECK(stats.cancelled == 0);
+  CHECK(stats.expired == 0);
+}
+
+TEST_CASE("with_deadline works with every kind of token: callback, coroutine, deferred") {
+  smartasync::blocking_pool pool{1, 16};
+  asio::io_context io;
+  int by_callback = 0;
+  smartasync::async_offload(pool, [] { return 1; },
+                            smartasync::with_deadline(1h, asio::bind_executor(io, [&](std::exception_ptr e, int v) {
+                              if (!e)
+                                by_callback = v;
+                            })));
+  io.run();
+  io.restart();
+  CHECK(by_callback == 1);
+  const int by_coroutine = run(io, [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::async_offload(
+        pool, [] { return 2; }, smartasync::with_deadline(1h, asio::use_awaitable));
+  }());
+  CHECK(by_coroutine == 2);
+  const int by_deferred = run(io, [&]() -> asio::awaitable<int> {
+    auto op = smartasync::async_offload(pool, [] { return smartasync::this_call::time_left() > 0s ? 3 : 0; },
+                                        smartasync::with_deadline(1h, deferred));
+    co_return co_await std::move(op)(asio::use_awaitable);
+  }());
+  CHECK(by_deferred == 3);
+  // The deadline stayed with the operation: nothing initiated afterwards on this thread has one.
+  CHECK(smartasync::async_offload(pool, [] { return smartasync::this_call::deadline(); },
+                                  asio::use_future).get() == clock_type::time_point::max());
+}
+
+TEST_CASE("a lane call whose deadline passed while it waited for the lane's turn never starts") {
+  smartasync::blocking_pool pool{2, 16};
+  smartasync::serial_lane lane{pool};
+  gate hold;
+  std::atomic<bool> ran{false};
+  auto first = smartasync::async_offload(lane, [&] { hold.wait(); }, asio::use_future);
+  auto late = smartasync::async_offload(
+      lane, [&] { ran = true; }, smartasync::with_deadline(clock_type::now() - 1ms, asio::use_future));
+  auto after = smartasync::async_offload(lane, [] { return 3; }, asio::use_future);
+  hold.open();
+  first.get();
+  CHECK(code_of_future(late) == smartasync::error::deadline_expired);
+  CHECK(after.get() == 3);
+  CHECK_FALSE(ran);
+  CHECK(pool.stats().expired == 1);
+}

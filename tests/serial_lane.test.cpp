@@ -1,0 +1,314 @@
+// Test that the header is self-contained.
+#include "smartasync/serial_lane.hpp"
+
+#include "common/test_support.hpp"
+
+#include "smartasync/offload.hpp"
+
+#include "common/catch.hpp"
+
+#include "common/asio_flavour.hpp"
+
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
+#include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
+#include SMARTASYNC_ASIO_HEADER(use_future.hpp)
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <future>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using test_support::code_of;
+using test_support::gate;
+
+namespace {
+
+// Counts how many calls are inside at once, and remembers the most.
+struct overlap_meter {
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  void enter() {
+    const int now = ++inside;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+  }
+  void leave() { --inside; }
+};
+
+} // namespace
+
+TEST_CASE("a lane runs its calls one at a time, in submission order, on a pool of several "
+          "threads") {
+  smartasync::blocking_pool pool{4, 1024};
+  smartasync::serial_lane lane{pool};
+  overlap_meter meter;
+  std::mutex order_mutex;
+  std::vector<int> order;
+  constexpr int calls = 200;
+
+  asio::io_context io;
+  int completed = 0;
+  for (int i = 0; i < calls; ++i) {
+    smartasync::async_offload(
+        lane,
+        [&, i] {
+          meter.enter();
+          {
+            std::lock_guard lock(order_mutex);
+            order.push_back(i);
+          }
+          std::this_thread::yield(); // give an overlapping call every chance to show
+          meter.leave();
+          return i;
+        },
+        asio::bind_executor(io, [&](std::exception_ptr e, int) {
+          REQUIRE_FALSE(e);
+          ++completed;
+        }));
+  }
+  io.run();
+
+  std::vector<int> expected(calls);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(completed == calls);
+  CHECK(order == expected);
+  CHECK(meter.most == 1);
+  const auto stats = lane.stats();
+  CHECK(stats.submitted == calls);
+  CHECK_FALSE(stats.busy);
+  CHECK(stats.waiting == 0);
+  CHECK(stats.turn_wait.count == calls);
+}
+
+TEST_CASE("lanes are isolated: a blocked lane holds one worker, other lanes and the pool go on") {
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane slow{pool}, fast{pool};
+  gate release_slow;
+  std::atomic<bool> slow_done{false};
+
+  auto slow_first = smartasync::async_offload(slow, [&] { release_slow.wait(); slow_done = true; },
+                                              asio::use_future);
+  auto slow_second = smartasync::async_offload(slow, [&] { return slow_done.load(); },
+                                               asio::use_future);
+  // While `slow` is blocked, another lane and plain pool work both complete.
+  CHECK(smartasync::async_offload(fast, [] { return 1; }, asio::use_future).get() == 1);
+  CHECK(smartasync::async_offload(pool, [] { return 2; }, asio::use_future).get() == 2);
+  CHECK(slow.stats().waiting == 1);
+  CHECK_FALSE(slow_done);
+  release_slow.open();
+  slow_first.get();
+  CHECK(slow_second.get()); // ran after the first had returned
+}
+
+TEST_CASE("an idle lane holds no thread: a thousand lanes share a pool of two") {
+  smartasync::blocking_pool pool{2, 4096};
+  smartasync::keyed_lanes<int> lanes{pool};
+  std::vector<std::future<int>> results;
+  for (int key = 0; key < 1000; ++key)
+    results.push_back(smartasync::async_offload(lanes[key], [key] { return key; }, asio::use_future));
+  long sum = 0;
+  for (auto& r : results)
+    sum += r.get();
+  CHECK(sum == 999L * 1000 / 2);
+  CHECK(lanes.size() == 1000);
+  CHECK(&lanes[7] == &lanes[7]);
+  CHECK(&lanes[7] != &lanes[8]);
+  CHECK(pool.thread_count() == 2);
+}
+
+TEST_CASE("a synchronous call on a lane waits for the calls before it and runs on its own "
+          "thread") {
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane lane{pool};
+  gate release;
+  std::mutex order_mutex;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(order_mutex);
+    order.push_back(std::move(what));
+  };
+
+  auto first = smartasync::async_offload(lane, [&] { release.wait(); note("async"); },
+                                         asio::use_future);
+  std::thread::id ran_on;
+  std::thread caller([&] {
+    lane.run([&] {
+      ran_on = std::this_thread::get_id();
+      note("sync");
+    });
+  });
+  const auto caller_id = caller.get_id();
+  // The synchronous caller is queued behind the async call (it cannot have run yet).
+  while (lane.stats().waiting == 0)
+    std::this_thread::yield();
+  CHECK(order.empty());
+  release.open();
+  first.get();
+  caller.join();
+  CHECK(order == std::vector<std::string>{"async", "sync"});
+  CHECK(ran_on == caller_id);
+}
+
+TEST_CASE("a call made from inside the lane's own call runs inline instead of deadlocking") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  const auto outer = smartasync::async_offload(lane, [&] {
+    const auto here = std::this_thread::get_id();
+    // Synchronous form: inline.
+    const auto sync_thread = lane.run([] { return std::this_thread::get_id(); });
+    // Asynchronous form with a callback: also inline, completed through the system executor.
+    std::promise<std::thread::id> nested;
+    smartasync::async_offload(lane, [] { return std::this_thread::get_id(); },
+                              [&](std::exception_ptr, std::thread::id id) { nested.set_value(id); });
+    return std::vector<std::thread::id>{here, sync_thread, nested.get_future().get()};
+  }, asio::use_future).get();
+  CHECK(outer[1] == outer[0]);
+  CHECK(outer[2] == outer[0]);
+}
+
+TEST_CASE("a pool worker waiting for a lane's turn runs the pool's queue, so a one-thread pool "
+          "does not deadlock") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold;
+  // The only worker is busy; behind it: a plain call that uses the lane synchronously, then a
+  // lane call that takes the lane's turn while queued in the pool.
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto user = smartasync::async_offload(pool, [&] { return lane.run([] { return 7; }); },
+                                        asio::use_future);
+  auto holder = smartasync::async_offload(lane, [] { return 5; }, asio::use_future);
+  hold.open();
+  blocker.get();
+  CHECK(holder.get() == 5);
+  CHECK(user.get() == 7);
+}
+
+TEST_CASE("a lane call cancelled while waiting for its turn never runs; the next one does") {
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane lane{pool};
+  gate release;
+  std::atomic<bool> cancelled_ran{false};
+  asio::io_context io;
+  asio::cancellation_signal signal;
+  std::exception_ptr cancelled_outcome;
+  bool cancelled_done = false;
+
+  auto first = smartasync::async_offload(lane, [&] { release.wait(); return 1; }, asio::use_future);
+  smartasync::async_offload(lane, [&] { cancelled_ran = true; },
+                            asio::bind_cancellation_slot(
+                                signal.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+                                  cancelled_outcome = e;
+                                  cancelled_done = true;
+                                })));
+  auto third = smartasync::async_offload(lane, [] { return 3; }, asio::use_future);
+  asio::post(io, [&] { signal.emit(asio::cancellation_type::total); });
+  io.run();
+  CHECK(cancelled_done);
+  CHECK(code_of(cancelled_outcome) == asio::error::operation_aborted);
+  CHECK(lane.stats().cancelled == 1);
+  release.open();
+  CHECK(first.get() == 1);
+  CHECK(third.get() == 3);
+  CHECK_FALSE(cancelled_ran);
+}
+
+TEST_CASE("a full lane with full_policy::reject refuses with queue_full, whatever the pool has "
+          "room for") {
+  smartasync::blocking_pool pool{2, 1024, smartasync::full_policy::reject};
+  smartasync::serial_lane lane{pool, {.queue_capacity = 1, .when_full = smartasync::full_policy::reject}};
+  gate release;
+  auto holder = smartasync::async_offload(lane, [&] { release.wait(); }, asio::use_future);
+  auto waiting = smartasync::async_offload(lane, [] {}, asio::use_future);
+  auto refused = smartasync::async_offload(lane, [] {}, asio::use_future);
+  try {
+    refused.get();
+    FAIL("expected queue_full");
+  } catch (const smartasync::system_error& e) {
+    CHECK(e.code() == smartasync::error::queue_full);
+  }
+  CHECK(test_support::code_thrown_by([&] { lane.run([] {}); }) == smartasync::error::queue_full);
+  CHECK(lane.stats().rejected == 2);
+  release.open();
+  holder.get();
+  waiting.get();
+}
+
+TEST_CASE("shutting the pool down settles every lane call: none is lost, none left waiting") {
+  auto pool = std::make_unique<smartasync::blocking_pool>(1, 1024);
+  smartasync::serial_lane lane{*pool};
+  gate release;
+  std::atomic<int> outcomes{0}, ran{0}, unexpected{0};
+  gate started;
+  auto blocker = smartasync::async_offload(*pool, [&] { started.open(); release.wait(); },
+                                           asio::use_future);
+  started.wait(); // running, not queued: the shutdown below lets it finish
+  constexpr int calls = 10;
+  for (int i = 0; i < calls; ++i)
+    smartasync::async_offload(lane, [&] { ++ran; }, [&](std::exception_ptr e) {
+      // (On other threads: counted here, checked below.)
+      if (code_of(e) != asio::error::operation_aborted && code_of(e) != smartasync::error::pool_stopped)
+        ++unexpected;
+      ++outcomes;
+    });
+  std::thread stopper([&] { pool->shutdown(smartasync::shutdown_mode::cancel); });
+  while (!pool->stopped())
+    std::this_thread::yield();
+  release.open();
+  stopper.join();
+  blocker.get();
+  // Handlers without an executor run on a worker or the system executor: wait for them.
+  while (outcomes.load() < calls)
+    std::this_thread::yield();
+  CHECK(outcomes == calls);
+  CHECK(unexpected == 0);
+  CHECK(ran == 0); // the first was queued behind the blocker when the pool was cancelled
+  CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("a thread-affine lane runs every call, asynchronous or synchronous, on its one thread") {
+  smartasync::thread_affine_lane lane;
+  std::set<std::thread::id> seen;
+  std::mutex seen_mutex;
+  auto record = [&] {
+    std::lock_guard lock(seen_mutex);
+    seen.insert(std::this_thread::get_id());
+  };
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 3; ++i)
+    callers.emplace_back([&] {
+      for (int j = 0; j < 20; ++j)
+        lane.run(record);
+    });
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    for (int j = 0; j < 20; ++j)
+      co_await smartasync::async_offload(lane, record);
+    // Nested inside the lane: inline, still the lane's thread.
+    co_await smartasync::async_offload(lane, [&] { lane.run(record); });
+  }, asio::detached);
+  io.run();
+  for (auto& c : callers)
+    c.join();
+  CHECK(seen == std::set<std::thread::id>{lane.thread_id()});
+  CHECK(lane.thread_id() != std::this_thread::get_id());
+  CHECK(lane.run([] { return std::string("value"); }) == "value");
+  CHECK_THROWS_AS(lane.run([]() -> int { throw std::runtime_error("boom"); }), std::runtime_error);
+}
+
+TEST_CASE("a lane created with a zero capacity is refused") {
+  smartasync::blocking_pool pool{1, 16};
+  CHECK_THROWS_AS(smartasync::serial_lane(pool, {.queue_capacity = 0}), std::invalid_argument);
+}
