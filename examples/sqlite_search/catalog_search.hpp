@@ -5,12 +5,17 @@
 
 #include "catalog/catalog_db.hpp"
 #include "catalog/connection_pool.hpp"
+#include "request_id.hpp"
 
 #include <smartasync/smartasync.hpp>
 
+#include <fmt/format.h>
+
 #include <filesystem>
+#include <functional>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sqlite_search {
@@ -31,13 +36,20 @@ using search_result = std::vector<catalog::search_hit>;
  */
 struct catalog_search {
   catalog::connection_pool* connections;
+  /// When set: one line per search served for an HTTP request, written from inside the call
+  /// (on the pool worker), naming the request (request_id, carried there by smartasync).
+  std::function<void(const std::string&)> trace = {};
 
   search_result operator()(std::stop_token stop, std::string query, int limit) const {
     auto db = connections->acquire();
     // Declared after the lease, so the connection outlives the callback (whose destructor
     // waits for a run of it in progress on another thread).
     const std::stop_callback interrupt(stop, [&db]() noexcept { db->interrupt(); });
-    return db->search(query, limit);
+    auto hits = db->search(query, limit);
+    if (trace && !request_id::current.empty())
+      trace(fmt::format("{}: search {:?} (limit {}): {} hits", request_id::current, query, limit,
+                        hits.size()));
+    return hits;
   }
 };
 
@@ -48,9 +60,10 @@ struct catalog_search {
 /// completed once it has returned: smartasync's safe default, running_cancel::wait_for_return,
 /// which costs milliseconds now that SQLite is told to stop. (Before the interrupter, this
 /// example had to abandon the running call, running_cancel::abandon_call, to answer in time.)
-inline smartasync::smart_function<catalog_search> make_catalog_search(smartasync::blocking_pool& pool,
-                                                                      catalog::connection_pool& connections) {
-  return smartasync::smart_async(pool, catalog_search{&connections},
+inline smartasync::smart_function<catalog_search> make_catalog_search(
+    smartasync::blocking_pool& pool, catalog::connection_pool& connections,
+    std::function<void(const std::string&)> trace = {}) {
+  return smartasync::smart_async(pool, catalog_search{&connections, std::move(trace)},
                                  {.name = "catalog search", .on_loop = smartasync::loop_call_policy::report});
 }
 

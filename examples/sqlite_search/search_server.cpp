@@ -246,6 +246,9 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
       close_request();
       const http::request request = parser.take();
       conn->busy = true;
+      // Read by the offloaded search on its worker: smartasync carries it there (and back to
+      // this coroutine when the search completes), whatever other connections set meanwhile.
+      request_id::current = fmt::format("req-{}", ++next_request_id_);
       const response r = co_await handle(request, *conn);
       requests_.fetch_add(1, std::memory_order_relaxed);
       const bool keep_alive = request.keep_alive && !stopped_;

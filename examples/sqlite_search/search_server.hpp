@@ -5,7 +5,9 @@
 
 #include "catalog/record.hpp"
 #include "http.hpp"
+#include "request_id.hpp"
 
+#include <smartasync/context_carrier.hpp>
 #include <smartasync/smart_async.hpp>
 
 #include <asio/awaitable.hpp>
@@ -197,6 +199,9 @@ private:
   asio::steady_timer accept_backoff_;
   asio::steady_timer grace_timer_;
   std::atomic<std::uint64_t> requests_{0};
+  std::uint64_t next_request_id_ = 0; // on the loop thread
+  // Each request's id travels with its offloaded search (request_id.hpp).
+  smartasync::context_registration carried_request_ids_ = smartasync::carry_context<request_id>();
   std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::atomic<std::uint64_t> timed_out_{0};

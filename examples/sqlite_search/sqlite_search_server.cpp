@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile)
       ->capture_default_str();
   cli.add(app, options, "blocking-pool threads, one SQLite connection each");
+  bool trace = false;
+  app.add_flag("--trace", trace,
+               "log every search from inside its offloaded call, with its request's id (carried to "
+               "the pool worker by smartasync::carry_context)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -56,7 +60,10 @@ int main(int argc, char** argv) {
     catalog::connection_pool connections(db_file, threads);
     // 2. The blocking pool and the wrapped search (the same wrapper the CLI calls inline).
     smartasync::blocking_pool pool{threads, 1024};
-    auto search = sqlite_search::make_catalog_search(pool, connections);
+    std::function<void(const std::string&)> trace_line;
+    if (trace)
+      trace_line = [](const std::string& line) { fmt::print(stderr, "sqlite_search_server: {}\n", line); };
+    auto search = sqlite_search::make_catalog_search(pool, connections, trace_line);
     auto probe = sqlite_search::make_catalog_probe(pool, connections);
 
     // 3. One event-loop thread serves every connection.

@@ -16,7 +16,10 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace sqlite_search;
 using sqlite_search::testing::http_client;
@@ -87,6 +90,33 @@ TEST_CASE_METHOD(catalogue_fixture, "GET /search answers ranked JSON results", "
   CHECK(json::parse(r.body)["count"] == 3);
 
   CHECK(client.get("/health").status == 200);
+}
+
+TEST_CASE("each search logs its own request's id from inside the offloaded call", "[server][context]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 2};
+  smartasync::blocking_pool pool{2, 64};
+  std::mutex lines_mutex;
+  std::vector<std::string> lines;
+  std::set<std::thread::id> traced_on;
+  auto search = make_catalog_search(pool, connections, [&](const std::string& line) {
+    std::lock_guard lock(lines_mutex);
+    lines.push_back(line);
+    traced_on.insert(std::this_thread::get_id());
+  });
+  running_server server{make_backend(search)};
+  http_client client(server.port());
+  REQUIRE(client.get("/search?q=asio&limit=5").status == 200);
+  REQUIRE(client.get("/search?q=netkit").status == 200);
+  REQUIRE(client.get("/health").status == 200); // no search, no line
+  REQUIRE(client.get("/search?q=lib*&limit=3").status == 200);
+  // Written on a pool worker, where only the carried context can have told the request id.
+  std::lock_guard lock(lines_mutex);
+  CHECK(lines == std::vector<std::string>{R"(req-1: search "asio" (limit 5): 2 hits)",
+                                          R"(req-2: search "netkit" (limit 10): 1 hits)",
+                                          R"(req-4: search "lib*" (limit 3): 3 hits)"});
+  CHECK_FALSE(traced_on.contains(server.thread.get_id()));
+  CHECK(request_id::current.empty()); // this thread's own context is untouched
 }
 
 TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives on", "[server]") {
