@@ -303,11 +303,14 @@ private:
       detail::pool_op* next = waiting_.pop_front();
       if (!next) {
         busy_ = false;
-        idle_cv_.notify_all();
+        if (closed_) // only the destructor waits for the lane to go idle
+          idle_cv_.notify_all();
         return;
       }
       if (blocked_ > 0)
         space_cv_.notify_all();
+      // The turn passes on the worker that just finished: one clock read for the lane's
+      // metrics, where the pool reads one per operation anyway.
       turn_wait_.record(std::chrono::steady_clock::now() - next->enqueued_at_);
       if (next->grant_turn())
         return;
