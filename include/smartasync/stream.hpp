@@ -410,7 +410,7 @@ public:
     auto s = state_;
     asio::dispatch(*s->strand, [s, producer = std::move(producer),
                                 done = producer_completion(s)]() mutable {
-      asio::co_spawn(*s->strand, run_producer(std::move(producer), stream_writer<T>(s)),
+      asio::co_spawn(*s->strand, start_producer(std::move(producer), stream_writer<T>(s)),
                      asio::bind_cancellation_slot(s->cancel_producer.slot(), std::move(done)));
     });
   }
@@ -606,10 +606,31 @@ private:
   };
 
   // The producer is usually a lambda coroutine with captures; its frame refers to the closure,
-  // so the closure must live in a frame that outlasts it: this one.
+  // so the closure must outlive it: it goes to the heap, owned by the frame that awaits it.
+  // Type-erased, because a coroutine frame with a member of the closure's type has no linkage
+  // (HACK(gcc 12): -Wsubobject-linkage, on by default, then warns wherever the lambda was
+  // written outside the main file, e.g. in an inline function of a user's header). A producer
+  // that throws instead of returning an awaitable fails the stream like one that throws later.
   template <typename Producer>
-  static asio::awaitable<void> run_producer(Producer producer, stream_writer<T> out) {
-    co_await producer(std::move(out));
+  static asio::awaitable<void> start_producer(Producer producer, stream_writer<T> out) {
+    auto closure = std::make_shared<Producer>(std::move(producer));
+    try {
+      asio::awaitable<void> body = (*closure)(std::move(out));
+      return run_producer(std::move(closure), std::move(body));
+    } catch (...) {
+      return fail_producer(std::current_exception());
+    }
+  }
+
+  static asio::awaitable<void> run_producer(std::shared_ptr<void> closure,
+                                            asio::awaitable<void> body) {
+    co_await std::move(body);
+    closure.reset(); // after the producer's frame, which refers to it, is gone
+  }
+
+  static asio::awaitable<void> fail_producer(std::exception_ptr e) {
+    co_await asio::this_coro::executor; // a coroutine, so that the error completes it
+    std::rethrow_exception(e);
   }
 
   static bool is_abort(std::exception_ptr e) {
