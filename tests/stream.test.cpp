@@ -244,6 +244,14 @@ TEST_CASE("the producer's exception reaches the consumer after its items", "[str
   CHECK(seen == std::vector<std::string>{"a", "b"});
 }
 
+TEST_CASE("a producer that throws before returning its awaitable fails the stream", "[stream]") {
+  sync_stream<int> broken(1, [](stream_writer<int>) -> asio::awaitable<void> {
+    throw std::runtime_error("no cursor");
+  });
+  CHECK_THROWS_WITH(broken.next(), "no cursor");
+  CHECK_FALSE(broken.next());
+}
+
 TEST_CASE("sync_stream runs its producer on a caller-provided executor", "[stream]") {
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
