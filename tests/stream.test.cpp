@@ -687,6 +687,25 @@ TEST_CASE("async_next completes with operation_aborted when the producer's io_co
   CHECK_FALSE(stream->next()); // the stream now reads as finished
 }
 
+TEST_CASE("destroying a stream whose producer's io_context was stopped does not wait for it",
+          "[stream][lifetime][exit]") {
+  asio::io_context io;
+  std::optional<sync_stream<int>> stream;
+  stream.emplace(asio::any_io_executor(io.get_executor()), 1,
+                 [](stream_writer<int> out) -> asio::awaitable<void> {
+                   co_await out.emit(1);
+                   asio::steady_timer never(co_await asio::this_coro::executor,
+                                            std::chrono::hours(1));
+                   co_await never.async_wait(asio::use_awaitable);
+                 });
+  std::thread runner([&] { io.run(); });
+  CHECK(stream->next() == 1);
+  io.stop(); // as a program does on its way out: nothing will resume the producer
+  runner.join();
+  stream.reset(); // used to wait forever (CTest timeout); ~io_context destroys the producer
+  CHECK_FALSE(stream.has_value());
+}
+
 TEST_CASE("a stream held by a coroutine on its producer's stopped loop does not hang its "
           "destruction",
           "[stream][lifetime][exit]") {
