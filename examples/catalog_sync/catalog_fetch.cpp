@@ -766,7 +766,7 @@ asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path 
 namespace {
 
 // Events are produced synchronously (retry hooks, fan-out workers) on the producer's strand;
-// one coroutine hands them to the stream, since a stream_writer has one emitter at a time.
+// one coroutine hands them to the stream, because synchronous callbacks cannot co_await emit().
 struct event_pump {
   explicit event_pump(asio::any_io_executor ex) : wake(std::move(ex)) {}
   std::deque<sync_event> queue;
