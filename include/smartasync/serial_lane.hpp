@@ -243,7 +243,6 @@ private:
   // Takes the caller's reference to `op` when accepted. A lane never blocks in the pool: it
   // holds at most one operation there, admitted past a full queue (blocking_pool::submit).
   admission submit(detail::pool_op* op, bool may_block) {
-    const auto now = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
     for (;;) {
       if (closed_) {
@@ -271,7 +270,7 @@ private:
       space_cv_.wait(lock);
       --blocked_;
     }
-    op->enqueued_at_ = now;
+    op->enqueued_at_ = std::chrono::steady_clock::now(); // only a call that waits reads the clock
     op->state_.store(detail::op_state::in_lane, std::memory_order_relaxed);
     waiting_.push_back(op);
     ++submitted_;
