@@ -4,6 +4,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+const retries = (n) => `${n} ${n === 1 ? 'retry' : 'retries'}`;
 // For the browser test and the benchmark: when each progress event arrived, relative to when
 // the server had the page (both clocks are this machine's).
 window.dashboard = { latencies: [], events: 0, lastEvent: null };
@@ -129,7 +130,7 @@ function setProgress(e) {
   const total = (n) => (n == null ? '?' : n);
   $('progress-text').textContent =
     `pages ${e.pages_done}/${total(e.total_pages)} · items ${e.items_done}/${total(e.total_items)} · ` +
-    `${Math.round(e.rate || 0)} items/s · ${e.retries || 0} retries`;
+    `${Math.round(e.rate || 0)} items/s · ${retries(e.retries || 0)}`;
 }
 
 function showCounts(e) {
@@ -144,7 +145,7 @@ function describe(e) {
     case 'page': return `page ${e.page + 1}: ${e.items} items${e.attempts > 1 ? ` after ${e.attempts} attempts` : ''} (${e.pages_done}/${e.total_pages ?? '?'})`;
     case 'retry': return `page ${e.page + 1}, attempt ${e.attempt} failed: ${e.reason}; retrying in ${e.delay_ms} ms`;
     case 'cancelling': return e.reason ? `cancelling: ${e.reason}` : 'cancelling…';
-    case 'completed': return `committed: ${e.added} added, ${e.updated} updated, ${e.deleted} deleted, ${e.unchanged} unchanged (${e.items} items, ${e.pages} pages, ${e.retries} retries, ${(e.elapsed_ms / 1000).toFixed(1)} s)`;
+    case 'completed': return `committed: ${e.added} added, ${e.updated} updated, ${e.deleted} deleted, ${e.unchanged} unchanged (${e.items} items, ${e.pages} pages, ${retries(e.retries)}, ${(e.elapsed_ms / 1000).toFixed(1)} s)`;
     case 'failed': return e.message;
     default: return JSON.stringify(e);
   }
@@ -164,7 +165,7 @@ function showOutcome(e) {
   if (e.type === 'completed') {
     const bar = $('bar'); bar.value = 100; $('percent').textContent = '100%';
     $('progress-text').textContent = `Done: ${e.items} items in ${e.pages} pages, ${(e.elapsed_ms / 1000).toFixed(1)} s, ` +
-      `${Math.round(e.rate)} items/s, ${e.retries} retries.`;
+      `${Math.round(e.rate)} items/s, ${retries(e.retries)}.`;
     showCounts(e);
     showError('');
   } else if (e.cancelled) {
