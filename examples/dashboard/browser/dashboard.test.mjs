@@ -234,4 +234,57 @@ async function bench(page) {
   console.log(`search, idle:        n=${idle.length} p50 ${fmt(percentile(idle, 50))} ms p99 ${fmt(percentile(idle, 99))} ms`);
   console.log(`search, during sync: n=${during.length} p50 ${fmt(percentile(during, 50))} ms p99 ${fmt(percentile(during, 99))} ms`);
   console.log(`p99 ratio during/idle: ${fmt(percentile(during, 99) / percentile(idle, 99))}`);
+
+  // The same from Node, the page closed: the server alone, without the browser's own thread.
+  step(`the server alone (a Node client, no page): ${runs} more syncs`);
+  await page.goto('about:blank');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const nodeSearch = async () => {
+    const words = ['library', 'network', 'data', 'tool', 'python', 'server', 'lib*', 'graph', 'audio', 'font'];
+    const t0 = performance.now();
+    await new Promise((resolve, reject) => {
+      http.get(`${base}/search?limit=20&q=${encodeURIComponent(words[nodeSearch.i++ % words.length])}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      }).on('error', reject);
+    });
+    return performance.now() - t0;
+  };
+  nodeSearch.i = 0;
+  const nodeIdle = [];
+  for (let i = 0; i < 1000; ++i) nodeIdle.push(await nodeSearch());
+  const nodeLatencies = [];
+  let outcome = null;
+  const stream = http.get(`${base}/sync/events`, (res) => {
+    let buffer = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk) => {
+      const now = performance.timeOrigin + performance.now();
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (!block.startsWith('data: ')) continue;
+        const e = JSON.parse(block.slice(6));
+        if (e.type === 'page') nodeLatencies.push(now - e.t_ms);
+        if (e.type === 'completed' || e.type === 'failed') outcome = e;
+      }
+    });
+  });
+  const nodeDuring = [];
+  for (let run = 2 + runs; run < 2 + 2 * runs; ++run) {
+    outcome = null;
+    const r = await request('POST', `/sync?source=${run % 2 ? 'demo' : 'demo-edited'}`);
+    assert.equal(r.status, 202);
+    while (!outcome) nodeDuring.push(await nodeSearch());
+    assert.equal(outcome.type, 'completed');
+  }
+  stream.destroy();
+  agent.destroy();
+  console.log(`node: progress event, server page done -> received: n=${nodeLatencies.length} p50 ${fmt(percentile(nodeLatencies, 50))} ms ` +
+    `p99 ${fmt(percentile(nodeLatencies, 99))} ms max ${fmt(Math.max(...nodeLatencies))} ms`);
+  console.log(`node: search, idle:        n=${nodeIdle.length} p50 ${fmt(percentile(nodeIdle, 50))} ms p99 ${fmt(percentile(nodeIdle, 99))} ms`);
+  console.log(`node: search, during sync: n=${nodeDuring.length} p50 ${fmt(percentile(nodeDuring, 50))} ms p99 ${fmt(percentile(nodeDuring, 99))} ms`);
+  console.log(`node: p99 ratio during/idle: ${fmt(percentile(nodeDuring, 99) / percentile(nodeIdle, 99))}`);
 }
