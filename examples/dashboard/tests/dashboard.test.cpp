@@ -268,7 +268,7 @@ TEST_CASE("a sync streams each page to the event stream, commits, and the search
   CHECK(after["outcome"]["type"] == "completed");
 }
 
-TEST_CASE("one sync at a time: a second POST /sync is answered 409; cancel without a sync, 409 too",
+TEST_CASE("one sync at a time: a second POST /sync is answered 409, and a cancel without a sync too",
           "[dashboard]") {
   dashboard_fixture f(400, slow_api(100));
   CHECK(post(f.port(), "/sync/cancel").status == 409);
@@ -283,7 +283,7 @@ TEST_CASE("one sync at a time: a second POST /sync is answered 409; cancel witho
   CHECK(events.outcome()["type"] == "completed");
 }
 
-TEST_CASE("state changes are same-origin POSTs to a Host of ours; other requests are refused", "[dashboard]") {
+TEST_CASE("state changes are same-origin POSTs to a Host of ours, other requests are refused", "[dashboard]") {
   dashboard_fixture f(50);
   const auto port = std::to_string(f.port());
   auto refused = [&](const http_response& r, const std::string& why) {
@@ -320,7 +320,7 @@ TEST_CASE("state changes are same-origin POSTs to a Host of ours; other requests
   CHECK(events.outcome()["type"] == "completed");
 }
 
-TEST_CASE("a client that disconnects does not stop the sync; a new one gets the current state, then the rest",
+TEST_CASE("a client that disconnects does not stop the sync, a new one gets the current state, then the rest",
           "[dashboard]") {
   dashboard_fixture f(600, slow_api(40));
   {
@@ -391,7 +391,7 @@ TEST_CASE("each retry is an event with its reason", "[dashboard]") {
   CHECK(e["added"] == 300);
 }
 
-TEST_CASE("an unreachable source fails the sync with the reason; the catalogue is unchanged", "[dashboard]") {
+TEST_CASE("an unreachable source fails the sync with the reason, the catalogue unchanged", "[dashboard]") {
   dashboard_fixture f(20, {}, [](dashboard::source& s) {
     s.options.url = "http://127.0.0.1:1/offset/packages"; // nothing listens on port 1
     s.options.max_attempts = 2;
