@@ -227,10 +227,13 @@ std::string percent_encode(std::string_view text) {
 std::string_view reason(int status) {
   switch (status) {
   case 200: return "OK";
+  case 202: return "Accepted";
   case 400: return "Bad Request";
+  case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
+  case 409: return "Conflict";
   case 413: return "Content Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";

@@ -54,6 +54,7 @@ struct search_server::connection {
   bool request_timed_out = false;
   bool busy = false;      // answering a request: stop() lets it finish
   bool searching = false; // awaiting a search on the pool: stop() cancels it
+  std::string content_type; // of an added route's answer, until it is written
   asio::cancellation_signal search_cancel;
 };
 
@@ -251,8 +252,10 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
       request_id::current = fmt::format("req-{}", ++next_request_id_);
       const response r = co_await handle(request, *conn);
       requests_.fetch_add(1, std::memory_order_relaxed);
+      if (r.streamed)
+        break; // an added route has answered on the socket itself, and is done with it
       const bool keep_alive = request.keep_alive && !stopped_;
-      const auto text = http::make_response(r.status, json_type, r.body, keep_alive, r.headers,
+      const auto text = http::make_response(r.status, r.content_type, r.body, keep_alive, r.headers,
                                             request.method == "HEAD");
       co_await asio::async_write(socket, asio::buffer(text), use_awaitable);
       conn->busy = false;
@@ -317,6 +320,15 @@ asio::awaitable<void> search_server::reject(tcp::socket socket) {
 asio::awaitable<search_server::response> search_server::handle(const http::request& request, connection& conn) {
   // 405 must say what is allowed (RFC 9110, 15.5.6).
   const response not_allowed{405, error_body("use GET or HEAD"), {{"Allow", "GET, HEAD"}}};
+  if (options_.routes) {
+    // The route's answer is copied out before `added` goes (its strings back the response).
+    std::optional<route_response> added = co_await options_.routes(request, conn.socket);
+    if (added) {
+      conn.content_type = std::move(added->content_type);
+      co_return response{added->status, std::move(added->body), std::move(added->headers), conn.content_type,
+                         added->streamed};
+    }
+  }
   if (request.path == "/health") {
     if (!get_or_head(request))
       co_return not_allowed;

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -76,6 +77,24 @@ search_backend make_backend(const smartasync::smart_function<F>& search) {
           }};
 }
 
+/// What a route added by the embedding program answers (see server_options::routes).
+struct route_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  http::header_list headers{};
+  /// The route wrote its answer to the socket itself (a Server-Sent Events stream, say): the
+  /// server sends nothing more and closes the connection.
+  bool streamed = false;
+};
+
+/// A request handler added in front of the built-in ones: nullopt passes the request on (to
+/// /search, /health, /ready, then 404). It runs on the server's loop and may keep the socket
+/// for as long as it likes (set route_response::streamed), but then it must end on its own
+/// when the program stops: stop() waits for a connection answering a request.
+using route_handler =
+    std::function<asio::awaitable<std::optional<route_response>>(const http::request&, asio::ip::tcp::socket&)>;
+
 struct server_options {
   std::string address = "127.0.0.1";
   /// 0 picks a free port; port() tells which.
@@ -102,6 +121,9 @@ struct server_options {
   std::size_t max_connections = 512;
   /// When accept() fails for lack of descriptors or memory, wait this long before the next try.
   std::chrono::milliseconds accept_backoff = std::chrono::milliseconds(100);
+  /// Routes added in front of the built-in ones (examples/dashboard: its page, /sync and the
+  /// event stream). Empty: the built-in ones only.
+  route_handler routes{};
   /// Operational messages (accept trouble); one line each, no newline. Empty: silent.
   std::function<void(const std::string&)> log = [](const std::string& line) {
     std::fprintf(stderr, "sqlite_search_server: %s\n", line.c_str());
@@ -173,6 +195,8 @@ private:
     int status;
     std::string body;
     http::header_list headers{};
+    std::string_view content_type = "application/json";
+    bool streamed = false;
   };
 
   asio::awaitable<void> accept_loop();
