@@ -196,7 +196,7 @@ TEST_CASE("a pool worker waiting for a lane's turn runs the pool's queue, so a o
   CHECK(user.get() == 7);
 }
 
-TEST_CASE("a lane call cancelled while waiting for its turn never runs; the next one does") {
+TEST_CASE("a lane call cancelled while waiting for its turn never runs, and the next one does") {
   smartasync::blocking_pool pool{2, 1024};
   smartasync::serial_lane lane{pool};
   gate release;

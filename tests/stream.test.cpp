@@ -598,7 +598,7 @@ TEST_CASE("async_next raced against a timer with || loses no item", "[stream][as
   CHECK(got == expected);
 }
 
-TEST_CASE("a moved stream carries on; the moved-from one is empty and reads as finished",
+TEST_CASE("a moved stream carries on, and the moved-from one is empty and reads as finished",
           "[stream][move]") {
   static_assert(std::is_nothrow_move_constructible_v<sync_stream<int>>);
   static_assert(std::is_nothrow_move_assignable_v<sync_stream<int>>);

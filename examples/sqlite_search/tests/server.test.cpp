@@ -167,7 +167,7 @@ TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives o
   CHECK(after.get("/search?q=asio").status == 200);
 }
 
-TEST_CASE_METHOD(catalogue_fixture, "HEAD gets headers without a body; 405 says what is allowed", "[server]") {
+TEST_CASE_METHOD(catalogue_fixture, "HEAD gets headers without a body, and 405 says what is allowed", "[server]") {
   http_client client(server.port());
   // Pipelined: a body after the HEAD answer would be read as the start of the GET answer.
   client.send("HEAD /health HTTP/1.1\r\n\r\nHEAD /search?q=asio HTTP/1.1\r\n\r\nHEAD /nope HTTP/1.1\r\n\r\n"
@@ -539,7 +539,7 @@ TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed 
   CHECK(second.get("/health").status == 200);
 }
 
-TEST_CASE("a search past --search-timeout-ms is cancelled and answered 504; the server serves on", "[server][timeout]") {
+TEST_CASE("a search past --search-timeout-ms is cancelled and answered 504, and the server serves on", "[server][timeout]") {
   catalog::testing::temp_dir dir;
   {
     catalog::catalog_db db(dir / "big.db", catalog::open_mode::read_write);
