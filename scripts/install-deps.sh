@@ -3,7 +3,7 @@
 # llvm brings llvm-symbolizer, without which sanitizer reports on a fresh machine show <null> frames.
 # postgresql brings initdb and the server (in /usr/lib/postgresql/VERSION/bin): pg_search's demo
 # and tests start throwaway clusters of their own, not the system's (whose service may not run).
-# chromium, node and npm run examples/dashboard's page in a real browser (scripts/test.sh's gcc preset).
+# chromium, node and npm run examples/dashboard's page in a real browser (the asan and gcc presets of scripts/test.sh).
 # Safe to run again: it only calls apt-get when something is missing.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ packages=(
   libsqlite3-dev sqlite3 libhttp-parser-dev nlohmann-json3-dev libcpp-httplib-dev
   libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev
   libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
-  chromium # examples/dashboard's browser test (the gcc preset), driven by playwright-core from npm
+  chromium # examples/dashboard's browser test (the asan and gcc presets), driven by playwright-core from npm
 )
 # The browser test also needs node and npm. Debian's are packages `nodejs` and `npm`; a machine
 # may have them from elsewhere (NodeSource's nodejs brings npm, and conflicts with Debian's), so
