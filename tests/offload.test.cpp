@@ -154,7 +154,9 @@ TEST_CASE("with_timeout over a running call that captures a coroutine's locals w
             finish.wait(); // ignores the stop request: it takes no token
             rows.push_back(1);
           }, test_support::deferred),
-          5ms);
+          // Long enough for the idle worker to start the call before the deadline even on a
+          // loaded sanitizer run (a call still queued at it would never start).
+          500ms);
     } catch (const smartasync::system_error& e) {
       code = e.code();
     }

@@ -153,7 +153,9 @@ TEST_CASE("with_timeout cancels a running offloaded call through its stop_token"
               return 1;
             },
             deferred),
-        10ms);
+        // The call must be running at the deadline (queued, it would never start): long
+        // enough for an idle worker to take it even on a loaded sanitizer run.
+        500ms);
   };
   CHECK(code_of_await(body()) == smartasync::error::timeout);
   // The worker gets the stop request; wait for it (bounded by the test's timeout, not asserted).
@@ -205,7 +207,7 @@ TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[tim
   auto body = [&]() -> asio::awaitable<int> {
     const int fast = co_await smartasync::with_timeout(twice.async(21, deferred), 1h);
     try {
-      co_await smartasync::with_timeout(slow.async(1, deferred), 5ms);
+      co_await smartasync::with_timeout(slow.async(1, deferred), 500ms); // running by then
     } catch (const smartasync::system_error& e) {
       if (e.code() == smartasync::error::timeout)
         co_return fast;

@@ -268,6 +268,8 @@ std::string describe(std::exception_ptr e, const sync_options& o) {
   } catch (const std::system_error& s) {
     if (s.code() == smartasync::error::timeout)
       return fmt::format("no response within {} ms", o.request_timeout.count());
+    if (s.code() == smartasync::error::deadline_expired)
+      return fmt::format("not started within {} ms: every fetch thread was busy", o.request_timeout.count());
     return s.what();
   } catch (const std::exception& x) {
     return x.what();
@@ -426,7 +428,9 @@ struct catalog_syncer::impl {
       } catch (const transport_error& t) {
         return t.curl_code() != CURLE_UNSUPPORTED_PROTOCOL && t.curl_code() != CURLE_URL_MALFORMAT;
       } catch (const std::system_error& s) {
-        return s.code() == smartasync::error::timeout;
+        // Timed out while running, or never started before the deadline (the call did
+        // nothing then, so another attempt is as safe as the first).
+        return s.code() == smartasync::error::timeout || s.code() == smartasync::error::deadline_expired;
       } catch (...) {
       }
       return false;

@@ -189,8 +189,18 @@ TEST_CASE("5xx, timeouts and truncated bodies are retried", "[catalog_sync]") {
   require_catalogue(dir / "c.db", records);
 
   auto retries = events.of<catalog_sync::page_retry>();
+  // On a slow (sanitizer) run the machine adds retries of its own: an unscripted page can miss
+  // the 300 ms timeout (curl's first connection under TSan), and a retry of the slow page,
+  // waiting for the thread the timed-out call holds until curl gives up, can pass its deadline
+  // still queued ("not started within ..."). Those depend on the machine's speed; the server's
+  // faults must each cause exactly one retry.
+  std::erase_if(retries, [&](const auto& r) {
+    return !so.script.contains(r.page) || r.reason.starts_with("not started within");
+  });
   std::sort(retries.begin(), retries.end(),
             [](const auto& a, const auto& b) { return std::pair(a.page, a.attempt) < std::pair(b.page, b.attempt); });
+  for (const auto& r : retries)
+    UNSCOPED_INFO("retry: page " << r.page << " attempt " << r.attempt << ": " << r.reason);
   REQUIRE(retries.size() == 5);
   CHECK(retries[0].page == 1);
   CHECK_THAT(retries[0].reason, Catch::StartsWith("HTTP 50"));
