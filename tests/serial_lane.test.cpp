@@ -246,6 +246,25 @@ TEST_CASE("a full lane with full_policy::reject refuses with queue_full, whateve
   waiting.get();
 }
 
+TEST_CASE("the lane call holding the turn enters the pool even when the pool's queue is full") {
+  smartasync::blocking_pool pool{1, 1, smartasync::full_policy::reject};
+  smartasync::serial_lane lane{pool};
+  gate started, release;
+  auto blocker = smartasync::async_offload(pool, [&] { started.open(); release.wait(); },
+                                           asio::use_future);
+  started.wait();
+  auto filler = smartasync::async_offload(pool, [] { return 1; }, asio::use_future); // queue full
+  auto refused = smartasync::async_offload(pool, [] { return 2; }, asio::use_future);
+  CHECK(test_support::code_thrown_by([&] { refused.get(); }) == smartasync::error::queue_full);
+  // The lane accepted its call, so the pool takes it past its bound instead of refusing it.
+  auto through_lane = smartasync::async_offload(lane, [] { return 3; }, asio::use_future);
+  CHECK(pool.stats().waiting == 1);
+  release.open();
+  blocker.get();
+  CHECK(filler.get() == 1);
+  CHECK(through_lane.get() == 3);
+}
+
 TEST_CASE("shutting the pool down settles every lane call: none is lost, none left waiting") {
   auto pool = std::make_unique<smartasync::blocking_pool>(1, 1024);
   smartasync::serial_lane lane{*pool};

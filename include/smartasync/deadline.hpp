@@ -72,9 +72,9 @@ struct deadline_token {
  * smartasync's pool operations (async_offload, a smart_async wrapper's async form, a
  * serial_lane) initiated with it carry `deadline`:
  * - still queued when the deadline has passed, the call never starts: it completes with
- *   smartasync::error::deadline_expired, checked when a worker reaches it (and at once when
- *   the deadline is already past at submission). with_timeout() sets the same deadline and
- *   also completes the caller at the deadline while the call is still queued.
+ *   smartasync::error::deadline_expired, checked when a worker reaches it. with_timeout()
+ *   sets the same deadline and also completes the caller at the deadline while the call is
+ *   still queued.
  * - running, the callable can read the time it has left with this_call::time_left(); the
  *   deadline does not interrupt it (with_timeout does, through its stop_token).
  * - pool_stats counts `expired` (never started) apart from `timed_out` (cancelled while
