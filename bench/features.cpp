@@ -1,4 +1,5 @@
-// bench/features.cpp - what serial lanes, deadlines and context carriers cost per round trip.
+// bench/features.cpp - what serial lanes, deadlines and context carriers cost per round trip;
+// how an elastic pool takes a burst.
 // Distributed under the Boost Software License, Version 1.0.
 //
 // Each table alternates the feature with a plain async_offload to the same pool in one
@@ -7,6 +8,10 @@
 // shows the feature's overhead at its most visible; 1 in flight measures latency, 64 in
 // flight throughput (each of the 64 coroutines on a lane of its own, as a server with one lane
 // per connection would be).
+//
+// The elastic table sends a burst of 64 calls of 20 ms (blocking I/O stand-ins: they sleep) to
+// a fresh pool each run, an elastic pool of 2 to 16 threads against a fixed pool of 16, and
+// then measures how long an idle elastic pool takes to return to 2 threads.
 #include <smartasync/context_carrier.hpp>
 #include <smartasync/deadline.hpp>
 #include <smartasync/offload.hpp>
@@ -18,11 +23,15 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -119,6 +128,61 @@ void features_group(std::size_t inflight, const bench::options& opts, bench::res
   }
 }
 
+// A burst of 64 sleeping calls from a plain thread, into a pool made for the run.
+void burst_into(const smartasync::pool_options& options, std::size_t ops) {
+  smartasync::blocking_pool pool{options};
+  std::vector<std::future<void>> calls;
+  for (std::size_t i = 0; i < std::max<std::size_t>(ops, 64); ++i)
+    calls.push_back(smartasync::async_offload(
+        pool, [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }, asio::use_future));
+  for (auto& call : calls)
+    call.get();
+}
+
+void elastic_group(const bench::options& opts, bench::results& out) {
+  const std::string title = "elastic pool 2..16 vs fixed 16, burst of 64 calls of 20 ms";
+  if (!opts.wanted(title))
+    return;
+  smartasync::pool_options fixed;
+  fixed.threads = 16;
+  smartasync::pool_options elastic;
+  elastic.threads = 2;
+  elastic.max_threads = 16;
+  std::vector<bench::contender> cs{
+      {"elastic 2..16 (grow_after 1 ms)", [&](std::size_t n) { burst_into(elastic, n); }, 0, {}},
+      {"fixed 16", [&](std::size_t n) { burst_into(fixed, n); }, 0, {}},
+  };
+  bench::alternate(cs, opts);
+  bench::report(title, cs, out);
+  const bench::spread r = bench::paired_ratio(cs[0], cs[1]);
+  fmt::print("elastic / fixed: {:.3f} ({:.2f}-{:.2f})\n", r.median, r.min, r.max);
+  out.add(title, cs[0].name, "ratio_over_fixed", r, "x");
+
+  // Back to the minimum: from the burst's end until thread_count() is 2 again.
+  elastic.keep_alive = std::chrono::milliseconds(100);
+  std::vector<double> back_ms;
+  for (int round = 0; round < std::min(opts.rounds, 5); ++round) {
+    smartasync::blocking_pool pool{elastic};
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 64; ++i)
+      calls.push_back(smartasync::async_offload(
+          pool, [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); },
+          asio::use_future));
+    for (auto& call : calls)
+      call.get();
+    const auto peak = pool.thread_count();
+    const auto end = std::chrono::steady_clock::now();
+    while (pool.thread_count() > 2)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    back_ms.push_back(bench::seconds_since(end) * 1e3);
+    bench::keep(peak);
+  }
+  const bench::spread back = bench::summarize(back_ms);
+  fmt::print("idle elastic pool back to 2 threads after the burst (keep-alive 100 ms): {:.0f} ms "
+             "({:.0f}-{:.0f})\n", back.median, back.min, back.max);
+  out.add(title, "elastic 2..16, keep-alive 100 ms", "back_to_min_ms", back, "ms");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -129,4 +193,5 @@ int main(int argc, char** argv) {
              opts.rounds);
   for (std::size_t inflight : {1, 64})
     features_group(inflight, opts, out);
+  elastic_group(opts, out);
 }

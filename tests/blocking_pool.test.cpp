@@ -18,7 +18,9 @@
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include "common/catch.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <latch>
@@ -380,6 +382,12 @@ TEST_CASE("the default pool is sized from the environment", "[blocking_pool]") {
   CHECK(options.threads == 3);
   CHECK(options.queue_capacity == 17);
   CHECK(options.when_full == smartasync::full_policy::reject);
+  CHECK(options.max_threads == 0); // fixed unless asked
+  ::setenv("SMARTASYNC_POOL_MAX_THREADS", "12", 1);
+  CHECK(smartasync::detail::default_pool_options().max_threads == 12);
+  ::setenv("SMARTASYNC_POOL_MAX_THREADS", "2", 1); // below the threads: still fixed
+  CHECK(smartasync::detail::default_pool_options().max_threads == 0);
+  ::unsetenv("SMARTASYNC_POOL_MAX_THREADS");
 
   ::setenv("SMARTASYNC_POOL_THREADS", "lots", 1);
   ::setenv("SMARTASYNC_POOL_QUEUE", "0", 1);
@@ -391,4 +399,165 @@ TEST_CASE("the default pool is sized from the environment", "[blocking_pool]") {
   ::unsetenv("SMARTASYNC_POOL_THREADS");
   ::unsetenv("SMARTASYNC_POOL_QUEUE");
   ::unsetenv("SMARTASYNC_POOL_WHEN_FULL");
+}
+
+// An elastic pool (pool_options::max_threads). Growth and retirement are observed through
+// thread_count() and the calls themselves (how many run at once, on which threads), never
+// through how long something took.
+namespace {
+
+smartasync::pool_options elastic(std::size_t min, std::size_t max,
+                                 std::chrono::milliseconds keep_alive = std::chrono::hours(1)) {
+  smartasync::pool_options options;
+  options.threads = min;
+  options.max_threads = max;
+  options.grow_after = std::chrono::microseconds(200);
+  options.keep_alive = keep_alive;
+  return options;
+}
+
+// Runs `count` calls that each wait until all of them run at once: only a pool that grew to
+// `count` workers can finish them (a pool that does not grow hangs, and fails on the test's
+// timeout). Returns the distinct threads they ran on.
+std::size_t run_all_at_once(smartasync::blocking_pool& pool, std::size_t count) {
+  std::latch all_running{static_cast<std::ptrdiff_t>(count)};
+  std::mutex mutex;
+  std::vector<std::thread::id> ids;
+  std::vector<std::future<void>> calls;
+  for (std::size_t i = 0; i < count; ++i)
+    calls.push_back(smartasync::async_offload(pool, [&] {
+      {
+        std::lock_guard lock(mutex);
+        ids.push_back(std::this_thread::get_id());
+      }
+      all_running.arrive_and_wait();
+    }, asio::use_future));
+  for (auto& call : calls)
+    call.get();
+  std::sort(ids.begin(), ids.end());
+  return static_cast<std::size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
+}
+
+void wait_for_thread_count(const smartasync::blocking_pool& pool, std::size_t count) {
+  while (pool.thread_count() != count)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+} // namespace
+
+TEST_CASE("an elastic pool needs max_threads of at least threads", "[blocking_pool][elastic]") {
+  CHECK_THROWS_AS(smartasync::blocking_pool(elastic(4, 3)), std::invalid_argument);
+  smartasync::blocking_pool pool{elastic(2, 8)};
+  CHECK(pool.thread_count() == 2);
+  const auto stats = pool.stats();
+  CHECK(stats.min_threads == 2);
+  CHECK(stats.max_threads == 8);
+  CHECK(fmt::format("{}", stats).starts_with("threads=2 (2..8, added=0 retired=0) capacity="));
+  smartasync::blocking_pool fixed{3};
+  CHECK(fmt::format("{}", fixed.stats()).starts_with("threads=3 capacity="));
+}
+
+TEST_CASE("an elastic pool adds workers while every worker is busy and work waits",
+          "[blocking_pool][elastic]") {
+  smartasync::blocking_pool pool{elastic(1, 4)};
+  CHECK(pool.thread_count() == 1);
+  CHECK(run_all_at_once(pool, 4) == 4);
+  CHECK(pool.thread_count() == 4);
+  CHECK(pool.stats().threads_added == 3);
+
+  // Never beyond max_threads, however much waits.
+  std::atomic<int> now{0}, peak{0};
+  std::vector<std::future<void>> calls;
+  for (int i = 0; i < 64; ++i)
+    calls.push_back(smartasync::async_offload(pool, [&] {
+      const int n = ++now;
+      int p = peak.load();
+      while (n > p && !peak.compare_exchange_weak(p, n)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      --now;
+    }, asio::use_future));
+  for (auto& call : calls)
+    call.get();
+  CHECK(peak <= 4);
+  CHECK(pool.thread_count() == 4);
+  CHECK(pool.stats().threads_added == 3);
+}
+
+TEST_CASE("a burst into an elastic pool wakes its idle workers before it grows",
+          "[blocking_pool][elastic]") {
+  // Three idle workers take a burst of three without a new thread; a fourth call needs one.
+  smartasync::blocking_pool pool{elastic(3, 8)};
+  CHECK(run_all_at_once(pool, 3) == 3);
+  CHECK(pool.stats().threads_added == 0);
+  CHECK(run_all_at_once(pool, 4) == 4);
+  CHECK(pool.thread_count() == 4);
+  CHECK(pool.stats().threads_added == 1);
+}
+
+TEST_CASE("idle workers of an elastic pool retire after the keep-alive, down to the minimum",
+          "[blocking_pool][elastic]") {
+  smartasync::blocking_pool pool{elastic(2, 5, std::chrono::milliseconds(20))};
+  CHECK(run_all_at_once(pool, 5) == 5);
+  wait_for_thread_count(pool, 2);
+  CHECK(pool.stats().threads_retired == 3);
+  // Five keep-alives later it is still at its minimum.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(pool.thread_count() == 2);
+  // And it grows again, into the slots the retired workers left.
+  CHECK(run_all_at_once(pool, 4) == 4);
+  CHECK(pool.stats().threads_added == 5);
+  CHECK(pool.metrics().counts.completed == 9);
+}
+
+TEST_CASE("an elastic pool keeps its queue bound", "[blocking_pool][elastic]") {
+  auto options = elastic(1, 2);
+  options.queue_capacity = 2;
+  options.when_full = smartasync::full_policy::reject;
+  smartasync::blocking_pool pool{options};
+  gate release;
+  auto first = smartasync::async_offload(pool, [&] { release.wait(); }, asio::use_future);
+  auto second = smartasync::async_offload(pool, [&] { release.wait(); }, asio::use_future);
+  while (pool.stats().running < 2) // the second runs once the pool has grown
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto a = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  auto b = smartasync::async_offload(pool, [] { return 2; }, asio::use_future);
+  auto c = smartasync::async_offload(pool, [] { return 3; }, asio::use_future);
+  CHECK(test_support::code_thrown_by([&] { c.get(); }) == smartasync::error::queue_full);
+  CHECK(pool.thread_count() == 2);
+  release.open();
+  first.get();
+  second.get();
+  CHECK(a.get() + b.get() == 3);
+}
+
+TEST_CASE("shutting down an elastic pool while it grows settles every operation once",
+          "[blocking_pool][elastic][shutdown]") {
+  for (int round = 0; round < 10; ++round) {
+    auto options = elastic(1, 8, std::chrono::milliseconds(1));
+    options.grow_after = std::chrono::microseconds(0);
+    smartasync::blocking_pool pool{options};
+    std::atomic<int> ran{0};
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 100; ++i)
+      calls.push_back(smartasync::async_offload(pool, [&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        ++ran;
+      }, asio::use_future));
+    pool.shutdown(round % 2 ? smartasync::shutdown_mode::cancel : smartasync::shutdown_mode::drain);
+    int completed = 0, aborted = 0;
+    for (auto& call : calls) {
+      const auto code = test_support::code_thrown_by([&] { call.get(); });
+      if (!code)
+        ++completed;
+      else if (code == asio::error::operation_aborted)
+        ++aborted;
+    }
+    CHECK(completed + aborted == 100);
+    CHECK(completed == ran.load());
+    if (round % 2 == 0)
+      CHECK(completed == 100);
+    const auto stats = pool.stats();
+    CHECK(stats.threads_added - stats.threads_retired == stats.threads - 1);
+  }
 }

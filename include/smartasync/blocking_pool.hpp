@@ -63,13 +63,13 @@ inline long involuntary_switches() noexcept {
   return 0;
 }
 
+// When the callable of this worker's latest operation returned (blocking_pool::note_returned).
+inline thread_local std::chrono::steady_clock::time_point last_return_{};
+
 // What a cancellation handler needs to reach its pool safely: an operation's cancellation
 // handler stays installed until its completion runs on the caller's executor, which may be
 // after the pool was shut down and destroyed (a timer firing in that window). The pool clears
 // `pool` under `mutex` when it is destroyed, after it has completed every operation.
-// When the callable of this worker's latest operation returned (blocking_pool::note_returned).
-inline thread_local std::chrono::steady_clock::time_point last_return_{};
-
 struct pool_lifeline {
   explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
   std::mutex mutex;
@@ -97,7 +97,7 @@ enum class shutdown_mode {
 
 /// Construction parameters of a blocking_pool.
 struct pool_options {
-  /// Worker threads; at least 1.
+  /// Worker threads; at least 1. The minimum, in an elastic pool (max_threads).
   std::size_t threads = 4;
   /// Operations admitted to the queue before full_policy applies; at least 1.
   std::size_t queue_capacity = 1024;
@@ -116,10 +116,24 @@ struct pool_options {
   /// (diagnostic_kind::stop_ignored), then again each time its overrun doubles. Its caller is
   /// waiting for it (see docs/design.md, cancellation). Zero: never report.
   std::chrono::milliseconds report_ignored_stop_after{1000};
+  // (New members go last: code that initializes pool_options in order keeps compiling.)
+  /// 0 (the default): a fixed pool of `threads` workers. Greater than `threads`: an elastic
+  /// pool, which starts `threads` workers and adds more, up to this many, when every worker is
+  /// busy and the oldest queued operation has waited grow_after; workers idle for keep_alive
+  /// retire, down to `threads`. The queue bound and full_policy apply as in a fixed pool.
+  std::size_t max_threads = 0;
+  /// Elastic pools: how long the oldest queued operation waits, with every worker busy, before
+  /// the pool adds workers (one per queued operation, up to max_threads). Zero: at once.
+  std::chrono::microseconds grow_after{1000};
+  /// Elastic pools: how long a worker beyond the minimum stays idle before it retires.
+  std::chrono::milliseconds keep_alive{10000};
 };
 
-/// A fixed set of worker threads with a bounded FIFO queue, for blocking calls.
+/// A set of worker threads with a bounded FIFO queue, for blocking calls.
 /**
+ * The pool is fixed (pool_options::threads workers for its lifetime) or elastic (between
+ * threads and max_threads: see pool_options; docs/design.md section 11).
+ *
  * Work reaches the pool through smart_async() wrappers and async_offload(). The pool never runs
  * an operation twice, never drops one: each accepted operation runs, or completes with
  * asio::error::operation_aborted (cancelled, or shut down with shutdown_mode::cancel).
@@ -146,15 +160,35 @@ public:
   explicit blocking_pool(const pool_options& options)
       : capacity_(options.queue_capacity), policy_(options.when_full),
         spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
-        ignored_stop_after_(options.report_ignored_stop_after),
+        ignored_stop_after_(options.report_ignored_stop_after), min_threads_(options.threads),
+        max_threads_(std::max(options.threads, options.max_threads)),
+        elastic_(max_threads_ > min_threads_),
+        grow_after_(std::max(options.grow_after, std::chrono::microseconds::zero())),
+        keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
         lifeline_(std::make_shared<detail::pool_lifeline>(this)) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
-    workers_.reserve(options.threads);
+    if (options.max_threads != 0 && options.max_threads < options.threads)
+      throw std::invalid_argument("smartasync::blocking_pool: max_threads is less than threads "
+                                  "(0 makes a fixed pool)");
+    // Every slot exists from the start, so that shutdown() can join them while the grower
+    // starts threads in free ones (both under join_mutex_).
+    workers_.resize(max_threads_);
+    if (elastic_)
+      retired_ = std::make_unique<std::atomic<bool>[]>(max_threads_);
     try {
-      for (std::size_t i = 0; i < options.threads; ++i)
-        workers_.emplace_back([this] { worker_loop(); });
+      std::lock_guard lock(join_mutex_);
+      for (std::size_t i = 0; i < min_threads_; ++i) {
+        {
+          std::lock_guard count_lock(mutex_);
+          ++starting_;
+        }
+        workers_[i] = std::thread([this, i] { worker_loop(i); });
+        threads_.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (elastic_)
+        grower_ = std::thread([this] { grow_loop(); });
     } catch (...) {
       shutdown(shutdown_mode::cancel);
       throw;
@@ -205,12 +239,20 @@ public:
     }
     work_cv_.notify_all();
     space_cv_.notify_all();
+    grow_cv_.notify_all();
     if (mode == shutdown_mode::cancel)
       stop_source_.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
       cancelled_.fetch_add(1, std::memory_order_relaxed);
       op->abort_queued(make_aborted());
       op->release();
+    }
+    {
+      // Before join_mutex_, which the grower takes to start a worker. It starts none once
+      // stopping_ is set, and a worker it has started is in workers_ by the time it returns.
+      std::lock_guard grower_lock(grower_join_mutex_);
+      if (grower_.joinable())
+        grower_.join();
     }
     std::lock_guard join_lock(join_mutex_);
     for (auto& worker : workers_)
@@ -224,8 +266,8 @@ public:
     return stopping_;
   }
 
-  /// The number of worker threads.
-  std::size_t thread_count() const noexcept { return workers_.size(); }
+  /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
+  std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
 
   /// The queue capacity.
   std::size_t queue_capacity() const noexcept { return capacity_; }
@@ -236,7 +278,9 @@ public:
   /// Current counters; cheap (one short lock), callable at any time from any thread.
   pool_stats stats() const {
     pool_stats s;
-    s.threads = workers_.size();
+    s.threads = thread_count();
+    s.min_threads = min_threads_;
+    s.max_threads = max_threads_;
     s.queue_capacity = capacity_;
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
@@ -254,6 +298,8 @@ public:
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
       s.running = static_cast<std::size_t>(started_ - returned);
+      s.threads_added = threads_added_;
+      s.threads_retired = threads_retired_;
     }
     return s;
   }
@@ -322,9 +368,12 @@ private:
     const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
     if (wake)
       ++waking_;
+    const bool arm_grower = elastic_ && should_arm_grower_locked();
     lock.unlock();
     if (wake)
       work_cv_.notify_one();
+    if (arm_grower)
+      grow_cv_.notify_one();
     return admission::accepted;
   }
 
@@ -430,12 +479,13 @@ private:
       space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
   }
 
-  void worker_loop() {
+  void worker_loop(std::size_t slot) {
     using clock = std::chrono::steady_clock;
     detail::current_pool_ = this;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
     std::unique_lock lock(mutex_);
+    --starting_; // here to take work (the grower of an elastic pool counts on it until now)
     for (;;) {
       if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0 &&
           last_finish >= spin_suppressed_until_) {
@@ -450,13 +500,24 @@ private:
           spin_suppressed_until_ = clock::now() + spin_backoff;
         waited = true; // not part of the next operation's run time
       }
+      const auto idle_since = elastic_ ? clock::now() : clock::time_point{};
       while (queue_.empty() && !stopping_) {
         waited = true;
         ++idle_workers_;
-        work_cv_.wait(lock);
+        bool idle_too_long = false;
+        if (elastic_ && threads_.load(std::memory_order_relaxed) > min_threads_)
+          idle_too_long = work_cv_.wait_until(lock, idle_since + keep_alive_) ==
+                          std::cv_status::timeout;
+        else
+          work_cv_.wait(lock);
         --idle_workers_;
         if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
           --waking_;     // notification too many later, never one too few
+        if (idle_too_long && queue_.empty() && !stopping_ &&
+            threads_.load(std::memory_order_relaxed) > min_threads_) {
+          retire_locked(slot);
+          return;
+        }
       }
       detail::pool_op* op = take_next_locked();
       if (!op)
@@ -465,9 +526,14 @@ private:
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
         ++waking_;
+      // Work left behind and no worker free for it: an elastic pool's grower times it (a
+      // burst submitted while idle workers were still waking up arms it here).
+      const bool arm_grower = elastic_ && !queue_.empty() && should_arm_grower_locked();
       lock.unlock();
       if (wake_next)
         work_cv_.notify_one();
+      if (arm_grower)
+        grow_cv_.notify_one();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
       start_running(op, waited ? clock::now() : last_finish);
@@ -478,6 +544,102 @@ private:
       last_finish = detail::last_return_;
       lock_briefly(lock);
     }
+  }
+
+  // Under mutex_: worker `slot` leaves an elastic pool, idle beyond its keep-alive. Its thread
+  // returns without touching the pool again; the grower or shutdown() joins it.
+  void retire_locked(std::size_t slot) noexcept {
+    threads_.fetch_sub(1, std::memory_order_release);
+    ++threads_retired_;
+    retired_[slot].store(true, std::memory_order_release);
+  }
+
+  // Under mutex_, in an elastic pool: work is queued (or about to be) and no worker is free
+  // to take it (idle ones are all being woken already, none spins), and the pool may grow,
+  // so the grower should time the queue. Arms it; the caller notifies grow_cv_.
+  bool should_arm_grower_locked() noexcept {
+    if (grower_armed_ || idle_workers_ > waking_ || spinning_ > 0 ||
+        threads_.load(std::memory_order_relaxed) >= max_threads_)
+      return false;
+    grower_armed_ = true;
+    return true;
+  }
+
+  // An elastic pool's grower: while work is queued it waits for the oldest operation to have
+  // waited grow_after; if every worker is busy then, it starts a worker for each queued
+  // operation, up to max_threads. With nothing queued it sleeps until a submission, or a worker
+  // leaving work behind, finds every worker busy (should_arm_grower_locked). Workers are
+  // started here, never on the submitting thread, which is usually an event loop.
+  void grow_loop() {
+    using clock = std::chrono::steady_clock;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      const std::size_t threads = threads_.load(std::memory_order_relaxed);
+      if (queue_.empty() || threads >= max_threads_) {
+        grower_armed_ = false;
+        grow_cv_.wait(lock);
+        continue;
+      }
+      const auto now = clock::now();
+      const auto due = queue_.front()->enqueued_at_ + grow_after_;
+      if (now < due) {
+        grow_cv_.wait_until(lock, due);
+        continue;
+      }
+      if (idle_workers_ > waking_ || spinning_ > 0) {
+        // A free worker is about to take the head: look again a little later.
+        grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
+        continue;
+      }
+      // One worker per queued operation, less those that workers already woken or started will
+      // take.
+      const std::size_t queued = std::min(queue_.size(), capacity_);
+      const std::size_t coming = waking_ + starting_;
+      const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
+      if (wanted == 0) {
+        grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
+        continue;
+      }
+      lock.unlock();
+      const std::size_t started = start_workers(wanted);
+      lock.lock();
+      if (started < wanted) // no thread to be had: try again later, not in a tight loop
+        grow_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
+
+  // On the grower: starts up to `count` workers in free or retired slots; how many it started.
+  std::size_t start_workers(std::size_t count) {
+    std::lock_guard join_lock(join_mutex_);
+    std::size_t started = 0;
+    for (std::size_t slot = 0; slot < workers_.size() && started < count; ++slot) {
+      std::thread& worker = workers_[slot];
+      if (worker.joinable()) {
+        if (!retired_[slot].load(std::memory_order_acquire))
+          continue;
+        worker.join(); // it has returned from worker_loop, or is returning
+      }
+      retired_[slot].store(false, std::memory_order_relaxed);
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_)
+          break;
+        threads_.fetch_add(1, std::memory_order_release);
+        ++threads_added_;
+        ++starting_;
+      }
+      try {
+        worker = std::thread([this, slot] { worker_loop(slot); });
+      } catch (const std::system_error&) {
+        std::lock_guard lock(mutex_);
+        threads_.fetch_sub(1, std::memory_order_release);
+        --threads_added_;
+        --starting_;
+        break;
+      }
+      ++started;
+    }
+    return started;
   }
 
   // The submitter (usually an event loop) and the workers hold mutex_ for a few dozen
@@ -626,7 +788,7 @@ private:
             "a cancelled call on a pool of {} threads is still running {} ms after its stop "
             "request; its caller waits for it to return. Check the std::stop_token in long "
             "calls (or interrupt the blocking operation) so that cancellation is prompt.",
-            workers_.size(), ms.count()),
+            thread_count(), ms.count()),
         .name = {},
         .where = {},
         .duration = overrun,
@@ -655,6 +817,10 @@ private:
   const full_policy policy_;
   const std::chrono::microseconds spin_;
   const std::chrono::milliseconds ignored_stop_after_;
+  const std::size_t min_threads_, max_threads_;
+  const bool elastic_; // max_threads_ > min_threads_
+  const std::chrono::microseconds grow_after_;
+  const std::chrono::milliseconds keep_alive_;
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
   const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
@@ -669,8 +835,13 @@ private:
   std::uint64_t started_ = 0;           // taken by a worker, or run inline by a nested call
   detail::pool_op* boundary_ = nullptr; // the first operation waiting for admission, if any
   bool stopping_ = false;
+  bool grower_armed_ = false; // the grower is awake, or timing the queue (elastic pools)
+  std::size_t starting_ = 0;  // workers started that have not reached their loop yet
+  std::uint64_t threads_added_ = 0, threads_retired_ = 0;
   // A spinner that lost its core stops all spinning for a while; then one spin probes again.
   static constexpr std::chrono::milliseconds spin_backoff{100};
+  // The grower's next look when a free worker was about to take the queue's head.
+  static constexpr std::chrono::microseconds relook_after{100};
   // Between our own threads' short runs on a spinner's core (up to ~150 us measured on a
   // 2-vCPU VM) and a CPU-bound competitor's time slice (~3 ms measured there, and at least
   // 0.75 ms on Linux's default settings).
@@ -678,6 +849,8 @@ private:
   std::chrono::steady_clock::time_point spin_suppressed_until_{};
   std::condition_variable work_cv_;  // workers wait for work
   std::condition_variable space_cv_; // blocked producers wait for space
+  std::condition_variable grow_cv_;  // an elastic pool's grower waits for busy workers
+  std::atomic<std::size_t> threads_{0}; // live workers; changed under mutex_
 
   // !queue_.empty(), for a spinner outside the lock: alone on its line, so that polling it
   // does not contend with the mutex, the queue or the counters.
@@ -700,8 +873,11 @@ private:
   bool watch_stopping_ = false;
   std::thread watcher_;
 
-  std::mutex join_mutex_;
-  std::vector<std::thread> workers_;
+  std::mutex grower_join_mutex_;
+  std::thread grower_;
+  std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
+  std::vector<std::thread> workers_; // max_threads_ slots; an idle slot holds no thread
+  std::unique_ptr<std::atomic<bool>[]> retired_; // per slot: its worker returned (elastic)
 };
 
 namespace detail {
@@ -741,6 +917,9 @@ inline pool_options default_pool_options() {
   pool_options options;
   options.threads = env_size("SMARTASYNC_POOL_THREADS", std::clamp<std::size_t>(2 * cores, 4, 64));
   options.queue_capacity = env_size("SMARTASYNC_POOL_QUEUE", 1024);
+  // Elastic only when asked, and only upwards: a maximum below the threads is ignored.
+  if (const std::size_t max = env_size("SMARTASYNC_POOL_MAX_THREADS", 0); max > options.threads)
+    options.max_threads = max;
   if (const char* policy = std::getenv("SMARTASYNC_POOL_WHEN_FULL")) {
     const std::string_view text = policy;
     if (text == "reject")
@@ -758,7 +937,9 @@ inline pool_options default_pool_options() {
 /**
  * Created on first use; sized by the environment when set:
  * `SMARTASYNC_POOL_THREADS` (default: twice the cores, clamped to 4..64),
- * `SMARTASYNC_POOL_QUEUE` (default 1024), `SMARTASYNC_POOL_WHEN_FULL` (`wait` or `reject`).
+ * `SMARTASYNC_POOL_QUEUE` (default 1024), `SMARTASYNC_POOL_WHEN_FULL` (`wait` or `reject`),
+ * `SMARTASYNC_POOL_MAX_THREADS` (unset: a fixed pool; above the threads: an elastic pool that
+ * grows up to it, see pool_options::max_threads).
  * At exit it shuts down with shutdown_mode::cancel.
  */
 inline blocking_pool& default_pool() {

@@ -17,7 +17,14 @@ namespace SMARTASYNC_NAMESPACE {
 
 /// A snapshot of a pool's counters; every field is read without stopping the pool.
 struct pool_stats {
+  /// Worker threads now. A fixed pool always has min_threads == max_threads == threads.
   std::size_t threads = 0;
+  /// An elastic pool's bounds (pool_options::threads and max_threads).
+  std::size_t min_threads = 0;
+  std::size_t max_threads = 0;
+  /// Workers an elastic pool started beyond its minimum, and idle ones it retired, ever.
+  std::uint64_t threads_added = 0;
+  std::uint64_t threads_retired = 0;
   std::size_t queue_capacity = 0;
   /// Admitted operations waiting for a worker (at most queue_capacity).
   std::size_t queued = 0;
@@ -83,10 +90,14 @@ template <>
 struct fmt::formatter<smartasync::pool_stats> : fmt::formatter<std::string_view> {
   template <typename FormatContext>
   auto format(const smartasync::pool_stats& s, FormatContext& ctx) const {
-    return fmt::format_to(ctx.out(),
-                          "threads={} capacity={} queued={} waiting={} running={} submitted={} "
+    auto out = fmt::format_to(ctx.out(), "threads={}", s.threads);
+    if (s.max_threads > s.min_threads) // elastic
+      out = fmt::format_to(out, " ({}..{}, added={} retired={})", s.min_threads, s.max_threads,
+                           s.threads_added, s.threads_retired);
+    return fmt::format_to(out,
+                          " capacity={} queued={} waiting={} running={} submitted={} "
                           "completed={} failed={} cancelled={} expired={} timed_out={} rejected={}",
-                          s.threads, s.queue_capacity, s.queued, s.waiting, s.running, s.submitted,
+                          s.queue_capacity, s.queued, s.waiting, s.running, s.submitted,
                           s.completed, s.failed, s.cancelled, s.expired, s.timed_out, s.rejected);
   }
 };

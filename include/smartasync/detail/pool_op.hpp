@@ -144,6 +144,7 @@ class op_queue {
 public:
   bool empty() const noexcept { return head_ == nullptr; }
   std::size_t size() const noexcept { return size_; }
+  pool_op* front() const noexcept { return head_; }
 
   void push_back(pool_op* op) noexcept {
     op->next_ = nullptr;
