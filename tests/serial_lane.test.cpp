@@ -331,3 +331,40 @@ TEST_CASE("a lane created with a zero capacity is refused") {
   smartasync::blocking_pool pool{1, 16};
   CHECK_THROWS_AS(smartasync::serial_lane(pool, {.queue_capacity = 0}), std::invalid_argument);
 }
+
+// What a call captures is its own: moved into the operation once, destroyed once, also when
+// the lane hands the call from one worker to the next and the completion is batched onto the
+// caller's loop. (The lambdas are named before co_await: see docs/integration.md, "Compilers".)
+namespace {
+struct counted_capture {
+  static inline std::atomic<int> live{0};
+  std::string text = std::string(64, 'x'); // owns memory: a second destruction is a double free
+  counted_capture() { ++live; }
+  counted_capture(const counted_capture& other) : text(other.text) { ++live; }
+  counted_capture(counted_capture&& other) noexcept : text(std::move(other.text)) { ++live; }
+  ~counted_capture() { --live; }
+};
+} // namespace
+
+TEST_CASE("a lane call's captures are destroyed exactly once, whichever form awaits it") {
+  {
+    smartasync::blocking_pool pool{2};
+    smartasync::serial_lane lane{pool};
+    asio::io_context io;
+    std::size_t total = 0;
+    for (int k = 0; k < 4; ++k)
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 50; ++i) {
+          counted_capture capture;
+          auto call = [capture] { return capture.text.size(); };
+          total += co_await smartasync::async_offload(lane, std::move(call), asio::use_awaitable);
+        }
+      }, asio::detached);
+    io.run();
+    CHECK(total == 4 * 50 * 64);
+    counted_capture capture;
+    auto call = [capture] { return capture.text.size(); };
+    CHECK(smartasync::async_offload(lane, std::move(call), asio::use_future).get() == 64);
+  }
+  CHECK(counted_capture::live == 0); // one destruction too many would show as a negative count
+}
