@@ -10,6 +10,7 @@
 #include <smartasync/fan_out.hpp>
 #include <smartasync/retry.hpp>
 #include <smartasync/semaphore.hpp>
+#include <smartasync/serial_lane.hpp>
 #include <smartasync/smart_async.hpp>
 #include <smartasync/timeout.hpp>
 
@@ -318,59 +319,29 @@ using session_ptr = std::shared_ptr<db_session>;
 
 struct catalog_syncer::impl {
   std::shared_ptr<const sync_options> options;
-  smartasync::blocking_pool http_pool;
-  smartasync::blocking_pool db_pool;
+  // One thread per page request in flight, plus one for the database. The database work is
+  // on a lane rather than a pool of its own: the catalogue's connection must see one call at a
+  // time, in the order issued (pages staged, then commit or rollback), and a lane says so
+  // itself, where a one-thread pool said it only through its thread count.
+  smartasync::blocking_pool pool;
+  smartasync::serial_lane database;
   std::minstd_rand engine;
 
-  // The blocking calls, each wrapped once.
-  template <typename Signature>
-  using wrapped = smartasync::smart_function<std::function<Signature>>;
-  wrapped<page_result(std::stop_token, page_request)> fetch;
-  wrapped<session_ptr(std::filesystem::path)> open;
-  wrapped<void(session_ptr, std::vector<catalog::catalog_record>)> stage;
-  wrapped<commit_result(session_ptr)> commit;
-  wrapped<void(session_ptr)> close;
+  // The page request, wrapped once.
+  smartasync::smart_function<std::function<page_result(std::stop_token, page_request)>> fetch;
 
   explicit impl(sync_options o)
       : options(std::make_shared<const sync_options>(std::move(o))),
-        http_pool(std::max<std::size_t>(1, options->concurrency), 4 * std::max<std::size_t>(1, options->concurrency)),
-        db_pool(1, 64),
+        pool(std::max<std::size_t>(1, options->concurrency) + 1, 4 * std::max<std::size_t>(1, options->concurrency)),
+        database(pool, {.queue_capacity = 64, .when_full = smartasync::full_policy::wait}),
         engine(static_cast<std::minstd_rand::result_type>(options->seed.value_or(std::random_device{}()))),
         fetch(smartasync::smart_async(
-            http_pool,
+            pool,
             std::function<page_result(std::stop_token, page_request)>(
                 [opts = options](std::stop_token stop, page_request r) {
                   return fetch_page_blocking(std::move(stop), *opts, r);
                 }),
-            {.name = "catalog page GET"})),
-        open(smartasync::smart_async(db_pool,
-                                     std::function<session_ptr(std::filesystem::path)>([](std::filesystem::path p) {
-                                       auto s = std::make_shared<db_session>();
-                                       s->db.emplace(p, catalog::open_mode::read_write);
-                                       s->sync.emplace(s->db->begin_sync());
-                                       return s;
-                                     }),
-                                     {.name = "catalog open"})),
-        stage(smartasync::smart_async(
-            db_pool,
-            std::function<void(session_ptr, std::vector<catalog::catalog_record>)>(
-                [](session_ptr s, std::vector<catalog::catalog_record> batch) { s->sync->add(batch); }),
-            {.name = "catalog stage page"})),
-        commit(smartasync::smart_async(
-            db_pool, std::function<commit_result(session_ptr)>([opts = options](session_ptr s) {
-              commit_result r{{}, s->sync->duplicates(), s->sync->duplicate_names()};
-              std::optional<catalog::deletion_limit> limit;
-              if (!opts->allow_mass_delete)
-                limit = catalog::deletion_limit{opts->max_delete_share};
-              r.counts = s->sync->commit(limit);
-              return r;
-            }),
-            {.name = "catalog commit"})),
-        close(smartasync::smart_async(db_pool, std::function<void(session_ptr)>([](session_ptr s) {
-                                        s->sync.reset(); // rolls back unless committed
-                                        s->db.reset();
-                                      }),
-                                      {.name = "catalog close"})) {
+            {.name = "catalog page GET"})) {
     if (options->concurrency == 0)
       throw std::invalid_argument("catalog_syncer: concurrency must be at least 1");
     if (options->page_size == 0)
@@ -473,8 +444,44 @@ struct catalog_syncer::impl {
     }
   }
 
+  // The database calls, on the lane; shielded: once issued, they finish (a cancelled run
+  // still rolls back on the connection, after the write in progress).
+  // Each lambda is named before the co_await: gcc 12 destroys a capturing lambda written
+  // inside a co_await expression twice (docs/integration.md, "Compilers").
+  asio::awaitable<session_ptr> open(std::filesystem::path file) {
+    auto open_session = [file] {
+      auto s = std::make_shared<db_session>();
+      s->db.emplace(file, catalog::open_mode::read_write);
+      s->sync.emplace(s->db->begin_sync());
+      return s;
+    };
+    co_return co_await smartasync::async_offload(database, std::move(open_session), shielded());
+  }
+  asio::awaitable<void> stage(session_ptr session, std::vector<catalog::catalog_record> records) {
+    auto add_page = [session, records = std::move(records)] { session->sync->add(records); };
+    co_await smartasync::async_offload(database, std::move(add_page), shielded());
+  }
+  asio::awaitable<commit_result> commit(session_ptr session) {
+    auto apply = [session, opts = options] {
+      commit_result r{{}, session->sync->duplicates(), session->sync->duplicate_names()};
+      std::optional<catalog::deletion_limit> limit;
+      if (!opts->allow_mass_delete)
+        limit = catalog::deletion_limit{opts->max_delete_share};
+      r.counts = session->sync->commit(limit);
+      return r;
+    };
+    co_return co_await smartasync::async_offload(database, std::move(apply), shielded());
+  }
+  asio::awaitable<void> close(session_ptr session) {
+    auto end_session = [session] {
+      session->sync.reset(); // rolls back unless committed
+      session->db.reset();
+    };
+    co_await smartasync::async_offload(database, std::move(end_session), shielded());
+  }
+
   asio::awaitable<void> stage_page(const session_ptr& session, std::vector<catalog::catalog_record> records) {
-    co_await stage.async(session, std::move(records), shielded());
+    co_await stage(session, std::move(records));
   }
 
   // One page written in the background; the permit is returned when it is done.
@@ -483,7 +490,7 @@ struct catalog_syncer::impl {
                                    std::exception_ptr& write_error, smartasync::semaphore_permit permit) {
     const std::size_t n = records.size();
     try {
-      co_await stage.async(session, std::move(records), shielded());
+      co_await stage(std::move(session), std::move(records));
       page_staged(st, index, n, attempts);
     } catch (...) {
       if (!write_error)
@@ -716,18 +723,18 @@ asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path 
   commit_result committed;
   session_ptr session;
   try {
-    session = co_await s.open.async(db, shielded());
+    session = co_await s.open(db);
     co_await s.fetch_all(session, st);
     co_await throw_if_cancelled_now();
-    committed = co_await s.commit.async(session, shielded());
+    committed = co_await s.commit(session);
   } catch (...) {
     failure = std::current_exception();
   }
-  // Close on the database worker: an uncommitted sync rolls back there, never concurrently
+  // Close on the database lane: an uncommitted sync rolls back there, never concurrently
   // with a write still in progress.
   if (session) {
     try {
-      co_await s.close.async(session, shielded());
+      co_await s.close(session);
     } catch (...) {
       if (!failure)
         failure = std::current_exception();

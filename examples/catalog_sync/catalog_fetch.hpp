@@ -152,11 +152,12 @@ public:
 
 /// The syncer: an HTTP pool and a database pool, and the coroutine that uses them.
 /**
- * Pool sizing: each page request is one blocking libcurl call occupying one HTTP worker for
- * its whole duration, so the HTTP pool has exactly `concurrency` threads (fewer would cap the
- * real concurrency, more would idle). Retry delays are timers, not threads. The database pool
- * has one thread: a catalog_db connection is for one thread at a time, and SQLite writes are
- * serialised anyway.
+ * Pool sizing: each page request is one blocking libcurl call occupying one worker for its
+ * whole duration, and at most `concurrency` are in flight, so the pool has `concurrency`
+ * threads for them (fewer would cap the real concurrency, more would idle) plus one for the
+ * database. Retry delays are timers, not threads. The database calls go through a
+ * smartasync::serial_lane: a catalog_db connection is for one call at a time, in order, and
+ * SQLite writes are serialised anyway.
  *
  * @par Thread safety
  * One run() at a time. Run it on a single-threaded executor or a strand (sync_events() does).
