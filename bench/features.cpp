@@ -128,6 +128,45 @@ void features_group(std::size_t inflight, const bench::options& opts, bench::res
   }
 }
 
+// What a call pays for context carriers, without the round trip's noise around it: exactly
+// what offload_op does per call (capture on the submitting thread, install around the call,
+// install around the completion), with none registered and with one.
+void carrier_cost_group(const bench::options& opts, bench::results& out) {
+  const std::string title = "context carrier machinery per call";
+  if (!opts.wanted(title))
+    return;
+  const auto per_call = [](std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      auto captured = smartasync::detail::capture_context();
+      {
+        smartasync::detail::context_scope call(captured.get());
+        bench::keep(trace_id::current);
+      }
+      {
+        smartasync::detail::context_scope completion(captured.get());
+        bench::keep(trace_id::current);
+      }
+    }
+  };
+  std::vector<bench::contender> cs{
+      {"one carrier registered",
+       [&](std::size_t n) {
+         auto carried = smartasync::carry_context<trace_id>();
+         per_call(n);
+       },
+       0, {}},
+      {"none registered", per_call, 0, {}},
+  };
+  trace_id::current = 42;
+  bench::alternate(cs, opts);
+  trace_id::current = 0;
+  bench::report(title, cs, out);
+  const double one = bench::ns_per_op(cs[0]).median, none = bench::ns_per_op(cs[1]).median;
+  fmt::print("per call: {:.1f} ns with one carrier, {:.1f} ns with none\n", one, none);
+  out.add(title, cs[0].name, "ns_per_call", bench::ns_per_op(cs[0]), "ns");
+  out.add(title, cs[1].name, "ns_per_call", bench::ns_per_op(cs[1]), "ns");
+}
+
 // A burst of 64 sleeping calls from a plain thread, into a pool made for the run.
 void burst_into(const smartasync::pool_options& options, std::size_t ops) {
   smartasync::blocking_pool pool{options};
@@ -193,5 +232,6 @@ int main(int argc, char** argv) {
              opts.rounds);
   for (std::size_t inflight : {1, 64})
     features_group(inflight, opts, out);
+  carrier_cost_group(opts, out);
   elastic_group(opts, out);
 }
