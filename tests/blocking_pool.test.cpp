@@ -26,6 +26,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -560,4 +561,35 @@ TEST_CASE("shutting down an elastic pool while it grows settles every operation 
     const auto stats = pool.stats();
     CHECK(stats.threads_added - stats.threads_retired == stats.threads - 1);
   }
+}
+
+TEST_CASE("on_thread_start runs once on each worker before its first call, grown ones too",
+          "[blocking_pool][elastic]") {
+  std::mutex mutex;
+  std::set<std::thread::id> started;
+  int starts = 0;
+  auto options = elastic(1, 3);
+  options.on_thread_start = [&] {
+    std::lock_guard lock(mutex);
+    started.insert(std::this_thread::get_id());
+    ++starts;
+  };
+  smartasync::blocking_pool pool{options};
+  std::latch all_running{3};
+  std::vector<std::future<bool>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(smartasync::async_offload(pool, [&] {
+      bool known;
+      {
+        std::lock_guard lock(mutex);
+        known = started.count(std::this_thread::get_id()) == 1;
+      }
+      all_running.arrive_and_wait();
+      return known;
+    }, asio::use_future));
+  for (auto& call : calls)
+    CHECK(call.get()); // the worker's hook ran before the call
+  std::lock_guard lock(mutex);
+  CHECK(starts == 3);
+  CHECK(started.size() == 3);
 }

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -127,6 +128,11 @@ struct pool_options {
   std::chrono::microseconds grow_after{1000};
   /// Elastic pools: how long a worker beyond the minimum stays idle before it retires.
   std::chrono::milliseconds keep_alive{10000};
+  /// Runs on each worker thread as it starts, before it takes any work (also on the workers an
+  /// elastic pool adds): to name the thread, lower its CPU priority for background work, pin
+  /// it, install a thread-local. It must not throw (the process terminates if it does), and it
+  /// must not use the pool. Empty: nothing.
+  std::function<void()> on_thread_start{};
 };
 
 /// A set of worker threads with a bounded FIFO queue, for blocking calls.
@@ -165,6 +171,7 @@ public:
         elastic_(max_threads_ > min_threads_),
         grow_after_(std::max(options.grow_after, std::chrono::microseconds::zero())),
         keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
+        on_thread_start_(options.on_thread_start),
         lifeline_(std::make_shared<detail::pool_lifeline>(this)) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
@@ -479,8 +486,10 @@ private:
       space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
   }
 
-  void worker_loop(std::size_t slot) {
+  void worker_loop(std::size_t slot) noexcept {
     using clock = std::chrono::steady_clock;
+    if (on_thread_start_)
+      on_thread_start_(); // noexcept here: a throwing hook terminates, as documented
     detail::current_pool_ = this;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
@@ -821,6 +830,7 @@ private:
   const bool elastic_; // max_threads_ > min_threads_
   const std::chrono::microseconds grow_after_;
   const std::chrono::milliseconds keep_alive_;
+  const std::function<void()> on_thread_start_;
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
   const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
