@@ -3,6 +3,7 @@
 #include "catalog_fetch.hpp"
 
 #include "http_client.hpp"
+#include "thread_priority.hpp"
 
 #include <catalog/catalog_db.hpp>
 #include <catalog/json.hpp>
@@ -332,7 +333,10 @@ struct catalog_syncer::impl {
 
   explicit impl(sync_options o)
       : options(std::make_shared<const sync_options>(std::move(o))),
-        pool(std::max<std::size_t>(1, options->concurrency) + 1, 4 * std::max<std::size_t>(1, options->concurrency)),
+        pool(smartasync::pool_options{
+            .threads = std::max<std::size_t>(1, options->concurrency) + 1,
+            .queue_capacity = 4 * std::max<std::size_t>(1, options->concurrency),
+            .on_thread_start = [nice = options->thread_nice] { set_this_thread_nice(nice); }}),
         database(pool, {.queue_capacity = 64, .when_full = smartasync::full_policy::wait}),
         engine(static_cast<std::minstd_rand::result_type>(options->seed.value_or(std::random_device{}()))),
         fetch(smartasync::smart_async(

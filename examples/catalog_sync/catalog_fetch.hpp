@@ -73,6 +73,10 @@ struct sync_options {
   double max_delete_share = 0.5;
   /// Turns the guard off: the API really did remove that much.
   bool allow_mass_delete = false;
+  /// The nice value (0 to 19, Linux) of the sync's threads, which parse pages and write them.
+  /// A server that also answers people (the dashboard's searches) runs its syncs above 0, so
+  /// that a search never waits for the CPU behind a bulk sync; alone, a sync loses nothing.
+  int thread_nice = 0;
 };
 
 /// The first page is in: what the whole run will fetch.

@@ -1,6 +1,7 @@
 // catalog_sync/paginated_server.cpp - the local paginated API.
 // Distributed under the Boost Software License, Version 1.0.
 #include "paginated_server.hpp"
+#include "thread_priority.hpp"
 
 #include <catalog/json.hpp>
 
@@ -269,6 +270,9 @@ struct paginated_server::impl {
 
   // One page request: parse, decide the fault, wait the latency, answer.
   void serve(pagination_style style, const httplib::Request& req, httplib::Response& res) {
+    // Once per handler thread (each belongs to this server's own pool).
+    static thread_local const bool niced = (set_this_thread_nice(options.thread_nice), true);
+    (void)niced;
     in_flight_scope scope(this);
     auto all = filtered(snapshot(), req);
     const std::string section = req.has_param("section") ? req.get_param_value("section") : "";

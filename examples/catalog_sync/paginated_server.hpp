@@ -91,6 +91,10 @@ struct server_options {
   std::uint64_t seed = 1;
   /// Faults forced on given pages (0-based page index: offset / limit, page - 1).
   std::map<std::size_t, scripted_fault> script;
+  /// The nice value (0 to 19, Linux) of the threads that answer page requests. A server in the
+  /// same process as its client stands for a remote machine, whose CPU would not be the
+  /// client's: the dashboard's demo sources run at 19.
+  int thread_nice = 0;
 };
 
 /// What the server has seen since start (or reset_stats()).

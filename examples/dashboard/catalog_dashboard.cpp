@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> allowed_hosts;
   std::string style = "offset";
   std::size_t concurrency = 4, page_size = 100, attempts = 5, demo_records = 3000;
-  int retry_base_ms = 100, demo_latency_ms = 20;
+  int retry_base_ms = 100, demo_latency_ms = 20, sync_nice = 10;
   double demo_faults = 0.03;
   sqlite_search::server_options options;
   options.port = 8080;
@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
   app.add_option("--attempts", attempts, "attempts per page, the first included")->check(CLI::Range(1, 20))->capture_default_str();
   app.add_option("--retry-base-ms", retry_base_ms, "first retry delay (doubles, with jitter)")
       ->check(CLI::Range(1, 60'000))
+      ->capture_default_str();
+  app.add_option("--sync-nice", sync_nice,
+                 "nice value of the sync's threads (Linux): above 0, searches get the CPU first while a sync runs")
+      ->check(CLI::Range(0, 19))
       ->capture_default_str();
   app.add_option("--allow-host", allowed_hosts,
                  "a Host name this server may be reached by besides loopback (e.g. when --address is not loopback)");
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
       api.rate_429 = api.rate_5xx = demo_faults;
       api.retry_after_seconds = 1;
       api.threads = concurrency + 4;
+      api.thread_nice = 19; // they stand for a remote machine: their CPU is not the server's
       auto records = catalog::generate_catalog(demo_records, 7);
       auto edited = catalog_sync::edit_catalogue(records).first;
       demo_servers.push_back(std::make_unique<catalog_sync::paginated_server>(std::move(records), api));
@@ -134,6 +139,7 @@ int main(int argc, char** argv) {
       s.options.max_attempts = attempts;
       s.options.retry_base_delay = std::chrono::milliseconds(retry_base_ms);
       s.options.retry_max_delay = std::chrono::milliseconds(5000);
+      s.options.thread_nice = sync_nice;
       board.sources.push_back(std::move(s));
     }
 
