@@ -8,6 +8,7 @@
 //    latter twice: independent calls (the CPU may overlap one call's tail with the next call)
 //    and chained calls (each argument is the previous result, so nothing overlaps and the
 //    difference is the wrapper's added latency per call).
+#include "drivers.hpp"
 #include "harness.hpp"
 
 #include <smartasync/smart_async.hpp>
@@ -18,10 +19,7 @@
 
 namespace {
 
-[[gnu::noinline]] int trivial(int x) noexcept {
-  bench::keep(x);
-  return x + 1;
-}
+using bench::trivial;
 
 void empty_loop(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)

@@ -17,6 +17,7 @@
 #include <smartasync/offload.hpp>
 #include <smartasync/serial_lane.hpp>
 
+#include "drivers.hpp"
 #include "harness.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -37,29 +38,8 @@
 
 namespace {
 
-[[gnu::noinline]] int trivial(int x) noexcept {
-  bench::keep(x);
-  return x + 1;
-}
-
-// `inflight` coroutines on one io_context, coroutine k awaiting n / inflight round trips
-// through op(k, i) in sequence.
-template <typename Op>
-void drive(std::size_t inflight, std::size_t n, Op op) {
-  asio::io_context ctx;
-  const std::size_t per = n / inflight;
-  for (std::size_t k = 0; k < inflight; ++k)
-    asio::co_spawn(
-        ctx,
-        [&op, per, k]() -> asio::awaitable<void> {
-          for (std::size_t i = 0; i < per; ++i) {
-            const int r = co_await op(k, int(i));
-            bench::keep(r);
-          }
-        },
-        asio::detached);
-  ctx.run();
-}
+using bench::drive_awaitable;
+using bench::trivial;
 
 // A request id as a logging library keeps it: a thread_local 64-bit value.
 struct trace_id {
@@ -82,21 +62,21 @@ void features_group(std::size_t inflight, const bench::options& opts, bench::res
   std::vector<bench::contender> cs{
       {"plain async_offload(pool, f)",
        [&](std::size_t n) {
-         drive(inflight, n, [&](std::size_t, int x) {
+         drive_awaitable(inflight, n, [&](std::size_t, int x) {
            return smartasync::async_offload(pool, [x] { return trivial(x); });
          });
        },
        0, {}},
       {"async_offload(lane, f)",
        [&](std::size_t n) {
-         drive(inflight, n, [&](std::size_t k, int x) {
+         drive_awaitable(inflight, n, [&](std::size_t k, int x) {
            return smartasync::async_offload(*lanes[k], [x] { return trivial(x); });
          });
        },
        0, {}},
       {"with_deadline(1h, use_awaitable)",
        [&](std::size_t n) {
-         drive(inflight, n, [&](std::size_t, int x) {
+         drive_awaitable(inflight, n, [&](std::size_t, int x) {
            return smartasync::async_offload(pool, [x] { return trivial(x); },
                                             smartasync::with_deadline(far, asio::use_awaitable));
          });
@@ -106,7 +86,7 @@ void features_group(std::size_t inflight, const bench::options& opts, bench::res
        [&](std::size_t n) {
          auto carried = smartasync::carry_context<trace_id>();
          trace_id::current = 42;
-         drive(inflight, n, [&](std::size_t, int x) {
+         drive_awaitable(inflight, n, [&](std::size_t, int x) {
            return smartasync::async_offload(pool, [x] { return trivial(x + int(trace_id::current)); });
          });
          trace_id::current = 0;

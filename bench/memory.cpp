@@ -7,6 +7,7 @@
 // opens and the io_context runs the completions. Each variant runs in a forked child that
 // starts with no threads, so ru_maxrss (a process-wide high-water mark) is its own.
 #include "baselines.hpp"
+#include "drivers.hpp"
 #include "harness.hpp"
 
 #include <smartasync/smart_async.hpp>
@@ -54,10 +55,7 @@ void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
 
 namespace {
 
-[[gnu::noinline]] int trivial(int x) noexcept {
-  bench::keep(x);
-  return x + 1;
-}
+using bench::trivial;
 
 struct outcome {
   double allocs_per_queued = 0, bytes_per_queued = 0; // while queued

@@ -14,6 +14,7 @@
 //   floor       (one in flight only) a thread that spins forever on a mailbox, so only the
 //               loop's own wake-up is paid: no design that lets the loop sleep beats it
 #include "baselines.hpp"
+#include "drivers.hpp"
 #include "harness.hpp"
 
 #include <smartasync/smart_async.hpp>
@@ -30,28 +31,8 @@
 
 namespace {
 
-[[gnu::noinline]] int trivial(int x) noexcept {
-  bench::keep(x);
-  return x + 1;
-}
-
-// `inflight` coroutines on one io_context, each awaiting n / inflight round trips in sequence.
-template <typename Op>
-void drive_awaitable(std::size_t inflight, std::size_t n, Op op) {
-  asio::io_context ctx;
-  const std::size_t per = n / inflight;
-  for (std::size_t k = 0; k < inflight; ++k)
-    asio::co_spawn(
-        ctx,
-        [&op, per]() -> asio::awaitable<void> {
-          for (std::size_t i = 0; i < per; ++i) {
-            const int r = co_await op(int(i));
-            bench::keep(r);
-          }
-        },
-        asio::detached);
-  ctx.run();
-}
+using bench::drive_awaitable;
+using bench::trivial;
 
 // `inflight` callback chains on one io_context; each completion starts the next call.
 template <typename Start>
@@ -128,25 +109,25 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
   std::vector<bench::contender> cs{
       {"smartasync co_await w.async(x)",
        [&](std::size_t n) {
-         drive_awaitable(inflight, n, [&](int x) { return s.w.async(x, asio::use_awaitable); });
+         drive_awaitable(inflight, n, [&](std::size_t, int x) { return s.w.async(x, asio::use_awaitable); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
          drive_awaitable(inflight, n,
-                         [&](int x) { return s.w_no_spin.async(x, asio::use_awaitable); });
+                         [&](std::size_t, int x) { return s.w_no_spin.async(x, asio::use_awaitable); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
        [&](std::size_t n) {
-         drive_awaitable(inflight, n, [&](int x) {
+         drive_awaitable(inflight, n, [&](std::size_t, int x) {
            return bench::lean_offload(s.tp, [x] { return trivial(x); }, asio::use_awaitable);
          });
        },
        0, {}},
       {"co_spawn(thread_pool, use_awaitable)",
        [&](std::size_t n) {
-         drive_awaitable(inflight, n, [&](int x) {
+         drive_awaitable(inflight, n, [&](std::size_t, int x) {
            return asio::co_spawn(
                s.tp, [x]() -> asio::awaitable<int> { co_return trivial(x); }, asio::use_awaitable);
          });
@@ -159,7 +140,7 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
     cs.push_back({"floor: always-spinning thread",
                   [&](std::size_t n) {
                     bench::spinning_thread spinner; // spins only while this contender runs
-                    drive_awaitable(1, n, [&](int x) {
+                    drive_awaitable(1, n, [&](std::size_t, int x) {
                       return spinner.offload([x] { return trivial(x); }, asio::use_awaitable);
                     });
                   },
@@ -270,7 +251,7 @@ int main(int argc, char** argv) {
     smartasync::blocking_pool pool{4};
     auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
     const double pct = idle_cpu_percent(pool, [&](auto&) {
-      drive_awaitable(1, 1000, [&](int x) { return w.async(x, asio::use_awaitable); });
+      drive_awaitable(1, 1000, [&](std::size_t, int x) { return w.async(x, asio::use_awaitable); });
     }, idle_seconds);
     fmt::print("{:<34} {:>8.2f} %\n", "smartasync blocking_pool{4}", pct);
     out.add("idle cpu", "smartasync blocking_pool{4}", "cpu_percent", pct, "%");
@@ -278,7 +259,7 @@ int main(int argc, char** argv) {
   {
     asio::thread_pool tp{4};
     const double pct = idle_cpu_percent(tp, [&](auto&) {
-      drive_awaitable(1, 1000, [&](int x) {
+      drive_awaitable(1, 1000, [&](std::size_t, int x) {
         return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_awaitable);
       });
     }, idle_seconds);
