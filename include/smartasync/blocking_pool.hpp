@@ -375,7 +375,7 @@ private:
     const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
     if (wake)
       ++waking_;
-    const bool arm_grower = elastic_ && should_arm_grower_locked();
+    const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
     lock.unlock();
     if (wake)
       work_cv_.notify_one();
@@ -537,7 +537,7 @@ private:
         ++waking_;
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = elastic_ && !queue_.empty() && should_arm_grower_locked();
+      const bool arm_grower = elastic_ && !queue_.empty() && arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
         work_cv_.notify_one();
@@ -565,8 +565,9 @@ private:
 
   // Under mutex_, in an elastic pool: work is queued (or about to be) and no worker is free
   // to take it (idle ones are all being woken already, none spins), and the pool may grow,
-  // so the grower should time the queue. Arms it; the caller notifies grow_cv_.
-  bool should_arm_grower_locked() noexcept {
+  // so the grower should time the queue: arms it, and true if the caller must notify
+  // grow_cv_ (once it has released mutex_).
+  bool arm_grower_if_needed_locked() noexcept {
     if (grower_armed_ || idle_workers_ > waking_ || spinning_ > 0 ||
         threads_.load(std::memory_order_relaxed) >= max_threads_)
       return false;
@@ -577,7 +578,7 @@ private:
   // An elastic pool's grower: while work is queued it waits for the oldest operation to have
   // waited grow_after; if every worker is busy then, it starts a worker for each queued
   // operation, up to max_threads. With nothing queued it sleeps until a submission, or a worker
-  // leaving work behind, finds every worker busy (should_arm_grower_locked). Workers are
+  // leaving work behind, finds every worker busy (arm_grower_if_needed_locked). Workers are
   // started here, never on the submitting thread, which is usually an event loop.
   void grow_loop() {
     using clock = std::chrono::steady_clock;
@@ -595,17 +596,13 @@ private:
         grow_cv_.wait_until(lock, due);
         continue;
       }
-      if (idle_workers_ > waking_ || spinning_ > 0) {
-        // A free worker is about to take the head: look again a little later.
-        grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
-        continue;
-      }
       // One worker per queued operation, less those that workers already woken or started will
       // take.
       const std::size_t queued = std::min(queue_.size(), capacity_);
       const std::size_t coming = waking_ + starting_;
       const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
-      if (wanted == 0) {
+      if (wanted == 0 || idle_workers_ > waking_ || spinning_ > 0) {
+        // Workers on their way, or a free one about to take the head: look again a little later.
         grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
         continue;
       }
