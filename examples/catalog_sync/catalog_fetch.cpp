@@ -484,10 +484,6 @@ struct catalog_syncer::impl {
     co_await smartasync::async_offload(database, std::move(end_session), shielded());
   }
 
-  asio::awaitable<void> stage_page(const session_ptr& session, std::vector<catalog::catalog_record> records) {
-    co_await stage(session, std::move(records));
-  }
-
   // One page written in the background; the permit is returned when it is done.
   asio::awaitable<void> write_page(session_ptr session, std::vector<catalog::catalog_record> records,
                                    std::size_t index, std::size_t attempts, run_state& st,
@@ -562,7 +558,7 @@ struct catalog_syncer::impl {
     }
 
     // 2. Offset or page style: the remaining pages, K at a time, in any order, by index.
-    co_await stage_page(session, std::move(first.records));
+    co_await stage(session, std::move(first.records));
     page_staged(st, 0, first_items, attempts);
     co_await throw_if_cancelled_now();
     if (until_empty && first_items == 0)
@@ -679,7 +675,7 @@ struct catalog_syncer::impl {
         next = page_request{index + 1, with_params(o.url, {{o.names.cursor_param, *current.next_cursor},
                                                            {o.names.limit_param, std::to_string(page_size)}})};
       if (!next) { // the API said this is the last page
-        co_await stage_page(session, std::move(current.records));
+        co_await stage(session, std::move(current.records));
         page_staged(st, index, n, current_attempts);
         if (st.total_items && st.items_done != *st.total_items) // a cursor API may announce one too
           throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
@@ -692,7 +688,7 @@ struct catalog_syncer::impl {
       std::size_t next_attempts = 0;
       auto [order, write_error, fetch_error, next_page] =
           co_await asio::experimental::make_parallel_group(
-              asio::co_spawn(ex, stage_page(session, std::move(current.records)), asio::experimental::deferred),
+              asio::co_spawn(ex, stage(session, std::move(current.records)), asio::experimental::deferred),
               asio::co_spawn(ex, fetch_page(*next, st, next_attempts), asio::experimental::deferred))
               .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
       (void)order;
