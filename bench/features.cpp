@@ -147,15 +147,21 @@ void carrier_cost_group(const bench::options& opts, bench::results& out) {
   out.add(title, cs[1].name, "ns_per_call", bench::ns_per_op(cs[1]), "ns");
 }
 
-// A burst of 64 sleeping calls from a plain thread, into a pool made for the run.
-void burst_into(const smartasync::pool_options& options, std::size_t ops) {
-  smartasync::blocking_pool pool{options};
+// A burst of (at least 64) calls that sleep 20 ms, from a plain thread; returns when all
+// have returned.
+void burst(smartasync::blocking_pool& pool, std::size_t ops) {
   std::vector<std::future<void>> calls;
   for (std::size_t i = 0; i < std::max<std::size_t>(ops, 64); ++i)
     calls.push_back(smartasync::async_offload(
         pool, [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }, asio::use_future));
   for (auto& call : calls)
     call.get();
+}
+
+// The same into a pool made for the run.
+void burst_into(const smartasync::pool_options& options, std::size_t ops) {
+  smartasync::blocking_pool pool{options};
+  burst(pool, ops);
 }
 
 void elastic_group(const bench::options& opts, bench::results& out) {
@@ -182,19 +188,11 @@ void elastic_group(const bench::options& opts, bench::results& out) {
   std::vector<double> back_ms;
   for (int round = 0; round < std::min(opts.rounds, 5); ++round) {
     smartasync::blocking_pool pool{elastic};
-    std::vector<std::future<void>> calls;
-    for (int i = 0; i < 64; ++i)
-      calls.push_back(smartasync::async_offload(
-          pool, [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); },
-          asio::use_future));
-    for (auto& call : calls)
-      call.get();
-    const auto peak = pool.thread_count();
+    burst(pool, 64);
     const auto end = std::chrono::steady_clock::now();
     while (pool.thread_count() > 2)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     back_ms.push_back(bench::seconds_since(end) * 1e3);
-    bench::keep(peak);
   }
   const bench::spread back = bench::summarize(back_ms);
   fmt::print("idle elastic pool back to 2 threads after the burst (keep-alive 100 ms): {:.0f} ms "
