@@ -14,14 +14,17 @@
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include "common/catch.hpp"
+#include <fmt/format.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using test_support::gate;
@@ -260,27 +263,156 @@ TEST_CASE("move-only arguments and results travel through the pool", "[smart_asy
 }
 
 // Row 4: the classic mistake, a blocking call made synchronously on a loop thread.
-TEST_CASE("sync form on a loop thread is reported once per call site", "[smart_async][matrix]") {
+TEST_CASE("sync form on a loop thread is reported for each call expression, naming its line",
+          "[smart_async][matrix][diagnostics]") {
   test_support::diagnostics_capture capture;
   smartasync::blocking_pool pool{1};
+  const auto made_on = __LINE__ + 1;
   auto slow = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "slow lookup"});
   asio::io_context ioc;
   int sum = 0;
+  std::uint_least32_t first = 0, second = 0;
   asio::post(ioc, [&] {
-    sum += slow(1); // runs inline, reported
-    sum += slow(2); // runs inline, not reported again
+    for (int i = 0; i < 3; ++i) {
+      first = __LINE__; sum += slow(1); // runs inline; this expression is reported once
+    }
+  });
+  asio::post(ioc, [&] {
+    second = __LINE__; sum += slow(2); // another handler's call: a mistake of its own
   });
   ioc.run();
-  CHECK(sum == 3);
+  CHECK(sum == 5);
   auto reports = capture.reports();
-  REQUIRE(reports.size() == 1);
-  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
-  CHECK(reports[0].name == "slow lookup");
-  CHECK(reports[0].message.find("'slow lookup'") != std::string::npos);
-  CHECK(reports[0].message.find("co_await") != std::string::npos);
-  CHECK(reports[0].thread == std::this_thread::get_id());
-  CHECK(std::string(reports[0].where.file_name()).find("smart_async.test.cpp") != std::string::npos);
+  REQUIRE(reports.size() == 2);
   CHECK(pool.stats().submitted == 0);
+  const std::uint_least32_t lines[] = {first, second};
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO("report " << i << ": " << reports[i].message);
+    CHECK(reports[i].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+    CHECK(reports[i].name == "slow lookup");
+    CHECK(reports[i].thread == std::this_thread::get_id());
+    CHECK(std::string(reports[i].where.file_name()).find("smart_async.test.cpp") != std::string::npos);
+    CHECK(reports[i].where.line() == lines[i]);
+    CHECK(reports[i].created_at.line() == made_on);
+    CHECK(reports[i].message.find("'slow lookup'") != std::string::npos);
+    CHECK(reports[i].message.find(fmt::format("smart_async.test.cpp:{}", lines[i])) !=
+          std::string::npos);
+    CHECK(reports[i].message.find("co_await w.async(") != std::string::npos);
+  }
+}
+
+namespace {
+int add_one(int x) { return x + 1; }
+
+template <typename Wrapper>
+auto call_through_template(const Wrapper& w, int x) {
+  return w(x); // one call expression, for every wrapper passed in
+}
+} // namespace
+
+TEST_CASE("every kind of callable with one parameter list names the call expression",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto pointer = smartasync::smart_async(pool, &add_one);
+  auto stop_aware = smartasync::smart_async(
+      pool, [](std::stop_token token, const std::string& s) { return token.stop_requested() ? 0 : int(s.size()); });
+  auto by_value = smartasync::smart_async(pool, [](std::unique_ptr<int> p) { return *p; });
+  auto by_reference = smartasync::smart_async(pool, [](int& x) { return ++x; });
+  smartasync::any_smart_function<int(int)> erased = pointer;
+  asio::io_context ioc;
+  std::vector<std::uint_least32_t> lines;
+  int counter = 10;
+  asio::post(ioc, [&] {
+    lines.push_back(__LINE__); CHECK(pointer(1) == 2);
+    lines.push_back(__LINE__); CHECK(stop_aware("four") == 4); // converted at the call
+    lines.push_back(__LINE__); CHECK(by_value(std::make_unique<int>(7)) == 7);
+    lines.push_back(__LINE__); CHECK(by_reference(counter) == 11);
+    lines.push_back(__LINE__); CHECK(erased(2) == 3);
+  });
+  ioc.run();
+  CHECK(counter == 11); // a reference parameter still refers to the caller's variable
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    INFO(reports[i].message);
+    CHECK(reports[i].where.line() == lines[i]);
+    CHECK(reports[i].message.find(fmt::format("called at {}:{}", reports[i].where.file_name(),
+                                              lines[i])) != std::string::npos);
+  }
+  CHECK(reports[4].created_at.line() == pointer.created_at().line()); // erasure keeps the site
+}
+
+TEST_CASE("two wrappers called from one expression in a template are reported apart",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto first = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "first"});
+  auto second = smartasync::smart_async(pool, [](int x) { return -x; }, {.name = "second"});
+  asio::io_context ioc;
+  asio::post(ioc, [&] {
+    CHECK(call_through_template(first, 1) == 1);
+    CHECK(call_through_template(second, 1) == -1);
+  });
+  ioc.run();
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].name == "first");
+  CHECK(reports[1].name == "second");
+  CHECK(reports[0].where.line() == reports[1].where.line());
+}
+
+// `co_await w(x)` where `w.async(x)` was meant: Asio reads `co_await <bool>` as
+// this_coro::throw_if_cancelled(value), so with a result convertible to bool it compiles and
+// runs w inline on the loop. No wrapper can refuse that at compile time (the operand is the
+// sync form's result, which `auto v = w(x)` needs to be the plain value), so the report names
+// the co_await's own line, and a strict wrapper throws instead of running.
+TEST_CASE("co_await on a sync call's bool result is reported at its line, and strict refuses it",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  std::atomic<int> runs{0};
+  auto check = smartasync::smart_async(pool, [&runs](int x) { ++runs; return x > 0; },
+                                       {.name = "check"});
+  auto guarded = smartasync::smart_async(pool, [&runs](int x) { ++runs; return x > 0; },
+                                         {.name = "guarded",
+                                          .on_loop = smartasync::loop_call_policy::strict});
+  asio::io_context ioc;
+  std::uint_least32_t line = 0;
+  smartasync::error_code refused;
+  auto body = [&]() -> asio::awaitable<void> {
+    line = __LINE__; co_await check(1); // the mistake: check.async(1) was meant
+    try {
+      co_await guarded(1);
+    } catch (const smartasync::system_error& e) {
+      refused = e.code();
+    }
+  };
+  asio::co_spawn(ioc, body(), asio::detached);
+  ioc.run();
+  CHECK(runs == 1); // check ran inline; guarded did not run
+  CHECK(refused == smartasync::error::blocking_call_on_loop);
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].name == "check");
+  CHECK(reports[0].where.line() == line);
+  CHECK(reports[0].message.find("co_await w.async(") != std::string::npos);
+}
+
+TEST_CASE("a generic callable's report names where it was wrapped, and says why",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  const auto made_on = __LINE__ + 1;
+  auto twice = smartasync::smart_async(pool, [](auto x) { return x * 2; });
+  asio::io_context ioc;
+  asio::post(ioc, [&] { CHECK(twice(21) == 42); });
+  ioc.run();
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].where.line() == made_on);
+  CHECK(reports[0].created_at.line() == made_on);
+  CHECK(reports[0].message.find("call site is not known") != std::string::npos);
 }
 
 TEST_CASE("a loop-call site is reported again at a bounded rate, with a count",
@@ -318,9 +450,10 @@ TEST_CASE("strict policy throws on a loop thread without running the call",
   asio::io_context ioc;
   smartasync::error_code seen;
   std::string message;
+  std::uint_least32_t called_on = 0;
   asio::post(ioc, [&] {
     try {
-      guarded();
+      called_on = __LINE__; guarded();
     } catch (const smartasync::system_error& e) {
       seen = e.code();
       message = e.what();
@@ -329,6 +462,7 @@ TEST_CASE("strict policy throws on a loop thread without running the call",
   ioc.run();
   CHECK(seen == smartasync::error::blocking_call_on_loop);
   CHECK(message.find("'guarded'") != std::string::npos);
+  CHECK(message.find(fmt::format("smart_async.test.cpp:{}", called_on)) != std::string::npos);
   CHECK(runs == 0);
   CHECK(guarded() == 1); // off the loop, strict changes nothing
 }

@@ -16,9 +16,11 @@
 #include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include "common/catch.hpp"
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -70,9 +72,10 @@ TEST_CASE("a deliberately blocked loop is reported, naming the inline wrapped ca
                                         .on_loop = smartasync::loop_call_policy::silent});
   asio::io_context ioc;
   smartasync::loop_watchdog dog(ioc, {.threshold = 20ms, .name = "test loop"});
+  std::uint_least32_t called_on = 0;
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     co_await until_heartbeat(dog);
-    stuck(); // blocks the loop thread inline
+    called_on = __LINE__; stuck(); // blocks the loop thread inline
     co_await until_heartbeat(dog, dog.heartbeats() + 1); // the recovery beat
   }, asio::detached);
   ioc.run();
@@ -82,6 +85,8 @@ TEST_CASE("a deliberately blocked loop is reported, naming the inline wrapped ca
   CHECK(dog.stalls() == 1);
   CHECK(seen[0].message.find("event loop 'test loop' has not run a handler") != std::string::npos);
   CHECK(seen[0].message.find("'stuck call'") != std::string::npos);
+  CHECK(seen[0].message.find(fmt::format("called at {}:{}", __FILE__, called_on)) !=
+        std::string::npos);
   CHECK(seen[0].thread == std::this_thread::get_id());
   CHECK(seen[1].message.find("recovered") != std::string::npos);
   CHECK(seen[1].duration >= seen[0].duration);
@@ -154,9 +159,10 @@ TEST_CASE("one stuck thread of an io_context run by four threads is reported, wi
   auto work = asio::make_work_guard(ioc);
   smartasync::loop_watchdog dog(ioc, {.threshold = 40ms, .name = "four threads"});
   std::atomic<std::thread::id> stuck_thread;
+  std::atomic<std::uint_least32_t> called_on{0};
   asio::post(ioc, [&] {
     stuck_thread = std::this_thread::get_id();
-    stuck(); // blocks this thread inline; the three others keep running heartbeats
+    called_on = __LINE__; stuck(); // blocks this thread inline; the three others keep running heartbeats
   });
   {
     std::vector<std::jthread> threads;
@@ -167,6 +173,8 @@ TEST_CASE("one stuck thread of an io_context run by four threads is reported, wi
   } // joined: every handler ran
   const auto seen = reports.all();
   CHECK(names_stuck_thread(seen, stuck_thread.load(), "'stuck call'"));
+  CHECK(names_stuck_thread(seen, stuck_thread.load(),
+                           fmt::format("called at {}:{}", __FILE__, called_on.load())));
   CHECK(dog.stalls() >= 1);
 }
 

@@ -46,12 +46,16 @@ struct diagnostic {
   std::string message{};
   /// The wrapped function's name ("" when unnamed or not applicable).
   std::string name{};
-  /// Where the wrapped function (or the misused facility) was created or called.
+  /// Where the misuse happened: the call expression of a wrapped call made on an event loop
+  /// (its creation site when the callable is generic, see smart_function::operator()), the
+  /// block_on call, the wrapper of a call stuck on a loop.
   smartasync::source_location where{};
   /// How long the offending call blocked (zero when not measured).
   std::chrono::nanoseconds duration{};
   /// The thread the report is about.
   std::thread::id thread{};
+  /// Where the wrapped function was made (smart_async's call), for reports about one.
+  smartasync::source_location created_at{};
 };
 
 /// Receives diagnostics. It may be called from any thread, concurrently.
@@ -78,8 +82,8 @@ struct report_limiter {
     std::uint64_t unreported = 0;
   };
   std::mutex mutex;
-  std::map<std::tuple<int, std::string, std::uint_least32_t, std::uint_least32_t>, site_state>
-      sites;
+  using location_key = std::tuple<std::string, std::uint_least32_t, std::uint_least32_t>;
+  std::map<std::tuple<int, location_key, location_key>, site_state> sites;
   std::chrono::steady_clock::duration repeat_interval = std::chrono::seconds(60);
 
   static report_limiter& instance() {
@@ -88,15 +92,20 @@ struct report_limiter {
   }
 };
 
-// When this occurrence of `kind` at `where` is to be reported: how many occurrences there were
+// When this occurrence of `kind` at `where` (and `also`, when given: a second location that
+// tells occurrences at one place apart) is to be reported: how many occurrences there were
 // since the last report (0 the first time). Empty when it is to be counted, not reported.
 inline std::optional<std::uint64_t> report_due(diagnostic_kind kind,
-                                               const smartasync::source_location& where) {
+                                               const smartasync::source_location& where,
+                                               const smartasync::source_location* also = nullptr) {
+  auto key = [](const smartasync::source_location& at) {
+    return report_limiter::location_key{at.file_name(), at.line(), at.column()};
+  };
   auto& limiter = report_limiter::instance();
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(limiter.mutex);
   auto [it, first] = limiter.sites.try_emplace(
-      {static_cast<int>(kind), where.file_name(), where.line(), where.column()});
+      {static_cast<int>(kind), key(where), also ? key(*also) : report_limiter::location_key{}});
   auto& site = it->second;
   if (!first && now - site.last_report < limiter.repeat_interval) {
     ++site.unreported;

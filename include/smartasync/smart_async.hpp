@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/call_signature.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/offload.hpp"
@@ -152,6 +153,36 @@ constexpr bool ends_with_token() {
                                   std::make_index_sequence<sizeof...(Ts) - 1>>::value;
 }
 
+// The sync form, `w(args...)`. Self (the smart_function) provides call_sync(origin, args...).
+// When the callable's parameters are known, the sync form is declared with them and a
+// defaulted source_location after them, so a report names the call expression; otherwise it
+// deduces its arguments, and reports name the wrapper's creation site.
+template <typename Self, typename F, bool Located = located_calls_v<F>,
+          typename Params = sync_params_t<F>>
+struct sync_call_operator;
+
+template <typename Self, typename F, typename Params>
+struct sync_call_operator<Self, F, false, Params> {
+  template <typename... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    static_assert(callable_v<F, Args...>, "smartasync: the wrapped callable cannot be "
+                  "called with these arguments through a const reference. Note that a mutable "
+                  "lambda or a non-const operator() is not allowed: the callable is shared by "
+                  "concurrent calls; guard its state and make operator() const.");
+    return static_cast<const Self&>(*this).call_sync(call_origin{}, std::forward<Args>(args)...);
+  }
+};
+
+template <typename Self, typename F, typename... P>
+struct sync_call_operator<Self, F, true, param_list<P...>> {
+  typename call_signature<F>::result
+  operator()(P... args,
+             smartasync::source_location called_at = smartasync::source_location::current()) const {
+    return static_cast<const Self&>(*this).call_sync(call_origin{called_at, true},
+                                                     std::forward<P>(args)...);
+  }
+};
+
 } // namespace detail
 
 /// A blocking callable that runs inline for synchronous callers and on a pool for async ones.
@@ -164,7 +195,7 @@ constexpr bool ends_with_token() {
  * concurrently. Copying and calling a smart_function from several threads is safe.
  */
 template <typename F>
-class smart_function {
+class smart_function : public detail::sync_call_operator<smart_function<F>, F> {
 public:
   using function_type = F;
 
@@ -182,23 +213,23 @@ public:
             }),
             other.state_->pool, other.state_->site, other.state_->abandon_on_cancel})) {}
 
-  /// The sync form: calls the wrapped function on this thread and returns what it returns.
+  /// The sync form, `w(args...)`: calls the wrapped function on this thread and returns what it
+  /// returns.
   /**
    * Off an event loop this is a plain call (plus a thread-local check); exceptions propagate
    * unchanged. On a thread running an event loop, the wrapper's loop_call_policy applies (see
    * loop_call_policy). A callable whose first parameter is std::stop_token receives a token
    * that is never stopped.
+   *
+   * When the callable has one parameter list (a function pointer, a lambda without `auto`
+   * parameters, a class with one non-template `operator() const`, std::function), the sync
+   * form is declared with exactly those parameters plus a defaulted source_location, so that a
+   * report names the call expression: arguments convert at the call, as they would calling the
+   * function directly, and a by-value parameter is moved once more on its way in. A generic or
+   * overloaded callable deduces its arguments instead, and reports name where the wrapper was
+   * made.
    */
-  template <typename... Args>
-  decltype(auto) operator()(Args&&... args) const {
-    static_assert(detail::callable_v<F, Args...>, "smartasync: the wrapped callable cannot be "
-                  "called with these arguments through a const reference. Note that a mutable "
-                  "lambda or a non-const operator() is not allowed: the callable is shared by "
-                  "concurrent calls; guard its state and make operator() const.");
-    if (this_thread::is_running_event_loop()) [[unlikely]]
-      return call_on_loop(std::forward<Args>(args)...);
-    return invoke(std::forward<Args>(args)...);
-  }
+  using detail::sync_call_operator<smart_function<F>, F>::operator();
 
   /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
   /**
@@ -251,6 +282,8 @@ public:
 private:
   template <typename>
   friend class smart_function;
+  template <typename, typename, bool, typename>
+  friend struct detail::sync_call_operator;
 
   template <typename G>
   friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
@@ -268,20 +301,27 @@ private:
   }
 
   template <typename... Args>
-  decltype(auto) call_on_loop(Args&&... args) const {
+  decltype(auto) call_sync(const detail::call_origin& origin, Args&&... args) const {
+    if (this_thread::is_running_event_loop()) [[unlikely]]
+      return call_on_loop(origin, std::forward<Args>(args)...);
+    return invoke(std::forward<Args>(args)...);
+  }
+
+  template <typename... Args>
+  decltype(auto) call_on_loop(const detail::call_origin& origin, Args&&... args) const {
     if (detail::blocking_contexts::instance().contains_this_thread())
       return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
     const detail::call_site& site = state_->site;
     switch (site.on_loop) {
     case loop_call_policy::strict:
-      throw system_error(error::blocking_call_on_loop, site.strict_message());
+      throw system_error(error::blocking_call_on_loop, site.strict_message(origin));
     case loop_call_policy::report:
     case loop_call_policy::silent:
       break;
     }
     // Published for the watchdog; reported (report policy) after the call, even if it throws,
     // so the report can say how long the loop was blocked.
-    detail::inline_call_scope scope(site);
+    detail::inline_call_scope scope(site, origin);
     return invoke(std::forward<Args>(args)...);
   }
 

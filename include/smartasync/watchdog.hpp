@@ -215,14 +215,15 @@ private:
             .kind = diagnostic_kind::loop_blocked,
             .message = fmt::format(
                 "thread {} of {} has been stuck for {:.1f} ms (threshold {} ms) in blocking "
-                "call {} running inline (created at {}:{}); the loop's other threads carry on. "
+                "call {} running inline, {}; the loop's other threads carry on. "
                 "Await it with co_await w.async(...) instead",
                 slot->thread, label(), ms, options.threshold.count(), call.site->display_name(),
-                call.site->created_at.file_name(), call.site->created_at.line()),
+                call.origin.describe(*call.site)),
             .name = options.name,
-            .where = call.site->created_at,
+            .where = call.origin.where(*call.site),
             .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
-            .thread = slot->thread});
+            .thread = slot->thread,
+            .created_at = call.site->created_at});
       }
       thread_stalls = std::move(still); // ended calls are forgotten
       if (due.empty())
@@ -242,11 +243,11 @@ private:
     std::string describe_culprit() {
       if (loop_thread_slot) {
         std::lock_guard slot_lock(loop_thread_slot->mutex);
-        if (const detail::call_site* site = loop_thread_slot->current.site)
-          return fmt::format("culprit: blocking call {} running inline (created at {}:{}); "
-                             "await it with co_await w.async(...) instead",
-                             site->display_name(), site->created_at.file_name(),
-                             site->created_at.line());
+        const auto& call = loop_thread_slot->current;
+        if (call.site)
+          return fmt::format("culprit: blocking call {} running inline, {}; await it with "
+                             "co_await w.async(...) instead",
+                             call.site->display_name(), call.origin.describe(*call.site));
       }
       return "culprit: no smartasync-wrapped call was running inline on it; look for other "
              "blocking code in its handlers";

@@ -27,8 +27,9 @@ namespace SMARTASYNC_NAMESPACE {
 /// What a wrapper's sync form does when called on a thread that is running an event loop.
 enum class loop_call_policy {
   /// Run inline, then report through the diagnostics hook, saying how long the loop was
-  /// blocked: the first time for each wrapper creation site, then at most once per
-  /// set_report_repeat_interval() (60 s by default) with the count of calls in between.
+  /// blocked and where the call was made: the first time for each call expression, then at
+  /// most once per set_report_repeat_interval() (60 s by default) with the count of calls in
+  /// between.
   report,
   /// Throw smartasync::system_error(error::blocking_call_on_loop) without running the call.
   strict,
@@ -37,6 +38,8 @@ enum class loop_call_policy {
 };
 
 namespace detail {
+
+struct call_origin;
 
 struct call_site {
   std::string name;
@@ -52,14 +55,43 @@ struct call_site {
     return fmt::format("wrapped at {}:{}", created_at.file_name(), created_at.line());
   }
 
-  std::string strict_message() const {
-    return fmt::format("smartasync: blocking call {} was called synchronously on a thread "
-                       "running an event loop (loop_call_policy::strict); await it instead: "
-                       "co_await w.async(...) or w.async(..., token)",
-                       display_name());
+  std::string strict_message(const call_origin& origin) const;
+};
+
+// Where one sync call was made. The call expression is known when the wrapper knows its
+// callable's parameter types (detail/call_signature.hpp); for a generic callable only the
+// creation site is.
+struct call_origin {
+  smartasync::source_location called_at{};
+  bool known = false;
+
+  // The source location reports carry and are rate-limited by.
+  const smartasync::source_location& where(const call_site& site) const noexcept {
+    return known ? called_at : site.created_at;
   }
 
+  // "called at f:12", plus the creation site when the name does not already say it.
+  std::string describe(const call_site& site) const {
+    const bool named = !site.name.empty();
+    if (known)
+      return named ? fmt::format("called at {}:{} (wrapped at {}:{})", called_at.file_name(),
+                                 called_at.line(), site.created_at.file_name(),
+                                 site.created_at.line())
+                   : fmt::format("called at {}:{}", called_at.file_name(), called_at.line());
+    constexpr const char* unknown = "its call site is not known (the callable has auto or "
+                                    "overloaded parameters)";
+    return named ? fmt::format("wrapped at {}:{}; {}", site.created_at.file_name(),
+                               site.created_at.line(), unknown)
+                 : std::string(unknown);
+  }
 };
+
+inline std::string call_site::strict_message(const call_origin& origin) const {
+  return fmt::format("smartasync: blocking call {} was called synchronously on a thread "
+                     "running an event loop (loop_call_policy::strict), {}; await it instead: "
+                     "co_await w.async(...) or w.async(..., token)",
+                     display_name(), origin.describe(*this));
+}
 
 // What this thread is running inline on its event loop, published for the blocked-loop
 // watchdog, which reads it from its own thread (hence the mutex: the site must stay valid
@@ -67,6 +99,7 @@ struct call_site {
 struct inline_call_slot {
   struct entry {
     const call_site* site = nullptr;
+    call_origin origin{};
     std::chrono::steady_clock::time_point since;        // when the call started
     const asio::detail::thread_context* loop = nullptr; // the scheduler this thread ran it on
   };
@@ -147,11 +180,12 @@ inline const std::shared_ptr<inline_call_slot>& this_thread_inline_slot() {
 // Marks an inline call on a loop thread and reports it (rate-limited per site) when it ends.
 class inline_call_scope {
 public:
-  explicit inline_call_scope(const call_site& site)
-      : site_(site), slot_(*this_thread_inline_slot()), start_(std::chrono::steady_clock::now()) {
+  inline_call_scope(const call_site& site, const call_origin& origin)
+      : site_(site), origin_(origin), slot_(*this_thread_inline_slot()),
+        start_(std::chrono::steady_clock::now()) {
     const auto* loop = watched_loops::instance().running_here();
     std::lock_guard lock(slot_.mutex);
-    previous_ = std::exchange(slot_.current, {&site_, start_, loop});
+    previous_ = std::exchange(slot_.current, {&site_, origin_, start_, loop});
   }
   inline_call_scope(const inline_call_scope&) = delete;
   inline_call_scope& operator=(const inline_call_scope&) = delete;
@@ -165,23 +199,27 @@ public:
     try {
       if (site_.on_loop != loop_call_policy::report)
         return;
-      const auto unreported = report_due(diagnostic_kind::blocking_call_on_loop, site_.created_at);
+      // Per call expression and wrapper: two handlers calling one wrapper are two mistakes to
+      // fix, and so are two wrappers called from one function template.
+      const auto& where = origin_.where(site_);
+      const auto unreported =
+          report_due(diagnostic_kind::blocking_call_on_loop, where, &site_.created_at);
       if (!unreported)
         return;
       const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
       report(diagnostic{
           .kind = diagnostic_kind::blocking_call_on_loop,
           .message = fmt::format(
-              "blocking call {} ran for {:.3f} ms inline on event-loop thread {}; every other "
-              "handler on that loop waited. Await it instead: co_await w.async(...) or "
-              "w.async(..., token). (Created at {}:{}; reported again at most once per "
-              "repeat interval{}.)",
-              site_.display_name(), ms, std::this_thread::get_id(), site_.created_at.file_name(),
-              site_.created_at.line(), more_since(*unreported)),
+              "blocking call {} ran for {:.3f} ms inline on event-loop thread {}, {}; every "
+              "other handler on that loop waited. Await it instead: co_await w.async(...) or "
+              "w.async(..., token). (Reported again at most once per repeat interval{}.)",
+              site_.display_name(), ms, std::this_thread::get_id(), origin_.describe(site_),
+              more_since(*unreported)),
           .name = site_.name,
-          .where = site_.created_at,
+          .where = where,
           .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
-          .thread = std::this_thread::get_id()});
+          .thread = std::this_thread::get_id(),
+          .created_at = site_.created_at});
     } catch (...) {
       // A report must never turn a successful call into a failure.
     }
@@ -189,6 +227,7 @@ public:
 
 private:
   const call_site& site_;
+  call_origin origin_;
   inline_call_slot& slot_;
   std::chrono::steady_clock::time_point start_;
   inline_call_slot::entry previous_;
