@@ -140,6 +140,15 @@ asio::awaitable<void> hold_and_wait(sync_stream<int> stream, std::atomic<int>& f
   co_await stream.async_next(); // the producer never emits again
 }
 
+// A producer's body that never ends by itself: parks on an hour-long timer (setting `parked`
+// first), for the tests of what ends a stream from outside.
+asio::awaitable<void> park_for_an_hour(std::atomic<bool>* parked = nullptr) {
+  asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
+  if (parked)
+    *parked = true;
+  co_await never.async_wait(asio::use_awaitable);
+}
+
 } // namespace
 
 TEST_CASE("sync_stream delivers every item in order, produced on another thread", "[stream]") {
@@ -319,10 +328,7 @@ TEST_CASE("next() wakes with operation_aborted when the producer's io_context is
     std::atomic<bool> suspended{false};
     stream.emplace(asio::any_io_executor(io.get_executor()), 4,
                    [&](stream_writer<int>) -> asio::awaitable<void> {
-                     asio::steady_timer never(co_await asio::this_coro::executor,
-                                              std::chrono::hours(1));
-                     suspended = true;
-                     co_await never.async_wait(asio::use_awaitable);
+                     co_await park_for_an_hour(&suspended);
                    });
     consumer = std::async(std::launch::async, [&] {
       try {
@@ -666,10 +672,7 @@ TEST_CASE("async_next completes with operation_aborted when the producer's io_co
     std::atomic<bool> suspended{false};
     stream.emplace(asio::any_io_executor(io.get_executor()), 4,
                    [&](stream_writer<int>) -> asio::awaitable<void> {
-                     asio::steady_timer never(co_await asio::this_coro::executor,
-                                              std::chrono::hours(1));
-                     suspended = true;
-                     co_await never.async_wait(asio::use_awaitable);
+                     co_await park_for_an_hour(&suspended);
                    });
     while (!suspended)
       std::this_thread::yield();
@@ -694,9 +697,7 @@ TEST_CASE("destroying a stream whose producer's io_context was stopped does not 
   stream.emplace(asio::any_io_executor(io.get_executor()), 1,
                  [](stream_writer<int> out) -> asio::awaitable<void> {
                    co_await out.emit(1);
-                   asio::steady_timer never(co_await asio::this_coro::executor,
-                                            std::chrono::hours(1));
-                   co_await never.async_wait(asio::use_awaitable);
+                   co_await park_for_an_hour();
                  });
   std::thread runner([&] { io.run(); });
   CHECK(stream->next() == 1);
@@ -715,9 +716,7 @@ TEST_CASE("a stream held by a coroutine on its producer's stopped loop does not 
     sync_stream<int> stream(asio::any_io_executor(io.get_executor()), 1,
                             [](stream_writer<int> out) -> asio::awaitable<void> {
                               co_await out.emit(1);
-                              asio::steady_timer never(co_await asio::this_coro::executor,
-                                                       std::chrono::hours(1));
-                              co_await never.async_wait(asio::use_awaitable);
+                              co_await park_for_an_hour();
                             });
     asio::co_spawn(io, hold_and_wait(std::move(stream), first), asio::detached);
     std::thread runner([&] { io.run(); });
