@@ -343,6 +343,31 @@ TEST_CASE("every kind of callable with one parameter list names the call express
   CHECK(reports[4].created_at.line() == pointer.created_at().line()); // erasure keeps the site
 }
 
+TEST_CASE("default arguments and braced lists reach the callable through the sync form",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto scaled = smartasync::smart_async(pool, [](int x, int factor = 2) { return x * factor; },
+                                        {.name = "scaled"});
+  auto count = smartasync::smart_async(pool, [](const std::vector<int>& v) { return v.size(); },
+                                       {.name = "count"});
+  CHECK(scaled(3) == 6); // off the loop: the callable's own default
+  CHECK(scaled(3, 3) == 9);
+  CHECK(count({1, 2, 3}) == 3u);
+  asio::io_context ioc;
+  std::uint_least32_t full = 0;
+  asio::post(ioc, [&] {
+    CHECK(scaled(4) == 8); // no type carries the default: this call's site is not known
+    full = __LINE__; CHECK(scaled(4, 3) == 12);
+  });
+  ioc.run();
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].message.find("call site is not known") != std::string::npos);
+  CHECK(reports[0].where.line() == reports[0].created_at.line());
+  CHECK(reports[1].where.line() == full);
+}
+
 TEST_CASE("two wrappers called from one expression in a template are reported apart",
           "[smart_async][diagnostics]") {
   test_support::diagnostics_capture capture;

@@ -181,6 +181,14 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
     return static_cast<const Self&>(*this).call_sync(call_origin{called_at, true},
                                                      std::forward<P>(args)...);
   }
+
+  // Calls the declared form cannot take but the callable can: those leaving out a parameter
+  // the callable gives a default argument (which no type carries). Their site is not known.
+  template <typename... Args>
+    requires(!std::is_invocable_v<void (*)(P...), Args...> && callable_v<F, Args...>)
+  decltype(auto) operator()(Args&&... args) const {
+    return static_cast<const Self&>(*this).call_sync(call_origin{}, std::forward<Args>(args)...);
+  }
 };
 
 } // namespace detail
@@ -227,7 +235,7 @@ public:
    * report names the call expression: arguments convert at the call, as they would calling the
    * function directly, and a by-value parameter is moved once more on its way in. A generic or
    * overloaded callable deduces its arguments instead, and reports name where the wrapper was
-   * made.
+   * made; so do calls that leave out a parameter the callable gives a default argument.
    */
   using detail::sync_call_operator<smart_function<F>, F>::operator();
 

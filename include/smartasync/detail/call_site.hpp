@@ -79,7 +79,8 @@ struct call_origin {
                                  site.created_at.line())
                    : fmt::format("called at {}:{}", called_at.file_name(), called_at.line());
     constexpr const char* unknown = "its call site is not known (the callable has auto or "
-                                    "overloaded parameters)";
+                                    "overloaded parameters, or the call leaves out a "
+                                    "defaulted one)";
     return named ? fmt::format("wrapped at {}:{}; {}", site.created_at.file_name(),
                                site.created_at.line(), unknown)
                  : std::string(unknown);
