@@ -387,11 +387,14 @@ TEST_CASE("two wrappers called from one expression in a template are reported ap
   CHECK(reports[0].where.line() == reports[1].where.line());
 }
 
-// `co_await w(x)` where `w.async(x)` was meant: Asio reads `co_await <bool>` as
-// this_coro::throw_if_cancelled(value), so with a result convertible to bool it compiles and
-// runs w inline on the loop. No wrapper can refuse that at compile time (the operand is the
-// sync form's result, which `auto v = w(x)` needs to be the plain value), so the report names
-// the co_await's own line, and a strict wrapper throws instead of running.
+// `co_await w(x)` where `w.async(x)` was meant: Asio before 1.28 (Boost before 1.82) reads
+// `co_await <bool>` as this_coro::throw_if_cancelled(value), so with a result convertible to
+// bool it compiles and runs w inline on the loop. No wrapper can refuse that at compile time
+// (the operand is the sync form's result, which `auto v = w(x)` needs to be the plain value),
+// so the report names the co_await's own line, and a strict wrapper throws instead of running.
+// Later Asio made that conversion explicit (its issue 1203): there the statement does not
+// compile, whatever the result type.
+#if SMARTASYNC_ASIO_VERSION < 102800
 TEST_CASE("co_await on a sync call's bool result is reported at its line, and strict refuses it",
           "[smart_async][diagnostics]") {
   test_support::diagnostics_capture capture;
@@ -423,6 +426,7 @@ TEST_CASE("co_await on a sync call's bool result is reported at its line, and st
   CHECK(reports[0].where.line() == line);
   CHECK(reports[0].message.find("co_await w.async(") != std::string::npos);
 }
+#endif
 
 TEST_CASE("a generic callable's report names where it was wrapped, and says why",
           "[smart_async][diagnostics]") {
