@@ -46,9 +46,9 @@ struct diagnostic {
   std::string message{};
   /// The wrapped function's name ("" when unnamed or not applicable).
   std::string name{};
-  /// Where the misuse happened: the call expression of a wrapped call made on an event loop
-  /// (its creation site when the callable is generic, see smart_function::operator()), the
-  /// block_on call, the wrapper of a call stuck on a loop.
+  /// Where the misuse happened: the call expression of a wrapped call made on (or stuck on) an
+  /// event loop (its creation site when the callable is generic, see smart_function's sync
+  /// form), or the block_on call.
   smartasync::source_location where{};
   /// How long the offending call blocked (zero when not measured).
   std::chrono::nanoseconds duration{};
