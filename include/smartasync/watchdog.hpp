@@ -214,11 +214,9 @@ private:
         due.push_back(diagnostic{
             .kind = diagnostic_kind::loop_blocked,
             .message = fmt::format(
-                "thread {} of {} has been stuck for {:.1f} ms (threshold {} ms) in blocking "
-                "call {} running inline, {}; the loop's other threads carry on. "
-                "Await it with co_await w.async(...) instead",
-                slot->thread, label(), ms, options.threshold.count(), call.site->display_name(),
-                call.origin.describe(*call.site)),
+                "thread {} of {} has been stuck for {:.1f} ms (threshold {} ms) in {}; the "
+                "loop's other threads carry on. Await it with co_await w.async(...) instead",
+                slot->thread, label(), ms, options.threshold.count(), call.describe()),
             .name = options.name,
             .where = call.origin.where(*call.site),
             .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
@@ -245,9 +243,8 @@ private:
         std::lock_guard slot_lock(loop_thread_slot->mutex);
         const auto& call = loop_thread_slot->current;
         if (call.site)
-          return fmt::format("culprit: blocking call {} running inline, {}; await it with "
-                             "co_await w.async(...) instead",
-                             call.site->display_name(), call.origin.describe(*call.site));
+          return fmt::format("culprit: {}; await it with co_await w.async(...) instead",
+                             call.describe());
       }
       return "culprit: no smartasync-wrapped call was running inline on it; look for other "
              "blocking code in its handlers";

@@ -103,6 +103,12 @@ struct inline_call_slot {
     call_origin origin{};
     std::chrono::steady_clock::time_point since;        // when the call started
     const asio::detail::thread_context* loop = nullptr; // the scheduler this thread ran it on
+
+    // "blocking call 'x' running inline, called at f:12", for the watchdog's reports.
+    std::string describe() const {
+      return fmt::format("blocking call {} running inline, {}", site->display_name(),
+                         origin.describe(*site));
+    }
   };
   std::mutex mutex;
   entry current;
