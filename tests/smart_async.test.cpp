@@ -368,6 +368,38 @@ TEST_CASE("default arguments and braced lists reach the callable through the syn
   CHECK(reports[1].where.line() == full);
 }
 
+namespace {
+// Counts its copies and moves, to see what the sync form costs a by-value parameter.
+struct counted_argument {
+  int* copies;
+  int* moves;
+  counted_argument(int* c, int* m) : copies(c), moves(m) {}
+  counted_argument(const counted_argument& other) : copies(other.copies), moves(other.moves) {
+    ++*copies;
+  }
+  counted_argument(counted_argument&& other) noexcept : copies(other.copies), moves(other.moves) {
+    ++*moves;
+  }
+  counted_argument& operator=(const counted_argument&) = delete;
+  counted_argument& operator=(counted_argument&&) = delete;
+};
+} // namespace
+
+TEST_CASE("a by-value parameter is moved once on its way through the sync form, never copied",
+          "[smart_async]") {
+  smartasync::blocking_pool pool{1};
+  auto take = smartasync::smart_async(pool, [](counted_argument a) { return *a.moves; });
+  int copies = 0, moves = 0;
+  CHECK(take(counted_argument{&copies, &moves}) == 1); // the prvalue initialises the parameter
+  CHECK(copies == 0);
+  CHECK(moves == 1);
+  const counted_argument lvalue{&copies, &moves};
+  moves = 0;
+  take(lvalue); // as calling the lambda directly: one copy, then the one move
+  CHECK(copies == 1);
+  CHECK(moves == 1);
+}
+
 TEST_CASE("two wrappers called from one expression in a template are reported apart",
           "[smart_async][diagnostics]") {
   test_support::diagnostics_capture capture;
