@@ -8,12 +8,14 @@
 #include "common/asio_flavour.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
 #include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
 #include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
@@ -21,6 +23,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -100,6 +104,130 @@ TEST_CASE("a cancelled acquire leaves the queue and takes nothing", "[semaphore]
   io.run();
   CHECK(acquired == std::vector<int>{2}); // the second waiter got it, not the cancelled one
   CHECK(sem.available() == 1);
+}
+
+TEST_CASE("cancelling the only waiter loses no unit", "[semaphore][cancellation]") {
+  // Asio 1.22 to 1.26 channels refuse try_send after their last waiting receive is cancelled
+  // (chriskohlhoff/asio#1241): a semaphore built on one lost the unit released next, and a
+  // sync waiting for all of its units hung.
+  asio::io_context io;
+  smartasync::async_semaphore sem(io.get_executor(), 2);
+  auto a = sem.try_acquire();
+  auto b = sem.try_acquire();
+  asio::cancellation_signal cancel;
+  smartasync::error_code result;
+  bool got_permit = true;
+  sem.async_acquire(asio::bind_cancellation_slot(
+      cancel.slot(), [&](smartasync::error_code ec, smartasync::semaphore_permit p) {
+        result = ec;
+        got_permit = static_cast<bool>(p);
+      }));
+  io.poll();
+  cancel.emit(asio::cancellation_type::terminal);
+  io.poll();
+  REQUIRE(result == asio::error::operation_aborted);
+  CHECK_FALSE(got_permit);
+
+  a.release();
+  CHECK(sem.available() == 1);
+  auto again = sem.try_acquire();
+  CHECK(again); // the released unit is there to take
+  again.release();
+  b.release();
+  int acquired = 0;
+  for (int i = 0; i < 2; ++i)
+    sem.async_acquire([&](smartasync::error_code ec, smartasync::semaphore_permit p) {
+      CHECK_FALSE(ec);
+      acquired += p ? 1 : 0;
+    });
+  io.restart(); // poll() ran out of work above, which stops an io_context
+  io.run();
+  CHECK(acquired == 2);
+  CHECK(sem.available() == 2);
+}
+
+TEST_CASE("cancellation racing releases on other threads loses no unit", "[semaphore][cancellation]") {
+  // Waiters on a strand cancel themselves while holders on the other thread release: every
+  // unit must come back, whichever of cancel and hand-over wins each race.
+  constexpr int permits = 2;
+  constexpr int rounds = 2000;
+  asio::thread_pool pool(2);
+  smartasync::async_semaphore sem(pool.get_executor(), permits);
+  auto strand = asio::make_strand(pool);
+  std::atomic<int> granted{0};
+  std::atomic<int> aborted{0};
+  std::atomic<int> holders{0};
+  std::atomic<int> most{0};
+  for (int i = 0; i < rounds; ++i) {
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    asio::post(strand, [&, cancel, i] {
+      sem.async_acquire(asio::bind_cancellation_slot(
+          cancel->slot(), asio::bind_executor(strand, [&, cancel](smartasync::error_code ec,
+                                                                  smartasync::semaphore_permit p) {
+            if (ec) {
+              CHECK_FALSE(p);
+              ++aborted;
+              return;
+            }
+            const int now = ++holders;
+            int seen = most.load();
+            while (now > seen && !most.compare_exchange_weak(seen, now)) {
+            }
+            ++granted;
+            // Released on the pool, not the strand, so it races the strand's cancellations.
+            asio::post(pool, [&, held = std::move(p)]() mutable {
+              --holders;
+              held.release();
+            });
+          })));
+      if (i % 3 != 0) // every third waiter is never cancelled
+        asio::post(strand, [cancel] { cancel->emit(asio::cancellation_type::terminal); });
+    });
+  }
+  pool.join();
+  CHECK(granted + aborted == rounds);
+  CHECK(granted >= rounds / 3);
+  CHECK(most <= permits);
+  CHECK(sem.available() == permits);
+  auto first = sem.try_acquire();
+  auto second = sem.try_acquire();
+  CHECK(first);
+  CHECK(second);
+}
+
+TEST_CASE("a waiting acquire keeps its io_context running until a unit comes", "[semaphore]") {
+  asio::io_context io;
+  smartasync::async_semaphore sem(io.get_executor(), 1);
+  auto held = sem.try_acquire();
+  bool acquired = false;
+  sem.async_acquire([&](smartasync::error_code ec, smartasync::semaphore_permit p) {
+    acquired = !ec && p;
+  });
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(20ms); // lets run() find nothing else to do
+    held.release();
+  });
+  io.run(); // returns only once the waiter has completed
+  releaser.join();
+  CHECK(acquired);
+  CHECK(sem.available() == 1);
+}
+
+TEST_CASE("a unit handed to a context that is destroyed before it runs comes back", "[semaphore]") {
+  asio::io_context io;
+  smartasync::async_semaphore sem(io.get_executor(), 1);
+  auto held = sem.try_acquire();
+  bool invoked = false;
+  {
+    asio::io_context doomed;
+    sem.async_acquire(asio::bind_executor(
+        doomed, [&](smartasync::error_code, smartasync::semaphore_permit) { invoked = true; }));
+    held.release(); // handed to the waiter: its completion is queued in `doomed`
+    CHECK(sem.available() == 0);
+  } // `doomed` is destroyed without running it
+  CHECK_FALSE(invoked);
+  CHECK(sem.available() == 1);
+  CHECK(sem.try_acquire());
 }
 
 TEST_CASE("semaphore permits are RAII and movable", "[semaphore]") {

@@ -6,15 +6,20 @@
 #include "smartasync/config.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
-#include SMARTASYNC_ASIO_HEADER(associator.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_type.hpp)
 #include SMARTASYNC_ASIO_HEADER(error.hpp)
-#include SMARTASYNC_ASIO_HEADER(experimental/channel_error.hpp)
-#include SMARTASYNC_ASIO_HEADER(experimental/concurrent_channel.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -22,6 +27,11 @@
 namespace SMARTASYNC_NAMESPACE {
 
 class async_semaphore;
+
+namespace detail {
+template <typename Handler>
+class semaphore_acquire_op;
+} // namespace detail
 
 /// Ownership of one unit of an async_semaphore; returns it when destroyed.
 /**
@@ -49,20 +59,34 @@ public:
 
 private:
   friend class async_semaphore;
+  template <typename>
+  friend class detail::semaphore_acquire_op;
   explicit semaphore_permit(async_semaphore* s) noexcept : semaphore_(s) {}
   async_semaphore* semaphore_ = nullptr;
 };
 
 namespace detail {
 
-/// Turns the channel's void(error_code, int) completion into void(error_code, semaphore_permit);
-/// it forwards every associated characteristic (executor, allocator, cancellation slot) to
-/// the user's handler, so the wait behaves exactly as if the user's handler were waiting.
-template <typename Handler>
-struct semaphore_acquire_handler {
-  Handler handler_;
-  async_semaphore* semaphore_;
-  void operator()(error_code ec, int);
+// A waiting acquire, linked in the semaphore's FIFO. Every field is guarded by the
+// semaphore's mutex.
+class semaphore_waiter {
+public:
+  semaphore_waiter(const semaphore_waiter&) = delete;
+  semaphore_waiter& operator=(const semaphore_waiter&) = delete;
+
+  // Hands the outcome (a unit, or operation_aborted) to the waiter's executor. Called once,
+  // without the semaphore's mutex held, after the waiter has left the queue.
+  virtual void complete(bool granted) = 0;
+  // The semaphore is being destroyed with this waiter queued: destroy it without completing.
+  virtual void destroy() noexcept = 0;
+
+  semaphore_waiter* prev = nullptr;
+  semaphore_waiter* next = nullptr;
+  bool queued = false;
+
+protected:
+  semaphore_waiter() = default;
+  ~semaphore_waiter() = default;
 };
 
 } // namespace detail
@@ -91,15 +115,26 @@ public:
   /// @param ex Where completions of waiters without an associated executor run.
   /// @param permits The number of units; at least 1.
   async_semaphore(executor_type ex, std::size_t permits)
-      : tokens_(std::move(ex), check(permits)), available_(permits) {
-    // The channel's buffer holds the free units; a waiter parks in the channel's FIFO of
-    // receivers, and a release hands its unit straight to the first one.
-    for (std::size_t i = 0; i < permits; ++i)
-      tokens_.try_send(error_code{}, 0);
-  }
+      : executor_(std::move(ex)), free_(check(permits)), available_(permits) {}
 
   async_semaphore(const async_semaphore&) = delete;
   async_semaphore& operator=(const async_semaphore&) = delete;
+
+  /// Destroys the acquires still waiting without completing them (their handlers are
+  /// destroyed, as an execution context's shutdown destroys its pending operations).
+  ~async_semaphore() {
+    detail::semaphore_waiter* w = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      w = std::exchange(head_, nullptr);
+      tail_ = nullptr;
+    }
+    while (w) {
+      detail::semaphore_waiter* next = w->next;
+      w->destroy();
+      w = next;
+    }
+  }
 
   /// Waits for a unit.
   /**
@@ -119,15 +154,17 @@ public:
    * back.
    *
    * @par Lifetime
-   * The semaphore must outlive its permits and pending acquires.
+   * The semaphore must outlive its permits and the completions of its acquires. An acquire
+   * still waiting when the semaphore is destroyed is destroyed with it, never completed. A
+   * completion destroyed without running (its execution context shut down first) gives its
+   * unit back.
    */
   template <typename CompletionToken = asio::use_awaitable_t<>>
   auto async_acquire(CompletionToken&& token = CompletionToken()) {
     return asio::async_initiate<CompletionToken, void(error_code, semaphore_permit)>(
         [this](auto handler) {
-          using handler_type = decltype(handler);
-          tokens_.async_receive(
-              detail::semaphore_acquire_handler<handler_type>{std::move(handler), this});
+          using op_type = detail::semaphore_acquire_op<decltype(handler)>;
+          op_type::start(*this, std::move(handler));
         },
         token);
   }
@@ -135,23 +172,22 @@ public:
   /// Takes a unit if one is free right now; returns an empty permit otherwise.
   /** Does not jump the queue: with waiters present there is no free unit to take. */
   semaphore_permit try_acquire() {
-    semaphore_permit permit;
-    tokens_.try_receive([&](error_code ec, int) {
-      if (!ec)
-        permit = grant();
-    });
-    return permit;
+    std::lock_guard lock(mutex_);
+    if (head_ || free_ == 0)
+      return {};
+    take_unit();
+    return semaphore_permit(this);
   }
 
   /// The number of free units at this instant (a snapshot; it may change at once).
   std::size_t available() const noexcept { return available_.load(std::memory_order_relaxed); }
 
-  executor_type get_executor() noexcept { return tokens_.get_executor(); }
+  executor_type get_executor() noexcept { return executor_; }
 
 private:
   friend class semaphore_permit;
   template <typename>
-  friend struct detail::semaphore_acquire_handler;
+  friend class detail::semaphore_acquire_op;
 
   static std::size_t check(std::size_t permits) {
     if (permits == 0)
@@ -159,20 +195,74 @@ private:
     return permits;
   }
 
-  semaphore_permit grant() noexcept {
-    available_.fetch_sub(1, std::memory_order_relaxed);
-    return semaphore_permit(this);
+  // Under mutex_.
+  void take_unit() noexcept {
+    --free_;
+    available_.store(free_, std::memory_order_relaxed);
   }
 
+  // Queues `w`, or returns false after taking a free unit for it (only when nobody waits:
+  // first come, first served).
+  bool enqueue_or_take(detail::semaphore_waiter* w) {
+    std::lock_guard lock(mutex_);
+    if (!head_ && free_ > 0) {
+      take_unit();
+      return false;
+    }
+    w->prev = tail_;
+    w->next = nullptr;
+    (tail_ ? tail_->next : head_) = w;
+    tail_ = w;
+    w->queued = true;
+    return true;
+  }
+
+  // Under mutex_.
+  void unlink(detail::semaphore_waiter* w) noexcept {
+    (w->prev ? w->prev->next : head_) = w->next;
+    (w->next ? w->next->prev : tail_) = w->prev;
+    w->prev = w->next = nullptr;
+    w->queued = false;
+  }
+
+  // A unit comes back: straight to the longest waiter, else to the free count.
   void give_back() noexcept {
-    available_.fetch_add(1, std::memory_order_relaxed);
-    // Cannot fail: at most `permits` units exist, and the buffer holds that many.
-    tokens_.try_send(error_code{}, 0);
+    detail::semaphore_waiter* w = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (head_) {
+        w = head_;
+        unlink(w);
+      } else {
+        ++free_;
+        available_.store(free_, std::memory_order_relaxed);
+        return;
+      }
+    }
+    w->complete(true);
   }
 
-  // void(error_code, int) rather than void(error_code): Asio 1.22's channel_traits is
-  // ambiguous for a signature whose only argument is an error_code.
-  asio::experimental::concurrent_channel<void(error_code, int)> tokens_;
+  // From a waiter's cancellation slot: it leaves the queue unless a unit already reached it
+  // (then the cancellation comes too late and the unit is delivered).
+  void cancel(detail::semaphore_waiter* w) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!w->queued)
+        return;
+      unlink(w);
+    }
+    w->complete(false);
+  }
+
+  // Our own queue, not an Asio channel's: in Asio 1.22 to 1.26 (Boost 1.81 and older),
+  // cancelling the last waiting receive of a buffered channel leaves the channel refusing
+  // try_send while it has room (chriskohlhoff/asio#1241, fixed in 1.28), which lost a unit
+  // for good each time and hung whoever waited for all of them.
+  executor_type executor_;
+  std::mutex mutex_;
+  std::size_t free_;
+  detail::semaphore_waiter* head_ = nullptr;
+  detail::semaphore_waiter* tail_ = nullptr;
   std::atomic<std::size_t> available_;
 };
 
@@ -181,30 +271,112 @@ inline void semaphore_permit::release() noexcept {
     s->give_back();
 }
 
+namespace detail {
+
+// One async_acquire: queued in the semaphore, completed through the handler's executor,
+// allocated with the handler's allocator. The unit a waiter is handed travels inside the
+// posted completion, so a completion destroyed unrun (its context shut down) returns it.
 template <typename Handler>
-void detail::semaphore_acquire_handler<Handler>::operator()(error_code ec, int) {
-  if (!ec) {
-    std::move(handler_)(ec, semaphore_->grant());
-    return;
+class semaphore_acquire_op final : public semaphore_waiter {
+public:
+  using executor_type = asio::associated_executor_t<Handler, async_semaphore::executor_type>;
+
+  // Public for the allocator's construct(); made only by start().
+  semaphore_acquire_op(async_semaphore& sem, Handler&& handler)
+      : handler_(std::move(handler)), sem_(&sem),
+        work_(asio::get_associated_executor(handler_, sem.get_executor())) {}
+
+  static void start(async_semaphore& sem, Handler handler) {
+    auto* op = create(sem, std::move(handler));
+    // Installed before the operation is queued: once it is, a release on another thread may
+    // complete it, and the completion clears the slot on the handler's executor.
+    auto slot = asio::get_associated_cancellation_slot(op->handler_);
+    if (slot.is_connected())
+      slot.template emplace<cancel_handler>(cancel_handler{&sem, op});
+    if (!sem.enqueue_or_take(op))
+      op->complete(true);
   }
-  // The channel reports a cancelled receive as channel_cancelled; callers of an Asio
-  // operation expect operation_aborted.
-  if (ec == asio::experimental::error::channel_cancelled)
-    ec = asio::error::operation_aborted;
-  std::move(handler_)(ec, semaphore_permit{});
-}
+
+  void complete(bool granted) override {
+    const executor_type ex = work_.get_executor();
+    asio::post(ex, completion{this, granted});
+  }
+
+  void destroy() noexcept override {
+    asio::get_associated_cancellation_slot(handler_).clear();
+    free_self();
+  }
+
+private:
+  using allocator_type = typename std::allocator_traits<
+      asio::associated_allocator_t<Handler>>::template rebind_alloc<semaphore_acquire_op>;
+  using alloc_traits = std::allocator_traits<allocator_type>;
+
+  struct cancel_handler {
+    async_semaphore* sem;
+    semaphore_acquire_op* op;
+    void operator()(asio::cancellation_type type) {
+      if (type != asio::cancellation_type::none)
+        sem->cancel(op);
+    }
+  };
+
+  // The posted completion; owns the operation (and the unit, when granted) until it runs.
+  struct completion {
+    semaphore_acquire_op* op;
+    bool granted;
+
+    completion(semaphore_acquire_op* o, bool g) noexcept : op(o), granted(g) {}
+    completion(completion&& other) noexcept
+        : op(std::exchange(other.op, nullptr)), granted(other.granted) {}
+    completion& operator=(completion&&) = delete;
+    ~completion() {
+      if (!op)
+        return;
+      if (granted) // never delivered: the unit goes to the next waiter
+        op->sem_->give_back();
+      op->destroy();
+    }
+
+    void operator()() {
+      semaphore_acquire_op* o = std::exchange(op, nullptr);
+      async_semaphore* sem = o->sem_;
+      asio::get_associated_cancellation_slot(o->handler_).clear();
+      Handler handler(std::move(o->handler_));
+      o->free_self();
+      if (granted)
+        std::move(handler)(error_code{}, semaphore_permit(sem));
+      else
+        std::move(handler)(error_code(asio::error::operation_aborted), semaphore_permit{});
+    }
+  };
+
+  static semaphore_acquire_op* create(async_semaphore& sem, Handler handler) {
+    allocator_type alloc(asio::get_associated_allocator(handler));
+    semaphore_acquire_op* p = alloc_traits::allocate(alloc, 1);
+    try {
+      alloc_traits::construct(alloc, p, sem, std::move(handler));
+    } catch (...) {
+      alloc_traits::deallocate(alloc, p, 1);
+      throw;
+    }
+    return p;
+  }
+
+  void free_self() noexcept {
+    allocator_type alloc(asio::get_associated_allocator(handler_));
+    alloc_traits::destroy(alloc, this);
+    alloc_traits::deallocate(alloc, this, 1);
+  }
+
+  Handler handler_;
+  async_semaphore* sem_;
+  // Keeps the handler's context running while the acquire waits.
+  asio::executor_work_guard<executor_type> work_;
+};
+
+} // namespace detail
 
 } // namespace smartasync
-
-template <template <typename, typename> class Associator, typename Handler,
-          typename DefaultCandidate>
-struct SMARTASYNC_ASIO_NAMESPACE::associator<Associator, smartasync::detail::semaphore_acquire_handler<Handler>,
-                        DefaultCandidate> : Associator<Handler, DefaultCandidate> {
-  static typename Associator<Handler, DefaultCandidate>::type
-  get(const smartasync::detail::semaphore_acquire_handler<Handler>& h,
-      const DefaultCandidate& c = DefaultCandidate()) noexcept {
-    return Associator<Handler, DefaultCandidate>::get(h.handler_, c);
-  }
-};
 
 #endif // SMARTASYNC_SEMAPHORE_HPP
