@@ -13,6 +13,7 @@
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 #include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
 #include SMARTASYNC_ASIO_HEADER(thread_pool.hpp)
@@ -128,6 +129,35 @@ TEST_CASE("fan_out fail_fast cancels the rest and rethrows the first error", "[f
   CHECK(probe.started == 3);
   CHECK(probe.aborted == 2);
   CHECK(probe.in_flight == 0);
+}
+
+TEST_CASE("fail_fast stops a function that loops over operations at its next one", "[fan_out]") {
+  // Input 1 loops over operations that take no cancellation (posts), like a worker that takes
+  // page after page: the stop emitted when input 0 fails reaches none of them, so only the
+  // cancelled state can end the loop, at its next co_await.
+  constexpr int limit = 1000;
+  int iterations = 0;
+  std::vector<int> inputs{0, 1};
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::fan_out(inputs, 2, [&](int x) -> asio::awaitable<void> {
+      const auto ex = co_await asio::this_coro::executor;
+      if (x == 0) {
+        co_await asio::post(ex, asio::use_awaitable);
+        throw custom_error{x};
+      }
+      while (iterations < limit) {
+        co_await asio::post(ex, asio::use_awaitable);
+        ++iterations;
+      }
+    });
+  };
+  try {
+    run(body());
+    FAIL("no exception");
+  } catch (const custom_error& e) {
+    CHECK(e.input == 0);
+  }
+  CHECK(iterations < 5); // it ran to the limit when cancellation was not thrown
 }
 
 TEST_CASE("fan_out collect_all runs everything and reports each outcome", "[fan_out]") {

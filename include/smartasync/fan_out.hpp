@@ -140,14 +140,19 @@ using fan_out_state_for =
 
 template <typename State>
 asio::awaitable<void> fan_out_worker(std::shared_ptr<State> s, std::size_t id) {
-  // The worker decides for itself when to stop (s->stopping); a cancelled in-flight operation
-  // still reports through its own exception.
+  // The worker's own bookkeeping never throws for cancellation: it decides for itself when to
+  // stop (s->stopping).
   co_await asio::this_coro::throw_if_cancelled(false);
   while (!s->stopping && s->next != s->end) {
     const std::size_t index = s->next_index++;
     auto it = s->next;
     ++s->next;
     try {
+      // The function itself runs with Asio's default: once cancelled, its next co_await of an
+      // operation throws. A cancellation that arrives between two of its operations (the one
+      // it was emitted at had already completed) would otherwise be lost, and a function that
+      // loops, such as a worker taking pages until the end, would run on to its end.
+      co_await asio::this_coro::throw_if_cancelled(true);
       if constexpr (std::is_same_v<typename State::stored_type, std::monostate>) {
         co_await std::invoke(s->function, *it);
         s->values[index].emplace();
@@ -328,7 +333,9 @@ inline void check_max_in_flight(std::size_t max_in_flight) {
  * On the first exception, no further input is started, the other in-flight operations get
  * terminal cancellation, and once they have all finished the first exception is rethrown.
  * Cancelling the awaiting coroutine forwards the cancellation (same type) to every in-flight
- * operation, waits for them, and throws operation_aborted. Nothing outlives the call.
+ * operation, waits for them, and throws operation_aborted. Nothing outlives the call. `f`'s
+ * coroutine runs with Asio's default `throw_if_cancelled(true)`: a cancellation that arrives
+ * between two of its operations is thrown at the next one it awaits.
  *
  * @par Thread safety
  * `f` and `on_progress` need no synchronisation of their own (see Blocking).
