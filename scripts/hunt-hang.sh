@@ -24,6 +24,13 @@ command -v gdb >/dev/null || { echo "hunt-hang.sh needs gdb (apt-get install gdb
 binary=$1
 shift
 out=$(mktemp -d /tmp/hunt-hang.XXXXXX)
+# The test presets' sanitizer settings (CMakePresets.json), unless the caller has their own:
+# without the TSan suppressions, libstdc++'s uninstrumented exception_ptr count is reported
+# (docs/reliability.md).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$repo/tests/tsan.supp}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # One copy's loop: returns 1 at its first hang or failure.
 hunt() {
