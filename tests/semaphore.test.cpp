@@ -30,6 +30,62 @@
 using namespace std::chrono_literals;
 using test_support::code_of;
 
+namespace {
+
+// Counts what goes through it; a handler whose counter was moved out gives an allocator
+// with no counter, which must never be used.
+struct allocation_counts {
+  int allocated = 0;
+  int freed = 0;
+  int without_counter = 0;
+};
+
+template <typename T>
+struct counting_allocator {
+  using value_type = T;
+  std::shared_ptr<allocation_counts> counts;
+
+  counting_allocator() = default;
+  explicit counting_allocator(std::shared_ptr<allocation_counts> c) : counts(std::move(c)) {}
+  template <typename U>
+  counting_allocator(const counting_allocator<U>& other) : counts(other.counts) {}
+
+  T* allocate(std::size_t n) {
+    if (counts)
+      ++counts->allocated;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) {
+    if (counts)
+      ++counts->freed;
+    else
+      ++fallback_frees();
+    std::allocator<T>().deallocate(p, n);
+  }
+  static int& fallback_frees() {
+    static int n = 0;
+    return n;
+  }
+  template <typename U>
+  bool operator==(const counting_allocator<U>& other) const noexcept {
+    return counts == other.counts;
+  }
+};
+
+// A handler with an allocator of its own, taken from state that a move leaves empty.
+struct handler_with_allocator {
+  using allocator_type = counting_allocator<void>;
+  std::shared_ptr<allocation_counts> counts;
+  bool* got_permit;
+
+  allocator_type get_allocator() const noexcept { return allocator_type(counts); }
+  void operator()(smartasync::error_code ec, smartasync::semaphore_permit p) {
+    *got_permit = !ec && p;
+  }
+};
+
+} // namespace
+
 TEST_CASE("async_semaphore bounds the number of holders", "[semaphore]") {
   asio::io_context io;
   smartasync::async_semaphore sem(io.get_executor(), 3);
@@ -228,6 +284,29 @@ TEST_CASE("a unit handed to a context that is destroyed before it runs comes bac
   CHECK_FALSE(invoked);
   CHECK(sem.available() == 1);
   CHECK(sem.try_acquire());
+}
+
+TEST_CASE("an acquire is allocated and freed with its handler's allocator", "[semaphore]") {
+  asio::io_context io;
+  smartasync::async_semaphore sem(io.get_executor(), 1);
+  auto counts = std::make_shared<allocation_counts>();
+  const int fallback_before = counting_allocator<void>::fallback_frees();
+  bool first = false;
+  bool second = false;
+  sem.async_acquire(handler_with_allocator{counts, &first}); // a unit is free
+  auto held = sem.try_acquire();
+  CHECK_FALSE(held); // taken by the first acquire already
+  io.run();
+  CHECK(first);
+  auto again = sem.try_acquire();
+  sem.async_acquire(handler_with_allocator{counts, &second}); // waits, then is handed the unit
+  again.release();
+  io.restart();
+  io.run();
+  CHECK(second);
+  CHECK(counts->allocated >= 2);
+  CHECK(counts->freed == counts->allocated);
+  CHECK(counting_allocator<void>::fallback_frees() == fallback_before);
 }
 
 TEST_CASE("semaphore permits are RAII and movable", "[semaphore]") {

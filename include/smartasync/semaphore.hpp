@@ -304,7 +304,7 @@ public:
 
   void destroy() noexcept override {
     asio::get_associated_cancellation_slot(handler_).clear();
-    free_self();
+    free_self(allocator_type(asio::get_associated_allocator(handler_)));
   }
 
 private:
@@ -342,8 +342,9 @@ private:
       semaphore_acquire_op* o = std::exchange(op, nullptr);
       async_semaphore* sem = o->sem_;
       asio::get_associated_cancellation_slot(o->handler_).clear();
+      allocator_type alloc(asio::get_associated_allocator(o->handler_)); // before the move
       Handler handler(std::move(o->handler_));
-      o->free_self();
+      o->free_self(alloc);
       if (granted)
         std::move(handler)(error_code{}, semaphore_permit(sem));
       else
@@ -363,8 +364,8 @@ private:
     return p;
   }
 
-  void free_self() noexcept {
-    allocator_type alloc(asio::get_associated_allocator(handler_));
+  // `alloc`: the handler's, taken while the handler was still here.
+  void free_self(allocator_type alloc) noexcept {
     alloc_traits::destroy(alloc, this);
     alloc_traits::deallocate(alloc, this, 1);
   }
