@@ -115,7 +115,7 @@ public:
   /// @param ex Where completions of waiters without an associated executor run.
   /// @param permits The number of units; at least 1.
   async_semaphore(executor_type ex, std::size_t permits)
-      : executor_(std::move(ex)), free_(check(permits)), available_(permits) {}
+      : executor_(std::move(ex)), free_(check(permits)) {}
 
   async_semaphore(const async_semaphore&) = delete;
   async_semaphore& operator=(const async_semaphore&) = delete;
@@ -173,14 +173,14 @@ public:
   /** Does not jump the queue: with waiters present there is no free unit to take. */
   semaphore_permit try_acquire() {
     std::lock_guard lock(mutex_);
-    if (head_ || free_ == 0)
+    if (head_ || free_.load(std::memory_order_relaxed) == 0)
       return {};
     take_unit();
     return semaphore_permit(this);
   }
 
   /// The number of free units at this instant (a snapshot; it may change at once).
-  std::size_t available() const noexcept { return available_.load(std::memory_order_relaxed); }
+  std::size_t available() const noexcept { return free_.load(std::memory_order_relaxed); }
 
   executor_type get_executor() noexcept { return executor_; }
 
@@ -197,15 +197,14 @@ private:
 
   // Under mutex_.
   void take_unit() noexcept {
-    --free_;
-    available_.store(free_, std::memory_order_relaxed);
+    free_.store(free_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
   // Queues `w`, or returns false after taking a free unit for it (only when nobody waits:
   // first come, first served).
   bool enqueue_or_take(detail::semaphore_waiter* w) {
     std::lock_guard lock(mutex_);
-    if (!head_ && free_ > 0) {
+    if (!head_ && free_.load(std::memory_order_relaxed) > 0) {
       take_unit();
       return false;
     }
@@ -234,8 +233,7 @@ private:
         w = head_;
         unlink(w);
       } else {
-        ++free_;
-        available_.store(free_, std::memory_order_relaxed);
+        free_.store(free_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return;
       }
     }
@@ -260,10 +258,11 @@ private:
   // for good each time and hung whoever waited for all of them.
   executor_type executor_;
   std::mutex mutex_;
-  std::size_t free_;
   detail::semaphore_waiter* head_ = nullptr;
   detail::semaphore_waiter* tail_ = nullptr;
-  std::atomic<std::size_t> available_;
+  // Written only under mutex_ (a load and a store, no read-modify-write needed); atomic so
+  // that available() can read it without the lock.
+  std::atomic<std::size_t> free_;
 };
 
 inline void semaphore_permit::release() noexcept {
@@ -292,7 +291,7 @@ public:
     // complete it, and the completion clears the slot on the handler's executor.
     auto slot = asio::get_associated_cancellation_slot(op->handler_);
     if (slot.is_connected())
-      slot.template emplace<cancel_handler>(cancel_handler{&sem, op});
+      slot.template emplace<cancel_handler>(cancel_handler{op});
     if (!sem.enqueue_or_take(op))
       op->complete(true);
   }
@@ -313,11 +312,10 @@ private:
   using alloc_traits = std::allocator_traits<allocator_type>;
 
   struct cancel_handler {
-    async_semaphore* sem;
     semaphore_acquire_op* op;
     void operator()(asio::cancellation_type type) {
       if (type != asio::cancellation_type::none)
-        sem->cancel(op);
+        op->sem_->cancel(op);
     }
   };
 
