@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -307,6 +308,27 @@ TEST_CASE("an acquire is allocated and freed with its handler's allocator", "[se
   CHECK(counts->allocated >= 2);
   CHECK(counts->freed == counts->allocated);
   CHECK(counting_allocator<void>::fallback_frees() == fallback_before);
+}
+
+TEST_CASE("destroying a semaphore destroys its waiting acquires without completing them",
+          "[semaphore]") {
+  asio::io_context io;
+  auto token = std::make_shared<int>(0);
+  bool invoked = false;
+  {
+    smartasync::async_semaphore sem(io.get_executor(), 1);
+    // The only unit, held by a permit that is never released (its storage is never destroyed),
+    // so the acquire below is still waiting when the semaphore goes.
+    alignas(smartasync::semaphore_permit) unsigned char never_released[sizeof(smartasync::semaphore_permit)];
+    new (never_released) smartasync::semaphore_permit(sem.try_acquire());
+    sem.async_acquire([&invoked, token](smartasync::error_code, smartasync::semaphore_permit) { invoked = true; });
+    io.poll();
+    CHECK(token.use_count() == 2); // the waiting acquire holds its handler
+  }
+  CHECK(token.use_count() == 1); // destroyed with the semaphore
+  io.restart();
+  io.poll(); // nothing was posted for it either (poll: a leaked work guard must not hang this)
+  CHECK_FALSE(invoked);
 }
 
 TEST_CASE("semaphore permits are RAII and movable", "[semaphore]") {
