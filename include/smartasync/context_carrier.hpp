@@ -56,9 +56,15 @@ struct carrier_set {
 
 class carrier_registry {
 public:
+  // Made on first use and never destroyed. A captured context points at the set it was
+  // captured with and is restored and destroyed by whichever thread finishes its call: a pool's
+  // worker can do that during static destruction (the default pool is joined then), after a
+  // registry made later than that pool would already be gone. Never destroying it keeps every
+  // set valid for as long as any thread may run; what it holds is a few small sets per process,
+  // still reachable through this pointer at exit (so leak checkers do not count it).
   static carrier_registry& instance() {
-    static carrier_registry registry;
-    return registry;
+    static carrier_registry* const registry = new carrier_registry;
+    return *registry;
   }
 
   const carrier_set* active() const noexcept { return active_.load(std::memory_order_acquire); }
@@ -235,6 +241,12 @@ private:
  * in registration order, restored in the same order; keep them independent of each other).
  * A call that runs inline (the synchronous form, a nested call on a worker) needs no carrying:
  * it already runs on the thread whose context it has.
+ *
+ * @par Lifetime
+ * A call keeps what it captured until it has finished, even when that is after the
+ * registration was reset or after main returned (a call still running on the default pool is
+ * finished during static destruction): the carriers' bookkeeping is never destroyed. A carrier's
+ * own state (its thread_local) must therefore stay usable on the pool's threads until then.
  *
  * @par Cost
  * Nothing registered: one atomic load per submission. Registered: one allocation per call
