@@ -14,6 +14,8 @@
 #include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 
@@ -158,6 +160,19 @@ TEST_CASE("with_deadline works with every kind of token: callback, coroutine, de
   // The deadline stayed with the operation: nothing initiated afterwards on this thread has one.
   CHECK(smartasync::async_offload(pool, [] { return smartasync::this_call::deadline(); },
                                   asio::use_future).get() == clock_type::time_point::max());
+}
+
+TEST_CASE("a with_deadline budget starts at the initiation, not when the token is made") {
+  smartasync::blocking_pool pool{1, 16};
+  const int value = run([&]() -> asio::awaitable<int> {
+    auto op = smartasync::async_offload(pool, [] { return 5; }, smartasync::with_deadline(1s, deferred));
+    // Longer than the budget passes before the operation is launched.
+    asio::steady_timer later(co_await asio::this_coro::executor, 1200ms);
+    co_await later.async_wait(asio::use_awaitable);
+    co_return co_await std::move(op)(asio::use_awaitable);
+  }());
+  CHECK(value == 5);
+  CHECK(pool.stats().expired == 0);
 }
 
 TEST_CASE("a lane call whose deadline passed while it waited for the lane's turn never starts") {

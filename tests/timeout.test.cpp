@@ -216,3 +216,25 @@ TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[tim
   };
   CHECK(run(body()) == 42);
 }
+
+// Awaitables are routinely made first and awaited later (a vector of tasks, a co_spawn later):
+// the time between the two must not count against the timeout.
+TEST_CASE("with_timeout starts its clock when awaited, not when it is made", "[timeout][offload]") {
+  smartasync::blocking_pool pool{1, 16};
+  auto made_then_awaited_later = [&](auto bounded) -> asio::awaitable<int> {
+    // Longer than the timeout passes between making it and awaiting it.
+    asio::steady_timer later(co_await asio::this_coro::executor, 1200ms);
+    co_await later.async_wait(asio::use_awaitable);
+    co_return co_await std::move(bounded);
+  };
+  SECTION("a deferred operation") {
+    CHECK(run(made_then_awaited_later(smartasync::with_timeout(
+              smartasync::async_offload(pool, [] { return 7; }, deferred), 1s))) == 7);
+  }
+  SECTION("an awaitable") {
+    CHECK(run(made_then_awaited_later(
+              smartasync::with_timeout(smartasync::async_offload(pool, [] { return 7; }), 1s))) == 7);
+  }
+  CHECK(pool.stats().expired == 0);
+  CHECK(pool.stats().cancelled == 0);
+}

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +26,14 @@ inline constexpr deadline_clock::time_point no_deadline = deadline_clock::time_p
 inline thread_local deadline_clock::time_point initiating_deadline_ = no_deadline;
 // The deadline of the blocking call running on this thread, for this_call::deadline().
 inline thread_local deadline_clock::time_point call_deadline_ = no_deadline;
+
+// now + budget, saturating at no_deadline instead of overflowing.
+inline deadline_clock::time_point deadline_after(deadline_clock::duration budget) noexcept {
+  const auto now = deadline_clock::now();
+  if (budget > deadline_clock::duration::zero() && budget >= no_deadline - now)
+    return no_deadline;
+  return now + budget;
+}
 
 // Sets a deadline for what is initiated inside the scope; an enclosing one that is earlier
 // still applies (a deadline can only get closer).
@@ -64,7 +73,11 @@ private:
 template <typename CompletionToken>
 struct deadline_token {
   CompletionToken token;
+  /// The deadline, when given as a time point.
   std::chrono::steady_clock::time_point deadline;
+  /// The deadline, when given as a budget: measured from the initiation (for
+  /// asio::use_awaitable, the co_await; for a deferred operation, when it is finally launched).
+  std::optional<std::chrono::steady_clock::duration> budget{};
 };
 
 /// Gives the operation initiated with the returned token a deadline the pool understands.
@@ -95,13 +108,18 @@ with_deadline(std::chrono::steady_clock::time_point deadline, CompletionToken&& 
   return {std::forward<CompletionToken>(token), deadline};
 }
 
-/// As with_deadline(now + `budget`, token).
+/// As with_deadline(now + `budget`, token), where "now" is when the operation is initiated.
+/**
+ * The budget starts with the initiation, not with the token: an operation made with
+ * `with_deadline(200ms, asio::use_awaitable)` and awaited later has 200 ms from the co_await,
+ * and a deferred operation made with `with_deadline(200ms, deferred)` has 200 ms from the
+ * moment it is launched.
+ */
 template <typename Rep, typename Period, typename CompletionToken>
 deadline_token<std::decay_t<CompletionToken>> with_deadline(std::chrono::duration<Rep, Period> budget,
                                                             CompletionToken&& token) {
-  return {std::forward<CompletionToken>(token),
-          std::chrono::steady_clock::now() +
-              std::chrono::duration_cast<std::chrono::steady_clock::duration>(budget)};
+  return {std::forward<CompletionToken>(token), detail::no_deadline,
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(budget)};
 }
 
 /// What a blocking call can ask about itself while it runs.
@@ -134,10 +152,13 @@ struct SMARTASYNC_ASIO_NAMESPACE::async_result<smartasync::deadline_token<Comple
   struct init_wrapper {
     Initiation initiation;
     std::chrono::steady_clock::time_point deadline;
+    std::optional<std::chrono::steady_clock::duration> budget;
 
     template <typename Handler, typename... Args>
     void operator()(Handler&& handler, Args&&... args) && {
-      smartasync::detail::initiation_deadline_scope scope(deadline);
+      // A budget is measured from here, the real initiation, however long ago the token was made.
+      smartasync::detail::initiation_deadline_scope scope(
+          budget ? smartasync::detail::deadline_after(*budget) : deadline);
       std::move(initiation)(std::forward<Handler>(handler), std::forward<Args>(args)...);
     }
   };
@@ -146,7 +167,7 @@ struct SMARTASYNC_ASIO_NAMESPACE::async_result<smartasync::deadline_token<Comple
   static auto initiate(Initiation&& initiation, RawToken&& token, Args&&... args) {
     return SMARTASYNC_ASIO_NAMESPACE::async_initiate<CompletionToken, Signatures...>(
         init_wrapper<std::decay_t<Initiation>>{std::forward<Initiation>(initiation),
-                                               token.deadline},
+                                               token.deadline, token.budget},
         token.token, std::forward<Args>(args)...);
   }
 };

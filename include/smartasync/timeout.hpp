@@ -8,8 +8,12 @@
 #include "smartasync/deadline.hpp"
 #include "smartasync/error.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(associated_cancellation_slot.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(async_result.hpp)
 #include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(basic_waitable_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(cancellation_type.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(error.hpp)
@@ -56,17 +60,17 @@ inline bool is_deadline_expired(const std::exception_ptr& error) noexcept {
 }
 
 template <typename T, typename Executor>
-asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
-                                               std::chrono::steady_clock::duration timeout) {
+asio::awaitable<T, Executor> with_timeout_until(asio::awaitable<T, Executor> op,
+                                                deadline_clock::time_point deadline) {
 #if SMARTASYNC_ASIO_VERSION >= 102600
   using asio::deferred;
 #else
   using asio::experimental::deferred;
 #endif
   auto ex = co_await asio::this_coro::executor;
-  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
-                             Executor>
-      timer(ex, timeout);
+  using timer_type = asio::basic_waitable_timer<deadline_clock, asio::wait_traits<deadline_clock>,
+                                                Executor>;
+  timer_type timer(ex, deadline);
 
   // A plain parallel group rather than awaitable_operators' `||`: in Asio 1.22 `||` waits for
   // the first *success*, so an operation that fails fast would still wait for the timer, and
@@ -102,16 +106,36 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
   std::rethrow_exception(op_error);
 }
 
+// The clock starts here, in a coroutine's body, which runs only when awaited.
+template <typename T, typename Executor>
+asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
+                                               deadline_clock::duration timeout) {
+  co_return co_await with_timeout_until(std::move(op), deadline_after(timeout));
+}
+
+template <typename Op>
+using timeout_awaitable_t = decltype(std::declval<Op>()(
+    with_deadline(deadline_clock::time_point{}, asio::use_awaitable)));
+
+// The same for a deferred operation, which is launched only now, carrying the deadline.
+template <typename Op>
+timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration timeout) {
+  const auto deadline = deadline_after(timeout);
+  co_return co_await with_timeout_until(
+      std::move(op)(with_deadline(deadline, asio::use_awaitable)), deadline);
+}
+
 } // namespace detail
 
-/// Awaits `op`, cancelling it and throwing error::timeout if it has not completed after `timeout`.
+/// Awaits `op`, cancelling it if it has not completed `timeout` after the co_await.
 /**
  * @param op An awaitable (`asio::awaitable<T, Executor>`) or a deferred operation: anything
  *        that becomes an awaitable when given `asio::use_awaitable`, such as
- *        `timer.async_wait(asio::experimental::deferred)`,
- *        `smartasync::async_offload(pool, f, asio::experimental::deferred)` or
- *        `wrapper.async(args..., asio::experimental::deferred)`.
- * @param timeout How long to wait, measured on std::chrono::steady_clock.
+ *        `timer.async_wait(deferred)`, `smartasync::async_offload(pool, f, deferred)` or
+ *        `wrapper.async(args..., deferred)` (`deferred` is asio::deferred, or
+ *        asio::experimental::deferred before Asio 1.26).
+ * @param timeout How long to wait, measured on std::chrono::steady_clock from the co_await
+ *        (not from the call to with_timeout: the result can be made first and awaited later).
  * @returns An awaitable yielding what `op` yields. It throws smartasync::system_error with
  *          error::timeout when the deadline passed first, and otherwise rethrows `op`'s own
  *          exception unchanged, so a timeout is always distinguishable from other failures.
@@ -127,11 +151,19 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  * At the deadline, `op` receives *terminal* per-operation cancellation (Asio I/O objects and
  * timers abort; an offloaded blocking call is removed from the pool's queue, or, when already
  * running, gets a stop request and its late result is discarded). with_timeout then waits for
- * `op` to complete before it throws, so nothing outlives it; an operation that ignores
- * cancellation therefore delays the timeout until it finishes. If `op` still completes
- * successfully, its value is returned, not discarded. Cancelling the awaiting coroutine
- * cancels `op` and the timer; the result is then `op`'s own error (usually operation_aborted),
- * not error::timeout.
+ * `op` to complete before it throws, so nothing outlives it.
+ *
+ * **A timeout on a call that ignores its stop token returns only when the call returns.** The
+ * stop request is all a running blocking call can be given; a call that never checks its
+ * std::stop_token (a driver blocked in a socket read) delays the timeout until it finishes: a
+ * 20 ms timeout on a 200 ms call returns after 200 ms. The answer is an interrupter: a
+ * std::stop_callback in the call that aborts the blocking operation (`sqlite3_interrupt`,
+ * `PQcancel`, closing the socket); see "the interrupter hook" in the guide. (Or, for a call
+ * that owns all its state, abandon_on_cancel(), which completes at once and lets it run on.)
+ *
+ * If `op` still completes successfully, its value is returned, not discarded. Cancelling the
+ * awaiting coroutine cancels `op` and the timer; the result is then `op`'s own error (usually
+ * operation_aborted), not error::timeout.
  *
  * @par Thread safety
  * The usual Asio rule: the awaiting coroutine and `op` share an executor, so cancellation is
@@ -140,9 +172,10 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  * @par Example
  * @code
  * try {
- *   auto rows = co_await smartasync::with_timeout(query.async(sql, asio::experimental::deferred), 2s);
+ *   auto rows = co_await smartasync::with_timeout(query.async(sql), 2s);
  * } catch (const smartasync::system_error& e) {
- *   if (e.code() == smartasync::error::timeout) { ... }
+ *   if (e.code() == smartasync::error::deadline_expired) { ... } // never started
+ *   if (e.code() == smartasync::error::timeout) { ... }          // ran, and overran
  * }
  * @endcode
  */
@@ -153,19 +186,19 @@ asio::awaitable<T, Executor> with_timeout(asio::awaitable<T, Executor> op,
       std::move(op), std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
 }
 
-/// Overload for deferred operations: converts `op` with asio::use_awaitable, then as above.
+/// Overload for deferred operations: launches `op` with asio::use_awaitable at the co_await,
+/// then as above.
 /**
- * The operation also carries the deadline (see with_deadline()): an offloaded call still
- * queued at the deadline never starts, and the awaitable throws error::deadline_expired
- * instead of error::timeout; a running call can read this_call::time_left().
+ * The operation also carries the deadline (see with_deadline()), so a worker reaching the call
+ * after the deadline does not start it either, and a running call can read
+ * this_call::time_left() and this_call::deadline(). (An awaitable was initiated out of
+ * with_timeout's reach: its call cannot read them.)
  */
 template <typename Op, typename Rep, typename Period>
   requires detail::deferred_operation<Op>
-auto with_timeout(Op op, std::chrono::duration<Rep, Period> timeout) {
-  const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-  return detail::with_timeout_impl(
-      std::move(op)(with_deadline(std::chrono::steady_clock::now() + budget, asio::use_awaitable)),
-      budget);
+detail::timeout_awaitable_t<Op> with_timeout(Op op, std::chrono::duration<Rep, Period> timeout) {
+  return detail::with_timeout_deferred(
+      std::move(op), std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
 }
 
 } // namespace smartasync
