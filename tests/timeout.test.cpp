@@ -238,3 +238,69 @@ TEST_CASE("with_timeout starts its clock when awaited, not when it is made", "[t
   CHECK(pool.stats().expired == 0);
   CHECK(pool.stats().cancelled == 0);
 }
+
+// One meaning whatever the spelling: a call still queued at the deadline never starts, throws
+// deadline_expired and is counted as expired, whether with_timeout got an awaitable (which it
+// cannot give the deadline to) or a deferred operation (which it launches with the deadline).
+TEST_CASE("with_timeout on a call that never started means the same for an awaitable and a "
+          "deferred operation",
+          "[timeout][offload]") {
+  smartasync::blocking_pool pool{1, 16};
+  test_support::gate hold;
+  std::atomic<int> ran{0};
+  // Occupies the only worker, so the bounded call stays queued.
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto call = smartasync::smart_async(pool, [&](int x) {
+    ++ran;
+    return x;
+  });
+  smartasync::error_code outcome;
+  SECTION("a wrapper's awaitable") {
+    outcome = code_of_await(smartasync::with_timeout(call.async(1), 20ms));
+  }
+  SECTION("a wrapper's deferred operation") {
+    outcome = code_of_await(smartasync::with_timeout(call.async(1, deferred), 20ms));
+  }
+  SECTION("async_offload's awaitable") {
+    outcome = code_of_await(
+        smartasync::with_timeout(smartasync::async_offload(pool, [&] { return call(1); }), 20ms));
+  }
+  SECTION("async_offload's deferred operation") {
+    outcome = code_of_await(smartasync::with_timeout(
+        smartasync::async_offload(pool, [&] { return call(1); }, deferred), 20ms));
+  }
+  hold.open();
+  blocker.get();
+  pool.shutdown(smartasync::shutdown_mode::drain);
+  CHECK(outcome == smartasync::error::deadline_expired);
+  CHECK(ran == 0);
+  const auto stats = pool.stats();
+  CHECK(stats.expired == 1);
+  CHECK(stats.cancelled == 0);
+  CHECK(stats.timed_out == 0);
+}
+
+TEST_CASE("with_timeout on a running call that overruns means the same for an awaitable and a "
+          "deferred operation",
+          "[timeout][offload]") {
+  smartasync::blocking_pool pool{1, 16};
+  auto call = smartasync::smart_async(pool, [](std::stop_token stop, int x) {
+    test_support::wait_for_stop(stop);
+    return x;
+  });
+  smartasync::error_code outcome;
+  // Long enough for an idle worker to pick the call up, even in a sanitizer build on a loaded
+  // machine: the call must be running when the deadline passes.
+  SECTION("an awaitable") {
+    outcome = code_of_await(smartasync::with_timeout(call.async(1), 500ms));
+  }
+  SECTION("a deferred operation") {
+    outcome = code_of_await(smartasync::with_timeout(call.async(1, deferred), 500ms));
+  }
+  pool.shutdown(smartasync::shutdown_mode::drain);
+  CHECK(outcome == smartasync::error::timeout);
+  const auto stats = pool.stats();
+  CHECK(stats.timed_out == 1);
+  CHECK(stats.cancelled == 0);
+  CHECK(stats.expired == 0);
+}

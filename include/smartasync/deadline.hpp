@@ -27,6 +27,12 @@ inline thread_local deadline_clock::time_point initiating_deadline_ = no_deadlin
 // The deadline of the blocking call running on this thread, for this_call::deadline().
 inline thread_local deadline_clock::time_point call_deadline_ = no_deadline;
 
+// Set while with_timeout cancels the operation it bounds because its deadline passed, for the
+// synchronous extent of that cancellation: a pool operation cancelled then counts and reports it
+// as its deadline passing (deadline_expired while queued, timed_out while running) even when it
+// was initiated without the deadline (an awaitable is initiated out of with_timeout's reach).
+inline thread_local bool cancelling_at_deadline_ = false;
+
 // now + budget, saturating at no_deadline instead of overflowing.
 inline deadline_clock::time_point deadline_after(deadline_clock::duration budget) noexcept {
   const auto now = deadline_clock::now();
@@ -34,6 +40,18 @@ inline deadline_clock::time_point deadline_after(deadline_clock::duration budget
     return no_deadline;
   return now + budget;
 }
+
+class deadline_cancellation_scope {
+public:
+  explicit deadline_cancellation_scope(bool at_deadline) noexcept
+      : previous_(std::exchange(cancelling_at_deadline_, at_deadline)) {}
+  deadline_cancellation_scope(const deadline_cancellation_scope&) = delete;
+  deadline_cancellation_scope& operator=(const deadline_cancellation_scope&) = delete;
+  ~deadline_cancellation_scope() { cancelling_at_deadline_ = previous_; }
+
+private:
+  bool previous_;
+};
 
 // Sets a deadline for what is initiated inside the scope; an enclosing one that is earlier
 // still applies (a deadline can only get closer).

@@ -59,6 +59,30 @@ inline bool is_deadline_expired(const std::exception_ptr& error) noexcept {
   }
 }
 
+// Waits on `timer` until it expires; completes with (error_code). Unlike the timer's own
+// async_wait, its handler runs the group's reaction (cancelling the bounded operation) inside a
+// deadline_cancellation_scope: a pool operation cancelled there learns that its deadline passed,
+// even when it was initiated without it (an awaitable, made out of with_timeout's reach).
+template <typename Timer>
+struct deadline_wait_initiation {
+  Timer* timer;
+
+  template <typename Handler>
+  void operator()(Handler handler) const {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected())
+      slot.assign([t = timer](asio::cancellation_type) { t->cancel(); });
+    auto ex = asio::get_associated_executor(handler, timer->get_executor());
+    timer->async_wait(asio::bind_executor(ex, [h = std::move(handler)](error_code ec) mutable {
+      auto s = asio::get_associated_cancellation_slot(h);
+      if (s.is_connected())
+        s.clear();
+      deadline_cancellation_scope at_deadline(!ec);
+      std::move(h)(ec);
+    }));
+  }
+};
+
 template <typename T, typename Executor>
 asio::awaitable<T, Executor> with_timeout_until(asio::awaitable<T, Executor> op,
                                                 deadline_clock::time_point deadline) {
@@ -77,8 +101,10 @@ asio::awaitable<T, Executor> with_timeout_until(asio::awaitable<T, Executor> op,
   // it discards which side finished. wait_for_one() completes on the first completion of
   // either kind and cancels the other with terminal cancellation (what the blocking pool and
   // Asio's I/O objects honour), then waits for it, so nothing is left running.
-  auto group = asio::experimental::make_parallel_group(asio::co_spawn(ex, std::move(op), deferred),
-                                                       timer.async_wait(deferred));
+  auto group = asio::experimental::make_parallel_group(
+      asio::co_spawn(ex, std::move(op), deferred),
+      asio::async_initiate<decltype(deferred) const&, void(error_code)>(
+          deadline_wait_initiation<timer_type>{&timer}, deferred));
   auto result = co_await group.async_wait(
       asio::experimental::wait_for_one(asio::cancellation_type::terminal),
       asio::use_awaitable_t<Executor>{});
@@ -136,9 +162,15 @@ timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration ti
  *        asio::experimental::deferred before Asio 1.26).
  * @param timeout How long to wait, measured on std::chrono::steady_clock from the co_await
  *        (not from the call to with_timeout: the result can be made first and awaited later).
- * @returns An awaitable yielding what `op` yields. It throws smartasync::system_error with
- *          error::timeout when the deadline passed first, and otherwise rethrows `op`'s own
- *          exception unchanged, so a timeout is always distinguishable from other failures.
+ * @returns An awaitable yielding what `op` yields. At the deadline it throws
+ *          smartasync::system_error with
+ *          - error::deadline_expired when `op` was an offloaded call still queued: it never
+ *            started (so retrying it is safe) and the pool counts it as `expired`;
+ *          - error::timeout otherwise: the operation ran and did not finish in time (an
+ *            offloaded call is counted as `timed_out`).
+ *          Any other failure of `op` is rethrown unchanged, so a timeout is always
+ *          distinguishable from other failures. The answer and the count are the same whether
+ *          `op` is an awaitable (`w.async(x)`) or a deferred operation (`w.async(x, deferred)`).
  *
  * @par Completion signature
  * The same as `co_await op`. A non-void T must be default-constructible (a co_spawn rule).

@@ -521,8 +521,11 @@ private:
       return this_thread::current_pool() == pool_;
   }
 
+  // Also true when with_timeout cancels at its deadline a call it could not give the deadline
+  // to (an awaitable made before it): one meaning whatever the spelling.
   bool deadline_passed() const noexcept {
-    return deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_;
+    return cancelling_at_deadline_ ||
+           (deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_);
   }
 
   template <typename... StopToken>
