@@ -14,8 +14,11 @@
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 
 #include <chrono>
+#include <new>
+#include <optional>
 #include <random>
 #include <stdexcept>
+#include <system_error>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -25,16 +28,32 @@ using duration = smartasync::retry_policy::duration;
 
 namespace {
 
-struct transient : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// Marked transient the documented way: retry() retries it without a predicate.
+struct transient : smartasync::transient_error {
+  using smartasync::transient_error::transient_error;
 };
 struct fatal : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-struct throttled : std::runtime_error {
+struct throttled : smartasync::transient_error {
   duration retry_after;
-  explicit throttled(duration d) : std::runtime_error("throttled"), retry_after(d) {}
+  explicit throttled(duration d) : smartasync::transient_error("throttled"), retry_after(d) {}
 };
+
+std::optional<duration> retry_after_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const throttled& t) {
+    return t.retry_after;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+template <typename Exception>
+bool counts_as_transient(Exception e) {
+  return smartasync::is_transient(std::make_exception_ptr(std::move(e)));
+}
 
 struct retry_log {
   std::vector<std::size_t> attempts;
@@ -162,20 +181,12 @@ TEST_CASE("a server-provided delay overrides the computed one", "[retry]") {
   retry_log log;
   int calls = 0;
   auto policy = small_policy(log);
-  policy.server_delay = [](std::exception_ptr e) -> std::optional<duration> {
-    try {
-      std::rethrow_exception(e);
-    } catch (const throttled& t) {
-      return t.retry_after;
-    } catch (...) {
-      return std::nullopt;
-    }
-  };
+  policy.server_delay = retry_after_of;
   auto body = [&]() -> asio::awaitable<int> {
     co_return co_await smartasync::retry(policy, [&]() -> asio::awaitable<int> {
       ++calls;
       if (calls == 1)
-        throw throttled(7ms); // above max_delay: still honoured
+        throw throttled(3ms); // within max_delay (4 ms), above the computed ceiling (1 ms)
       if (calls == 2)
         throw transient("plain");
       co_return calls;
@@ -183,8 +194,118 @@ TEST_CASE("a server-provided delay overrides the computed one", "[retry]") {
   };
   CHECK(run(body()) == 3);
   REQUIRE(log.delays.size() == 2);
-  CHECK(log.delays[0] == 7ms);
+  CHECK(log.delays[0] == 3ms);
   CHECK(log.delays[1] <= 2ms);
+}
+
+TEST_CASE("a server-provided delay is capped by max_delay", "[retry]") {
+  // A server (or a proxy in front of it) answering "Retry-After: 86400" must not park the
+  // client for a day.
+  retry_log log;
+  auto policy = small_policy(log);
+  policy.max_attempts = 2;
+  policy.server_delay = retry_after_of;
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(policy, []() -> asio::awaitable<void> {
+      throw throttled(1h);
+      co_return;
+    });
+  };
+  CHECK_THROWS_AS(run(body()), throttled);
+  REQUIRE(log.delays.size() == 1);
+  CHECK(log.delays[0] == 4ms); // max_delay
+}
+
+TEST_CASE("max_server_delay lets a server ask for more than max_delay, up to it", "[retry]") {
+  retry_log log;
+  auto policy = small_policy(log);
+  policy.max_attempts = 3;
+  policy.max_server_delay = 6ms;
+  policy.server_delay = retry_after_of;
+  int calls = 0;
+  auto body = [&]() -> asio::awaitable<void> {
+    co_await smartasync::retry(policy, [&]() -> asio::awaitable<void> {
+      throw throttled(++calls == 1 ? 5ms : 1h);
+      co_return;
+    });
+  };
+  CHECK_THROWS_AS(run(body()), throttled);
+  CHECK(log.delays == std::vector<duration>{5ms, 6ms});
+}
+
+TEST_CASE("by default retry fails at once on what is not transient", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  auto fails_with = [&](auto exception) {
+    calls = 0;
+    log = {};
+    auto body = [&]() -> asio::awaitable<void> {
+      co_await smartasync::retry(small_policy(log), [&]() -> asio::awaitable<void> {
+        ++calls;
+        throw exception;
+        co_return;
+      });
+    };
+    CHECK_THROWS_AS(run(body()), decltype(exception));
+  };
+  SECTION("a logic error (a bug: the same call fails the same way)") {
+    fails_with(std::invalid_argument("bad argument"));
+  }
+  SECTION("an exception the library cannot know") {
+    fails_with(std::runtime_error("unknown"));
+  }
+  SECTION("an error code that is not transient") {
+    fails_with(std::system_error(std::make_error_code(std::errc::permission_denied)));
+  }
+  CHECK(calls == 1);
+  CHECK(log.attempts.empty());
+}
+
+TEST_CASE("by default retry retries what is_transient calls transient", "[retry]") {
+  retry_log log;
+  int calls = 0;
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::retry(small_policy(log), [&]() -> asio::awaitable<int> {
+      switch (++calls) {
+      case 1:
+        throw smartasync::system_error(smartasync::error::queue_full);
+      case 2:
+        throw std::system_error(std::make_error_code(std::errc::connection_refused));
+      case 3:
+        throw transient("marked");
+      default:
+        co_return calls;
+      }
+    });
+  };
+  CHECK(run(body()) == 4);
+  CHECK(log.attempts == std::vector<std::size_t>{1, 2, 3});
+}
+
+TEST_CASE("is_transient: the default classifier", "[retry]") {
+  using smartasync::error;
+  CHECK(counts_as_transient(transient("marked")));
+  CHECK(counts_as_transient(smartasync::transient_error("marked")));
+  CHECK(counts_as_transient(smartasync::system_error(error::queue_full)));
+  CHECK(counts_as_transient(smartasync::system_error(error::deadline_expired)));
+  CHECK(counts_as_transient(smartasync::system_error(error::timeout)));
+  CHECK(counts_as_transient(std::system_error(std::make_error_code(std::errc::connection_reset))));
+  CHECK(counts_as_transient(std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again))));
+  CHECK(counts_as_transient(smartasync::system_error(asio::error::connection_refused)));
+  CHECK(counts_as_transient(smartasync::system_error(asio::error::timed_out)));
+
+  CHECK_FALSE(counts_as_transient(smartasync::system_error(asio::error::operation_aborted)));
+  CHECK_FALSE(counts_as_transient(smartasync::system_error(asio::error::access_denied)));
+  CHECK_FALSE(counts_as_transient(smartasync::system_error(asio::error::eof)));
+  CHECK_FALSE(counts_as_transient(smartasync::system_error(error::pool_stopped)));
+  CHECK_FALSE(counts_as_transient(smartasync::system_error(error::blocking_call_on_loop)));
+  CHECK_FALSE(counts_as_transient(std::system_error(std::make_error_code(std::errc::invalid_argument))));
+  CHECK_FALSE(counts_as_transient(std::logic_error("bug")));
+  CHECK_FALSE(counts_as_transient(std::out_of_range("bug")));
+  CHECK_FALSE(counts_as_transient(std::runtime_error("unknown")));
+  CHECK_FALSE(counts_as_transient(std::bad_alloc()));
+  CHECK_FALSE(counts_as_transient(42));
+  CHECK_FALSE(smartasync::is_transient(nullptr));
 }
 
 TEST_CASE("cancellation is never retried", "[retry][cancellation]") {

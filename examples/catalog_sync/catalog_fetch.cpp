@@ -393,6 +393,9 @@ struct catalog_syncer::impl {
         .factor = 2.0,
         .retryable = {},
         .server_delay = {},
+        // A Retry-After up to --max-retry-after-s is honoured (a longer one fails the page,
+        // below), whatever the computed backoff's ceiling.
+        .max_server_delay = o.max_retry_after,
         .on_retry = {},
     };
     policy.retryable = [&o](std::exception_ptr e) {

@@ -5,6 +5,8 @@
 
 #include "smartasync/config.hpp"
 
+#include "smartasync/error.hpp"
+
 #include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(error.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
@@ -27,6 +29,110 @@
 
 namespace SMARTASYNC_NAMESPACE {
 
+/// A failure that another attempt may cure: retry()'s default classifier retries it.
+/**
+ * Throw it, or derive an exception of your own from it, to mark a failure as transient (a
+ * server that asked to be called again, a lock held by someone else). Failures of other types
+ * are classified by is_transient().
+ */
+class transient_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+// The generic (POSIX) conditions in which the same request can succeed a little later.
+inline bool is_transient_errno(int value) noexcept {
+  switch (static_cast<std::errc>(value)) {
+  case std::errc::resource_unavailable_try_again: // EAGAIN, EWOULDBLOCK
+  case std::errc::interrupted:
+  case std::errc::timed_out:
+  case std::errc::device_or_resource_busy:
+  case std::errc::no_buffer_space:
+  case std::errc::connection_refused:
+  case std::errc::connection_reset:
+  case std::errc::connection_aborted:
+  case std::errc::broken_pipe:
+  case std::errc::network_down:
+  case std::errc::network_reset:
+  case std::errc::network_unreachable:
+  case std::errc::host_unreachable:
+    return true;
+  default:
+    return false;
+  }
+}
+
+template <typename Code, typename Category>
+bool is_transient_code(const Code& code, const Category& generic) noexcept {
+  if (!code)
+    return false;
+  const auto condition = code.default_error_condition();
+  return condition.category() == generic && is_transient_errno(condition.value());
+}
+
+// Asio's socket errors: standalone Asio puts them in a category of its own ("asio.system")
+// whose conditions are not the generic ones, so they are compared by name.
+inline bool is_transient_asio_code(const error_code& code) noexcept {
+  namespace e = asio::error;
+  return code == e::try_again || code == e::would_block || code == e::interrupted ||
+         code == e::timed_out || code == e::no_buffer_space || code == e::connection_refused ||
+         code == e::connection_reset || code == e::connection_aborted || code == e::broken_pipe ||
+         code == e::network_down || code == e::network_reset || code == e::network_unreachable ||
+         code == e::host_unreachable;
+}
+
+} // namespace detail
+
+/// retry()'s default classifier: whether a failure is worth another attempt.
+/**
+ * Transient, and so retried by default:
+ * - an exception derived from smartasync::transient_error;
+ * - a smartasync::system_error (or std::system_error) carrying
+ *   - error::queue_full (the pool refused the call), error::deadline_expired (the call never
+ *     started) or error::timeout (it ran out of time);
+ *   - a code equivalent to one of these std::errc conditions, or the asio::error of the same
+ *     name, in which the same request can succeed a little later:
+ *     resource_unavailable_try_again (asio's try_again, would_block), interrupted, timed_out,
+ *     device_or_resource_busy, no_buffer_space, connection_refused, connection_reset,
+ *     connection_aborted, broken_pipe, network_down, network_reset, network_unreachable,
+ *     host_unreachable.
+ *
+ * Everything else is not: logic errors (std::logic_error, std::invalid_argument, ...),
+ * std::bad_alloc, other error codes, and exceptions whose meaning the library cannot know
+ * (a plain std::runtime_error). Retrying those repeats the failure, or worse, its side effects.
+ * Cancellation (operation_aborted) is never transient.
+ *
+ * To retry more, give retry_policy::retryable a predicate, which can build on this one:
+ * @code
+ * policy.retryable = [](std::exception_ptr e) { return smartasync::is_transient(e) || is_busy(e); };
+ * @endcode
+ */
+inline bool is_transient(std::exception_ptr e) noexcept {
+  if (!e)
+    return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const transient_error&) {
+    return true;
+  } catch (const system_error& failure) {
+    const error_code& code = failure.code();
+    if (code.category() == error_category())
+      return code == error::queue_full || code == error::deadline_expired ||
+             code == error::timeout;
+    if (detail::is_transient_asio_code(code))
+      return true;
+#if defined(SMARTASYNC_USE_BOOST_ASIO)
+    return detail::is_transient_code(code, boost::system::generic_category());
+  } catch (const std::system_error& failure) {
+#endif
+    return detail::is_transient_code(failure.code(), std::generic_category());
+  } catch (...) {
+  }
+  return false;
+}
+
 /// How retry() spaces and limits its attempts.
 /**
  * The delay before retry number n (n = 1 after the first failure) is drawn uniformly from
@@ -44,13 +150,16 @@ struct retry_policy {
   duration max_delay = std::chrono::seconds(10);
   /// Growth of the ceiling per attempt; at least 1.
   double factor = 2.0;
-  /// Whether a failure may be retried. Empty: everything except operation_aborted.
+  /// Whether a failure may be retried. Empty: what is_transient() calls transient.
   /// Cancellation (operation_aborted) is never retried, whatever this says.
   std::function<bool(std::exception_ptr)> retryable{};
   /// A delay the failure itself asks for (an HTTP Retry-After, say). When it returns a value,
-  /// that value replaces the computed delay for this retry (it is not capped by max_delay:
-  /// the server knows better than our guess).
+  /// that value, capped by max_server_delay, replaces the computed delay for this retry.
   std::function<std::optional<duration>(std::exception_ptr)> server_delay{};
+  /// The ceiling of a delay asked for by server_delay; empty: max_delay. A server (or whatever
+  /// sits in front of it) cannot make a client sleep longer than this; to give up instead of
+  /// waiting that long, say so in `retryable`.
+  std::optional<duration> max_server_delay{};
   /// Called before each wait as (attempt that failed, delay, its exception): progress events.
   std::function<void(std::size_t attempt, duration delay, std::exception_ptr error)> on_retry{};
 };
@@ -104,6 +213,12 @@ using retry_awaitable_t = std::invoke_result_t<F&>;
  * @returns `asio::awaitable<T>`: the first successful result; when every attempt failed, or a
  *          failure was not retryable, that failure's exception, rethrown unchanged.
  *
+ * @par What is retried
+ * By default only what is_transient() calls transient (smartasync::transient_error, the pool's
+ * queue_full, deadline_expired and timeout, and transient std::errc conditions such as
+ * connection_refused); a logic error or an unknown exception fails at once. Pass
+ * retry_policy::retryable to decide otherwise.
+ *
  * @par Blocking
  * Never blocks: delays are steady_timer waits on the awaiting coroutine's executor. The
  * hooks (retryable, server_delay, on_retry) run on that executor and should be quick.
@@ -118,7 +233,7 @@ using retry_awaitable_t = std::invoke_result_t<F&>;
  * @par Example
  * @code
  * smartasync::retry_policy policy{.max_attempts = 5, .base_delay = 200ms, .max_delay = 5s};
- * policy.retryable = [](std::exception_ptr e) { return is_transient(e); };
+ * policy.retryable = [](std::exception_ptr e) { return smartasync::is_transient(e) || is_busy(e); };
  * auto body = co_await smartasync::retry(policy, [&] { return client.get(url); });
  * @endcode
  */
@@ -137,13 +252,17 @@ detail::retry_awaitable_t<F> retry(retry_policy policy, F attempt, Engine& engin
       failure = std::current_exception();
     }
     const bool may_retry = !detail::is_cancellation(failure) &&
-                           (!policy.retryable || policy.retryable(failure));
+                           (policy.retryable ? policy.retryable(failure) : is_transient(failure));
     if (!may_retry || attempt_number >= policy.max_attempts)
       std::rethrow_exception(failure);
 
     std::optional<retry_policy::duration> delay;
-    if (policy.server_delay)
+    if (policy.server_delay) {
       delay = policy.server_delay(failure);
+      if (delay)
+        delay = std::max(retry_policy::duration::zero(),
+                         std::min(*delay, policy.max_server_delay.value_or(policy.max_delay)));
+    }
     if (!delay)
       delay = detail::backoff_delay(policy, attempt_number, engine);
     if (policy.on_retry)
