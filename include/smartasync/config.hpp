@@ -118,6 +118,14 @@ namespace SMARTASYNC_NAMESPACE::detail {
 // write and must not share a cache line (std::hardware_destructive_interference_size is not
 // reliable across gcc and clang versions).
 inline constexpr std::size_t cache_line_size = 64;
+
+// static_cast for a conversion that narrows on some targets and is the identity on others
+// (std::uint64_t to std::size_t): written inline, it draws gcc's -Wuseless-cast where the two
+// types coincide, in the code of users who build with that warning.
+template <typename To, typename From>
+constexpr To narrow(From value) noexcept {
+  return static_cast<To>(value);
+}
 } // namespace smartasync::detail
 
 #endif // SMARTASYNC_CONFIG_HPP
