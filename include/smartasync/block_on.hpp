@@ -130,7 +130,8 @@ inline void report_block_on_from_loop(const smartasync::source_location& where) 
           "block_on at {}:{} blocks thread {}, which is running an event loop: every other "
           "handler of that loop waits until the awaitable completes. co_await the awaitable "
           "(or co_spawn it) instead.{}",
-          where.file_name(), where.line(), std::this_thread::get_id(), more_since(*unreported)),
+          where.file_name(), where.line(), detail::thread_text(std::this_thread::get_id()),
+          more_since(*unreported)),
       .name = "",
       .where = where,
       .duration = {},

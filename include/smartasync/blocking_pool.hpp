@@ -304,7 +304,7 @@ public:
       s.waiting = queue_.size() - s.queued;
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
-      s.running = static_cast<std::size_t>(started_ - returned);
+      s.running = detail::narrow<std::size_t>(started_ - returned);
       s.threads_added = threads_added_;
       s.threads_retired = threads_retired_;
     }

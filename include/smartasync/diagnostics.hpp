@@ -6,7 +6,6 @@
 #include "smartasync/config.hpp"
 
 #include "smartasync/detail/format.hpp"
-#include <fmt/std.h>
 
 #include <chrono>
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include <mutex>
 #include <map>
 #include <optional>
+#include <sstream>
 #include "smartasync/source_location.hpp"
 #include <string>
 #include <thread>
@@ -62,6 +62,13 @@ struct diagnostic {
 using diagnostics_handler = std::function<void(const diagnostic&)>;
 
 namespace detail {
+// A thread id as std::thread::id's operator<< writes it, for report messages: <fmt/std.h>
+// formats it too, but costs every includer more compile time than the rest of fmt.
+inline std::string thread_text(std::thread::id id) {
+  std::ostringstream out;
+  out << id;
+  return out.str();
+}
 
 struct diagnostics_registry {
   std::mutex mutex;

@@ -195,7 +195,7 @@ retry_policy::duration backoff_delay(const retry_policy& policy, std::size_t ret
 /// seeded once from the OS.
 inline std::uint_fast32_t retry_seed() {
   thread_local std::minstd_rand seeds{std::random_device{}()};
-  return static_cast<std::uint_fast32_t>(seeds());
+  return seeds(); // minstd_rand's result_type is std::uint_fast32_t
 }
 
 template <typename F>

@@ -8,11 +8,30 @@
 #include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
 #include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
 
+#include <concepts>
+
 namespace SMARTASYNC_NAMESPACE {
 
 class blocking_pool;
 
 namespace detail {
+// The one Asio internal smartasync depends on (docs/design.md section 1): the per-thread stack
+// of running schedulers, read by is_running_event_loop() (top()) and by allow_blocking's check
+// (contains()). Checked here, in every build, so that an Asio that changed it stops the build
+// with a message that names it, instead of an error deep in a template or wrong detection.
+template <typename Stack, typename Key>
+concept asio_thread_call_stack = requires(Key* key) {
+  { Stack::top() } -> std::convertible_to<const void*>;
+  { Stack::contains(key) } -> std::convertible_to<const void*>;
+};
+static_assert(asio_thread_call_stack<asio::detail::call_stack<asio::detail::thread_context,
+                                                              asio::detail::thread_info_base>,
+                                     asio::detail::thread_context>,
+              "This Asio changed asio::detail::call_stack<thread_context, thread_info_base> "
+              "(static top() and contains(thread_context*)), which smartasync reads to detect "
+              "event-loop threads (docs/design.md section 1). This smartasync cannot run on it: "
+              "use an Asio it was tested with, or a smartasync release that supports this one.");
+
 // Set by each pool worker for its whole life; read by nested calls.
 inline thread_local blocking_pool* current_pool_ = nullptr;
 } // namespace detail

@@ -216,7 +216,8 @@ private:
             .message = fmt::format(
                 "thread {} of {} has been stuck for {:.1f} ms (threshold {} ms) in {}; the "
                 "loop's other threads carry on. Await it with co_await w.async(...) instead",
-                slot->thread, label(), ms, options.threshold.count(), call.describe()),
+                detail::thread_text(slot->thread), label(), ms, options.threshold.count(),
+                call.describe()),
             .name = options.name,
             .where = call.origin.where(*call.site),
             .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),

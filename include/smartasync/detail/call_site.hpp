@@ -220,7 +220,7 @@ public:
               "blocking call {} ran for {:.3f} ms inline on event-loop thread {}, {}; every "
               "other handler on that loop waited. Await it instead: co_await w.async(...) or "
               "w.async(..., token). (Reported again at most once per repeat interval{}.)",
-              site_.display_name(), ms, std::this_thread::get_id(), origin_.describe(site_),
+              site_.display_name(), ms, thread_text(std::this_thread::get_id()), origin_.describe(site_),
               more_since(*unreported)),
           .name = site_.name,
           .where = where,

@@ -29,12 +29,12 @@ template <typename Iterator, typename Function, typename Result>
 struct fan_out_state {
   using stored_type = std::conditional_t<std::is_void_v<Result>, std::monostate, Result>;
 
-  fan_out_state(asio::any_io_executor ex, Iterator first, Iterator last, std::size_t total,
-                std::size_t workers, Function f, bool fail_fast,
-                std::function<void(std::size_t, std::size_t)> on_progress)
-      : strand(asio::make_strand(ex)), next(std::move(first)), end(std::move(last)), total(total),
-        function(std::move(f)), fail_fast(fail_fast), on_progress(std::move(on_progress)),
-        values(total), errors(total), live_workers(workers), finished(ex, 1) {
+  fan_out_state(asio::any_io_executor ex, Iterator first, Iterator last, std::size_t inputs,
+                std::size_t workers, Function f, bool stop_on_failure,
+                std::function<void(std::size_t, std::size_t)> progress)
+      : strand(asio::make_strand(ex)), next(std::move(first)), end(std::move(last)), total(inputs),
+        function(std::move(f)), fail_fast(stop_on_failure), on_progress(std::move(progress)),
+        values(inputs), errors(inputs), live_workers(workers), finished(ex, 1) {
     signals.reserve(workers);
     for (std::size_t i = 0; i < workers; ++i)
       signals.push_back(std::make_unique<asio::cancellation_signal>());

@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <variant>
 
 namespace SMARTASYNC_NAMESPACE::detail {
 

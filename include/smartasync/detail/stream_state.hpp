@@ -47,8 +47,8 @@ struct stream_wait {
 
 template <typename T>
 struct stream_state {
-  stream_state(asio::any_io_executor ex, std::size_t capacity)
-      : strand(asio::make_strand(ex)), capacity(capacity) {}
+  stream_state(asio::any_io_executor ex, std::size_t buffer_size)
+      : strand(asio::make_strand(ex)), capacity(buffer_size) {}
 
   // The producer runs on this strand; cancellation is emitted on it too (Asio's rule). The
   // strand belongs to the producer's execution context: when that context is destroyed before
