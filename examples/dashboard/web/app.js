@@ -21,20 +21,22 @@ function setSearchStatus(text, bad) {
   $('search-status').classList.toggle('bad', !!bad);
 }
 
-// "a [net]work [library]" -> text and <mark> nodes (the catalogue marks matches with [ ]).
+// "a [net]work [library] \[x\]" -> text and <mark> nodes: the catalogue marks matches with
+// [ ] and escapes the text's own [, ] and \ with a \, so that data reading "[x]" stays text.
 function snippetNodes(snippet) {
   const out = document.createDocumentFragment();
-  let rest = snippet;
-  for (;;) {
-    const open = rest.indexOf('[');
-    const close = open < 0 ? -1 : rest.indexOf(']', open + 1);
-    if (open < 0 || close < 0) { out.append(rest); break; }
-    out.append(rest.slice(0, open));
-    const mark = document.createElement('mark');
-    mark.textContent = rest.slice(open + 1, close);
-    out.append(mark);
-    rest = rest.slice(close + 1);
+  let text = '';
+  let mark = null;
+  const flush = () => { if (text) (mark || out).append(text); text = ''; };
+  for (let i = 0; i < snippet.length; ++i) {
+    const c = snippet[i];
+    if (c === '\\' && i + 1 < snippet.length) { text += snippet[++i]; continue; }
+    if (c === '[' && !mark) { flush(); mark = document.createElement('mark'); continue; }
+    if (c === ']' && mark) { flush(); out.append(mark); mark = null; continue; }
+    text += c;
   }
+  flush();
+  if (mark) out.append(mark); // unterminated: still shown
   return out;
 }
 
@@ -117,7 +119,11 @@ function setRunning(on, cancelling) {
   $('sync-panel').setAttribute('aria-busy', on ? 'true' : 'false');
 }
 
+// The last progress drawn, for the line that tells how a run ended.
+let progress = { pages_done: 0, total_pages: null };
+
 function setProgress(e) {
+  progress = { pages_done: e.pages_done, total_pages: e.total_pages };
   const bar = $('bar');
   if (e.total_pages) {
     const pct = Math.min(100, Math.floor((100 * e.pages_done) / e.total_pages));
@@ -167,10 +173,14 @@ function showOutcome(e) {
       `${Math.round(e.rate)} items/s, ${retries(e.retries)}.`;
     showCounts(e);
     showError('');
-  } else if (e.cancelled) {
-    showError('Cancelled: nothing was committed; the catalogue is unchanged.', 'warn');
   } else {
-    showError(`Sync failed: ${e.message}`);
+    // The progress line tells where the run ended; left alone it would still say "Fetching
+    // the first page..." after a run stopped before its first page.
+    const where = progress.pages_done === 0 ? 'before the first page'
+      : `after ${progress.pages_done} of ${progress.total_pages ?? '?'} pages`;
+    $('progress-text').textContent = `${e.cancelled ? 'Cancelled' : 'Failed'} ${where}; nothing was committed.`;
+    if (e.cancelled) showError('Cancelled: nothing was committed; the catalogue is unchanged.', 'warn');
+    else showError(`Sync failed: ${e.message}`);
   }
 }
 
@@ -230,6 +240,7 @@ function onEvent(e) {
       showError('');
       $('counts').hidden = true;
       $('bar').value = 0; $('percent').textContent = '0%';
+      progress = { pages_done: 0, total_pages: null };
       $('progress-text').textContent = `Fetching the first page of ${e.url}…`;
       log(e);
       break;
