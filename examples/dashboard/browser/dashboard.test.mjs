@@ -196,9 +196,26 @@ async function test(page, errors) {
   assert.equal(notAllowed.status, 405, 'state changes are POST only');
   assert.equal((await request('GET', '/sync')).body.run, runsBefore, 'no sync was started');
 
-  step('the edited source synced to the end: the diff counts');
+  step('the edited source synced to the end, the live panel showing the pools at work meanwhile');
   await page.selectOption('#source', 'demo-edited');
   await page.click('#sync');
+  await page.waitForFunction(() => window.dashboard.metrics?.run === 3 && window.dashboard.metrics.running);
+  const panel = () => page.$$eval('#pools tbody tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+  const before1 = await panel();
+  const seen = await page.evaluate(() => window.dashboard.metricsEvents);
+  await page.waitForFunction((n) => window.dashboard.metricsEvents >= n + 2, seen);
+  const before2 = await panel();
+  assert.deepEqual(before2.map((r) => r[0]), ['search (SQLite, one connection a thread)',
+    "sync 'demo-edited': page requests and database", "sync 'demo-edited': database lane"]);
+  assert.ok(Number(before2[1][6]) > Number(before1[1][6]), `the sync pool's done count moves: ${before1[1]} -> ${before2[1]}`);
+  assert.match(await page.textContent('#lag'), /^p50 [\d.]+ (ns|µs|ms|s), max [\d.]+ (ns|µs|ms|s) over the last \d+ ticks$/);
+  console.log(`   panel: ${before1[1].join(' | ')}  ->  ${before2[1].join(' | ')}; loop lag ${await page.textContent('#lag')}`);
+  // The screenshot of the README: mid-sync, a search answered meanwhile, the panel live.
+  await page.fill('#q', 'network library');
+  await page.waitForFunction(() => document.querySelector('#search-status').textContent.includes('“network library”'));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true });
+  console.log(`   screenshot: ${join(outDir, 'dashboard.png')}`);
   const third = await waitForOutcome(page, 3);
   assert.equal(third.type, 'completed', JSON.stringify(third));
   assert.ok(third.added > 0 && third.updated > 0 && third.deleted > 0, JSON.stringify(third));
@@ -211,9 +228,6 @@ async function test(page, errors) {
   const latencies = await page.evaluate(() => window.dashboard.latencies);
   console.log(`   progress events: ${latencies.length}, server -> page latency p50 ${fmt(percentile(latencies, 50))} ms, ` +
     `p99 ${fmt(percentile(latencies, 99))} ms, max ${fmt(Math.max(...latencies))} ms`);
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(outDir, 'dashboard.png') });
-  console.log(`   screenshot: ${join(outDir, 'dashboard.png')}`);
   assert.deepEqual(errors, [], 'no script errors on the page');
 
   step('SIGTERM right after a sync began: the page says it was cancelled, not "Fetching the first page..."');

@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const retries = (n) => `${n} ${n === 1 ? 'retry' : 'retries'}`;
 // For the browser test and the benchmark: when each progress event arrived, relative to when
 // the server had the page (both clocks are this machine's).
-window.dashboard = { latencies: [], events: 0, lastEvent: null };
+// `metrics` events (the live panel) are counted apart and never become lastEvent.
+window.dashboard = { latencies: [], events: 0, lastEvent: null, metrics: null, metricsEvents: 0 };
 
 // ---------------------------------------------------------------------------------------------
 // Search
@@ -214,6 +215,7 @@ function draw() {
 }
 
 function onEvent(e) {
+  if (e.type === 'metrics') { showMetrics(e); return; }
   window.dashboard.events++;
   window.dashboard.lastEvent = e;
   switch (e.type) {
@@ -268,6 +270,43 @@ function onEvent(e) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The live panel: the pools and the lane behind the page, and the loop's heartbeat lag
+
+// 1234.5 us -> "1.23 ms": about three significant digits, in the unit that reads best.
+const digits3 = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+function duration(us) {
+  if (us == null) return '—';
+  if (us < 1) return `${Math.round(us * 1000)} ns`;
+  if (us < 1000) return `${digits3(us)} µs`;
+  if (us < 1e6) return `${digits3(us / 1000)} ms`;
+  return `${digits3(us / 1e6)} s`;
+}
+
+function showMetrics(e) {
+  window.dashboard.metrics = e;
+  window.dashboard.metricsEvents++;
+  const loop = e.loop;
+  $('lag').textContent = loop.samples ? `p50 ${duration(loop.lag_p50_us)}, max ${duration(loop.lag_max_us)} ` +
+    `over the last ${loop.samples} ticks` : '…';
+  const rows = e.pools.map((p) => {
+    const tr = document.createElement('tr');
+    const cells = [p.name, p.threads ?? (p.kind === 'lane' ? 'its pool\'s' : '—'), p.running, p.queued,
+      `${duration(p.queue_wait_p50_us)} / ${duration(p.queue_wait_p99_us)}`,
+      p.run_time_p50_us == null ? '—' : `${duration(p.run_time_p50_us)} / ${duration(p.run_time_p99_us)}`,
+      p.done, p.rejected, p.expired ?? '—'];
+    cells.forEach((text, i) => {
+      const td = document.createElement(i === 0 ? 'th' : 'td');
+      if (i === 0) td.scope = 'row';
+      td.textContent = String(text);
+      if (i === 2 && p.running > 0) td.className = 'busy';
+      tr.append(td);
+    });
+    return tr;
+  });
+  $('pools').tBodies[0].replaceChildren(...rows);
+}
+
 async function post(path) {
   try {
     const response = await fetch(path, { method: 'POST' });
@@ -284,7 +323,7 @@ $('sync').addEventListener('click', () => post(`/sync?source=${encodeURIComponen
 $('cancel').addEventListener('click', () => post('/sync/cancel'));
 
 function connect() {
-  const events = new EventSource('/sync/events');
+  const events = new EventSource('/sync/events?metrics=1');
   const pill = $('stream');
   events.onopen = () => { pill.textContent = 'live'; pill.className = 'pill live'; };
   events.onerror = () => { pill.textContent = 'reconnecting…'; pill.className = 'pill down'; };
