@@ -4,11 +4,12 @@
 // The routes this adds to sqlite_search's server (which keeps serving /search itself):
 //   GET  /, /app.js, /app.css   the page, compiled into the program
 //   GET  /sync                  the sync's state, JSON
-//   GET  /sync/events           the same state, then every event, as Server-Sent Events
+//   GET  /sync/events           the same state, then every event, as Server-Sent Events;
+//                               with ?metrics=1 also a `metrics` event every metrics_interval
 //   POST /sync[?source=NAME]    starts a sync of a configured source (202; 409 while one runs)
 //   POST /sync/cancel           cancels the sync in progress (202; 409 when none runs)
 //   GET  /catalog               {"records": N}
-//   GET  /metrics               the pools, the lane and the loop's lag, JSON (also streamed)
+//   GET  /metrics               the pools, the lane and the loop's lag, JSON
 #ifndef DASHBOARD_DASHBOARD_HPP
 #define DASHBOARD_DASHBOARD_HPP
 
