@@ -181,6 +181,9 @@ controller::controller(asio::io_context& io, dashboard_options options, record_c
       cancel_(std::make_unique<asio::cancellation_signal>()), heartbeat_timer_(io), stop_timer_(io) {
   if (options_.sources.empty())
     throw std::invalid_argument("dashboard: at least one source is needed");
+  // A zero period would keep the loop busy with the heartbeat alone.
+  if (options_.heartbeat_period.count() <= 0 || options_.metrics_interval.count() <= 0)
+    throw std::invalid_argument("dashboard: heartbeat_period and metrics_interval must be positive");
   for (const auto& s : options_.sources) {
     if (std::count_if(options_.sources.begin(), options_.sources.end(),
                       [&](const source& o) { return o.name == s.name; }) != 1)

@@ -97,7 +97,8 @@ struct event_client;
  */
 class controller {
 public:
-  /// @throws std::invalid_argument without sources, or with two sources of one name.
+  /// @throws std::invalid_argument without sources, with two sources of one name, or with a
+  ///         heartbeat_period or metrics_interval that is not positive.
   controller(asio::io_context& io, dashboard_options options, record_counter count_records);
   ~controller();
   controller(const controller&) = delete;

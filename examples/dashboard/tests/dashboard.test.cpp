@@ -479,3 +479,20 @@ TEST_CASE("the metrics stream shows the pools, the lane and the loop's lag, and 
   CHECK(snapshot["type"] == "metrics");
   CHECK(snapshot["pools"].size() == 3);
 }
+
+TEST_CASE("a heartbeat or metrics period that is not positive is refused at construction", "[dashboard][metrics]") {
+  asio::io_context io{1};
+  auto options = [](std::chrono::milliseconds heartbeat, std::chrono::milliseconds interval) {
+    dashboard::dashboard_options o;
+    o.sources.push_back({"api", {}});
+    o.sources.back().options.url = "http://127.0.0.1:9/";
+    o.heartbeat_period = heartbeat;
+    o.metrics_interval = interval;
+    return o;
+  };
+  auto none = []() -> asio::awaitable<std::size_t> { co_return 0; };
+  using std::chrono::milliseconds;
+  CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(0), milliseconds(500)), none), std::invalid_argument);
+  CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(10), milliseconds(-1)), none), std::invalid_argument);
+  CHECK_NOTHROW(dashboard::controller(io, options(milliseconds(10), milliseconds(500)), none));
+}
