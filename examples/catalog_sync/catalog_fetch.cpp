@@ -714,6 +714,10 @@ catalog_syncer::~catalog_syncer() = default;
 
 const sync_options& catalog_syncer::options() const noexcept { return *impl_->options; }
 
+smartasync::pool_metrics catalog_syncer::pool_metrics() const { return impl_->pool.metrics(); }
+
+smartasync::lane_stats catalog_syncer::database_stats() const { return impl_->database.stats(); }
+
 asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path db, event_sink on_event) {
   impl& s = *impl_;
   // Cancellation reaches the operations we await through their slots; between them we check

@@ -11,6 +11,7 @@
 
 #include <catalog/record.hpp>
 #include <smartasync/blocking_pool.hpp>
+#include <smartasync/serial_lane.hpp>
 #include <smartasync/stream.hpp>
 
 #include <asio/awaitable.hpp>
@@ -200,6 +201,12 @@ public:
   asio::awaitable<catalog::sync_counts> run(std::filesystem::path db, event_sink on_event = {});
 
   const sync_options& options() const noexcept;
+
+  /// The pool the page requests and the database calls run on: threads, running, queued,
+  /// queue-wait and run-time distributions. Callable from any thread, during a run too.
+  smartasync::pool_metrics pool_metrics() const;
+  /// The lane that orders the database calls on that pool. Callable from any thread.
+  smartasync::lane_stats database_stats() const;
 
 private:
   struct impl;

@@ -155,7 +155,9 @@ int main(int argc, char** argv) {
     auto probe = sqlite_search::make_catalog_probe(pool, connections);
     auto count = smartasync::smart_async(pool, catalog_count{&connections}, {.name = "catalog count"});
 
-    // 3. One loop thread: the search server, with the dashboard's routes in front.
+    // 3. One loop thread: the search server, with the dashboard's routes in front. The page's
+    //    live panel shows the search pool beside the sync's pool and lane, and the loop's lag.
+    board.pools.push_back({"search (SQLite, one connection a thread)", &pool});
     asio::io_context io{1};
     dashboard::controller controller(io, std::move(board),
                                      [count]() -> asio::awaitable<std::size_t> { return count.async(); });

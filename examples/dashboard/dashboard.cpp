@@ -116,6 +116,7 @@ struct event_client {
   bool dropped = false;   // too slow: end without writing more
   bool peer_gone = false; // the reader saw the connection end
   bool reader_done = false;
+  bool metrics = false;   // asked for the `metrics` events (?metrics=1)
 
   void push(std::string_view event) {
     if (closed)
@@ -177,9 +178,12 @@ struct sink_to {
 
 controller::controller(asio::io_context& io, dashboard_options options, record_counter count_records)
     : io_(io), options_(std::move(options)), count_records_(std::move(count_records)),
-      cancel_(std::make_unique<asio::cancellation_signal>()), stop_timer_(io) {
+      cancel_(std::make_unique<asio::cancellation_signal>()), heartbeat_timer_(io), stop_timer_(io) {
   if (options_.sources.empty())
     throw std::invalid_argument("dashboard: at least one source is needed");
+  // A zero period would keep the loop busy with the heartbeat alone.
+  if (options_.heartbeat_period.count() <= 0 || options_.metrics_interval.count() <= 0)
+    throw std::invalid_argument("dashboard: heartbeat_period and metrics_interval must be positive");
   for (const auto& s : options_.sources) {
     if (std::count_if(options_.sources.begin(), options_.sources.end(),
                       [&](const source& o) { return o.name == s.name; }) != 1)
@@ -228,7 +232,8 @@ asio::awaitable<std::optional<route_response>> controller::route(const http::req
   if (path == "/sync/events") {
     if (request.method != "GET")
       co_return error_response(405, "use GET", {{"Allow", "GET"}});
-    co_await stream_events(socket);
+    const auto wants = request.query.find("metrics");
+    co_await stream_events(socket, wants != request.query.end() && wants->second == "1");
     route_response streamed;
     streamed.streamed = true;
     co_return streamed;
@@ -244,6 +249,11 @@ asio::awaitable<std::optional<route_response>> controller::route(const http::req
     if (!post)
       co_return error_response(405, "use POST", {{"Allow", "POST"}});
     co_return cancel_sync();
+  }
+  if (path == "/metrics") {
+    if (!get)
+      co_return error_response(405, "use GET or HEAD", {{"Allow", "GET, HEAD"}});
+    co_return json_response(200, metrics());
   }
   if (path == "/catalog") {
     if (!get)
@@ -297,6 +307,7 @@ route_response controller::start_sync(const http::request& request) {
                                    {"run", state_.run}});
 
   const source& src = options_.sources[index];
+  syncer_shown_ = index;
   const std::uint64_t run = state_.run + 1;
   state_ = run_state{};
   state_.run = run;
@@ -438,9 +449,14 @@ void controller::broadcast(json event) {
     c->push(text);
 }
 
-asio::awaitable<void> controller::stream_events(asio::ip::tcp::socket& socket) {
+asio::awaitable<void> controller::stream_events(asio::ip::tcp::socket& socket, bool with_metrics) {
   auto c = std::make_shared<event_client>(socket, options_.max_pending);
   clients_.insert(c);
+  if (with_metrics) {
+    c->metrics = true;
+    ++metrics_clients_;
+    start_heartbeat();
+  }
   // Events are small writes, one after the other: with Nagle's algorithm each waited for the
   // ACK of the previous one, which a delayed ACK holds back up to 40 ms (p50 37 ms measured).
   asio::error_code nodelay_error;
@@ -481,6 +497,8 @@ asio::awaitable<void> controller::stream_events(asio::ip::tcp::socket& socket) {
     // The write failed: the client went away, or was dropped.
   }
   clients_.erase(c);
+  if (c->metrics)
+    --metrics_clients_; // the heartbeat stops at its next tick when none is left
   // The reader uses the session's socket: end it, and wait for it, before giving the socket back.
   asio::error_code ec;
   socket.cancel(ec);
@@ -507,7 +525,116 @@ void controller::stop(std::function<void()> then) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The live panel: what the pools and the lane are doing, and how late the loop runs a timer.
+
+namespace {
+
+double microseconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e3; }
+
+json pool_row(std::string_view name, const smartasync::pool_metrics& m) {
+  const auto& c = m.counts;
+  return json{{"name", name},
+              {"kind", "pool"},
+              {"threads", c.threads},
+              {"running", c.running},
+              {"queued", c.queued + c.waiting},
+              {"done", c.completed + c.failed},
+              {"queue_wait_p50_us", microseconds(m.queue_wait.p50)},
+              {"queue_wait_p99_us", microseconds(m.queue_wait.p99)},
+              {"run_time_p50_us", microseconds(m.run_time.p50)},
+              {"run_time_p99_us", microseconds(m.run_time.p99)},
+              {"rejected", c.rejected},
+              {"expired", c.expired}};
+}
+
+// A lane runs on a pool's threads (its row has none of its own) and has no deadlines; its
+// queue wait is the wait for its turn, its run time is in its pool's.
+json lane_row(std::string_view name, const smartasync::lane_stats& l) {
+  return json{{"name", name},
+              {"kind", "lane"},
+              {"threads", nullptr},
+              {"running", l.busy ? 1 : 0},
+              {"queued", l.waiting + l.blocked_submitters},
+              {"done", l.submitted},
+              {"queue_wait_p50_us", microseconds(l.turn_wait.p50)},
+              {"queue_wait_p99_us", microseconds(l.turn_wait.p99)},
+              {"run_time_p50_us", nullptr},
+              {"run_time_p99_us", nullptr},
+              {"rejected", l.rejected},
+              {"expired", nullptr}};
+}
+
+} // namespace
+
+json controller::metrics() {
+  json pools = json::array();
+  for (const auto& w : options_.pools)
+    if (w.pool)
+      pools.push_back(pool_row(w.name, w.pool->metrics()));
+  const auto& syncer = *syncers_[syncer_shown_];
+  const std::string& source = options_.sources[syncer_shown_].name;
+  pools.push_back(pool_row(fmt::format("sync '{}': page requests and database", source), syncer.pool_metrics()));
+  pools.push_back(lane_row(fmt::format("sync '{}': database lane", source), syncer.database_stats()));
+
+  // The heartbeat lag since the previous call: median and maximum of its ticks.
+  json loop{{"threads", 1}, {"samples", lags_.size()}, {"lag_p50_us", nullptr}, {"lag_max_us", nullptr}};
+  if (!lags_.empty()) {
+    std::sort(lags_.begin(), lags_.end());
+    loop["lag_p50_us"] = microseconds(lags_[lags_.size() / 2]);
+    loop["lag_max_us"] = microseconds(lags_.back());
+    lags_.clear();
+  }
+  return json{{"type", "metrics"},
+              {"running", state_.running},
+              {"run", state_.run},
+              {"pools", std::move(pools)},
+              {"loop", std::move(loop)},
+              {"t_ms", ms_since_epoch()}};
+}
+
+void controller::start_heartbeat() {
+  if (heartbeat_running_ || stopping_)
+    return;
+  heartbeat_running_ = true;
+  lags_.clear();
+  metrics_sent_ = std::chrono::steady_clock::now();
+  arm_heartbeat(metrics_sent_);
+}
+
+void controller::arm_heartbeat(std::chrono::steady_clock::time_point now) {
+  // A period after the last tick ran, so that a late tick is not followed by a burst.
+  heartbeat_due_ = now + options_.heartbeat_period;
+  heartbeat_timer_.expires_at(heartbeat_due_);
+  heartbeat_timer_.async_wait([this, alive = alive_](asio::error_code ec) {
+    if (!*alive)
+      return;
+    if (ec)
+      heartbeat_running_ = false;
+    else
+      on_heartbeat();
+  });
+}
+
+void controller::on_heartbeat() {
+  const auto now = std::chrono::steady_clock::now();
+  // How late the loop ran a handler that was due: what a search's reply would have waited.
+  lags_.push_back(now - heartbeat_due_);
+  if (now - metrics_sent_ >= options_.metrics_interval) {
+    metrics_sent_ = now;
+    const std::string text = sse(metrics());
+    for (const auto& c : clients_)
+      if (c->metrics)
+        c->push(text);
+  }
+  if (metrics_clients_ == 0 || stopping_)
+    heartbeat_running_ = false;
+  else
+    arm_heartbeat(now);
+}
+
 void controller::finish_stop() {
+  heartbeat_timer_.cancel();
   for (const auto& c : clients_) {
     c->closed = true; // what is queued (the final event) is still written
     c->wake.cancel();

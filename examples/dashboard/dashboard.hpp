@@ -4,15 +4,19 @@
 // The routes this adds to sqlite_search's server (which keeps serving /search itself):
 //   GET  /, /app.js, /app.css   the page, compiled into the program
 //   GET  /sync                  the sync's state, JSON
-//   GET  /sync/events           the same state, then every event, as Server-Sent Events
+//   GET  /sync/events           the same state, then every event, as Server-Sent Events;
+//                               with ?metrics=1 also a `metrics` event every metrics_interval
 //   POST /sync[?source=NAME]    starts a sync of a configured source (202; 409 while one runs)
 //   POST /sync/cancel           cancels the sync in progress (202; 409 when none runs)
 //   GET  /catalog               {"records": N}
+//   GET  /metrics               the pools, the lane and the loop's lag, JSON
 #ifndef DASHBOARD_DASHBOARD_HPP
 #define DASHBOARD_DASHBOARD_HPP
 
 #include "catalog_fetch.hpp"
 #include "search_server.hpp"
+
+#include <smartasync/blocking_pool.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -34,6 +38,13 @@
 #include <vector>
 
 namespace dashboard {
+
+/// A pool shown in the page's live panel besides the syncers' own (e.g. the search pool).
+struct watched_pool {
+  std::string name;
+  /// Must outlive the controller.
+  const smartasync::blocking_pool* pool = nullptr;
+};
 
 /// A catalogue the dashboard may sync from. The page names it; it cannot name a URL.
 struct source {
@@ -58,6 +69,13 @@ struct dashboard_options {
   std::size_t max_pending = 1024;
   /// An SSE comment this often on an idle stream, so that proxies keep it open.
   std::chrono::milliseconds heartbeat{15000};
+  /// Shown in the live panel, before the pool and the database lane of the source being synced.
+  std::vector<watched_pool> pools;
+  /// How often a client of `/sync/events?metrics=1` gets a `metrics` event.
+  std::chrono::milliseconds metrics_interval{500};
+  /// How often the loop's heartbeat timer is due, while a metrics client is connected: how late
+  /// it runs is the loop's lag, what any handler on the loop (a search's reply) waits.
+  std::chrono::milliseconds heartbeat_period{10};
 };
 
 /// How many records the catalogue holds, counted off the loop (main wraps the count with
@@ -79,7 +97,8 @@ struct event_client;
  */
 class controller {
 public:
-  /// @throws std::invalid_argument without sources, or with two sources of one name.
+  /// @throws std::invalid_argument without sources, with two sources of one name, or with a
+  ///         heartbeat_period or metrics_interval that is not positive.
   controller(asio::io_context& io, dashboard_options options, record_counter count_records);
   ~controller();
   controller(const controller&) = delete;
@@ -94,6 +113,10 @@ public:
 
   /// The current state, as GET /sync and the `state` event carry it.
   nlohmann::json state() const;
+
+  /// The pools, the lane and the loop's heartbeat lag since the previous call, as GET /metrics
+  /// and the `metrics` event carry them.
+  nlohmann::json metrics();
 
 private:
   struct run_state {
@@ -112,13 +135,16 @@ private:
                                                                       asio::ip::tcp::socket& socket);
   sqlite_search::route_response start_sync(const sqlite_search::http::request& request);
   sqlite_search::route_response cancel_sync();
-  asio::awaitable<void> stream_events(asio::ip::tcp::socket& socket);
+  asio::awaitable<void> stream_events(asio::ip::tcp::socket& socket, bool with_metrics);
   static asio::awaitable<void> run_sync(catalog_sync::catalog_syncer& syncer, std::filesystem::path db,
                                         catalog_sync::event_sink sink);
   void on_sync_event(std::uint64_t run, const catalog_sync::sync_event& event);
   void on_run_finished(std::uint64_t run);
   void broadcast(nlohmann::json event);
   void finish_stop();
+  void start_heartbeat();
+  void arm_heartbeat(std::chrono::steady_clock::time_point now);
+  void on_heartbeat();
   friend struct sync_finished;
 
   asio::io_context& io_;
@@ -129,6 +155,14 @@ private:
   run_state state_;
   std::deque<nlohmann::json> log_;
   std::set<std::shared_ptr<event_client>> clients_;
+  std::size_t metrics_clients_ = 0;
+  std::size_t syncer_shown_ = 0; // the source of the current (or last) run
+  // The heartbeat: due every heartbeat_period while metrics clients are connected; the lag of
+  // each tick since the last metrics() is kept.
+  asio::steady_timer heartbeat_timer_;
+  bool heartbeat_running_ = false;
+  std::chrono::steady_clock::time_point heartbeat_due_{}, metrics_sent_{};
+  std::vector<std::chrono::steady_clock::duration> lags_;
   asio::steady_timer stop_timer_;
   bool stopping_ = false;
   std::function<void()> after_stop_;

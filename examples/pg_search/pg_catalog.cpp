@@ -421,9 +421,11 @@ std::vector<catalog::search_hit> search(connection& db, std::string_view query, 
 
   // ts_rank over the top rows only, then ts_headline (costly: it re-parses the text) over the
   // `limit` rows kept. Weights are {D, C, B, A}: a name (A) match weighs 10 descriptions (B).
+  // The text's own `\`, `[` and `]` are escaped before the headline adds its `[` `]` (the
+  // parser reads all three as separators, so the words and their matches do not change).
   static constexpr std::string_view select = R"sql(
     SELECT name, version, section,
-           ts_headline('english', description, query,
+           ts_headline('english', replace(replace(replace(description, '\', '\\'), '[', '\['), ']', '\]'), query,
                        'StartSel="[", StopSel="]", MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=" ... "'),
            rank
     FROM (SELECT p.name, p.version, p.section, p.description, q.query,

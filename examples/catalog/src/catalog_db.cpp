@@ -233,8 +233,8 @@ std::vector<search_hit> catalog_db::search(std::string_view query, int limit) co
   reset_on_exit reset{s};
   bind_text(db, s, 1, query);
   sqlite3_bind_int(s, 2, limit);
-  bind_text(db, s, 3, highlight_begin);
-  bind_text(db, s, 4, highlight_end);
+  bind_text(db, s, 3, raw_highlight_begin);
+  bind_text(db, s, 4, raw_highlight_end);
 
   std::vector<search_hit> hits;
   for (;;) {
@@ -248,7 +248,7 @@ std::vector<search_hit> catalog_db::search(std::string_view query, int limit) co
         throw invalid_query(fmt::format("invalid search query: {}", sqlite3_errmsg(db)));
       fail(db, rc, fmt::format("search failed in {}", impl_->where()));
     }
-    hits.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3),
+    hits.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), encode_snippet(column_text(s, 3)),
                     sqlite3_column_double(s, 4)});
   }
   return hits;

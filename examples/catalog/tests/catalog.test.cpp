@@ -76,6 +76,18 @@ TEST_CASE("search snippets highlight the matched terms", "[catalog][search]") {
   CHECK(hits[1].snippet.find(std::string(highlight_begin) + "network" + highlight_end) != std::string::npos);
 }
 
+TEST_CASE("search snippets escape the text's own brackets, so that only matches read as [match]",
+          "[catalog][search]") {
+  temp_dir dir;
+  catalog_db db(dir / "c.db", open_mode::read_write);
+  fill(db, {{"brackets", "1", "misc", "Ed <e@example.org>", "Quagga reads [quux] and C:\\temp"}});
+
+  const auto hits = db.search("quagga OR quux", 10);
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0].snippet == "[Quagga] reads \\[[quux]\\] and C:\\\\temp");
+  CHECK(encode_snippet("a [b] \\ c") == "a \\[b\\] \\\\ c");
+}
+
 TEST_CASE("bad queries are rejected with a clear error and change nothing", "[catalog][errors]") {
   temp_dir dir;
   catalog_db db(dir / "c.db", open_mode::read_write);

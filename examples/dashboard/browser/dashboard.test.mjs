@@ -90,6 +90,19 @@ try {
 process.exit(failed ? 1 : 0);
 
 async function test(page, errors) {
+  step('before any sync: no counts box, and the log has room for three-digit line numbers');
+  assert.equal(await page.isVisible('#counts'), false, 'no counts before a sync');
+  // The numbers of an <ol> are drawn in its left padding, clipped by its overflow: the padding
+  // must hold the widest one the log shows ("200. ", it keeps 200 lines) in the log's font.
+  const room = await page.evaluate(() => {
+    const list = document.querySelector('#log');
+    const style = getComputedStyle(list);
+    const context = document.createElement('canvas').getContext('2d');
+    context.font = `${style.fontSize} ${style.fontFamily}`;
+    return { padding: parseFloat(style.paddingLeft), needed: context.measureText('200. ').width };
+  });
+  assert.ok(room.padding >= room.needed, `log numbers fit: ${JSON.stringify(room)}`);
+
   step('Sync (from the keyboard): the bar reaches 100 % and the counts show');
   await page.selectOption('#source', 'demo');
   await page.focus('#sync');
@@ -122,6 +135,16 @@ async function test(page, errors) {
   assert.ok(hits.some((h) => h.marks.some((m) => m.startsWith('librar'))), `a highlighted match: ${JSON.stringify(hits)}`);
   const before = await searchNames(page, 'library');
   assert.ok(before.length > 0);
+  // Catalogue text with its own brackets comes escaped (\[x\]): shown as text, not as a match.
+  await page.route('**/search?*', (route) => route.fulfill({
+    status: 200, contentType: 'application/json',
+    body: JSON.stringify({ query: 'quagga', limit: 20, count: 1, elapsed_ms: 0.1, results: [
+      { name: 'brackets', version: '1', section: 'misc', score: -1, snippet: '[Quagga] reads \\[x\\] and C:\\\\temp' }] }),
+  }));
+  await searchNames(page, 'quagga');
+  const shown = await page.$eval('#results li .snippet', (p) => ({ text: p.textContent, marks: [...p.querySelectorAll('mark')].map((m) => m.textContent) }));
+  assert.deepEqual(shown, { text: 'Quagga reads [x] and C:\\temp', marks: ['Quagga'] });
+  await page.unroute('**/search?*');
   await page.fill('#q', 'name:(');
   await page.waitForFunction(() => document.querySelector('#search-status').classList.contains('bad'));
   console.log(`   ${before.length} results; a broken query says: ${await page.textContent('#search-status')}`);
@@ -139,6 +162,8 @@ async function test(page, errors) {
   assert.equal(second.type, 'failed', JSON.stringify(second));
   assert.equal(second.cancelled, true);
   assert.match(await page.textContent('#error'), /Cancelled: nothing was committed/);
+  assert.equal(await page.isVisible('#counts'), false, 'the previous run\'s counts are not shown beside "Cancelled"');
+  assert.match(await page.textContent('#progress-text'), /^Cancelled after \d+ of \d+ pages; nothing was committed\.$/);
   const percent = parseInt(await page.textContent('#percent'), 10);
   assert.ok(percent < 100, `cancelled mid-way (at ${percent} %)`);
   assert.equal((await request('GET', '/catalog')).body.records, 3000, 'the catalogue is unchanged');
@@ -171,9 +196,26 @@ async function test(page, errors) {
   assert.equal(notAllowed.status, 405, 'state changes are POST only');
   assert.equal((await request('GET', '/sync')).body.run, runsBefore, 'no sync was started');
 
-  step('the edited source synced to the end: the diff counts');
+  step('the edited source synced to the end, the live panel showing the pools at work meanwhile');
   await page.selectOption('#source', 'demo-edited');
   await page.click('#sync');
+  await page.waitForFunction(() => window.dashboard.metrics?.run === 3 && window.dashboard.metrics.running);
+  const panel = () => page.$$eval('#pools tbody tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+  const before1 = await panel();
+  const seen = await page.evaluate(() => window.dashboard.metricsEvents);
+  await page.waitForFunction((n) => window.dashboard.metricsEvents >= n + 2, seen);
+  const before2 = await panel();
+  assert.deepEqual(before2.map((r) => r[0]), ['search (SQLite, one connection a thread)',
+    "sync 'demo-edited': page requests and database", "sync 'demo-edited': database lane"]);
+  assert.ok(Number(before2[1][6]) > Number(before1[1][6]), `the sync pool's done count moves: ${before1[1]} -> ${before2[1]}`);
+  assert.match(await page.textContent('#lag'), /^p50 [\d.]+ (ns|µs|ms|s), max [\d.]+ (ns|µs|ms|s) over the last \d+ ticks$/);
+  console.log(`   panel: ${before1[1].join(' | ')}  ->  ${before2[1].join(' | ')}; loop lag ${await page.textContent('#lag')}`);
+  // The screenshot of the README: mid-sync, a search answered meanwhile, the panel live.
+  await page.fill('#q', 'network library');
+  await page.waitForFunction(() => document.querySelector('#search-status').textContent.includes('“network library”'));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true });
+  console.log(`   screenshot: ${join(outDir, 'dashboard.png')}`);
   const third = await waitForOutcome(page, 3);
   assert.equal(third.type, 'completed', JSON.stringify(third));
   assert.ok(third.added > 0 && third.updated > 0 && third.deleted > 0, JSON.stringify(third));
@@ -186,10 +228,18 @@ async function test(page, errors) {
   const latencies = await page.evaluate(() => window.dashboard.latencies);
   console.log(`   progress events: ${latencies.length}, server -> page latency p50 ${fmt(percentile(latencies, 50))} ms, ` +
     `p99 ${fmt(percentile(latencies, 99))} ms, max ${fmt(Math.max(...latencies))} ms`);
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(outDir, 'dashboard.png') });
-  console.log(`   screenshot: ${join(outDir, 'dashboard.png')}`);
   assert.deepEqual(errors, [], 'no script errors on the page');
+
+  step('SIGTERM right after a sync began: the page says it was cancelled, not "Fetching the first page..."');
+  const runs = (await request('GET', '/sync')).body.run;
+  await page.click('#sync');
+  await page.waitForFunction((r) => window.dashboard.lastEvent?.run === r, runs + 1);
+  process.kill(Number(process.env.SERVER_PID), 'SIGTERM');
+  const stopped = await waitForOutcome(page, runs + 1);
+  assert.equal(stopped.cancelled, true, JSON.stringify(stopped));
+  const line = await page.textContent('#progress-text');
+  assert.match(line, /^Cancelled (before the first page|after \d+ of \d+ pages); nothing was committed\.$/);
+  console.log(`   ${line}`);
   console.log('browser test: OK');
 }
 

@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -66,11 +67,11 @@ json search_for(std::uint16_t port, const std::string& name) {
 /// A client of /sync/events: a blocking socket, every read bounded (a hang fails the test).
 class event_stream {
 public:
-  explicit event_stream(std::uint16_t port) : socket_(io_) {
+  explicit event_stream(std::uint16_t port, const std::string& target = "/sync/events") : socket_(io_) {
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
     timeval tv{20, 0};
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    asio::write(socket_, asio::buffer(std::string("GET /sync/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+    asio::write(socket_, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     std::size_t end;
     while ((end = buffer_.find("\r\n\r\n")) == std::string::npos)
       receive();
@@ -180,6 +181,8 @@ struct dashboard_fixture {
     if (tweak)
       tweak(s);
     o.sources.push_back(std::move(s));
+    o.pools.push_back({"search", &pool});
+    o.metrics_interval = std::chrono::milliseconds(50);
     return o;
   }
   sqlite_search::server_options server_options() {
@@ -420,4 +423,76 @@ TEST_CASE("stopping the program during a sync cancels it: nothing committed, the
   CHECK(events.ends());
   f.loop.join(); // io_context::run returned: nothing is left behind
   CHECK(f.catalogue_size() == 0);
+}
+
+TEST_CASE("the metrics stream shows the pools, the lane and the loop's lag, and they move during a sync",
+          "[dashboard][metrics]") {
+  dashboard_fixture f(500, slow_api(40));
+  event_stream plain(f.port());
+  event_stream events(f.port(), "/sync/events?metrics=1");
+  REQUIRE(events.next()["type"] == "state");
+
+  // Before a sync: the search pool, the source's pool and its database lane, and the loop.
+  const json idle = events.next("metrics");
+  REQUIRE(idle["pools"].size() == 3);
+  CHECK(idle["pools"][0]["name"] == "search");
+  CHECK(idle["pools"][0]["threads"] == 2);
+  CHECK(idle["pools"][1]["kind"] == "pool");
+  CHECK(idle["pools"][1]["threads"] == 3); // concurrency 2, plus one for the database
+  CHECK(idle["pools"][2]["kind"] == "lane");
+  CHECK(idle["loop"]["threads"] == 1);
+  CHECK(idle["loop"]["samples"].get<int>() > 0);
+  CHECK(idle["loop"]["lag_max_us"].get<double>() >= idle["loop"]["lag_p50_us"].get<double>());
+
+  // During the sync the sync pool's counts move from one event to the next, and it never runs
+  // more than its threads.
+  REQUIRE(post(f.port(), "/sync").status == 202);
+  std::vector<std::uint64_t> done;
+  std::size_t most_running = 0;
+  for (;;) {
+    const json m = events.next("metrics");
+    if (m["run"] != 1)
+      continue; // sent before the POST was answered
+    if (!m["running"].get<bool>())
+      break;
+    done.push_back(m["pools"][1]["done"].get<std::uint64_t>());
+    most_running = std::max(most_running, m["pools"][1]["running"].get<std::size_t>());
+  }
+  REQUIRE(done.size() >= 2);
+  CHECK(std::adjacent_find(done.begin(), done.end(), std::not_equal_to<>()) != done.end());
+  CHECK(most_running >= 1);
+  CHECK(most_running <= 3);
+  const json after = events.next("metrics");
+  CHECK(after["pools"][1]["done"].get<std::uint64_t>() >= 11); // 10 pages and the database calls
+  CHECK(after["pools"][2]["done"].get<std::uint64_t>() >= 10); // a staging call a page, the commit
+  CHECK(after["pools"][1]["rejected"] == 0);
+
+  // A client that did not ask gets no metrics, only the run's events.
+  CHECK(plain.next()["type"] == "state");
+  for (;;) {
+    const json e = plain.next();
+    CHECK(e["type"] != "metrics");
+    if (e["type"] == "completed" || e["type"] == "failed")
+      break;
+  }
+  const json snapshot = get_json(f.port(), "/metrics");
+  CHECK(snapshot["type"] == "metrics");
+  CHECK(snapshot["pools"].size() == 3);
+}
+
+TEST_CASE("a heartbeat or metrics period that is not positive is refused at construction", "[dashboard][metrics]") {
+  asio::io_context io{1};
+  auto options = [](std::chrono::milliseconds heartbeat, std::chrono::milliseconds interval) {
+    dashboard::dashboard_options o;
+    o.sources.push_back({"api", {}});
+    o.sources.back().options.url = "http://127.0.0.1:9/";
+    o.heartbeat_period = heartbeat;
+    o.metrics_interval = interval;
+    return o;
+  };
+  auto none = []() -> asio::awaitable<std::size_t> { co_return 0; };
+  using std::chrono::milliseconds;
+  CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(0), milliseconds(500)), none), std::invalid_argument);
+  CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(10), milliseconds(-1)), none), std::invalid_argument);
+  CHECK_NOTHROW(dashboard::controller(io, options(milliseconds(10), milliseconds(500)), none));
 }

@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const retries = (n) => `${n} ${n === 1 ? 'retry' : 'retries'}`;
 // For the browser test and the benchmark: when each progress event arrived, relative to when
 // the server had the page (both clocks are this machine's).
-window.dashboard = { latencies: [], events: 0, lastEvent: null };
+// `metrics` events (the live panel) are counted apart and never become lastEvent.
+window.dashboard = { latencies: [], events: 0, lastEvent: null, metrics: null, metricsEvents: 0 };
 
 // ---------------------------------------------------------------------------------------------
 // Search
@@ -21,20 +22,22 @@ function setSearchStatus(text, bad) {
   $('search-status').classList.toggle('bad', !!bad);
 }
 
-// "a [net]work [library]" -> text and <mark> nodes (the catalogue marks matches with [ ]).
+// "a [net]work [library] \[x\]" -> text and <mark> nodes: the catalogue marks matches with
+// [ ] and escapes the text's own [, ] and \ with a \, so that data reading "[x]" stays text.
 function snippetNodes(snippet) {
   const out = document.createDocumentFragment();
-  let rest = snippet;
-  for (;;) {
-    const open = rest.indexOf('[');
-    const close = open < 0 ? -1 : rest.indexOf(']', open + 1);
-    if (open < 0 || close < 0) { out.append(rest); break; }
-    out.append(rest.slice(0, open));
-    const mark = document.createElement('mark');
-    mark.textContent = rest.slice(open + 1, close);
-    out.append(mark);
-    rest = rest.slice(close + 1);
+  let text = '';
+  let mark = null;
+  const flush = () => { if (text) (mark || out).append(text); text = ''; };
+  for (let i = 0; i < snippet.length; ++i) {
+    const c = snippet[i];
+    if (c === '\\' && i + 1 < snippet.length) { text += snippet[++i]; continue; }
+    if (c === '[' && !mark) { flush(); mark = document.createElement('mark'); continue; }
+    if (c === ']' && mark) { flush(); out.append(mark); mark = null; continue; }
+    text += c;
   }
+  flush();
+  if (mark) out.append(mark); // unterminated: still shown
   return out;
 }
 
@@ -117,7 +120,11 @@ function setRunning(on, cancelling) {
   $('sync-panel').setAttribute('aria-busy', on ? 'true' : 'false');
 }
 
+// The last progress drawn, for the line that tells how a run ended.
+let progress = { pages_done: 0, total_pages: null };
+
 function setProgress(e) {
+  progress = { pages_done: e.pages_done, total_pages: e.total_pages };
   const bar = $('bar');
   if (e.total_pages) {
     const pct = Math.min(100, Math.floor((100 * e.pages_done) / e.total_pages));
@@ -167,10 +174,14 @@ function showOutcome(e) {
       `${Math.round(e.rate)} items/s, ${retries(e.retries)}.`;
     showCounts(e);
     showError('');
-  } else if (e.cancelled) {
-    showError('Cancelled: nothing was committed; the catalogue is unchanged.', 'warn');
   } else {
-    showError(`Sync failed: ${e.message}`);
+    // The progress line tells where the run ended; left alone it would still say "Fetching
+    // the first page..." after a run stopped before its first page.
+    const where = progress.pages_done === 0 ? 'before the first page'
+      : `after ${progress.pages_done} of ${progress.total_pages ?? '?'} pages`;
+    $('progress-text').textContent = `${e.cancelled ? 'Cancelled' : 'Failed'} ${where}; nothing was committed.`;
+    if (e.cancelled) showError('Cancelled: nothing was committed; the catalogue is unchanged.', 'warn');
+    else showError(`Sync failed: ${e.message}`);
   }
 }
 
@@ -204,6 +215,7 @@ function draw() {
 }
 
 function onEvent(e) {
+  if (e.type === 'metrics') { showMetrics(e); return; }
   window.dashboard.events++;
   window.dashboard.lastEvent = e;
   switch (e.type) {
@@ -230,6 +242,7 @@ function onEvent(e) {
       showError('');
       $('counts').hidden = true;
       $('bar').value = 0; $('percent').textContent = '0%';
+      progress = { pages_done: 0, total_pages: null };
       $('progress-text').textContent = `Fetching the first page of ${e.url}…`;
       log(e);
       break;
@@ -257,6 +270,43 @@ function onEvent(e) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The live panel: the pools and the lane behind the page, and the loop's heartbeat lag
+
+// 1234.5 us -> "1.23 ms": about three significant digits, in the unit that reads best.
+const digits3 = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+function duration(us) {
+  if (us == null) return '—';
+  if (us < 1) return `${Math.round(us * 1000)} ns`;
+  if (us < 1000) return `${digits3(us)} µs`;
+  if (us < 1e6) return `${digits3(us / 1000)} ms`;
+  return `${digits3(us / 1e6)} s`;
+}
+
+function showMetrics(e) {
+  window.dashboard.metrics = e;
+  window.dashboard.metricsEvents++;
+  const loop = e.loop;
+  $('lag').textContent = loop.samples ? `p50 ${duration(loop.lag_p50_us)}, max ${duration(loop.lag_max_us)} ` +
+    `over the last ${loop.samples} ticks` : '…';
+  const rows = e.pools.map((p) => {
+    const tr = document.createElement('tr');
+    const cells = [p.name, p.threads ?? (p.kind === 'lane' ? 'its pool\'s' : '—'), p.running, p.queued,
+      `${duration(p.queue_wait_p50_us)} / ${duration(p.queue_wait_p99_us)}`,
+      p.run_time_p50_us == null ? '—' : `${duration(p.run_time_p50_us)} / ${duration(p.run_time_p99_us)}`,
+      p.done, p.rejected, p.expired ?? '—'];
+    cells.forEach((text, i) => {
+      const td = document.createElement(i === 0 ? 'th' : 'td');
+      if (i === 0) td.scope = 'row';
+      td.textContent = String(text);
+      if (i === 2 && p.running > 0) td.className = 'busy';
+      tr.append(td);
+    });
+    return tr;
+  });
+  $('pools').tBodies[0].replaceChildren(...rows);
+}
+
 async function post(path) {
   try {
     const response = await fetch(path, { method: 'POST' });
@@ -273,7 +323,7 @@ $('sync').addEventListener('click', () => post(`/sync?source=${encodeURIComponen
 $('cancel').addEventListener('click', () => post('/sync/cancel'));
 
 function connect() {
-  const events = new EventSource('/sync/events');
+  const events = new EventSource('/sync/events?metrics=1');
   const pill = $('stream');
   events.onopen = () => { pill.textContent = 'live'; pill.className = 'pill live'; };
   events.onerror = () => { pill.textContent = 'reconnecting…'; pill.className = 'pill down'; };

@@ -39,6 +39,7 @@ void import_catalogue(const test_cluster& cluster) {
   records.push_back({"stripes", "2.0", "utils", "Ben <b@example.org>", "Draws a zebra, and another zebra"});
   records.push_back({"zebrafish-db", "0.3", "science", "Cy <c@example.org>", "Zebra fish genome database"});
   records.push_back({"alpha", "1", "misc", "Di <d@example.org>", "The first record, common words: alpha"});
+  records.push_back({"brackets", "1", "misc", "Ed <e@example.org>", "Quagga reads [quux] and C:\\temp"});
   connection db(cluster.options());
   REQUIRE(import_records(db, records) == records.size());
 }
@@ -94,12 +95,17 @@ TEST_CASE("search ranks name matches above description matches, with highlighted
     if (h.name == "stripes")
       CHECK(h.snippet == "Draws a [zebra], and another [zebra]");
 
+  // The text's own brackets are escaped, so that only the matches read as [match].
+  const auto bracketed = search(db, "quagga | quux", 10);
+  REQUIRE(bracketed.size() == 1);
+  CHECK(bracketed[0].snippet == "[Quagga] reads \\[[quux]\\] and C:\\\\temp");
+
   CHECK(search(db, "zebra", 1).size() == 1);                    // the limit holds
   CHECK(search(db, "zebra & fish", 10).at(0).name == "zebrafish-db"); // AND
   CHECK(search(db, "zebr:*", 10).size() == 3);                   // prefix
   CHECK(search(db, "zebra & !fish", 10).size() == 2);            // NOT
   CHECK(search(db, "nosuchwordanywhere", 10).empty());
-  CHECK(count_records(db) == 304);
+  CHECK(count_records(db) == 305);
 
   // Ties are broken by name: the order is the same on every run.
   const auto a = search(db, "network", 50), b = search(db, "network", 50);

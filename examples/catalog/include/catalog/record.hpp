@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace catalog {
 
@@ -26,7 +27,8 @@ struct search_hit {
   std::string version;
   std::string section;
   /// An excerpt of the description with each matched term wrapped in
-  /// catalog::highlight_begin / catalog::highlight_end.
+  /// catalog::highlight_begin / catalog::highlight_end; a `[`, `]` or `\` of the text itself
+  /// is preceded by a `\`, so that data reading "[x]" is never taken for a match.
   std::string snippet;
   /// The store's rank: SQLite's bm25 is lower for a better match (scores are negative);
   /// PostgreSQL's ts_rank (examples/pg_search) is higher for a better match.
@@ -36,6 +38,31 @@ struct search_hit {
 /// The markers search_hit::snippet puts around matched terms.
 inline constexpr const char* highlight_begin = "[";
 inline constexpr const char* highlight_end = "]";
+
+/// The markers a store is asked to put around matched terms before encode_snippet turns them
+/// into highlight_begin / highlight_end: bytes that never occur in UTF-8 text, so that no
+/// character of the catalogue can be taken for one.
+inline constexpr std::string_view raw_highlight_begin = "\xFE";
+inline constexpr std::string_view raw_highlight_end = "\xFF";
+
+/// `raw` (matches between raw_highlight_begin and raw_highlight_end) as search_hit::snippet
+/// holds it: the markers become `[` `]`, and the text's own `[`, `]` and `\` get a `\` before.
+inline std::string encode_snippet(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() + 8);
+  for (const char c : raw) {
+    if (c == raw_highlight_begin[0])
+      out += highlight_begin;
+    else if (c == raw_highlight_end[0])
+      out += highlight_end;
+    else {
+      if (c == '[' || c == ']' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
 
 /// What a committed sync changed. added + updated + unchanged is the snapshot's size.
 struct sync_counts {
