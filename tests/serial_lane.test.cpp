@@ -196,6 +196,143 @@ TEST_CASE("a pool worker waiting for a lane's turn runs the pool's queue, so a o
   CHECK(user.get() == 7);
 }
 
+TEST_CASE("on a one-thread pool, two plain calls waiting for a lane's turn and a lane call "
+          "queued behind them all complete") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  // X waits for the turn and runs the pool's queue meanwhile, which runs Y; Y waits too, and
+  // runs L, which holds the turn. Y is stacked on X on the one worker, so Y must be served
+  // first.
+  auto x = smartasync::async_offload(pool, [&] { lane.run([&] { note("x"); }); }, asio::use_future);
+  auto y = smartasync::async_offload(pool, [&] { lane.run([&] { note("y"); }); }, asio::use_future);
+  auto l = smartasync::async_offload(lane, [&] { note("l"); }, asio::use_future);
+  hold.open();
+  blocker.get();
+  l.get();
+  y.get();
+  x.get();
+  CHECK(order == std::vector<std::string>{"l", "y", "x"});
+  CHECK(lane.stats().submitted == 3);
+  CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("on a one-thread pool, waits for a lane's turn stacked three deep are served "
+          "innermost first, after the calls queued before them") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold, holder_in, holder_release, other_queued;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  // A plain thread holds the turn, and another waits for it: the stacked waits of the worker
+  // come after that one and after the lane call, which were queued first.
+  std::thread holder([&] {
+    lane.run([&] {
+      holder_in.open();
+      holder_release.wait();
+      note("holder");
+    });
+  });
+  holder_in.wait();
+  std::thread other([&] { lane.run([&] { note("other"); }); });
+  while (lane.stats().waiting != 1)
+    std::this_thread::yield();
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  std::vector<std::future<void>> stacked;
+  for (const char* name : {"a", "b", "c"})
+    stacked.push_back(smartasync::async_offload(
+        pool, [&, name] { lane.run([&, name] { note(name); }); }, asio::use_future));
+  auto last = smartasync::async_offload(lane, [&] { note("lane call"); }, asio::use_future);
+  hold.open();
+  blocker.get();
+  while (lane.stats().waiting != 5) // other, the lane call, c, b, a
+    std::this_thread::yield();
+  holder_release.open();
+  holder.join();
+  other.join();
+  for (auto& f : stacked)
+    f.get();
+  last.get();
+  CHECK(order == std::vector<std::string>{"holder", "other", "lane call", "c", "b", "a"});
+}
+
+TEST_CASE("on a one-thread pool, a plain call that waits for a lane's turn while an earlier wait "
+          "of its worker already holds it runs on that turn") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold, holder_in, holder_release, z_in, z_release;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  std::thread holder([&] {
+    lane.run([&] {
+      holder_in.open();
+      holder_release.wait();
+      note("holder");
+    });
+  });
+  holder_in.wait();
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto x = smartasync::async_offload(pool, [&] { lane.run([&] { note("x"); }); }, asio::use_future);
+  auto z = smartasync::async_offload(pool, [&] {
+    z_in.open();
+    z_release.wait();
+    return lane.run([&] {
+      note("z");
+      return lane.is_current();
+    });
+  }, asio::use_future);
+  hold.open();
+  blocker.get();
+  z_in.wait(); // the worker waits for x's turn and runs z meanwhile
+  holder_release.open();
+  holder.join(); // the turn has passed to x, whose worker is inside z
+  z_release.open();
+  CHECK(z.get());
+  x.get();
+  CHECK(order == std::vector<std::string>{"holder", "z", "x"});
+  CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("a pool worker waiting for the turn of a full lane on its own pool runs the calls "
+          "ahead of it instead of blocking for space") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool, {.queue_capacity = 1, .when_full = smartasync::full_policy::wait}};
+  gate hold;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto user = smartasync::async_offload(pool, [&] { lane.run([&] { note("run"); }); },
+                                        asio::use_future);
+  auto first = smartasync::async_offload(lane, [&] { note("first"); }, asio::use_future);
+  auto second = smartasync::async_offload(lane, [&] { note("second"); }, asio::use_future);
+  CHECK(lane.stats().waiting == 1); // full: the worker must not wait for space
+  hold.open();
+  blocker.get();
+  first.get();
+  second.get();
+  user.get();
+  CHECK(order == std::vector<std::string>{"first", "second", "run"});
+}
+
 TEST_CASE("a lane call cancelled while waiting for its turn never runs, and the next one does") {
   smartasync::blocking_pool pool{2, 1024};
   smartasync::serial_lane lane{pool};

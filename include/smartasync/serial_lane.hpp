@@ -178,9 +178,16 @@ public:
 
   /// Runs `f()` on this thread when the lane's turn comes, and returns what it returns.
   /**
-   * Blocks until every call submitted before it has returned (a pool worker waiting here runs
-   * its pool's queued work meanwhile, so a lane on the same pool cannot deadlock on it).
-   * Inside the lane's own call it runs at once.
+   * Blocks until every call submitted before it has returned. Inside the lane's own call it
+   * runs at once.
+   *
+   * A pool worker waiting here runs its pool's queued work meanwhile, so a lane on the same
+   * pool cannot deadlock on it, even with one thread. A call the worker takes up that way and
+   * that also waits for this lane is served just before the wait it interrupted (which
+   * cannot resume until it returns), or runs at once if that wait holds the turn already; it
+   * is admitted beyond the lane's queue_capacity. A worker of the lane's own pool never
+   * blocks for space in a full lane with full_policy::wait: it waits for the turn beyond the
+   * bound, as an event loop's call does.
    * @throws smartasync::system_error with error::queue_full when the lane is full and its
    * policy is full_policy::reject; whatever `f` throws.
    */
@@ -188,7 +195,13 @@ public:
   std::invoke_result_t<F&> run(F&& f) {
     if (is_current())
       return std::invoke(f);
-    acquire_turn();
+    sync_turn waiter(this);
+    if (!acquire_turn(waiter)) {
+      // An earlier run() on this thread holds the turn and is waiting for this call to return:
+      // run on its turn, which it keeps.
+      detail::lane_scope turn(this);
+      return std::invoke(f);
+    }
     struct pass_on_exit {
       serial_lane* lane;
       ~pass_on_exit() { lane->pass_turn(); }
@@ -221,11 +234,13 @@ private:
   // A synchronous caller waiting for the turn, linked in the FIFO like an operation.
   class sync_turn final : public detail::pool_op {
   public:
+    explicit sync_turn(const serial_lane* l) noexcept : lane(l) {}
     void execute() noexcept override {}
     void abort(error_code) noexcept override {}
     void abandon() noexcept override {}
     // Under the lane's mutex.
     bool grant_turn() noexcept override {
+      holds_turn = true;
       if (helped) {
         detail::worker_helping::notify_helpers(*helped, [this] { granted = true; });
       } else {
@@ -235,10 +250,35 @@ private:
       return true;
     }
 
-    bool granted = false; // under the lane's mutex, or the helped pool's
+    const serial_lane* lane;
+    bool granted = false;    // under the lane's mutex, or the helped pool's
+    bool holds_turn = false; // under the lane's mutex
     blocking_pool* helped = nullptr;
     std::condition_variable cv;
+    // The waits of this thread that run its pool's work meanwhile, innermost first: a call
+    // taken from the pool there may itself wait for a lane, on top of them.
+    sync_turn* outer = nullptr;
+    static inline thread_local sync_turn* innermost = nullptr;
   };
+
+  // Keeps `waiter` on its thread's stack of waits while it helps its pool.
+  struct helping_scope {
+    explicit helping_scope(sync_turn& w) noexcept : waiter(w) {
+      waiter.outer = std::exchange(sync_turn::innermost, &waiter);
+    }
+    helping_scope(const helping_scope&) = delete;
+    helping_scope& operator=(const helping_scope&) = delete;
+    ~helping_scope() { sync_turn::innermost = waiter.outer; }
+    sync_turn& waiter;
+  };
+
+  // The innermost wait of this thread for this lane's turn, or null.
+  sync_turn* waiting_here() const noexcept {
+    for (sync_turn* w = sync_turn::innermost; w; w = w->outer)
+      if (w->lane == this)
+        return w;
+    return nullptr;
+  }
 
   // Takes the caller's reference to `op` when accepted. A lane never blocks in the pool: it
   // holds at most one operation there, admitted past a full queue (blocking_pool::submit).
@@ -326,18 +366,31 @@ private:
     }
   }
 
-  // Blocks until this thread holds the turn.
-  void acquire_turn() {
-    sync_turn waiter;
+  // Blocks until this thread holds the turn: true when `waiter` got it and passes it on
+  // after the call; false when an outer wait of this thread holds it (see below).
+  //
+  // A pool worker waiting for the turn runs its pool's queued work, and a call it takes there
+  // may wait for this lane too. Only the innermost wait of a thread can go on, so a wait
+  // stacked on an earlier one of the same lane must never be served after it: the nested
+  // wait takes the place just ahead of the outer one in the FIFO (bypassing the bound: the
+  // outer one, admitted already, cannot move before it returns), and if the outer wait holds
+  // the turn already, the nested call runs on that turn. Calls of other threads keep their
+  // order.
+  bool acquire_turn(sync_turn& waiter) {
+    waiter.helped = this_thread::current_pool();
     std::unique_lock lock(mutex_);
-    for (;;) {
+    sync_turn* outer = waiter.helped ? waiting_here() : nullptr;
+    if (outer && outer->holds_turn)
+      return false;
+    for (; !outer;) {
       if (!busy_) {
         busy_ = true;
         ++submitted_;
         turn_wait_.record(std::chrono::nanoseconds::zero());
-        return;
+        return true;
       }
-      if (waiting_.size() < capacity_)
+      // One of our own workers never blocks for space: the calls it would wait for may need it.
+      if (waiting_.size() < capacity_ || (policy_ == full_policy::wait && waiter.helped == pool_))
         break;
       if (policy_ == full_policy::reject) {
         ++rejected_;
@@ -349,17 +402,21 @@ private:
     }
     waiter.enqueued_at_ = std::chrono::steady_clock::now();
     waiter.state_.store(detail::op_state::in_lane, std::memory_order_relaxed);
-    waiter.helped = this_thread::current_pool();
-    waiting_.push_back(&waiter);
+    if (outer)
+      waiting_.insert_before(outer, &waiter);
+    else
+      waiting_.push_back(&waiter);
     ++submitted_;
     if (waiter.helped) {
       // A pool worker: run the pool's queued work while waiting, which may be the very call
       // holding the turn.
       lock.unlock();
+      helping_scope stacked(waiter);
       detail::worker_helping::help_until(*waiter.helped, [&] { return waiter.granted; });
     } else {
       waiter.cv.wait(lock, [&] { return waiter.granted; });
     }
+    return true;
   }
 
   blocking_pool* pool_;

@@ -157,6 +157,15 @@ public:
     ++size_;
   }
 
+  // Links `op` just ahead of `position`, which is in this queue.
+  void insert_before(pool_op* position, pool_op* op) noexcept {
+    op->next_ = position;
+    op->prev_ = position->prev_;
+    (position->prev_ ? position->prev_->next_ : head_) = op;
+    position->prev_ = op;
+    ++size_;
+  }
+
   pool_op* pop_front() noexcept {
     pool_op* op = head_;
     if (op)
