@@ -434,6 +434,68 @@ TEST_CASE("shutting the pool down settles every lane call: none is lost, none le
   CHECK_FALSE(lane.stats().busy);
 }
 
+TEST_CASE("a lane destroyed inside its own asynchronous call cancels the calls waiting for the "
+          "turn, and the call completes") {
+  smartasync::blocking_pool pool{2, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  std::atomic<bool> later_ran{false};
+  gate release;
+  auto own = smartasync::async_offload(*lane, [&] {
+    release.wait();
+    lane.reset(); // from inside the call that holds the turn
+    return 1;
+  }, asio::use_future);
+  auto later = smartasync::async_offload(*lane, [&] { later_ran = true; }, asio::use_future);
+  release.open();
+  CHECK(own.get() == 1);
+  CHECK(test_support::code_thrown_by([&] { later.get(); }) == asio::error::operation_aborted);
+  CHECK_FALSE(later_ran);
+  // The worker that ran the call is back in service.
+  CHECK(smartasync::async_offload(pool, [] { return 2; }, asio::use_future).get() == 2);
+}
+
+TEST_CASE("a run() waiting for the turn of a lane that is destroyed throws operation_aborted") {
+  smartasync::blocking_pool pool{2, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  std::atomic<bool> ran{false};
+  gate release;
+  auto own = smartasync::async_offload(*lane, [&] {
+    release.wait();
+    lane.reset();
+  }, asio::use_future);
+  smartasync::error_code outcome;
+  std::thread waiter([&, l = lane.get()] {
+    outcome = test_support::code_thrown_by([&] { l->run([&] { ran = true; }); });
+  });
+  while (lane->stats().waiting != 1)
+    std::this_thread::yield();
+  release.open();
+  own.get();
+  waiter.join();
+  CHECK(outcome == asio::error::operation_aborted);
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("a lane destroyed inside its own synchronous call passes nothing on to a freed lane") {
+  smartasync::blocking_pool pool{1, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  const int result = lane->run([&] {
+    lane.reset();
+    return 3;
+  });
+  CHECK(result == 3);
+  // Inside a pool call too.
+  lane = std::make_unique<smartasync::serial_lane>(pool);
+  auto in_pool = smartasync::async_offload(pool, [&] {
+    return lane->run([&] {
+      lane.reset();
+      return 4;
+    });
+  }, asio::use_future);
+  CHECK(in_pool.get() == 4);
+  CHECK(lane == nullptr);
+}
+
 TEST_CASE("a thread-affine lane runs every call, asynchronous or synchronous, on its one thread") {
   smartasync::thread_affine_lane lane;
   std::set<std::thread::id> seen;
