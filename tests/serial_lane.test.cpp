@@ -14,6 +14,7 @@
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <future>
 #include <mutex>
@@ -360,6 +362,94 @@ TEST_CASE("a lane call cancelled while waiting for its turn never runs, and the 
   CHECK(first.get() == 1);
   CHECK(third.get() == 3);
   CHECK_FALSE(cancelled_ran);
+}
+
+TEST_CASE("a lane call cancelled just as the turn reaches it never runs to a success: it is "
+          "removed, or waited for and completed with operation_aborted") {
+  // The cancellation races the hand-over of the turn: the call leaves the lane's FIFO for the
+  // pool while it is emitted. A call that sees the cancellation requested when it starts waits
+  // until the emission is over, so its outcome must say it was cancelled.
+  const int iterations = [] {
+    const char* env = std::getenv("SMARTASYNC_STRESS_OPS");
+    return env ? std::max(200, std::atoi(env) / 20) : 5000;
+  }();
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane lane{pool};
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  // Keeps the pool's mutex busy, which widens the moment between the lane's hand-over and the
+  // pool's queue where a lost cancellation would fall.
+  std::atomic<bool> done{false};
+  std::thread contender([&] {
+    while (!done)
+      (void)pool.stats();
+  });
+  int removed = 0, aborted_after_start = 0, aborted_while_running = 0, finished_first = 0;
+  int lost = 0, unexpected = 0;
+  for (int i = 0; i < iterations; ++i) {
+    gate holder_started, holder_release, emitted;
+    std::atomic<bool> cancel_requested{false}, started_after_cancel{false}, ran{false};
+    asio::cancellation_signal signal;
+    std::promise<std::exception_ptr> outcome;
+    auto holder = smartasync::async_offload(lane, [&] {
+      holder_started.open();
+      holder_release.wait();
+    }, asio::use_future);
+    holder_started.wait();
+    // Initiated on the loop, which also emits: the slot is only touched from there.
+    asio::post(io, [&] {
+      smartasync::async_offload(
+          lane,
+          [&] {
+            ran = true;
+            if (cancel_requested) {
+              started_after_cancel = true;
+              emitted.wait();
+            }
+          },
+          asio::bind_cancellation_slot(signal.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+            outcome.set_value(e);
+          })));
+    });
+    while (lane.stats().waiting != 1)
+      std::this_thread::yield();
+    const int spins = i % 64;
+    std::thread releaser([&] { holder_release.open(); });
+    asio::post(io, [&] {
+      for (int n = 0; n < spins; ++n)
+        smartasync::detail::cpu_relax();
+      cancel_requested = true;
+      signal.emit(asio::cancellation_type::terminal);
+      emitted.open();
+    });
+    releaser.join();
+    holder.get();
+    const std::exception_ptr e = outcome.get_future().get();
+    emitted.wait(); // the emitter is done with this iteration's objects
+    const bool aborted = test_support::code_of(e) == asio::error::operation_aborted;
+    if (!ran && aborted)
+      ++removed; // still waiting (in the lane or the pool's queue)
+    else if (started_after_cancel && aborted)
+      ++aborted_after_start;
+    else if (started_after_cancel)
+      ++lost; // it ran to a success although the cancellation came first
+    else if (ran && aborted)
+      ++aborted_while_running; // it started before the request
+    else if (ran && !e)
+      ++finished_first;
+    else
+      ++unexpected;
+  }
+  done = true;
+  contender.join();
+  work.reset();
+  loop.join();
+  INFO("removed " << removed << ", aborted after start " << aborted_after_start
+                  << ", aborted while running " << aborted_while_running << ", finished first "
+                  << finished_first);
+  CHECK(lost == 0);
+  CHECK(unexpected == 0);
 }
 
 TEST_CASE("a full lane with full_policy::reject refuses with queue_full, whatever the pool has "

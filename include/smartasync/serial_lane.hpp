@@ -217,7 +217,9 @@ public:
       turn_wait_.record(std::chrono::steady_clock::now() - next->enqueued_at_);
       if (next->grant_turn())
         return;
-      next->state_.store(op_state::idle, std::memory_order_relaxed);
+      // It stays in_lane until the pool has it (queued, under our mutex still): a canceller
+      // meanwhile waits for our mutex in try_remove, then finds it in the pool's queue. In no
+      // state in between, a cancellation would find it nowhere and be lost.
       if (pool_->submit(next, /*may_block=*/false, /*from_lane=*/true) == admission::accepted)
         return;
       // The pool has been shut down: this call cannot run. It completes with pool_stopped,
