@@ -14,6 +14,7 @@
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
+#include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <future>
 #include <mutex>
@@ -196,6 +198,143 @@ TEST_CASE("a pool worker waiting for a lane's turn runs the pool's queue, so a o
   CHECK(user.get() == 7);
 }
 
+TEST_CASE("on a one-thread pool, two plain calls waiting for a lane's turn and a lane call "
+          "queued behind them all complete") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  // X waits for the turn and runs the pool's queue meanwhile, which runs Y; Y waits too, and
+  // runs L, which holds the turn. Y is stacked on X on the one worker, so Y must be served
+  // first.
+  auto x = smartasync::async_offload(pool, [&] { lane.run([&] { note("x"); }); }, asio::use_future);
+  auto y = smartasync::async_offload(pool, [&] { lane.run([&] { note("y"); }); }, asio::use_future);
+  auto l = smartasync::async_offload(lane, [&] { note("l"); }, asio::use_future);
+  hold.open();
+  blocker.get();
+  l.get();
+  y.get();
+  x.get();
+  CHECK(order == std::vector<std::string>{"l", "y", "x"});
+  CHECK(lane.stats().submitted == 3);
+  CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("on a one-thread pool, waits for a lane's turn stacked three deep are served "
+          "innermost first, after the calls queued before them") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold, holder_in, holder_release, other_queued;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  // A plain thread holds the turn, and another waits for it: the stacked waits of the worker
+  // come after that one and after the lane call, which were queued first.
+  std::thread holder([&] {
+    lane.run([&] {
+      holder_in.open();
+      holder_release.wait();
+      note("holder");
+    });
+  });
+  holder_in.wait();
+  std::thread other([&] { lane.run([&] { note("other"); }); });
+  while (lane.stats().waiting != 1)
+    std::this_thread::yield();
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  std::vector<std::future<void>> stacked;
+  for (const char* name : {"a", "b", "c"})
+    stacked.push_back(smartasync::async_offload(
+        pool, [&, name] { lane.run([&, name] { note(name); }); }, asio::use_future));
+  auto last = smartasync::async_offload(lane, [&] { note("lane call"); }, asio::use_future);
+  hold.open();
+  blocker.get();
+  while (lane.stats().waiting != 5) // other, the lane call, c, b, a
+    std::this_thread::yield();
+  holder_release.open();
+  holder.join();
+  other.join();
+  for (auto& f : stacked)
+    f.get();
+  last.get();
+  CHECK(order == std::vector<std::string>{"holder", "other", "lane call", "c", "b", "a"});
+}
+
+TEST_CASE("on a one-thread pool, a plain call that waits for a lane's turn while an earlier wait "
+          "of its worker already holds it runs on that turn") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool};
+  gate hold, holder_in, holder_release, z_in, z_release;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  std::thread holder([&] {
+    lane.run([&] {
+      holder_in.open();
+      holder_release.wait();
+      note("holder");
+    });
+  });
+  holder_in.wait();
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto x = smartasync::async_offload(pool, [&] { lane.run([&] { note("x"); }); }, asio::use_future);
+  auto z = smartasync::async_offload(pool, [&] {
+    z_in.open();
+    z_release.wait();
+    return lane.run([&] {
+      note("z");
+      return lane.is_current();
+    });
+  }, asio::use_future);
+  hold.open();
+  blocker.get();
+  z_in.wait(); // the worker waits for x's turn and runs z meanwhile
+  holder_release.open();
+  holder.join(); // the turn has passed to x, whose worker is inside z
+  z_release.open();
+  CHECK(z.get());
+  x.get();
+  CHECK(order == std::vector<std::string>{"holder", "z", "x"});
+  CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("a pool worker waiting for the turn of a full lane on its own pool runs the calls "
+          "ahead of it instead of blocking for space") {
+  smartasync::blocking_pool pool{1, 1024};
+  smartasync::serial_lane lane{pool, {.queue_capacity = 1, .when_full = smartasync::full_policy::wait}};
+  gate hold;
+  std::mutex mutex;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mutex);
+    order.push_back(what);
+  };
+  auto blocker = smartasync::async_offload(pool, [&] { hold.wait(); }, asio::use_future);
+  auto user = smartasync::async_offload(pool, [&] { lane.run([&] { note("run"); }); },
+                                        asio::use_future);
+  auto first = smartasync::async_offload(lane, [&] { note("first"); }, asio::use_future);
+  auto second = smartasync::async_offload(lane, [&] { note("second"); }, asio::use_future);
+  CHECK(lane.stats().waiting == 1); // full: the worker must not wait for space
+  hold.open();
+  blocker.get();
+  first.get();
+  second.get();
+  user.get();
+  CHECK(order == std::vector<std::string>{"first", "second", "run"});
+}
+
 TEST_CASE("a lane call cancelled while waiting for its turn never runs, and the next one does") {
   smartasync::blocking_pool pool{2, 1024};
   smartasync::serial_lane lane{pool};
@@ -223,6 +362,94 @@ TEST_CASE("a lane call cancelled while waiting for its turn never runs, and the 
   CHECK(first.get() == 1);
   CHECK(third.get() == 3);
   CHECK_FALSE(cancelled_ran);
+}
+
+TEST_CASE("a lane call cancelled just as the turn reaches it never runs to a success: it is "
+          "removed, or waited for and completed with operation_aborted") {
+  // The cancellation races the hand-over of the turn: the call leaves the lane's FIFO for the
+  // pool while it is emitted. A call that sees the cancellation requested when it starts waits
+  // until the emission is over, so its outcome must say it was cancelled.
+  const int iterations = [] {
+    const char* env = std::getenv("SMARTASYNC_STRESS_OPS");
+    return env ? std::max(200, std::atoi(env) / 20) : 5000;
+  }();
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane lane{pool};
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  // Keeps the pool's mutex busy, which widens the moment between the lane's hand-over and the
+  // pool's queue where a lost cancellation would fall.
+  std::atomic<bool> done{false};
+  std::thread contender([&] {
+    while (!done)
+      (void)pool.stats();
+  });
+  int removed = 0, aborted_after_start = 0, aborted_while_running = 0, finished_first = 0;
+  int lost = 0, unexpected = 0;
+  for (int i = 0; i < iterations; ++i) {
+    gate holder_started, holder_release, emitted;
+    std::atomic<bool> cancel_requested{false}, started_after_cancel{false}, ran{false};
+    asio::cancellation_signal signal;
+    std::promise<std::exception_ptr> outcome;
+    auto holder = smartasync::async_offload(lane, [&] {
+      holder_started.open();
+      holder_release.wait();
+    }, asio::use_future);
+    holder_started.wait();
+    // Initiated on the loop, which also emits: the slot is only touched from there.
+    asio::post(io, [&] {
+      smartasync::async_offload(
+          lane,
+          [&] {
+            ran = true;
+            if (cancel_requested) {
+              started_after_cancel = true;
+              emitted.wait();
+            }
+          },
+          asio::bind_cancellation_slot(signal.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+            outcome.set_value(e);
+          })));
+    });
+    while (lane.stats().waiting != 1)
+      std::this_thread::yield();
+    const int spins = i % 64;
+    std::thread releaser([&] { holder_release.open(); });
+    asio::post(io, [&] {
+      for (int n = 0; n < spins; ++n)
+        smartasync::detail::cpu_relax();
+      cancel_requested = true;
+      signal.emit(asio::cancellation_type::terminal);
+      emitted.open();
+    });
+    releaser.join();
+    holder.get();
+    const std::exception_ptr e = outcome.get_future().get();
+    emitted.wait(); // the emitter is done with this iteration's objects
+    const bool aborted = test_support::code_of(e) == asio::error::operation_aborted;
+    if (!ran && aborted)
+      ++removed; // still waiting (in the lane or the pool's queue)
+    else if (started_after_cancel && aborted)
+      ++aborted_after_start;
+    else if (started_after_cancel)
+      ++lost; // it ran to a success although the cancellation came first
+    else if (ran && aborted)
+      ++aborted_while_running; // it started before the request
+    else if (ran && !e)
+      ++finished_first;
+    else
+      ++unexpected;
+  }
+  done = true;
+  contender.join();
+  work.reset();
+  loop.join();
+  INFO("removed " << removed << ", aborted after start " << aborted_after_start
+                  << ", aborted while running " << aborted_while_running << ", finished first "
+                  << finished_first);
+  CHECK(lost == 0);
+  CHECK(unexpected == 0);
 }
 
 TEST_CASE("a full lane with full_policy::reject refuses with queue_full, whatever the pool has "
@@ -295,6 +522,68 @@ TEST_CASE("shutting the pool down settles every lane call: none is lost, none le
   CHECK(unexpected == 0);
   CHECK(ran == 0); // the first was queued behind the blocker when the pool was cancelled
   CHECK_FALSE(lane.stats().busy);
+}
+
+TEST_CASE("a lane destroyed inside its own asynchronous call cancels the calls waiting for the "
+          "turn, and the call completes") {
+  smartasync::blocking_pool pool{2, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  std::atomic<bool> later_ran{false};
+  gate release;
+  auto own = smartasync::async_offload(*lane, [&] {
+    release.wait();
+    lane.reset(); // from inside the call that holds the turn
+    return 1;
+  }, asio::use_future);
+  auto later = smartasync::async_offload(*lane, [&] { later_ran = true; }, asio::use_future);
+  release.open();
+  CHECK(own.get() == 1);
+  CHECK(test_support::code_thrown_by([&] { later.get(); }) == asio::error::operation_aborted);
+  CHECK_FALSE(later_ran);
+  // The worker that ran the call is back in service.
+  CHECK(smartasync::async_offload(pool, [] { return 2; }, asio::use_future).get() == 2);
+}
+
+TEST_CASE("a run() waiting for the turn of a lane that is destroyed throws operation_aborted") {
+  smartasync::blocking_pool pool{2, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  std::atomic<bool> ran{false};
+  gate release;
+  auto own = smartasync::async_offload(*lane, [&] {
+    release.wait();
+    lane.reset();
+  }, asio::use_future);
+  smartasync::error_code outcome;
+  std::thread waiter([&, l = lane.get()] {
+    outcome = test_support::code_thrown_by([&] { l->run([&] { ran = true; }); });
+  });
+  while (lane->stats().waiting != 1)
+    std::this_thread::yield();
+  release.open();
+  own.get();
+  waiter.join();
+  CHECK(outcome == asio::error::operation_aborted);
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("a lane destroyed inside its own synchronous call passes nothing on to a freed lane") {
+  smartasync::blocking_pool pool{1, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  const int result = lane->run([&] {
+    lane.reset();
+    return 3;
+  });
+  CHECK(result == 3);
+  // Inside a pool call too.
+  lane = std::make_unique<smartasync::serial_lane>(pool);
+  auto in_pool = smartasync::async_offload(pool, [&] {
+    return lane->run([&] {
+      lane.reset();
+      return 4;
+    });
+  }, asio::use_future);
+  CHECK(in_pool.get() == 4);
+  CHECK(lane == nullptr);
 }
 
 TEST_CASE("a thread-affine lane runs every call, asynchronous or synchronous, on its one thread") {

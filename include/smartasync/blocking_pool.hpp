@@ -41,6 +41,7 @@ namespace SMARTASYNC_NAMESPACE {
 namespace detail {
 template <typename Handler, typename Work>
 class offload_op;
+class lane_core;
 struct worker_helping;
 
 // Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
@@ -327,7 +328,7 @@ private:
   template <typename, typename>
   friend class detail::offload_op;
   friend struct detail::worker_helping;
-  friend class serial_lane;
+  friend class detail::lane_core;
 
   enum class admission { accepted, queue_full, stopped };
 

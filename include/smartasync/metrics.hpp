@@ -34,9 +34,11 @@ struct pool_stats {
   std::size_t running = 0;
   /// Threads blocked in a submission, waiting for space (full_policy::wait).
   std::size_t blocked_submitters = 0;
-  /// Operations ever accepted.
+  /// Submissions ever made: accepted ones, refused ones (also counted in rejected), and nested
+  /// calls run inline on a worker.
   std::uint64_t submitted = 0;
-  /// Operations whose callable returned (completed) or threw (failed).
+  /// Operations whose callable returned (completed) or threw (failed), not cancelled while it
+  /// ran (those count as cancelled or timed_out).
   std::uint64_t completed = 0;
   std::uint64_t failed = 0;
   /// Operations completed with operation_aborted (cancelled queued or running, or shut down),

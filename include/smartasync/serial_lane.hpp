@@ -64,185 +64,89 @@ struct lane_stats {
 
 namespace detail {
 
+class lane_core;
+
 // The lanes whose turn this thread holds, innermost first: a call running on a lane may make
 // a synchronous call on another lane, which may call back into the first.
 struct lane_scope {
-  explicit lane_scope(const serial_lane* l) noexcept : lane(l), outer(innermost) {
+  explicit lane_scope(const lane_core* l) noexcept : lane(l), outer(innermost) {
     innermost = this;
   }
   lane_scope(const lane_scope&) = delete;
   lane_scope& operator=(const lane_scope&) = delete;
   ~lane_scope() { innermost = outer; }
 
-  const serial_lane* lane;
+  const lane_core* lane;
   lane_scope* outer;
   static inline thread_local lane_scope* innermost = nullptr;
 };
 
-// The callable of an operation submitted through a lane: the lane's turn is visible to what
-// it calls (nested calls on the same lane run inline), and offload_op finds the lane here.
-template <typename Work>
-struct lane_work {
-  Work work;
-  serial_lane* lane_;
-
-  serial_lane* lane() const noexcept { return lane_; }
-  bool abandons_on_cancel() const noexcept { return abandons_running_call(work); }
-
-  decltype(auto) operator()()
-    requires std::is_invocable_v<Work&>
-  {
-    lane_scope turn(lane_);
-    return work();
-  }
-  decltype(auto) operator()(std::stop_token token)
-    requires(!std::is_invocable_v<Work&> && std::is_invocable_v<Work&, std::stop_token>)
-  {
-    lane_scope turn(lane_);
-    return work(std::move(token));
-  }
-};
-
-} // namespace detail
-
-/// A FIFO of blocking calls that run one at a time, on a shared blocking_pool.
-/**
- * For a resource that must not be used by two calls at once (a SQLite connection, a file, an
- * account): every call submitted through the lane runs after the previous one has returned,
- * in submission order, on whichever worker of the pool is free. A lane holds no thread: while
- * it is idle it costs nothing but its memory, so thousands of lanes can share one pool; at
- * most one call of a lane is in the pool at any time (queued or running), and it is admitted
- * there without the pool's reject policy, since the lane has already accepted it.
- *
- * Both forms keep "one at a time": async_offload(lane, f, token) queues the call (a cancelled
- * call waiting for its turn is removed and completes with operation_aborted); run(f) waits
- * for the turn on the calling thread and runs `f` there. A call made from inside the lane's
- * own running call (either form) runs inline at once: it already holds the turn.
- *
- * @par Lifetime
- * The pool must outlive the lane, and the lane must outlive the operations submitted through
- * it (until their handlers have run). The destructor cancels calls still waiting for the
- * turn and waits for the one holding it to return.
- *
- * @par Thread safety
- * Every member function may be called concurrently, except the destructor.
- *
- * @par Example
- * @code
- * smartasync::serial_lane writes{pool};            // one writer on this connection at a time
- * co_await smartasync::async_offload(writes, [&] { db.insert(row); });
- * @endcode
- */
-class serial_lane {
+// What a serial_lane is: its FIFO and its turn. Shared by the lane and every call submitted
+// through it, so that a call still holding the turn (or waiting for it) can pass it on, or
+// learn it will never come, whenever the serial_lane object itself is destroyed: even from
+// inside that very call.
+class lane_core {
 public:
-  /// A lane on `pool`.
-  /// @throws std::invalid_argument if options.queue_capacity is 0.
-  explicit serial_lane(blocking_pool& pool, lane_options options = {})
-      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full) {
-    if (capacity_ == 0)
-      throw std::invalid_argument("smartasync::serial_lane needs a queue capacity of at least one");
-  }
-  serial_lane(const serial_lane&) = delete;
-  serial_lane& operator=(const serial_lane&) = delete;
+  using admission = blocking_pool::admission;
 
-  ~serial_lane() {
-    detail::op_queue waiting;
-    std::unique_lock lock(mutex_);
-    closed_ = true;
-    while (detail::pool_op* op = waiting_.pop_front()) {
-      op->state_.store(detail::op_state::cancelled, std::memory_order_relaxed);
-      waiting.push_back(op);
-      ++cancelled_;
-    }
-    space_cv_.notify_all();
-    lock.unlock();
-    while (detail::pool_op* op = waiting.pop_front()) {
-      op->abort(asio::error::operation_aborted);
-      op->release();
-    }
-    lock.lock();
-    if (!is_current()) // from inside its own call the turn cannot come back: do not wait for it
-      idle_cv_.wait(lock, [&] { return !busy_; });
-  }
+  lane_core(blocking_pool& pool, const lane_options& options)
+      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full) {}
+  lane_core(const lane_core&) = delete;
+  lane_core& operator=(const lane_core&) = delete;
 
-  /// The pool whose workers run the lane's asynchronous calls.
   blocking_pool& pool() const noexcept { return *pool_; }
 
-  /// True when this thread is inside a call running on this lane.
   bool is_current() const noexcept {
-    for (const detail::lane_scope* s = detail::lane_scope::innermost; s; s = s->outer)
+    for (const lane_scope* s = lane_scope::innermost; s; s = s->outer)
       if (s->lane == this)
         return true;
     return false;
   }
 
-  /// Runs `f()` on this thread when the lane's turn comes, and returns what it returns.
-  /**
-   * Blocks until every call submitted before it has returned (a pool worker waiting here runs
-   * its pool's queued work meanwhile, so a lane on the same pool cannot deadlock on it).
-   * Inside the lane's own call it runs at once.
-   * @throws smartasync::system_error with error::queue_full when the lane is full and its
-   * policy is full_policy::reject; whatever `f` throws.
-   */
-  template <typename F>
-  std::invoke_result_t<F&> run(F&& f) {
-    if (is_current())
-      return std::invoke(f);
-    acquire_turn();
-    struct pass_on_exit {
-      serial_lane* lane;
-      ~pass_on_exit() { lane->pass_turn(); }
-    } pass{this};
-    detail::lane_scope turn(this);
-    return std::invoke(f);
-  }
-
-  /// Current counters; cheap (one short lock).
-  lane_stats stats() const {
-    lane_stats s;
-    std::lock_guard lock(mutex_);
-    s.waiting = waiting_.size();
-    s.busy = busy_;
-    s.blocked_submitters = blocked_;
-    s.submitted = submitted_;
-    s.rejected = rejected_;
-    s.cancelled = cancelled_;
-    const auto wait = turn_wait_.summarize();
-    s.turn_wait = {wait.count, wait.p50, wait.p99, wait.max};
-    return s;
-  }
-
-private:
-  template <typename, typename>
-  friend class detail::offload_op;
-
-  using admission = blocking_pool::admission;
-
   // A synchronous caller waiting for the turn, linked in the FIFO like an operation.
-  class sync_turn final : public detail::pool_op {
+  class sync_turn final : public pool_op {
   public:
+    explicit sync_turn(const lane_core* l) noexcept : lane(l) {}
     void execute() noexcept override {}
     void abort(error_code) noexcept override {}
     void abandon() noexcept override {}
     // Under the lane's mutex.
     bool grant_turn() noexcept override {
+      holds_turn = true;
+      wake();
+      return true;
+    }
+    bool refuse_turn() noexcept override {
+      refused = true;
+      wake();
+      return true;
+    }
+
+    const lane_core* lane;
+    bool granted = false;    // woken: under the lane's mutex, or the helped pool's
+    bool holds_turn = false; // under the lane's mutex
+    bool refused = false;    // the lane was destroyed first; under the lane's mutex
+    blocking_pool* helped = nullptr;
+    std::condition_variable cv;
+    // The waits of this thread that run its pool's work meanwhile, innermost first: a call
+    // taken from the pool there may itself wait for a lane, on top of them.
+    sync_turn* outer = nullptr;
+    static inline thread_local sync_turn* innermost = nullptr;
+
+  private:
+    void wake() noexcept {
       if (helped) {
-        detail::worker_helping::notify_helpers(*helped, [this] { granted = true; });
+        worker_helping::notify_helpers(*helped, [this] { granted = true; });
       } else {
         granted = true;
         cv.notify_one();
       }
-      return true;
     }
-
-    bool granted = false; // under the lane's mutex, or the helped pool's
-    blocking_pool* helped = nullptr;
-    std::condition_variable cv;
   };
 
   // Takes the caller's reference to `op` when accepted. A lane never blocks in the pool: it
   // holds at most one operation there, admitted past a full queue (blocking_pool::submit).
-  admission submit(detail::pool_op* op, bool may_block) {
+  admission submit(pool_op* op, bool may_block) {
     std::unique_lock lock(mutex_);
     for (;;) {
       if (closed_) {
@@ -271,7 +175,7 @@ private:
       --blocked_;
     }
     op->enqueued_at_ = std::chrono::steady_clock::now(); // only a call that waits reads the clock
-    op->state_.store(detail::op_state::in_lane, std::memory_order_relaxed);
+    op->state_.store(op_state::in_lane, std::memory_order_relaxed);
     waiting_.push_back(op);
     ++submitted_;
     return admission::accepted;
@@ -279,13 +183,13 @@ private:
 
   // Unlinks `op` if it is still waiting for the turn; true if it was (the caller then owns
   // its handler). Drops the lane's reference; the caller holds its own.
-  bool try_remove(detail::pool_op* op) {
+  bool try_remove(pool_op* op) {
     {
       std::lock_guard lock(mutex_);
-      if (op->state_.load(std::memory_order_relaxed) != detail::op_state::in_lane)
+      if (op->state_.load(std::memory_order_relaxed) != op_state::in_lane)
         return false;
       waiting_.unlink(op);
-      op->state_.store(detail::op_state::cancelled, std::memory_order_release);
+      op->state_.store(op_state::cancelled, std::memory_order_release);
       ++cancelled_;
       if (blocked_ > 0)
         space_cv_.notify_all();
@@ -299,7 +203,7 @@ private:
   void pass_turn() noexcept {
     std::unique_lock lock(mutex_);
     for (;;) {
-      detail::pool_op* next = waiting_.pop_front();
+      pool_op* next = waiting_.pop_front();
       if (!next) {
         busy_ = false;
         if (closed_) // only the destructor waits for the lane to go idle
@@ -313,12 +217,14 @@ private:
       turn_wait_.record(std::chrono::steady_clock::now() - next->enqueued_at_);
       if (next->grant_turn())
         return;
-      next->state_.store(detail::op_state::idle, std::memory_order_relaxed);
+      // It stays in_lane until the pool has it (queued, under our mutex still): a canceller
+      // meanwhile waits for our mutex in try_remove, then finds it in the pool's queue. In no
+      // state in between, a cancellation would find it nowhere and be lost.
       if (pool_->submit(next, /*may_block=*/false, /*from_lane=*/true) == admission::accepted)
         return;
       // The pool has been shut down: this call cannot run. It completes with pool_stopped,
       // and the turn passes on, so that no call is left waiting.
-      next->state_.store(detail::op_state::cancelled, std::memory_order_relaxed);
+      next->state_.store(op_state::cancelled, std::memory_order_relaxed);
       lock.unlock();
       next->abort(make_error_code(error::pool_stopped));
       next->release();
@@ -326,18 +232,35 @@ private:
     }
   }
 
-  // Blocks until this thread holds the turn.
-  void acquire_turn() {
-    sync_turn waiter;
+  // Blocks until this thread holds the turn: true when `waiter` got it and passes it on
+  // after the call; false when an outer wait of this thread holds it (see below).
+  // @throws system_error: queue_full (a full lane with full_policy::reject), or
+  // operation_aborted (the lane was destroyed before the turn came).
+  //
+  // A pool worker waiting for the turn runs its pool's queued work, and a call it takes there
+  // may wait for this lane too. Only the innermost wait of a thread can go on, so a wait
+  // stacked on an earlier one of the same lane must never be served after it: the nested
+  // wait takes the place just ahead of the outer one in the FIFO (bypassing the bound: the
+  // outer one, admitted already, cannot move before it returns), and if the outer wait holds
+  // the turn already, the nested call runs on that turn. Calls of other threads keep their
+  // order.
+  bool acquire_turn(sync_turn& waiter) {
+    waiter.helped = this_thread::current_pool();
     std::unique_lock lock(mutex_);
-    for (;;) {
+    sync_turn* outer = waiter.helped ? waiting_here() : nullptr;
+    if (outer && outer->holds_turn)
+      return false;
+    for (; !outer;) {
+      if (closed_)
+        throw_destroyed();
       if (!busy_) {
         busy_ = true;
         ++submitted_;
         turn_wait_.record(std::chrono::nanoseconds::zero());
-        return;
+        return true;
       }
-      if (waiting_.size() < capacity_)
+      // One of our own workers never blocks for space: the calls it would wait for may need it.
+      if (waiting_.size() < capacity_ || (policy_ == full_policy::wait && waiter.helped == pool_))
         break;
       if (policy_ == full_policy::reject) {
         ++rejected_;
@@ -348,33 +271,245 @@ private:
       --blocked_;
     }
     waiter.enqueued_at_ = std::chrono::steady_clock::now();
-    waiter.state_.store(detail::op_state::in_lane, std::memory_order_relaxed);
-    waiter.helped = this_thread::current_pool();
-    waiting_.push_back(&waiter);
+    waiter.state_.store(op_state::in_lane, std::memory_order_relaxed);
+    if (outer)
+      waiting_.insert_before(outer, &waiter);
+    else
+      waiting_.push_back(&waiter);
     ++submitted_;
     if (waiter.helped) {
       // A pool worker: run the pool's queued work while waiting, which may be the very call
       // holding the turn.
       lock.unlock();
-      detail::worker_helping::help_until(*waiter.helped, [&] { return waiter.granted; });
+      {
+        helping_scope stacked(waiter);
+        worker_helping::help_until(*waiter.helped, [&] { return waiter.granted; });
+      }
+      lock.lock();
     } else {
       waiter.cv.wait(lock, [&] { return waiter.granted; });
     }
+    if (waiter.refused)
+      throw_destroyed();
+    return true;
+  }
+
+  // The serial_lane is being destroyed: calls waiting for the turn are cancelled, later ones
+  // refused; then it waits for the call holding the turn to return, unless that call is this
+  // thread's (the lane destroyed from inside its own call), which passes the turn on to no
+  // one when it returns, through its own reference to this core.
+  void close() noexcept {
+    op_queue waiting;
+    std::unique_lock lock(mutex_);
+    closed_ = true;
+    while (pool_op* op = waiting_.pop_front()) {
+      ++cancelled_;
+      if (op->refuse_turn()) // a synchronous caller, woken to throw
+        continue;
+      op->state_.store(op_state::cancelled, std::memory_order_relaxed);
+      waiting.push_back(op);
+    }
+    space_cv_.notify_all();
+    lock.unlock();
+    while (pool_op* op = waiting.pop_front()) {
+      op->abort(asio::error::operation_aborted);
+      op->release();
+    }
+    lock.lock();
+    const sync_turn* outer = waiting_here();
+    if (!is_current() && !(outer && outer->holds_turn))
+      idle_cv_.wait(lock, [&] { return !busy_; });
+  }
+
+  lane_stats stats() const {
+    lane_stats s;
+    std::lock_guard lock(mutex_);
+    s.waiting = waiting_.size();
+    s.busy = busy_;
+    s.blocked_submitters = blocked_;
+    s.submitted = submitted_;
+    s.rejected = rejected_;
+    s.cancelled = cancelled_;
+    const auto wait = turn_wait_.summarize();
+    s.turn_wait = {wait.count, wait.p50, wait.p99, wait.max};
+    return s;
+  }
+
+private:
+  // Keeps `waiter` on its thread's stack of waits while it helps its pool.
+  struct helping_scope {
+    explicit helping_scope(sync_turn& w) noexcept : waiter(w) {
+      waiter.outer = std::exchange(sync_turn::innermost, &waiter);
+    }
+    helping_scope(const helping_scope&) = delete;
+    helping_scope& operator=(const helping_scope&) = delete;
+    ~helping_scope() { sync_turn::innermost = waiter.outer; }
+    sync_turn& waiter;
+  };
+
+  // The innermost wait of this thread for this lane's turn, or null.
+  sync_turn* waiting_here() const noexcept {
+    for (sync_turn* w = sync_turn::innermost; w; w = w->outer)
+      if (w->lane == this)
+        return w;
+    return nullptr;
+  }
+
+  [[noreturn]] static void throw_destroyed() {
+    throw system_error(make_error_code(asio::error::operation_aborted),
+                       "serial_lane::run: the lane was destroyed before the call's turn came");
   }
 
   blocking_pool* pool_;
   const std::size_t capacity_;
   const full_policy policy_;
   mutable std::mutex mutex_;
-  detail::op_queue waiting_; // calls waiting for the turn (empty whenever !busy_)
-  bool busy_ = false;        // a call holds the turn
-  bool closed_ = false;      // being destroyed
+  op_queue waiting_;    // calls waiting for the turn (empty whenever !busy_)
+  bool busy_ = false;   // a call holds the turn
+  bool closed_ = false; // the serial_lane is being (or has been) destroyed
   std::size_t blocked_ = 0;
   std::condition_variable space_cv_; // blocked submitters wait for space
   std::condition_variable idle_cv_;  // the destructor waits for the turn to come back
   std::uint64_t submitted_ = 0, rejected_ = 0, cancelled_ = 0;
-  detail::latency_histogram turn_wait_;
+  latency_histogram turn_wait_;
 };
+
+// The callable of an operation submitted through a lane: the lane's turn is visible to what
+// it calls (nested calls on the same lane run inline), and offload_op finds the lane here.
+// It keeps the lane's core alive until the operation is destroyed.
+template <typename Work>
+struct lane_work {
+  Work work;
+  std::shared_ptr<lane_core> lane_;
+
+  lane_core* lane() const noexcept { return lane_.get(); }
+  bool abandons_on_cancel() const noexcept { return abandons_running_call(work); }
+
+  decltype(auto) operator()()
+    requires std::is_invocable_v<Work&>
+  {
+    lane_scope turn(lane_.get());
+    return work();
+  }
+  decltype(auto) operator()(std::stop_token token)
+    requires(!std::is_invocable_v<Work&> && std::is_invocable_v<Work&, std::stop_token>)
+  {
+    lane_scope turn(lane_.get());
+    return work(std::move(token));
+  }
+};
+
+// What async_offload(lane, ...) needs of a serial_lane: its core, shared with the operation.
+struct lane_access {
+  static const std::shared_ptr<lane_core>& core(const serial_lane& lane) noexcept;
+};
+
+} // namespace detail
+
+/// A FIFO of blocking calls that run one at a time, on a shared blocking_pool.
+/**
+ * For a resource that must not be used by two calls at once (a SQLite connection, a file, an
+ * account): every call submitted through the lane runs after the previous one has returned,
+ * in submission order, on whichever worker of the pool is free. A lane holds no thread: while
+ * it is idle it costs nothing but its memory, so thousands of lanes can share one pool; at
+ * most one call of a lane is in the pool at any time (queued or running), and it is admitted
+ * there without the pool's reject policy, since the lane has already accepted it.
+ *
+ * Both forms keep "one at a time": async_offload(lane, f, token) queues the call (a cancelled
+ * call waiting for its turn is removed and completes with operation_aborted); run(f) waits
+ * for the turn on the calling thread and runs `f` there. A call made from inside the lane's
+ * own running call (either form) runs inline at once: it already holds the turn.
+ *
+ * @par Lifetime
+ * The pool must outlive the lane and the operations submitted through it. The lane itself
+ * may be destroyed at any time, even from inside one of its own calls: its calls share its
+ * state. The destructor completes the asynchronous calls still waiting for the turn with
+ * operation_aborted (and a run() still waiting throws it), then waits for the call holding
+ * the turn to return, unless it is called from inside that call.
+ *
+ * @par Thread safety
+ * Every member function may be called concurrently, except the destructor.
+ *
+ * @par Example
+ * @code
+ * smartasync::serial_lane writes{pool};            // one writer on this connection at a time
+ * co_await smartasync::async_offload(writes, [&] { db.insert(row); });
+ * @endcode
+ */
+class serial_lane {
+public:
+  /// A lane on `pool`.
+  /// @throws std::invalid_argument if options.queue_capacity is 0.
+  explicit serial_lane(blocking_pool& pool, lane_options options = {})
+      : core_(make_core(pool, options)) {}
+  serial_lane(const serial_lane&) = delete;
+  serial_lane& operator=(const serial_lane&) = delete;
+
+  ~serial_lane() { core_->close(); }
+
+  /// The pool whose workers run the lane's asynchronous calls.
+  blocking_pool& pool() const noexcept { return core_->pool(); }
+
+  /// True when this thread is inside a call running on this lane.
+  bool is_current() const noexcept { return core_->is_current(); }
+
+  /// Runs `f()` on this thread when the lane's turn comes, and returns what it returns.
+  /**
+   * Blocks until every call submitted before it has returned. Inside the lane's own call it
+   * runs at once.
+   *
+   * A pool worker waiting here runs its pool's queued work meanwhile, so a lane on the same
+   * pool cannot deadlock on it, even with one thread. A call the worker takes up that way and
+   * that also waits for this lane is served just before the wait it interrupted (which
+   * cannot resume until it returns), or runs at once if that wait holds the turn already; it
+   * is admitted beyond the lane's queue_capacity. A worker of the lane's own pool never
+   * blocks for space in a full lane with full_policy::wait: it waits for the turn beyond the
+   * bound, as an event loop's call does.
+   * @throws smartasync::system_error with error::queue_full when the lane is full and its
+   * policy is full_policy::reject; with asio::error::operation_aborted when the lane is
+   * destroyed before the turn comes; whatever `f` throws.
+   */
+  template <typename F>
+  std::invoke_result_t<F&> run(F&& f) {
+    if (core_->is_current())
+      return std::invoke(f);
+    // Our own reference: `f` may destroy the lane, and the turn is passed on after it.
+    const std::shared_ptr<detail::lane_core> core = core_;
+    detail::lane_core::sync_turn waiter(core.get());
+    if (!core->acquire_turn(waiter)) {
+      // An earlier run() on this thread holds the turn and is waiting for this call to return:
+      // run on its turn, which it keeps.
+      detail::lane_scope turn(core.get());
+      return std::invoke(f);
+    }
+    struct pass_on_exit {
+      detail::lane_core* lane;
+      ~pass_on_exit() { lane->pass_turn(); }
+    } pass{core.get()};
+    detail::lane_scope turn(core.get());
+    return std::invoke(f);
+  }
+
+  /// Current counters; cheap (one short lock).
+  lane_stats stats() const { return core_->stats(); }
+
+private:
+  friend struct detail::lane_access;
+
+  static std::shared_ptr<detail::lane_core> make_core(blocking_pool& pool,
+                                                      const lane_options& options) {
+    if (options.queue_capacity == 0)
+      throw std::invalid_argument("smartasync::serial_lane needs a queue capacity of at least one");
+    return std::make_shared<detail::lane_core>(pool, options);
+  }
+
+  std::shared_ptr<detail::lane_core> core_;
+};
+
+inline const std::shared_ptr<detail::lane_core>&
+detail::lane_access::core(const serial_lane& lane) noexcept {
+  return lane.core_;
+}
 
 /// Runs `work` on `lane`'s pool after every call submitted to the lane before it has
 /// returned, and completes through `token`.
@@ -387,7 +522,8 @@ template <offloadable Work, typename CompletionToken = asio::use_awaitable_t<>>
 auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = CompletionToken()) {
   return asio::async_initiate<CompletionToken, offload_signature_t<Work>>(
       detail::initiate_offload{&lane.pool()}, token,
-      detail::lane_work<std::decay_t<Work>>{std::forward<Work>(work), &lane});
+      detail::lane_work<std::decay_t<Work>>{std::forward<Work>(work),
+                                            detail::lane_access::core(lane)});
 }
 
 /// A lane whose calls all run on one dedicated thread, for handles bound to their thread.

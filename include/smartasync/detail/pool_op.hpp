@@ -45,6 +45,10 @@ public:
   // turn on its own thread (woken here, under the lane's mutex); false for an operation, which
   // the lane then submits to its pool.
   virtual bool grant_turn() noexcept { return false; }
+  // The serial_lane is destroyed before the turn reached this entry: true for a synchronous
+  // caller, woken here (under the lane's mutex) to throw; false for an operation, which the
+  // lane then completes with operation_aborted.
+  virtual bool refuse_turn() noexcept { return false; }
   // Asks a running, stop-aware callable to stop (shutdown(cancel)); no-op otherwise.
   virtual void request_stop() noexcept {}
   // The handler's execution context is being destroyed: destroy the handler and its work
@@ -154,6 +158,15 @@ public:
     else
       head_ = op;
     tail_ = op;
+    ++size_;
+  }
+
+  // Links `op` just ahead of `position`, which is in this queue.
+  void insert_before(pool_op* position, pool_op* op) noexcept {
+    op->next_ = position;
+    op->prev_ = position->prev_;
+    (position->prev_ ? position->prev_->next_ : head_) = op;
+    position->prev_ = op;
     ++size_;
   }
 
