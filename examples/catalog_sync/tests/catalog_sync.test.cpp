@@ -422,9 +422,9 @@ TEST_CASE("random 429s and 5xx: every fault is retried and the data is exact", "
   CHECK(events.of<catalog_sync::sync_completed>()[0].retries == s.rate_limited + s.server_errors);
 }
 
-// --- issue 15: a sync never deletes what it did not prove gone --------------------------------
+// --- A sync never deletes what it did not prove gone --------------------------------------------
 
-TEST_CASE("a bare-array offset API that caps the page size silently is synced whole", "[catalog_sync][issue15]") {
+TEST_CASE("a bare-array offset API that caps the page size silently is synced whole", "[catalog_sync][proof]") {
   // The first page has 15 items for a limit of 50 and says nothing more: the end, or a cap.
   // Taking it as the end committed 15 records (and deleted the rest of an existing catalogue).
   const bool total_header = GENERATE(false, true);
@@ -467,7 +467,7 @@ TEST_CASE("a bare-array offset API that caps the page size silently is synced wh
 }
 
 TEST_CASE("without a total, K pages stay in flight past the unknown end, which an empty page proves",
-          "[catalog_sync][issue15]") {
+          "[catalog_sync][proof]") {
   const auto records = catalog::generate_catalog(300, 13);
   catalog_sync::server_options so = with_latency(30ms);
   so.bare_offset_pages = true;
@@ -488,7 +488,7 @@ TEST_CASE("without a total, K pages stay in flight past the unknown end, which a
   CHECK(events.of<catalog_sync::sync_started>()[0].until_empty_page);
 }
 
-TEST_CASE("an empty snapshot does not wipe the catalogue: the deletion guard refuses it", "[catalog_sync][issue15]") {
+TEST_CASE("an empty snapshot does not wipe the catalogue: the deletion guard refuses it", "[catalog_sync][proof]") {
   const auto style = GENERATE(pagination_style::offset, pagination_style::page, pagination_style::cursor);
   INFO("style: " << to_string(style));
   const auto before = catalog::generate_catalog(200, 21);
@@ -521,7 +521,7 @@ TEST_CASE("an empty snapshot does not wipe the catalogue: the deletion guard ref
   CHECK(catalog::catalog_db(dir / "c.db").size() == 0);
 }
 
-TEST_CASE("the deletion guard refuses more than the configured share", "[catalog_sync][issue15]") {
+TEST_CASE("the deletion guard refuses more than the configured share", "[catalog_sync][proof]") {
   const auto before = catalog::generate_catalog(200, 22);
   catalog_sync::paginated_server server(before, {});
   catalog::testing::temp_dir dir;
@@ -538,7 +538,7 @@ TEST_CASE("the deletion guard refuses more than the configured share", "[catalog
 }
 
 TEST_CASE("records with null and numeric fields are read, and other shapes fail at once naming page, item and field",
-          "[catalog_sync][issue15]") {
+          "[catalog_sync][proof]") {
   const auto records = catalog::generate_catalog(30, 23);
   nlohmann::json items = records;
   auto expected = records;
@@ -572,7 +572,7 @@ TEST_CASE("records with null and numeric fields are read, and other shapes fail 
   require_catalogue(dir / "c.db", expected);
 }
 
-TEST_CASE("duplicate names are reported in the summary, not merged silently", "[catalog_sync][issue15]") {
+TEST_CASE("duplicate names are reported in the summary, not merged silently", "[catalog_sync][proof]") {
   auto records = catalog::generate_catalog(250, 24);
   records[180].name = records[40].name; // served twice; the later one is kept
   catalog_sync::paginated_server server(records, {});
@@ -591,7 +591,7 @@ TEST_CASE("duplicate names are reported in the summary, not merged silently", "[
   CHECK(catalog::catalog_db(dir / "c.db").size() == 249);
 }
 
-TEST_CASE("an API that ignores the offset parameter fails the run instead of looping", "[catalog_sync][issue15]") {
+TEST_CASE("an API that ignores the offset parameter fails the run instead of looping", "[catalog_sync][proof]") {
   // A misspelt --offset-param: every page is the first one, and no page is ever empty.
   const auto records = catalog::generate_catalog(130, 25);
   catalog_sync::server_options so;
@@ -610,7 +610,7 @@ TEST_CASE("an API that ignores the offset parameter fails the run instead of loo
 }
 
 TEST_CASE("a run served a different count than the API announced fails and commits nothing",
-          "[catalog_sync][issue15]") {
+          "[catalog_sync][proof]") {
   const auto style = GENERATE(pagination_style::offset, pagination_style::page);
   const long skew = GENERATE(1L, -5L);
   INFO("style: " << to_string(style) << ", skew " << skew);
