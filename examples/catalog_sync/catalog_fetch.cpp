@@ -194,8 +194,14 @@ const nlohmann::json& items_of(const nlohmann::json& body, const std::string& ke
 /// The blocking part of one attempt, run on an HTTP pool worker: GET, status, parse.
 page_result fetch_page_blocking(std::stop_token stop, const sync_options& o,
                                 const page_request& request) {
-  const http_response response =
-      http_get(std::move(stop), request.url, {{o.connect_timeout, o.request_timeout}, o.headers, o.compression});
+  http_response response;
+  try {
+    response = http_get(std::move(stop), request.url,
+                        {{o.connect_timeout, o.request_timeout}, o.headers, o.compression, o.max_body_bytes});
+  } catch (const response_too_large& e) {
+    // The same request would grow past the cap again: not retried.
+    throw fetch_failure(e.what(), false);
+  }
 
   if (response.status == 429 || response.status == 408 || response.status >= 500) {
     std::optional<std::chrono::milliseconds> retry_after;
@@ -233,6 +239,12 @@ page_result fetch_page_blocking(std::stop_token stop, const sync_options& o,
         name = fmt::format(" (name \"{}\")", items[i]["name"].get<std::string>());
       throw fetch_failure(fmt::format("malformed record: item {} of the page{}: {}", i, name, e.what()), false);
     }
+    // The catalogue refuses it anyway; refused here, the message names the page and the item.
+    if (const std::size_t bytes = catalog::record_bytes(page.records.back()); bytes > catalog::max_record_bytes)
+      throw fetch_failure(fmt::format("record too large: item {} of the page (name \"{}\"): {} bytes, over the "
+                                      "cap of {} bytes per record",
+                                      i, page.records.back().name.substr(0, 100), bytes, catalog::max_record_bytes),
+                          false);
   }
 
   // The total, in every style: from the body, else from the header.
@@ -350,6 +362,8 @@ struct catalog_syncer::impl {
       throw std::invalid_argument("catalog_syncer: concurrency must be at least 1");
     if (options->page_size == 0)
       throw std::invalid_argument("catalog_syncer: page_size must be at least 1");
+    if (options->max_body_bytes == 0)
+      throw std::invalid_argument("catalog_syncer: max_body_bytes must be at least 1");
     if (!(options->max_delete_share >= 0 && options->max_delete_share <= 1))
       throw std::invalid_argument("catalog_syncer: max_delete_share must be within [0, 1]");
   }
@@ -362,6 +376,8 @@ struct catalog_syncer::impl {
     std::size_t retries = 0;
     std::optional<std::size_t> total_items;
     std::optional<std::size_t> total_pages;
+    // The last page number the first page's Link header announced (page style).
+    std::optional<std::size_t> first_last_page;
     void emit(sync_event e) const {
       if (sink)
         sink(e);
@@ -451,6 +467,22 @@ struct catalog_syncer::impl {
     }
   }
 
+  // Offsets and page numbers address positions: a record added or removed before them during
+  // the run shifts every later page, so that records are served twice or skipped. A total that
+  // moves between pages is the API saying so; a run that saw one cannot prove its snapshot.
+  void check_same_total(const run_state& st, std::size_t index, const page_result& page) const {
+    if (st.total_items && page.total && *page.total != *st.total_items)
+      throw sync_error(fmt::format("page {} announced {} items where the first page announced {}: the collection "
+                                   "changed during the sync, so its pages no longer line up (records would be "
+                                   "skipped or served twice)",
+                                   index + 1, *page.total, *st.total_items));
+    if (st.first_last_page && page.last_page && *page.last_page != *st.first_last_page)
+      throw sync_error(fmt::format("page {} announced {} pages where the first page announced {}: the collection "
+                                   "changed during the sync, so its pages no longer line up (records would be "
+                                   "skipped or served twice)",
+                                   index + 1, *page.last_page, *st.first_last_page));
+  }
+
   // The database calls, on the lane; shielded: once issued, they finish (a cancelled run
   // still rolls back on the connection, after the write in progress).
   // Each lambda is named before the co_await: gcc 12 destroys a capturing lambda written
@@ -464,20 +496,50 @@ struct catalog_syncer::impl {
     };
     co_return co_await smartasync::async_offload(database, std::move(open_session), shielded());
   }
-  asio::awaitable<void> stage(session_ptr session, std::vector<catalog::catalog_record> records) {
-    auto add_page = [session, records = std::move(records)] { session->sync->add(records); };
+  // With offsets or page numbers, a name served twice means the pages shifted under the run
+  // (records added before a page already fetched), and as many others were skipped: the run
+  // fails. Cursors do not shift; a name served twice there is reported (the last one is kept).
+  asio::awaitable<void> stage(session_ptr session, std::vector<catalog::catalog_record> records,
+                              std::size_t index) {
+    auto add_page = [session, records = std::move(records), index, positional = options->style != pagination_style::cursor] {
+      const std::size_t before = session->sync->duplicates();
+      session->sync->add(records);
+      if (const std::size_t repeated = session->sync->duplicates() - before; positional && repeated > 0) {
+        const auto names = session->sync->duplicate_names();
+        throw sync_error(fmt::format(
+            "page {} repeats {} record{} served earlier in the run ({}{}): positions shifted during the sync "
+            "(records were added before this page, and as many others would be skipped), or the API serves a "
+            "name twice",
+            index + 1, repeated, repeated == 1 ? "" : "s", fmt::join(names, ", "),
+            repeated > names.size() ? ", ..." : ""));
+      }
+    };
     co_await smartasync::async_offload(database, std::move(add_page), shielded());
   }
+  // The commit is the one database call a cancellation reaches: its stop request interrupts
+  // SQLite (catalog_sync::commit), which rolls back, so a stop never waits for a long commit.
+  // The lane still sees one call at a time: a cancelled call is waited for until it returns.
+  // A commit that completed just as the run was cancelled did commit: its result is kept in
+  // `done`, since the cancelled await discards it, and reported as such.
   asio::awaitable<commit_result> commit(session_ptr session) {
-    auto apply = [session, opts = options] {
+    auto done = std::make_shared<std::optional<commit_result>>();
+    auto apply = [session, opts = options, done](std::stop_token stop) {
       commit_result r{{}, session->sync->duplicates(), session->sync->duplicate_names()};
       std::optional<catalog::deletion_limit> limit;
       if (!opts->allow_mass_delete)
         limit = catalog::deletion_limit{opts->max_delete_share};
-      r.counts = session->sync->commit(limit);
-      return r;
+      r.counts = session->sync->commit(limit, std::move(stop));
+      *done = std::move(r);
     };
-    co_return co_await smartasync::async_offload(database, std::move(apply), shielded());
+    std::exception_ptr failure;
+    try {
+      co_await smartasync::async_offload(database, std::move(apply), asio::use_awaitable);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure && !*done)
+      std::rethrow_exception(failure);
+    co_return std::move(**done);
   }
   asio::awaitable<void> close(session_ptr session) {
     auto end_session = [session] {
@@ -493,7 +555,7 @@ struct catalog_syncer::impl {
                                    std::exception_ptr& write_error, smartasync::semaphore_permit permit) {
     const std::size_t n = records.size();
     try {
-      co_await stage(std::move(session), std::move(records));
+      co_await stage(std::move(session), std::move(records), index);
       page_staged(st, index, n, attempts);
     } catch (...) {
       if (!write_error)
@@ -552,6 +614,7 @@ struct catalog_syncer::impl {
       pages = std::max<std::size_t>(1, (*first.total + page_size - 1) / page_size);
     st.total_items = first.total;
     st.total_pages = pages;
+    st.first_last_page = first.last_page;
     st.emit(sync_started{o.url, o.style, o.concurrency, st.total_items, st.total_pages, o.page_size, page_size,
                          page_size != o.page_size && more_announced, until_empty});
 
@@ -561,7 +624,7 @@ struct catalog_syncer::impl {
     }
 
     // 2. Offset or page style: the remaining pages, K at a time, in any order, by index.
-    co_await stage(session, std::move(first.records));
+    co_await stage(session, std::move(first.records), 0);
     page_staged(st, 0, first_items, attempts);
     co_await throw_if_cancelled_now();
     if (until_empty && first_items == 0)
@@ -609,6 +672,7 @@ struct catalog_syncer::impl {
               const std::size_t index = next_index++;
               std::size_t tries = 0;
               page_result page = co_await fetch_page(request_for(index, page_size), st, tries);
+              check_same_total(st, index, page);
               if (sizes.size() <= index) {
                 sizes.resize(index + 1, not_fetched);
                 page_ends.resize(index + 1);
@@ -678,7 +742,7 @@ struct catalog_syncer::impl {
         next = page_request{index + 1, with_params(o.url, {{o.names.cursor_param, *current.next_cursor},
                                                            {o.names.limit_param, std::to_string(page_size)}})};
       if (!next) { // the API said this is the last page
-        co_await stage(session, std::move(current.records));
+        co_await stage(session, std::move(current.records), index);
         page_staged(st, index, n, current_attempts);
         if (st.total_items && st.items_done != *st.total_items) // a cursor API may announce one too
           throw sync_error(fmt::format("the API announced {} items but served {}: the catalogue changed "
@@ -691,7 +755,7 @@ struct catalog_syncer::impl {
       std::size_t next_attempts = 0;
       auto [order, write_error, fetch_error, next_page] =
           co_await asio::experimental::make_parallel_group(
-              asio::co_spawn(ex, stage(session, std::move(current.records)), asio::experimental::deferred),
+              asio::co_spawn(ex, stage(session, std::move(current.records), index), asio::experimental::deferred),
               asio::co_spawn(ex, fetch_page(*next, st, next_attempts), asio::experimental::deferred))
               .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
       (void)order;
@@ -700,6 +764,7 @@ struct catalog_syncer::impl {
       if (fetch_error)
         std::rethrow_exception(fetch_error);
       page_staged(st, index, n, current_attempts);
+      check_same_total(st, next->index, next_page);
       current = std::move(next_page);
       current_attempts = next_attempts;
       index = next->index;

@@ -7,6 +7,7 @@
 #ifndef CATALOG_SYNC_CATALOG_FETCH_HPP
 #define CATALOG_SYNC_CATALOG_FETCH_HPP
 
+#include "http_client.hpp"
 #include "pagination.hpp"
 
 #include <catalog/record.hpp>
@@ -66,6 +67,11 @@ struct sync_options {
   std::vector<std::string> headers;
   /// Ask for gzip responses.
   bool compression = true;
+  /// The largest page body accepted, counted decompressed: a larger one fails its page at once
+  /// ("response body over N bytes"), without retries. Each page in flight holds at most this
+  /// much body plus its parsed records, so the run's memory stays within a small multiple of
+  /// concurrency x max_body_bytes whatever a server sends (a gzip bomb, an endless body).
+  std::size_t max_body_bytes = http_options::default_max_body_bytes;
   /// Seed of the retry jitter; nullopt: random.
   std::optional<std::uint64_t> seed;
   /// The deletion guard: a commit that would delete more than this share of the catalogue,
@@ -128,7 +134,8 @@ struct sync_completed {
   std::size_t pages = 0;
   std::size_t retries = 0;
   /// Items naming a record served earlier in the run (the last one was kept): `items` minus
-  /// this is the number of distinct records.
+  /// this is the number of distinct records. Cursor style only: with offsets or page numbers
+  /// a repeated name means the pages shifted, and the run fails instead.
   std::size_t duplicates = 0;
   /// The first few duplicated names.
   std::vector<std::string> duplicate_names;
@@ -188,15 +195,20 @@ public:
    * catalogue's sync at once, so memory holds the pages in flight only.
    *
    * @returns What the commit changed.
-   * @throws sync_error naming the page and the reason when a page failed for good (or the
-   *         item count disagrees with the announced total, or a page short of the page size
-   *         was followed by more items); catalog::mass_deletion when the deletion guard
-   *         refused the commit; std::system_error (operation_aborted) when cancelled;
-   *         catalog::error for database failures. In every failure case nothing was committed.
+   * @throws sync_error naming the page and the reason when a page failed for good (its body
+   *         over max_body_bytes, a record over catalog::max_record_bytes, ...), when the item
+   *         count disagrees with the announced total, when a page short of the page size was
+   *         followed by more items, or when the collection changed during the run (a page
+   *         announcing another total than the first, or, with offsets or page numbers, a name
+   *         served twice); catalog::mass_deletion when the deletion guard refused the commit;
+   *         std::system_error (operation_aborted) when cancelled; catalog::error for database
+   *         failures. In every failure case nothing was committed.
    *
    * @par Cancellation
    * Terminal cancellation stops the requests in flight (libcurl is aborted through the
-   * wrapped call's stop_token), waits for the database work in progress, rolls back.
+   * wrapped call's stop_token), waits for a page being staged, interrupts a commit in
+   * progress (sqlite3_interrupt; it stops within one record's worth of work), rolls back. A
+   * commit that completed before the interruption took effect is reported as completed.
    */
   asio::awaitable<catalog::sync_counts> run(std::filesystem::path db, event_sink on_event = {});
 

@@ -94,8 +94,13 @@ int main(int argc, char** argv) {
   app.add_option("--retry-after", options.retry_after_seconds, "Retry-After of injected 429s, seconds")
       ->check(CLI::Range(0, 3600))
       ->group(faults);
+  app.add_option("--shift-after-first-page", options.shift_after_first_page,
+                 "once the first page is out, insert N records at the front (a source changing mid-run)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1000000}))
+      ->group(faults);
   app.add_option("--fault-page", fault_pages,
-                 "I:KIND[:TIMES] forces KIND (429, 5xx, truncated, malformed, slow, 400) on page I (0-based), "
+                 "I:KIND[:TIMES] forces KIND (429, 5xx, truncated, malformed, slow, 400, gzip-bomb, endless) on page I "
+                 "(0-based), "
                  "its first TIMES requests (0: all); repeatable")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(faults);

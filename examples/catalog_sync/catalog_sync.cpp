@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
   app.add_option("--header", options.headers, "extra request header 'Name: value' (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("!--no-compression", options.compression, "do not ask for gzip (saves CPU on a fast local link)");
+  app.add_option("--max-body-bytes", options.max_body_bytes,
+                 "largest page body accepted, counted decompressed (a larger one fails the run)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
   app.add_option("--progress", progress, "auto: a bar on a terminal, lines otherwise")
       ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}));
   auto* seed_option =

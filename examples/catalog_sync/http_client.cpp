@@ -57,11 +57,21 @@ struct thread_handle {
 struct transfer {
   http_response response;
   std::stop_token stop;
+  std::size_t max_body = 0;
+  bool too_large = false;
 };
 
+// libcurl hands over the body decompressed, so this is where the cap sees its real size.
+// Returning less than given aborts the transfer (CURLE_WRITE_ERROR).
 size_t on_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<transfer*>(user)->response.body.append(data, size * count);
-  return size * count;
+  auto& t = *static_cast<transfer*>(user);
+  const std::size_t n = size * count;
+  if (n > t.max_body - t.response.body.size()) {
+    t.too_large = true;
+    return 0;
+  }
+  t.response.body.append(data, n);
+  return n;
 }
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
@@ -94,6 +104,10 @@ std::optional<std::string> http_response::header(std::string_view name) const {
   return std::nullopt;
 }
 
+response_too_large::response_too_large(std::size_t limit)
+    : std::runtime_error(fmt::format("response body over {} bytes (the cap, counted decompressed)", limit)),
+      limit_(limit) {}
+
 bool transport_error::timed_out() const noexcept {
   return curl_code_ == CURLE_OPERATION_TIMEDOUT;
 }
@@ -114,7 +128,7 @@ http_response http_get(std::stop_token stop, const std::string& url, const http_
     header_list.reset(next);
   }
 
-  transfer t{{}, std::move(stop)};
+  transfer t{{}, std::move(stop), options.max_body_bytes};
   char error_text[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -137,10 +151,15 @@ http_response http_get(std::stop_token stop, const std::string& url, const http_
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
   if (header_list)
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list.get());
+  // An announced Content-Length over the cap fails before a byte is read. It is the size on the
+  // wire (compressed), so this alone bounds nothing: on_body counts what gzip inflates to.
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_body_bytes));
 
   const CURLcode rc = curl_easy_perform(curl);
   if (rc == CURLE_ABORTED_BY_CALLBACK)
     throw std::system_error(std::make_error_code(std::errc::operation_canceled), "GET " + url);
+  if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+    throw response_too_large(options.max_body_bytes);
   if (rc != CURLE_OK) {
     throw transport_error(static_cast<int>(rc),
                           fmt::format("{}{}{}", curl_easy_strerror(rc), error_text[0] ? ": " : "",

@@ -7,6 +7,7 @@
 #define CATALOG_SYNC_HTTP_CLIENT_HPP
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -32,6 +33,11 @@ struct http_options {
   std::vector<std::string> headers;
   /// Ask for gzip (Accept-Encoding). Off saves CPU on both ends of a fast local link.
   bool compression = true;
+  /// The largest body accepted, counted after decompression (a few kilobytes of gzip can
+  /// inflate to gigabytes): past it the transfer is aborted and http_get throws
+  /// response_too_large, so a request never holds more than about this much.
+  std::size_t max_body_bytes = default_max_body_bytes;
+  static constexpr std::size_t default_max_body_bytes = std::size_t{16} << 20; // 16 MiB
 };
 
 /// A complete HTTP response (any status).
@@ -59,6 +65,17 @@ private:
   int curl_code_;
 };
 
+/// The body grew past http_options::max_body_bytes (after decompression); the transfer was
+/// aborted. Not a transport error: the same request would grow past it again.
+class response_too_large : public std::runtime_error {
+public:
+  explicit response_too_large(std::size_t limit);
+  std::size_t limit() const noexcept { return limit_; }
+
+private:
+  std::size_t limit_;
+};
+
 /// GETs `url` and returns the response, whatever its status.
 /**
  * Blocking. Each calling thread keeps one libcurl easy handle (a thread_local), so the
@@ -67,6 +84,7 @@ private:
  * @param stop A stop request aborts the transfer (within libcurl's progress interval) with
  *        std::system_error(std::errc::operation_canceled).
  * @throws transport_error when no complete response arrived.
+ * @throws response_too_large when the body, decompressed, exceeds options.max_body_bytes.
  */
 http_response http_get(std::stop_token stop, const std::string& url, const http_options& options);
 

@@ -3,6 +3,7 @@
 #include "paginated_server.hpp"
 #include "thread_priority.hpp"
 
+#include <catalog/generator.hpp>
 #include <catalog/json.hpp>
 
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include <utility>
 
 #include <sys/socket.h>
+#include <zlib.h>
 
 namespace catalog_sync {
 
@@ -40,19 +42,52 @@ std::string_view to_string(fault f) noexcept {
     return "slow";
   case fault::bad_request:
     return "400";
+  case fault::gzip_bomb:
+    return "gzip-bomb";
+  case fault::endless:
+    return "endless";
   }
   return "?";
 }
 
 std::optional<fault> parse_fault(std::string_view s) noexcept {
   for (fault f : {fault::none, fault::rate_limited, fault::server_error, fault::truncated,
-                  fault::malformed, fault::slow, fault::bad_request})
+                  fault::malformed, fault::slow, fault::bad_request, fault::gzip_bomb, fault::endless})
     if (s == to_string(f))
       return f;
   return std::nullopt;
 }
 
 namespace {
+
+// `size` zero bytes, gzip-compressed (about 1000:1): what a decompression bomb looks like.
+std::string make_gzip_bomb(std::size_t size) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16 /* gzip */, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+  const std::vector<unsigned char> zeros(std::size_t{1} << 20);
+  std::vector<unsigned char> out(std::size_t{64} << 10);
+  std::string result;
+  std::size_t left = size;
+  int rc = Z_OK;
+  do {
+    const std::size_t n = std::min(left, zeros.size());
+    left -= n;
+    z.next_in = const_cast<unsigned char*>(zeros.data()); // zlib's API is not const-correct
+    z.avail_in = static_cast<uInt>(n);
+    const int flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
+    do {
+      z.next_out = out.data();
+      z.avail_out = static_cast<uInt>(out.size());
+      rc = deflate(&z, flush);
+      result.append(reinterpret_cast<const char*>(out.data()), out.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  } while (left > 0);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END)
+    throw std::runtime_error("deflate did not finish");
+  return result;
+}
 
 constexpr std::uint64_t cursor_key = 0x5eed'c0de'2024'0007ULL;
 
@@ -133,6 +168,8 @@ struct paginated_server::impl {
   std::map<std::pair<int, std::size_t>, std::size_t> requests_per_page; // (style, page) -> n
   server_stats stats;
   std::size_t in_flight = 0;
+  bool shifted = false; // server_options::shift_after_first_page happened
+  std::shared_ptr<const std::string> gzip_bomb; // made on first use
   bool stopping = false;
   std::condition_variable stop_cv;
   // token bucket
@@ -268,6 +305,38 @@ struct paginated_server::impl {
                        section.empty() ? "" : fmt::format("section={}&", section), page, per_page);
   }
 
+  // Made when a script asks for one (it takes a second or so): a response must not wait for it.
+  void prepare_gzip_bomb() {
+    {
+      std::lock_guard lock(mutex);
+      if (gzip_bomb || std::none_of(options.script.begin(), options.script.end(),
+                                    [](const auto& s) { return s.second.kind == fault::gzip_bomb; }))
+        return;
+    }
+    auto bomb = std::make_shared<const std::string>(make_gzip_bomb(options.gzip_bomb_bytes));
+    std::lock_guard lock(mutex);
+    gzip_bomb = std::move(bomb);
+  }
+
+  // The collection changes under the client once its first page is out: new records in front.
+  void shift_once() {
+    if (options.shift_after_first_page == 0)
+      return;
+    std::lock_guard lock(mutex);
+    if (shifted)
+      return;
+    shifted = true;
+    auto next = std::make_shared<std::vector<nlohmann::json>>();
+    next->reserve(catalogue->size() + options.shift_after_first_page);
+    for (std::size_t i = 0; i < options.shift_after_first_page; ++i) {
+      auto r = catalog::generate_record(i, options.seed);
+      r.name = fmt::format("inserted-during-the-sync-{}", i);
+      next->emplace_back(std::move(r));
+    }
+    next->insert(next->end(), catalogue->begin(), catalogue->end());
+    catalogue = std::move(next);
+  }
+
   // One page request: parse, decide the fault, wait the latency, answer.
   void serve(pagination_style style, const httplib::Request& req, httplib::Response& res) {
     // Once per handler thread (each belongs to this server's own pool).
@@ -343,6 +412,44 @@ struct paginated_server::impl {
       count(&server_stats::slow);
       sleep_for(options.slow_delay);
       break;
+    case fault::gzip_bomb: {
+      count(&server_stats::gzip_bombs);
+      std::shared_ptr<const std::string> bomb;
+      {
+        std::lock_guard lock(mutex);
+        bomb = gzip_bomb;
+      }
+      if (!bomb) // a request racing set_script
+        bomb = std::make_shared<const std::string>(make_gzip_bomb(options.gzip_bomb_bytes));
+      // A content provider of known length: cpp-httplib sends it as is (no compression of its own).
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content_provider(bomb->size(), "application/json",
+                               [bomb](std::size_t offset_in, std::size_t length, httplib::DataSink& sink) {
+                                 return sink.write(bomb->data() + offset_in, std::min(length, bomb->size() - offset_in));
+                               });
+      return;
+    }
+    case fault::endless: {
+      count(&server_stats::endless);
+      res.set_chunked_content_provider("application/json", [this](std::size_t offset_in, httplib::DataSink& sink) {
+        static const std::string item = [] {
+          std::string one = R"({"name":"endless","description":")" + std::string(4000, 'x') + R"("},)";
+          std::string many;
+          for (int i = 0; i < 16; ++i)
+            many += one;
+          return many;
+        }();
+        if (offset_in == 0 && !sink.write("[", 1))
+          return false;
+        {
+          std::lock_guard lock(mutex);
+          if (stopping)
+            return false;
+        }
+        return sink.write(item.data(), item.size()); // false once the client has hung up
+      });
+      return;
+    }
     case fault::none:
     case fault::truncated:
     case fault::malformed:
@@ -386,6 +493,8 @@ struct paginated_server::impl {
     }
     }
 
+    shift_once();
+
     if (kind == fault::malformed) {
       count(&server_stats::malformed);
       body.resize(body.size() / 2);
@@ -414,6 +523,7 @@ paginated_server::paginated_server(std::vector<catalog::catalog_record> catalogu
   s.options = std::move(options);
   s.catalogue = impl::to_items(std::move(catalogue));
   s.tokens = s.options.rate_limit;
+  s.prepare_gzip_bomb();
   const std::size_t threads = std::max<std::size_t>(1, s.options.threads);
   s.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.server.set_keep_alive_max_count(100000);
@@ -495,9 +605,12 @@ void paginated_server::set_items(nlohmann::json items) {
 }
 
 void paginated_server::set_script(std::map<std::size_t, scripted_fault> script) {
-  std::lock_guard lock(impl_->mutex);
-  impl_->options.script = std::move(script);
-  impl_->requests_per_page.clear();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->options.script = std::move(script);
+    impl_->requests_per_page.clear();
+  }
+  impl_->prepare_gzip_bomb();
 }
 
 server_stats paginated_server::stats() const {

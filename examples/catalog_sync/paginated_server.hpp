@@ -47,6 +47,11 @@ enum class fault {
   slow,
   /// 400 Bad Request: a permanent error a client must not retry.
   bad_request,
+  /// 200 with `Content-Encoding: gzip`: a small body that inflates to
+  /// server_options::gzip_bomb_bytes of zeros.
+  gzip_bomb,
+  /// 200 with a chunked body that never ends (until the client hangs up or the server stops).
+  endless,
 };
 
 std::string_view to_string(fault f) noexcept;
@@ -74,12 +79,18 @@ struct server_options {
   bool offset_total_header = false;
   /// Added to every announced total (body and X-Total-Count): a server whose count is wrong.
   long total_skew = 0;
+  /// Once the first page request has been answered, this many new records are inserted at
+  /// the front of the collection (0: never): a source that changes during a client's run, so
+  /// that every later offset or page number points elsewhere. Announced totals follow.
+  std::size_t shift_after_first_page = 0;
   /// Added to every page response; plus a uniform [0, jitter] drawn from the seed.
   std::chrono::milliseconds latency{0};
   std::chrono::milliseconds jitter{0};
   /// Probability, per request, of each injected fault (decided by a hash of seed, page and
   /// the page's request number: the same requests fail on every run, in any order).
   double rate_429 = 0, rate_5xx = 0, rate_truncated = 0, rate_malformed = 0, rate_slow = 0;
+  /// What a `gzip_bomb` response inflates to (it is about a thousandth of that on the wire).
+  std::size_t gzip_bomb_bytes = std::size_t{256} << 20;
   /// How long a `slow` response takes.
   std::chrono::milliseconds slow_delay{3000};
   /// Retry-After of injected 429 responses, in seconds.
@@ -109,6 +120,8 @@ struct server_stats {
   std::size_t malformed = 0;
   std::size_t slow = 0;
   std::size_t bad_requests = 0;
+  std::size_t gzip_bombs = 0;
+  std::size_t endless = 0;
 };
 
 /// The server; it listens from construction until destruction.

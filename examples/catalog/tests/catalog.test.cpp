@@ -415,3 +415,40 @@ TEST_CASE("interrupt() from another thread stops a running search, and the next 
   db.interrupt(); // with nothing running: a no-op
   CHECK(db.search("a* OR s* OR lib*", 1000).size() == expected);
 }
+
+TEST_CASE("a record over max_record_bytes is refused by name, and nothing of its batch is staged", "[catalog][sync]") {
+  temp_dir dir;
+  catalog_db db(dir / "c.db", open_mode::read_write);
+  auto records = sample();
+  records[2].description = std::string(max_record_bytes - record_bytes(records[2]) + records[2].description.size(), 'x');
+  CHECK(record_bytes(records[2]) == max_record_bytes); // at the cap: accepted
+  records[3].description = std::string(max_record_bytes, 'x');
+  auto sync = db.begin_sync();
+  CHECK_THROWS_WITH(sync.add(records), Catch::Contains("invalid record \"unrelated\"") &&
+                                           Catch::Contains("over the cap of 1048576 bytes per record"));
+  CHECK(sync.staged() == 0);
+  records.pop_back();
+  sync.add(records);
+  CHECK(sync.commit().added == 3);
+}
+
+TEST_CASE("a commit stopped through its stop token changes nothing and keeps the staged records",
+          "[catalog][sync][interrupt]") {
+  temp_dir dir;
+  catalog_db db(dir / "c.db", open_mode::read_write);
+  fill(db, {sample()[0]});
+  auto sync = db.begin_sync();
+  sync.add(sample());
+  std::stop_source stop;
+  stop.request_stop();
+  try {
+    (void)sync.commit(std::nullopt, stop.get_token());
+    FAIL("the commit should have been interrupted");
+  } catch (const database_error& e) {
+    CHECK(e.interrupted());
+  }
+  CHECK(db.size() == 1);
+  CHECK(sync.staged() == 4);
+  CHECK(sync.commit(std::nullopt, std::stop_source().get_token()).added == 3); // a fresh token: commits
+  CHECK(db.size() == 4);
+}

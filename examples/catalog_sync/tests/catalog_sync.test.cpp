@@ -5,6 +5,7 @@
 #include "catalog_fetch.hpp"
 #include "paginated_server.hpp"
 
+#include "slow_commit.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,6 +25,7 @@
 #include <asio/use_future.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
@@ -106,6 +108,20 @@ std::string failure_of(const catalog_sync::sync_options& o, const std::filesyste
   FAIL("the sync was expected to fail");
   return {};
 }
+
+/// Resident memory of this process, in bytes: now (VmRSS) or at its peak (VmHWM) since the last
+/// reset_peak_rss().
+std::size_t rss_bytes(std::string_view field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(field, 0) == 0)
+      return std::stoull(line.substr(field.size() + 1)) * 1024; // "VmHWM:   12345 kB"
+  FAIL("no " << field << " in /proc/self/status");
+  return 0;
+}
+/// Makes VmHWM start again from the current VmRSS (Linux 4.0 and later).
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 } // namespace
 
@@ -563,7 +579,8 @@ TEST_CASE("duplicate names are reported in the summary, not merged silently", "[
   catalog::testing::temp_dir dir;
   recorded_events events;
 
-  const auto counts = sync_now(options_for(server, pagination_style::offset), dir / "c.db", &events);
+  // Cursors do not shift when the collection changes: a repeated name is the API's own.
+  const auto counts = sync_now(options_for(server, pagination_style::cursor), dir / "c.db", &events);
 
   CHECK(counts.added == 249);
   const auto done = events.of<catalog_sync::sync_completed>();
@@ -609,5 +626,153 @@ TEST_CASE("a run served a different count than the API announced fails and commi
   const auto served = after.size();
   CHECK_THAT(failure_of(options_for(liar, style), dir / "c.db"),
              Catch::Contains(fmt::format("announced {} items but served {}", static_cast<long>(served) + skew, served)));
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("a name served twice by offset or page numbers fails the run, naming the page and the name",
+          "[catalog_sync][snapshot]") {
+  const auto style = GENERATE(pagination_style::offset, pagination_style::page);
+  INFO("style: " << to_string(style));
+  const auto before = catalog::generate_catalog(100, 27);
+  auto records = catalog::generate_catalog(250, 24);
+  records[180].name = records[40].name;
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, style), dir / "c.db").added == 100);
+
+  server.set_catalogue(records);
+  CHECK_THAT(failure_of(options_for(server, style), dir / "c.db"),
+             Catch::Contains("page 10 repeats 1 record served earlier in the run (" + records[40].name + ")"));
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("a source that changes during the run fails it, naming the page and what changed, and commits nothing",
+          "[catalog_sync][snapshot]") {
+  // 2000 records in pages of 100; once the first page is out, 10 records are inserted in
+  // front: every later page shifts by 10, its first 10 names were on the page before it, and
+  // the last 10 records of the collection would be skipped (and deleted).
+  struct variant {
+    const char* what;
+    pagination_style style;
+    bool bare = false;
+    bool header = false;
+    const char* expected;
+  };
+  const auto v = GENERATE(variant{"offset, total in the body", pagination_style::offset, false, false,
+                                  "announced 2010 items where the first page announced 2000"},
+                          variant{"page, X-Total-Count and Link", pagination_style::page, false, false,
+                                  "announced 2010 items where the first page announced 2000"},
+                          variant{"offset, total in a header", pagination_style::offset, true, true,
+                                  "announced 2010 items where the first page announced 2000"},
+                          variant{"offset, no total at all", pagination_style::offset, true, false,
+                                  "repeats 10 records served earlier in the run"});
+  INFO(v.what);
+  const auto before = catalog::generate_catalog(2000, 28);
+  catalog_sync::paginated_server steady(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(steady, v.style, 4, 100), dir / "c.db").added == 2000);
+
+  catalog_sync::server_options so;
+  so.shift_after_first_page = 10;
+  so.bare_offset_pages = v.bare;
+  so.offset_total_header = v.header;
+  catalog_sync::paginated_server shifting(before, so);
+  recorded_events events;
+  const std::string message = failure_of(options_for(shifting, v.style, 4, 100), dir / "c.db", &events);
+  CHECK_THAT(message, Catch::Contains(v.expected) && Catch::Matches(".*page \\d+ .*"));
+  const auto failed = events.of<catalog_sync::sync_failed>();
+  REQUIRE(failed.size() == 1);
+  CHECK_FALSE(failed[0].cancelled);
+  CHECK_THAT(failed[0].message, Catch::Contains("nothing was committed"));
+  CHECK(events.of<catalog_sync::sync_completed>().empty());
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("a gzip bomb or an endless body fails its page at the body cap, and memory stays bounded",
+          "[catalog_sync][limits]") {
+  const auto kind = GENERATE(fault::gzip_bomb, fault::endless);
+  INFO("fault: " << to_string(kind));
+  const auto before = catalog::generate_catalog(200, 29);
+  catalog_sync::server_options so;
+  so.threads = 8;
+  so.gzip_bomb_bytes = std::size_t{128} << 20; // 128 KiB on the wire
+  catalog_sync::paginated_server server(before, so);
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset, 2, 20), dir / "c.db").added == 200);
+
+  server.set_script({{2, {kind, 0}}}); // page 3, every time it is asked for
+  auto o = options_for(server, pagination_style::offset, 2, 20);
+  o.max_body_bytes = std::size_t{1} << 20;
+  o.request_timeout = 2000ms; // only a bound on the endless body should the cap not stop it
+  server.reset_stats();
+  reset_peak_rss();
+  const std::size_t baseline = rss_bytes("VmRSS");
+  const std::string message = failure_of(o, dir / "c.db");
+  const std::size_t growth = rss_bytes("VmHWM") - std::min(baseline, rss_bytes("VmHWM"));
+
+  CHECK_THAT(message, Catch::Contains("page 3 failed after 1 attempt: response body over 1048576 bytes"));
+  // Each of the K = 2 pages in flight holds at most the cap of body plus its records: a
+  // generous bound (sanitizer builds included) is far below the 128 MiB this bomb inflates to.
+  const std::size_t bound = (std::size_t{32} << 20) + 16 * o.concurrency * o.max_body_bytes;
+  INFO("peak RSS growth " << growth / 1024 << " KiB, bound " << bound / 1024 << " KiB");
+  CHECK(growth < bound);
+  const auto stats = server.stats();
+  CHECK(stats.gzip_bombs + stats.endless == 1); // not retried
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("a record over the size cap fails its page at once, naming the page and the record",
+          "[catalog_sync][limits]") {
+  auto records = catalog::generate_catalog(60, 31);
+  records[45].description = std::string(catalog::max_record_bytes, 'x');
+  catalog_sync::paginated_server server(catalog::generate_catalog(30, 31), {});
+  catalog::testing::temp_dir dir;
+  const auto before = catalog::generate_catalog(30, 31);
+  REQUIRE(sync_now(options_for(server, pagination_style::offset), dir / "c.db").added == 30);
+
+  server.set_catalogue(records);
+  CHECK_THAT(failure_of(options_for(server, pagination_style::offset), dir / "c.db"),
+             Catch::Contains("page 3 failed after 1 attempt: record too large: item 5 of the page (name \"" +
+                             records[45].name + "\")") &&
+                 Catch::Contains("over the cap of 1048576 bytes per record"));
+  require_catalogue(dir / "c.db", before);
+}
+
+TEST_CASE("cancelling a run during its commit interrupts the commit: nothing is committed",
+          "[catalog_sync][shutdown]") {
+  const auto before = catalog::generate_catalog(100, 32);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  REQUIRE(sync_now(options_for(server, pagination_style::offset), dir / "c.db").added == 100);
+  auto after = before;
+  for (auto& r : catalog_sync::testing::heavy_records(12)) // seconds of full-text indexing
+    after.push_back(std::move(r));
+  server.set_catalogue(after);
+
+  asio::io_context io;
+  asio::cancellation_signal cancel;
+  recorded_events events;
+  catalog_sync::catalog_syncer syncer(options_for(server, pagination_style::offset, 2, 4));
+  auto done = asio::co_spawn(io, syncer.run(dir / "c.db", events.sink()),
+                             asio::bind_cancellation_slot(cancel.slot(), asio::use_future));
+  std::thread runner([&] { io.run(); });
+  const bool committing = catalog_sync::testing::wait_for_commit(dir / "c.db");
+  asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  std::optional<std::error_code> error;
+  try {
+    done.get();
+  } catch (const std::system_error& e) {
+    error = e.code();
+  }
+  runner.join();
+
+  REQUIRE(committing);
+  CHECK(events.of<catalog_sync::sync_completed>().empty()); // the commit did not run to its end
+  REQUIRE(error.has_value());
+  CHECK(*error == asio::error::operation_aborted);
+  const auto failed = events.of<catalog_sync::sync_failed>();
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].cancelled);
+  CHECK_THAT(failed[0].message, Catch::Contains("nothing was committed"));
   require_catalogue(dir / "c.db", before);
 }

@@ -3,6 +3,7 @@
 // the deletion guard refuses (3), run as a user would, as child processes.
 #include "paginated_server.hpp"
 
+#include "slow_commit.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,9 +11,18 @@
 #include <catalog/catalog_db.hpp>
 #include <catalog/generator.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
 #include <cstdio>
 #include <string>
 
@@ -106,4 +116,61 @@ TEST_CASE("a sync refused by the deletion guard exits 3 and says how to proceed"
   CHECK(allowed.status == 0);
   CHECK_THAT(allowed.output, Catch::Contains("120 deleted"));
   CHECK(catalog::catalog_db(dir / "c.db").size() == 0);
+}
+
+TEST_CASE("SIGTERM during a long commit: catalog_sync exits 130 within its grace, the old catalogue intact",
+          "[cli][shutdown]") {
+  const auto before = catalog::generate_catalog(100, 33);
+  catalog_sync::paginated_server server(before, {});
+  catalog::testing::temp_dir dir;
+  const std::string db = (dir / "c.db").string();
+  const std::string url = server.url(catalog_sync::pagination_style::offset);
+  REQUIRE(run(sync_exe + " --progress quiet --db " + db + " --url " + url).status == 0);
+  auto after = before;
+  for (auto& r : catalog_sync::testing::heavy_records(12)) // seconds of full-text indexing
+    after.push_back(std::move(r));
+  server.set_catalogue(after);
+
+  // The program as a child of its own, output to a file, so that the test can signal it.
+  const std::string out = (dir / "out.txt").string();
+  std::vector<std::string> args{sync_exe, "--progress", "quiet", "--db", db, "--url", url,
+                                "--page-size", "4", "--concurrency", "2"};
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, sync_exe.c_str(), &files, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&files);
+
+  const bool committing = catalog_sync::testing::wait_for_commit(dir / "c.db");
+  ::kill(pid, SIGTERM);
+  // 30 s: an orchestrator's usual grace, here only a hang detector (it exits in well under one).
+  int raw = 0;
+  bool exited = false;
+  for (auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       !exited && std::chrono::steady_clock::now() < give_up;) {
+    exited = ::waitpid(pid, &raw, WNOHANG) == pid;
+    if (!exited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &raw, 0);
+  }
+  std::stringstream output;
+  output << std::ifstream(out).rdbuf();
+  INFO(output.str());
+  REQUIRE(committing);
+  REQUIRE(exited);
+  REQUIRE(WIFEXITED(raw));
+  CHECK(WEXITSTATUS(raw) == 130);
+  CHECK_THAT(output.str(), Catch::Contains("interrupted") && Catch::Contains("nothing was committed"));
+  const catalog::catalog_db reader(dir / "c.db");
+  CHECK(reader.size() == before.size());
+  CHECK_FALSE(reader.find("heavy-0").has_value());
 }

@@ -7,6 +7,8 @@
 #include "http_client.hpp"
 #include "paginated_server.hpp"
 #include "temp_dir.hpp"
+// Records whose commit takes seconds, and a probe for the commit holding the write lock.
+#include "../../catalog_sync/tests/slow_commit.hpp"
 
 #include <catalog/catalog_db.hpp>
 #include <catalog/connection_pool.hpp>
@@ -495,4 +497,59 @@ TEST_CASE("a heartbeat or metrics period that is not positive is refused at cons
   CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(0), milliseconds(500)), none), std::invalid_argument);
   CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(10), milliseconds(-1)), none), std::invalid_argument);
   CHECK_NOTHROW(dashboard::controller(io, options(milliseconds(10), milliseconds(500)), none));
+
+TEST_CASE("a source that changes during the sync fails it: nothing committed, every client is told why",
+          "[dashboard][snapshot]") {
+  // Once its first page is out, the source inserts 10 records in front: every later offset
+  // points 10 records earlier, so a page would repeat 10 names and the last 10 would be skipped.
+  catalog_sync::server_options shifting_options;
+  shifting_options.threads = 8;
+  shifting_options.shift_after_first_page = 10;
+  catalog_sync::paginated_server shifting(catalog::generate_catalog(500, 3), shifting_options);
+  dashboard_fixture f(500, {}, [&shifting](dashboard::source& s) {
+    s.options.url = shifting.url(catalog_sync::pagination_style::offset);
+  });
+  {
+    catalog::catalog_db writer(f.db, catalog::open_mode::read_write);
+    auto sync = writer.begin_sync();
+    sync.add(f.records);
+    REQUIRE(sync.commit().added == 500);
+  }
+  const auto before = search_for(f.port(), f.records.back().name);
+  REQUIRE(before["results"].size() == 1);
+
+  event_stream events(f.port());
+  REQUIRE(post(f.port(), "/sync").status == 202);
+  const json outcome = events.outcome();
+  CHECK(outcome["type"] == "failed");
+  CHECK(outcome["cancelled"] == false);
+  const std::string message = outcome["message"].get<std::string>();
+  CHECK(message.find("announced 510 items where the first page announced 500") != std::string::npos);
+  CHECK(message.find("nothing was committed") != std::string::npos);
+  CHECK(f.catalogue_size() == 500);
+  CHECK(search_for(f.port(), f.records.back().name)["results"] == before["results"]);
+  CHECK(get_json(f.port(), "/sync")["outcome"]["type"] == "failed");
+}
+
+TEST_CASE("stopping the program during a long commit interrupts it: nothing committed, the loop returns",
+          "[dashboard][shutdown]") {
+  dashboard_fixture f(100);
+  event_stream events(f.port());
+  REQUIRE(post(f.port(), "/sync").status == 202);
+  REQUIRE(events.outcome()["type"] == "completed");
+  REQUIRE(f.catalogue_size() == 100);
+
+  auto heavier = f.records;
+  for (auto& r : catalog_sync::testing::heavy_records(12)) // seconds of full-text indexing
+    heavier.push_back(std::move(r));
+  f.api.set_catalogue(heavier);
+  REQUIRE(post(f.port(), "/sync").status == 202);
+  REQUIRE(catalog_sync::testing::wait_for_commit(f.db));
+  f.controller.stop([&f] { f.server.stop(); }); // what SIGTERM does in catalog_dashboard
+  const json outcome = events.outcome();
+  CHECK(outcome["type"] == "failed");
+  CHECK(outcome["cancelled"] == true);
+  CHECK(events.ends());
+  f.loop.join(); // io_context::run returned
+  CHECK(f.catalogue_size() == 100);
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,18 +110,6 @@ public:
 
 private:
   friend class catalog_sync;
-
-/// A guard for catalog_sync::commit: how much of the catalogue one snapshot may delete.
-/**
- * An empty or truncated snapshot (a filter that matched nothing, an API that answered with
- * fewer pages than it has) looks exactly like "everything was removed"; the guard turns that
- * into an error instead of an empty catalogue.
- */
-struct deletion_limit {
-  /// Largest share of the current records one commit may delete, in [0, 1]. Deleting every
-  /// record of a non-empty catalogue is refused whatever the share.
-  double max_share = 0.5;
-};
   struct impl;
   std::unique_ptr<impl> impl_;
 };
@@ -153,7 +142,8 @@ public:
 
   /// Stages a batch in one transaction: all of it or (on exception) none of it.
   /**
-   * @throws invalid_record when a record has an empty name (nothing of the batch is staged).
+   * @throws invalid_record when a record has an empty name or is larger than
+   *         catalog::max_record_bytes (nothing of the batch is staged).
    * @throws std::logic_error after commit() or rollback().
    */
   void add(std::span<const catalog_record> batch);
@@ -177,6 +167,18 @@ public:
    *         staged records are kept (commit() without a limit may follow).
    */
   sync_counts commit(std::optional<deletion_limit> limit);
+
+  /// The same, stopped early by a stop request on `stop` (from any thread).
+  /**
+   * The running statement is interrupted (sqlite3_interrupt) and the transaction rolled back:
+   * the catalogue is unchanged and the staged records are kept. Stopping takes at most one
+   * record's worth of work (see catalog::max_record_bytes), not the rest of the commit. A
+   * stop that comes after the transaction has committed changes nothing: the counts are
+   * returned.
+   *
+   * @throws database_error with interrupted() when stopped; otherwise as commit(limit).
+   */
+  sync_counts commit(std::optional<deletion_limit> limit, std::stop_token stop);
 
   /// Discards the staged records (what the destructor does when commit() did not succeed).
   void rollback() noexcept;

@@ -15,7 +15,7 @@ namespace catalog {
  * |--------------------|---------------------------------------------------------|--------------|
  * | invalid_query      | empty, too long, or an FTS5 syntax error                | 400          |
  * | invalid_limit      | limit outside [1, catalog_db::max_limit]                | 400          |
- * | invalid_record     | a synced record with an empty name                      | 400          |
+ * | invalid_record     | a synced record with an empty name, or over the size cap | 400          |
  * | mass_deletion      | a guarded sync commit would delete too much             | (refused)    |
  * | database_error     | missing, unreadable or corrupt file, busy, I/O          | 500 / 503    |
  * | unavailable        | a database server down, restarting, or connection lost  | 503          |

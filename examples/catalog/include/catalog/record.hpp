@@ -21,6 +21,19 @@ struct catalog_record {
   bool operator==(const catalog_record&) const = default;
 };
 
+/// The largest record a catalogue accepts, counting the bytes of all its fields (1 MiB).
+/**
+ * A bound on what one row costs: a commit indexes each record for full-text search in one
+ * uninterruptible step, so this cap also bounds how long a cancelled commit takes to stop.
+ * Real package records are a few kilobytes.
+ */
+inline constexpr std::size_t max_record_bytes = std::size_t{1} << 20;
+
+/// The size the cap counts: the bytes of every field.
+inline std::size_t record_bytes(const catalog_record& r) noexcept {
+  return r.name.size() + r.version.size() + r.section.size() + r.maintainer.size() + r.description.size();
+}
+
 /// One ranked result of catalog_db::search.
 struct search_hit {
   std::string name;
