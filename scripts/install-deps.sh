@@ -11,7 +11,7 @@ packages=(
   cmake ninja-build g++ clang libclang-rt-14-dev llvm ccache pkg-config
   libasio-dev libfmt-dev catch2
   libsqlite3-dev sqlite3 libhttp-parser-dev nlohmann-json3-dev libcpp-httplib-dev
-  libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev
+  libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev zlib1g-dev
   libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
   chromium # examples/dashboard's browser test (the asan and gcc presets), driven by playwright-core from npm
 )
