@@ -639,3 +639,52 @@ TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool 
   }());
   CHECK(test_support::code_of(stopped) == asio::error::operation_aborted);
 }
+
+TEST_CASE("a wrapper that outlives its pool completes async calls with pool_stopped",
+          "[smart_async][lifetime]") {
+  auto pool = std::make_unique<smartasync::blocking_pool>(1);
+  // A small callable (copied into each call) and a large one (shared with the wrapper).
+  auto twice = smartasync::smart_async(*pool, [](int x) { return 2 * x; });
+  std::string tag(64, 'x');
+  auto tagged = smartasync::smart_async(*pool, [tag](int x) { return tag.size() + std::size_t(x); });
+  CHECK(twice.async(2, asio::use_future).get() == 4);
+  asio::io_context ioc;
+  // Made while the pool lives, launched after it is gone.
+  auto deferred = twice.async(3, test_support::deferred);
+  pool.reset();
+
+  CHECK(twice(5) == 10); // the sync form never needed the pool
+  CHECK(tagged(1) == 65);
+  try {
+    twice.async(5, asio::use_future).get();
+    FAIL("expected pool_stopped");
+  } catch (const smartasync::system_error& e) {
+    CHECK(e.code() == smartasync::error::pool_stopped);
+  }
+  CHECK(test_support::code_thrown_by([&] { tagged.async(1, asio::use_future).get(); }) ==
+        smartasync::error::pool_stopped);
+
+  // A callback completes through its executor, never inside the initiating call.
+  bool called = false;
+  std::exception_ptr error;
+  twice.async(1, asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+    called = true;
+    error = e;
+  }));
+  CHECK_FALSE(called);
+  ioc.run();
+  ioc.restart();
+  CHECK(called);
+  CHECK(test_support::code_of(error) == smartasync::error::pool_stopped);
+
+  auto launched = run_coroutine<smartasync::error_code>(
+      ioc, [&]() -> asio::awaitable<smartasync::error_code> {
+        try {
+          co_await std::move(deferred)(asio::use_awaitable);
+        } catch (const smartasync::system_error& e) {
+          co_return e.code();
+        }
+        co_return smartasync::error_code{};
+      });
+  CHECK(launched == smartasync::error::pool_stopped);
+}

@@ -67,14 +67,24 @@ inline long involuntary_switches() noexcept {
 // When the callable of this worker's latest operation returned (blocking_pool::note_returned).
 inline thread_local std::chrono::steady_clock::time_point last_return_{};
 
-// What a cancellation handler needs to reach its pool safely: an operation's cancellation
-// handler stays installed until its completion runs on the caller's executor, which may be
-// after the pool was shut down and destroyed (a timer firing in that window). The pool clears
-// `pool` under `mutex` when it is destroyed, after it has completed every operation.
+// What outlives a pool, for whoever may still reach for it once it is destroyed:
+// - an operation's cancellation handler stays installed until its completion runs on the
+//   caller's executor, which may be after the pool was shut down and destroyed (a timer firing
+//   in that window): it takes `mutex` and looks at `pool`;
+// - a smart_async wrapper may outlive its pool: its async form looks at `pool` before it
+//   submits, and completes with error::pool_stopped once the pool is gone.
+// The pool clears `pool` under `mutex` when it is destroyed, after it has completed every
+// operation. (Atomic for the wrapper's unlocked look; a wrapper used concurrently with the
+// pool's destruction is a race in the program, as any use of a pool being destroyed is.)
 struct pool_lifeline {
   explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
   std::mutex mutex;
-  blocking_pool* pool;
+  std::atomic<blocking_pool*> pool;
+};
+
+// For the library's own wrappers (smart_async.hpp): the pool's lifeline.
+struct pool_access {
+  static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
 };
 } // namespace detail
 
@@ -327,6 +337,7 @@ private:
   template <typename, typename>
   friend class detail::offload_op;
   friend struct detail::worker_helping;
+  friend struct detail::pool_access;
   friend class serial_lane;
 
   enum class admission { accepted, queue_full, stopped };
@@ -888,6 +899,10 @@ private:
 };
 
 namespace detail {
+
+inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
+  return pool.lifeline();
+}
 
 // For whoever makes a pool worker wait on something that may need the same pool (block_on,
 // a serial_lane's turn): the worker runs the pool's queued work while it waits.

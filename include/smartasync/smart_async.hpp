@@ -12,9 +12,14 @@
 #include "smartasync/offload.hpp"
 #include "smartasync/this_thread.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -58,9 +63,47 @@ inline constexpr bool is_std_function_v<std::function<Signature>> = true;
 template <typename F>
 struct smart_state {
   F fn;
-  blocking_pool* pool; // nullptr: default_pool(), resolved on first async use
+  blocking_pool* pool; // nullptr: default_pool(), resolved on each async use
+  // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
+  // completes with error::pool_stopped instead of reaching for freed memory.
+  std::shared_ptr<pool_lifeline> lifeline;
   call_site site;
   bool abandon_on_cancel;
+};
+
+// Completes a call whose pool is gone with error::pool_stopped, through the handler's
+// executor (never inside the initiating call), as a pool that is shut down would.
+struct complete_pool_gone {
+  template <typename Handler, typename Work>
+  static void complete(Handler&& handler) {
+    using result_type = work_result_t<std::decay_t<Work>>;
+    auto executor = asio::get_associated_executor(handler);
+    auto allocator = asio::get_associated_allocator(handler);
+    asio::post(executor,
+               asio::bind_allocator(allocator, [h = std::forward<Handler>(handler)]() mutable {
+                 auto error = std::make_exception_ptr(
+                     system_error(make_error_code(smartasync::error::pool_stopped)));
+                 if constexpr (std::is_void_v<result_type>)
+                   std::move(h)(std::move(error));
+                 else
+                   std::move(h)(std::move(error), result_type{});
+               }));
+  }
+};
+
+// A wrapper's initiation: submits to the pool while it exists. Looked at when the operation is
+// launched (a deferred one may be launched long after it was made).
+struct initiate_smart_call {
+  std::shared_ptr<pool_lifeline> lifeline; // null: the default pool
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    blocking_pool* pool = lifeline ? lifeline->pool.load(std::memory_order_acquire)
+                                   : &default_pool();
+    if (!pool) [[unlikely]]
+      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
+    initiate_offload{pool}(std::forward<Handler>(handler), std::forward<Work>(work));
+  }
 };
 
 template <typename F, typename... Args>
@@ -219,7 +262,8 @@ public:
             F([shared = other.state_](auto&&... args) -> decltype(auto) {
               return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
             }),
-            other.state_->pool, other.state_->site, other.state_->abandon_on_cancel})) {}
+            other.state_->pool, other.state_->lifeline, other.state_->site,
+            other.state_->abandon_on_cancel})) {}
 
   /// The sync form, `w(args...)`: calls the wrapped function on this thread and returns what it
   /// returns.
@@ -275,7 +319,8 @@ public:
     }
   }
 
-  /// The pool used by the async form (default_pool() unless one was given).
+  /// The pool used by the async form (default_pool() unless one was given). Only valid while
+  /// that pool exists (the wrapper may outlive it: see smart_async()).
   blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
 
   /// The name given in smart_options, or "" .
@@ -336,10 +381,9 @@ private:
   template <typename Token, typename... Args>
   auto initiate(Token&& token, Args&&... args) const {
     using work = detail::bound_call<F, std::decay_t<Args>...>;
-    return async_offload(pool(),
-                         work{detail::callee<F>{state_}, {std::forward<Args>(args)...},
-                              state_->abandon_on_cancel},
-                         std::forward<Token>(token));
+    return asio::async_initiate<Token, offload_signature_t<work>>(
+        detail::initiate_smart_call{state_->lifeline}, token,
+        work{detail::callee<F>{state_}, {std::forward<Args>(args)...}, state_->abandon_on_cancel});
   }
 
   std::shared_ptr<const detail::smart_state<F>> state_;
@@ -374,13 +418,18 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                 "wrapper) or a std::shared_ptr.");
   return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
+                             pool ? detail::pool_access::lifeline(*pool) : nullptr,
                              detail::call_site(std::move(options.name), options.on_loop, where),
                              options.on_cancel == running_cancel::abandon_call}));
 }
 
 /// Wraps a blocking callable so that sync callers call it and async callers offload it.
 /**
- * @param pool The pool the async form runs on; it must outlive the wrapper and its operations.
+ * @param pool The pool the async form runs on; it must outlive the operations started on it.
+ * The wrapper may outlive it: once the pool is destroyed, the async form completes with
+ * error::pool_stopped (through the token, as a pool that is shut down does), while the sync
+ * form keeps calling inline. Destroying the pool while another thread starts a call on it is
+ * a race, as any use of an object being destroyed is.
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
