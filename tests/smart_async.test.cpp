@@ -688,3 +688,61 @@ TEST_CASE("a wrapper that outlives its pool completes async calls with pool_stop
       });
   CHECK(launched == smartasync::error::pool_stopped);
 }
+
+namespace {
+constexpr auto variadic = [](const auto&... xs) { return sizeof...(xs); };
+using variadic_t = std::remove_const_t<decltype(variadic)>;
+using two_ints = int (*)(int, int);
+using callback = std::function<void(std::exception_ptr, int)>;
+using takes_callback = void (*)(int, callback);
+using smartasync::detail::find_token;
+using smartasync::detail::token_position;
+using use_future_t = std::decay_t<decltype(asio::use_future)>;
+
+// The token rule, as async() applies it.
+static_assert(find_token<two_ints, int, int>() == token_position::none);
+static_assert(find_token<two_ints, int, int, use_future_t>() == token_position::last);
+static_assert(find_token<two_ints, int, int, callback>() == token_position::last);
+// The callable cannot take (int) alone: the callback is its argument, not a token.
+static_assert(find_token<takes_callback, int, callback>() == token_position::none);
+static_assert(find_token<variadic_t, int, int>() == token_position::none);
+static_assert(find_token<variadic_t, int, int, use_future_t>() == token_position::ambiguous);
+static_assert(find_token<variadic_t, int, int,
+                         smartasync::detail::as_token_t<use_future_t>>() == token_position::marked);
+} // namespace
+
+TEST_CASE("a token after a non-generic callable's arguments is the completion token",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto add = smartasync::smart_async(pool, [](int a, int b) { return a + b; });
+  CHECK(add.async(1, 2, asio::use_future).get() == 3);
+  CHECK(add.async(1, 2, smartasync::as_token(asio::use_future)).get() == 3);
+}
+
+TEST_CASE("as_token says which argument of a variadic callable is the token",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto count = smartasync::smart_async(pool, variadic);
+  // Completes through use_future: the callable sees two arguments.
+  std::future<std::size_t> two = count.async(1, 2, smartasync::as_token(asio::use_future));
+  CHECK(two.get() == 2);
+  // use_future is the callable's third argument; the call completes through a callback.
+  auto token = asio::use_future;
+  std::promise<std::size_t> seen;
+  count.async(1, 2, token, smartasync::as_token([&](std::exception_ptr, std::size_t n) {
+                seen.set_value(n);
+              }));
+  CHECK(seen.get_future().get() == 3);
+  CHECK(count(1, 2, asio::use_future) == 3); // the sync form has no token
+}
+
+TEST_CASE("a callback that a callable takes as its last parameter stays an argument",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto call_back = smartasync::smart_async(pool, [](int x, const callback& cb) { cb(nullptr, x); });
+  std::promise<int> called_back;
+  std::future<void> done = call_back.async(
+      7, callback([&](std::exception_ptr, int x) { called_back.set_value(x); }), asio::use_future);
+  done.get();
+  CHECK(called_back.get_future().get() == 7);
+}

@@ -169,7 +169,16 @@ template <typename Token, typename Work>
 struct token_for_work
     : std::bool_constant<asio::completion_token_for<Token, smartasync::offload_signature_t<Work>>> {};
 
-// The last of Ts is a completion token when the callable takes exactly the others.
+template <typename T>
+struct as_token_t;
+
+template <typename T>
+inline constexpr bool is_as_token_v = false;
+template <typename T>
+inline constexpr bool is_as_token_v<as_token_t<T>> = true;
+
+// Whether the callable takes the arguments of Ts but the last, and the last is a completion
+// token for the signature of that call (as Asio's completion_token_for decides it).
 template <typename F, typename All, typename Rest>
 struct last_is_token_for_rest;
 
@@ -179,21 +188,37 @@ struct last_is_token_for_rest<F, std::tuple<Ts...>, std::index_sequence<I...>> {
   using last = std::tuple_element_t<sizeof...(Ts) - 1, all>;
 
   using work = bound_call<F, std::decay_t<std::tuple_element_t<I, all>>...>;
+  static constexpr bool rest_callable =
+      callable_v<F, std::decay_t<std::tuple_element_t<I, all>>...>;
   // conjunction: the signature is only computed when the callable takes the other arguments.
   static constexpr bool value =
-      std::conjunction_v<std::bool_constant<callable_v<F, std::decay_t<std::tuple_element_t<I, all>>...>>,
-                         token_for_work<last, work>>;
+      std::conjunction_v<std::bool_constant<rest_callable>, token_for_work<last, work>>;
+};
+
+// How async(xs...) reads its arguments.
+enum class token_position {
+  none,      // every argument goes to the callable; the default token
+  last,      // the last argument is the token
+  marked,    // the last argument is as_token(token)
+  ambiguous, // the last argument could be either: refused
 };
 
 template <typename F, typename... Ts>
-constexpr bool ends_with_token() {
-  if constexpr (sizeof...(Ts) == 0)
-    return false;
-  else if constexpr (callable_v<F, std::decay_t<Ts>...>)
-    return false; // every argument is an argument
-  else
-    return last_is_token_for_rest<F, std::tuple<Ts...>,
-                                  std::make_index_sequence<sizeof...(Ts) - 1>>::value;
+constexpr token_position find_token() {
+  if constexpr (sizeof...(Ts) == 0) {
+    return token_position::none;
+  } else {
+    using rest = std::make_index_sequence<sizeof...(Ts) - 1>;
+    using last = std::decay_t<std::tuple_element_t<sizeof...(Ts) - 1, std::tuple<Ts...>>>;
+    if constexpr (is_as_token_v<last>)
+      return token_position::marked;
+    else if constexpr (!last_is_token_for_rest<F, std::tuple<Ts...>, rest>::value)
+      return token_position::none;
+    else if constexpr (callable_v<F, std::decay_t<Ts>...>)
+      return token_position::ambiguous; // a generic or variadic callable takes it too
+    else
+      return token_position::last;
+  }
 }
 
 // The sync form, `w(args...)`. Self (the smart_function) provides call_sync(origin, args...).
@@ -235,6 +260,25 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
 };
 
 } // namespace detail
+
+namespace detail {
+template <typename T>
+struct as_token_t {
+  using token_type = T;
+  T&& token;
+};
+} // namespace detail
+
+/// Marks the last argument of smart_function::async() as its completion token.
+/**
+ * Needed only when a generic or variadic callable could take the token as an argument too
+ * (such a call does not compile without it); accepted anywhere. The result refers to `token`:
+ * use it in the call's own argument list, as in `w.async(x, smartasync::as_token(token))`.
+ */
+template <typename Token>
+detail::as_token_t<Token> as_token(Token&& token) noexcept {
+  return {std::forward<Token>(token)};
+}
 
 /// A blocking callable that runs inline for synchronous callers and on a pool for async ones.
 /**
@@ -286,8 +330,17 @@ public:
   /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
   /**
    * Arguments are decay-copied into the operation (use std::ref to pass a reference; the
-   * referent must then outlive the operation). The last argument is taken as the completion
-   * token when the callable cannot take all the arguments but can take all but the last.
+   * referent must then outlive the operation).
+   *
+   * @par Which argument is the token
+   * The last argument is the completion token when it is one for the call made with the others
+   * (Asio's `completion_token_for` decides, for the signature below) and the callable takes
+   * those others; otherwise every argument goes to the callable and the token is the default.
+   * A call where both readings work (a generic or variadic callable given a token last, as in
+   * `w.async(1, 2, asio::use_future)` for `[](const auto&... xs) {...}`) does not compile;
+   * say which with as_token(): `w.async(1, 2, smartasync::as_token(asio::use_future))`
+   * completes through use_future, `w.async(1, 2, asio::use_future,
+   * smartasync::as_token(asio::use_awaitable))` passes it to the callable.
    *
    * @par Completion signature
    * `void(std::exception_ptr, R)` with R the decayed result type, or `void(std::exception_ptr)`.
@@ -304,11 +357,29 @@ public:
    */
   template <typename... ArgsAndToken>
   auto async(ArgsAndToken&&... xs) const {
-    if constexpr (detail::ends_with_token<F, ArgsAndToken...>()) {
+    constexpr auto position = detail::find_token<F, ArgsAndToken...>();
+    static_assert(position != detail::token_position::ambiguous,
+                  "smartasync: the last argument of async() is both a completion token for a "
+                  "call with the other arguments and an argument the callable accepts (a "
+                  "generic or variadic callable). Say which: w.async(args..., "
+                  "smartasync::as_token(token)) to complete through it, or w.async(args..., "
+                  "value, smartasync::as_token(asio::use_awaitable)) to pass it to the callable.");
+    if constexpr (position == detail::token_position::last ||
+                  position == detail::token_position::marked) {
       constexpr std::size_t n = sizeof...(ArgsAndToken) - 1;
       auto refs = std::forward_as_tuple(std::forward<ArgsAndToken>(xs)...);
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return initiate(std::get<n>(std::move(refs)), std::get<I>(std::move(refs))...);
+        if constexpr (position == detail::token_position::marked) {
+          using marked = std::decay_t<std::tuple_element_t<n, std::tuple<ArgsAndToken...>>>;
+          using token_type = typename marked::token_type;
+          static_assert(detail::callable_v<F, std::decay_t<std::tuple_element_t<I, std::tuple<ArgsAndToken...>>>...>,
+                        "smartasync: the wrapped callable cannot be called with the arguments "
+                        "before as_token(...) (decay-copied, through a const reference).");
+          return initiate(static_cast<token_type&&>(std::get<n>(refs).token),
+                          std::get<I>(std::move(refs))...);
+        } else {
+          return initiate(std::get<n>(std::move(refs)), std::get<I>(std::move(refs))...);
+        }
       }(std::make_index_sequence<n>{});
     } else {
       static_assert(detail::callable_v<F, std::decay_t<ArgsAndToken>...>,
