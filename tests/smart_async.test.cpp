@@ -5,7 +5,9 @@
 
 #include "common/asio_flavour.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
@@ -745,4 +747,118 @@ TEST_CASE("a callback that a callable takes as its last parameter stays an argum
       7, callback([&](std::exception_ptr, int x) { called_back.set_value(x); }), asio::use_future);
   done.get();
   CHECK(called_back.get_future().get() == 7);
+}
+
+namespace {
+// Cancelled while running, it keeps going until `finish` opens: it takes no stop token.
+struct ignores_stop_request {
+  gate* started;
+  gate* finish;
+  int operator()(int x) const {
+    started->open();
+    finish->wait();
+    return x;
+  }
+};
+
+std::vector<smartasync::diagnostic> reports_of(test_support::diagnostics_capture& capture,
+                                               smartasync::diagnostic_kind kind) {
+  auto all = capture.reports();
+  std::erase_if(all, [&](const smartasync::diagnostic& d) { return d.kind != kind; });
+  return all;
+}
+
+// Starts `start(handler)` with a handler on `ioc` bound to a cancellation slot, cancels it
+// (terminal) once `started` is open, and waits for a stop_ignored report before opening
+// `finish`; returns the reports.
+template <typename Start>
+std::vector<smartasync::diagnostic> cancel_and_collect_stop_reports(Start start, gate& started,
+                                                                    gate& finish) {
+  test_support::diagnostics_capture capture;
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  start(asio::bind_cancellation_slot(
+      signal.slot(), asio::bind_executor(ioc, [&](std::exception_ptr e, auto&&...) { outcome = e; })));
+  started.wait();
+  asio::post(ioc, [&] { signal.emit(asio::cancellation_type::terminal); });
+  std::thread loop([&] { ioc.run(); });
+  while (reports_of(capture, smartasync::diagnostic_kind::stop_ignored).empty())
+    std::this_thread::sleep_for(1ms);
+  finish.open();
+  loop.join();
+  CHECK(test_support::code_of(outcome) == asio::error::operation_aborted);
+  return reports_of(capture, smartasync::diagnostic_kind::stop_ignored);
+}
+
+smartasync::pool_options reports_ignored_stops_at_once() {
+  smartasync::pool_options options;
+  options.threads = 1;
+  options.report_ignored_stop_after = 1ms;
+  return options;
+}
+} // namespace
+
+TEST_CASE("a call that ignores its stop request is reported with its wrapper's name and site",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish},
+                                      {.name = "slow lookup"});
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+  const auto& d = reports.front();
+  INFO(d.message);
+  CHECK(d.name == "slow lookup");
+  CHECK(d.created_at.line() == slow.created_at().line());
+  CHECK(d.where.line() == slow.created_at().line());
+  CHECK(d.message.find("'slow lookup'") != std::string::npos);
+  CHECK(d.message.find(fmt::format("{}:{}", slow.created_at().file_name(),
+                                   slow.created_at().line())) != std::string::npos);
+}
+
+TEST_CASE("an unnamed wrapper's ignored stop is reported with its creation site",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish});
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+  const auto& d = reports.front();
+  INFO(d.message);
+  CHECK(d.name.empty());
+  CHECK(d.message.find(fmt::format("wrapped at {}:{}", slow.created_at().file_name(),
+                                   slow.created_at().line())) != std::string::npos);
+}
+
+TEST_CASE("an offloaded callable that ignores its stop request is reported by its type",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) {
+        smartasync::async_offload(pool, [call = ignores_stop_request{&started, &finish}] {
+          return call(1);
+        }, std::move(handler));
+      },
+      started, finish);
+  INFO(reports.front().message);
+  // A lambda's type names the function it was written in.
+  CHECK(reports.front().message.find("callable ") != std::string::npos);
+}
+
+TEST_CASE("a handler that throws on a worker is reported with its wrapper's name",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto lookup = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "lookup"});
+  lookup.async(1, [](std::exception_ptr, int) { throw std::runtime_error("handler broke"); });
+  pool.shutdown(); // drains: the handler has run
+  const auto reports = reports_of(capture, smartasync::diagnostic_kind::handler_exception);
+  REQUIRE(reports.size() == 1);
+  INFO(reports.front().message);
+  CHECK(reports.front().name == "lookup");
+  CHECK(reports.front().created_at.line() == lookup.created_at().line());
+  CHECK(reports.front().message.find("'lookup'") != std::string::npos);
+  CHECK(reports.front().message.find("handler broke") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
+#include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/metrics.hpp"
@@ -743,7 +744,7 @@ private:
   // Precondition: the caller holds a reference to `op` for the duration of the call.
   // The operation is identified only by its address, never touched: the worker that returns
   // from it removes it (stopped_call_returned) before it completes the operation.
-  void watch_ignored_stop(const detail::pool_op* op) noexcept {
+  void watch_ignored_stop(const detail::pool_op* op, detail::call_identity who) noexcept {
     if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
       return;
     const auto now = std::chrono::steady_clock::now();
@@ -753,7 +754,7 @@ private:
     try {
       if (!watcher_.joinable())
         watcher_ = std::thread([this] { watch_loop(); });
-      watched_.push_back({op, now, now + ignored_stop_after_});
+      watched_.push_back({op, who, now, now + ignored_stop_after_});
     } catch (...) {
       return; // no thread, no memory: the call is still waited for, only not reported
     }
@@ -778,7 +779,7 @@ private:
       for (watched_stop& w : watched_) {
         if (now >= w.report_at) {
           const auto overrun = now - w.stop_requested_at;
-          reports.push_back(ignored_stop_report(overrun));
+          reports.push_back(ignored_stop_report(w.who, overrun));
           w.report_at = now + overrun; // the next report when the overrun has doubled
         }
         wake_at = std::min(wake_at, w.report_at);
@@ -797,19 +798,21 @@ private:
     }
   }
 
-  diagnostic ignored_stop_report(std::chrono::steady_clock::duration overrun) const {
+  diagnostic ignored_stop_report(const detail::call_identity& who,
+                                 std::chrono::steady_clock::duration overrun) const {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(overrun);
     return diagnostic{
         .kind = diagnostic_kind::stop_ignored,
         .message = fmt::format(
-            "a cancelled call on a pool of {} threads is still running {} ms after its stop "
-            "request; its caller waits for it to return. Check the std::stop_token in long "
+            "cancelled {} is still running {} ms after its stop request, on a pool of {} "
+            "threads; its caller waits for it to return. Check the std::stop_token in long "
             "calls (or interrupt the blocking operation) so that cancellation is prompt.",
-            thread_count(), ms.count()),
-        .name = {},
-        .where = {},
+            who.describe(), ms.count(), thread_count()),
+        .name = who.site ? who.site->name : std::string(),
+        .where = who.site ? who.site->created_at : smartasync::source_location{},
         .duration = overrun,
         .thread = {},
+        .created_at = who.site ? who.site->created_at : smartasync::source_location{},
     };
   }
 
@@ -883,6 +886,7 @@ private:
   // Cancelled calls that have not returned yet, watched by a thread started on first need.
   struct watched_stop {
     const detail::pool_op* op; // removed by its worker when the call returns
+    detail::call_identity who;
     std::chrono::steady_clock::time_point stop_requested_at, report_at;
   };
   std::mutex watch_mutex_;

@@ -45,7 +45,10 @@ enum class running_cancel {
 
 /// Options of smart_async().
 struct smart_options {
-  /// A name for reports ("catalog search"); the default is the creation site.
+  /// A name for reports ("catalog search"); the default is the creation site. Reports may
+  /// come after the wrapper is gone (a call it started is still running), so each distinct
+  /// name is kept, with its creation site, for the life of the process: name what the wrapper
+  /// does, not each request.
   std::string name{};
   /// What the sync form does on an event-loop thread.
   loop_call_policy on_loop = loop_call_policy::report;
@@ -67,7 +70,7 @@ struct smart_state {
   // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
   // completes with error::pool_stopped instead of reaching for freed memory.
   std::shared_ptr<pool_lifeline> lifeline;
-  call_site site;
+  const call_site* site; // interned: operations name it in reports, also after the wrapper
   bool abandon_on_cancel;
 };
 
@@ -144,9 +147,11 @@ template <typename F, typename... Args>
 struct bound_call {
   [[no_unique_address]] callee<F> target;
   std::tuple<Args...> args;
-  bool abandon = false; // smart_options::on_cancel
+  const call_site* site_; // for reports about the call (see intern_call_site)
+  bool abandon = false;   // smart_options::on_cancel
 
   bool abandons_on_cancel() const noexcept { return abandon; }
+  const call_site* site() const noexcept { return site_; }
 
   decltype(auto) operator()()
     requires plain_callable_v<F, Args...>
@@ -395,10 +400,10 @@ public:
   blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
 
   /// The name given in smart_options, or "" .
-  const std::string& name() const noexcept { return state_->site.name; }
+  const std::string& name() const noexcept { return state_->site->name; }
 
   /// Where smart_async() was called to make this wrapper.
-  const smartasync::source_location& created_at() const noexcept { return state_->site.created_at; }
+  const smartasync::source_location& created_at() const noexcept { return state_->site->created_at; }
 
   /// The wrapped callable.
   const F& function() const noexcept { return state_->fn; }
@@ -435,7 +440,7 @@ private:
   decltype(auto) call_on_loop(const detail::call_origin& origin, Args&&... args) const {
     if (detail::blocking_contexts::instance().contains_this_thread())
       return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
-    const detail::call_site& site = state_->site;
+    const detail::call_site& site = *state_->site;
     switch (site.on_loop) {
     case loop_call_policy::strict:
       throw system_error(error::blocking_call_on_loop, site.strict_message(origin));
@@ -454,7 +459,8 @@ private:
     using work = detail::bound_call<F, std::decay_t<Args>...>;
     return asio::async_initiate<Token, offload_signature_t<work>>(
         detail::initiate_smart_call{state_->lifeline}, token,
-        work{detail::callee<F>{state_}, {std::forward<Args>(args)...}, state_->abandon_on_cancel});
+        work{detail::callee<F>{state_}, {std::forward<Args>(args)...}, state_->site,
+             state_->abandon_on_cancel});
   }
 
   std::shared_ptr<const detail::smart_state<F>> state_;
@@ -490,7 +496,8 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
   return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
                              pool ? detail::pool_access::lifeline(*pool) : nullptr,
-                             detail::call_site(std::move(options.name), options.on_loop, where),
+                             detail::intern_call_site(std::move(options.name), options.on_loop,
+                                                      where),
                              options.on_cancel == running_cancel::abandon_call}));
 }
 
