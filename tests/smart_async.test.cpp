@@ -862,3 +862,20 @@ TEST_CASE("a handler that throws on a worker is reported with its wrapper's name
   CHECK(reports.front().message.find("'lookup'") != std::string::npos);
   CHECK(reports.front().message.find("handler broke") != std::string::npos);
 }
+
+// The old public spelling of the wrapper's factory still works (deprecated).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+TEST_CASE("make_smart_function still makes a wrapper, as smart_async does",
+          "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  auto twice = smartasync::make_smart_function(&pool, [](int x) { return 2 * x; }, {},
+                                               smartasync::source_location::current());
+  CHECK(twice(2) == 4);
+  CHECK(twice.async(3, asio::use_future).get() == 6);
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -160,6 +160,11 @@ set_report_repeat_interval(std::chrono::steady_clock::duration interval) {
 
 /// Delivers `d` to the installed handler (or the default one).
 /**
+ * Public and stable: smartasync reports through it, and so may code built on smartasync that
+ * wants its own misuse reports to reach the same hook (an adapter of another blocking API, a
+ * test of a diagnostics handler). It does not rate-limit; set `kind` to the closest
+ * diagnostic_kind and say what and where in `message`.
+ *
  * A handler that throws is not allowed to take the caller down: the exception is swallowed
  * and the report goes to the default handler instead.
  */

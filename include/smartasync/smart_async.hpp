@@ -266,7 +266,15 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
 
 } // namespace detail
 
+template <typename F>
+class smart_function;
+
 namespace detail {
+template <typename G>
+smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    smartasync::source_location where);
+
 template <typename T>
 struct as_token_t {
   using token_type = T;
@@ -415,8 +423,9 @@ private:
   friend struct detail::sync_call_operator;
 
   template <typename G>
-  friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
-                                                             smartasync::source_location);
+  friend smart_function<std::decay_t<G>> detail::make_smart_function(blocking_pool*, G&&,
+                                                                     smart_options,
+                                                                     smartasync::source_location);
 
   explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
       : state_(std::move(state)) {}
@@ -483,7 +492,7 @@ private:
 template <typename Signature>
 using any_smart_function = smart_function<std::function<Signature>>;
 
-/// @private
+namespace detail {
 template <typename G>
 smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
@@ -499,6 +508,16 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                              detail::intern_call_site(std::move(options.name), options.on_loop,
                                                       where),
                              options.on_cancel == running_cancel::abandon_call}));
+}
+} // namespace detail
+
+/// Not part of the API (an implementation detail of smart_async that was visible here).
+template <typename G>
+[[deprecated("use smartasync::smart_async(pool, fn, options) or smart_async(fn, options)")]]
+smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    smartasync::source_location where) {
+  return detail::make_smart_function(pool, std::forward<G>(fn), std::move(options), where);
 }
 
 /// Wraps a blocking callable so that sync callers call it and async callers offload it.
@@ -526,7 +545,7 @@ template <typename G>
 smart_function<std::decay_t<G>>
 smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
-  return make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
+  return detail::make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
 }
 
 /// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
@@ -535,7 +554,7 @@ template <typename G>
 smart_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
-  return make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
+  return detail::make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
 }
 
 } // namespace smartasync
