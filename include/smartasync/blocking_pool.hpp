@@ -43,6 +43,7 @@ namespace detail {
 template <typename Handler, typename Work>
 class offload_op;
 struct worker_helping;
+struct default_pool_holder;
 
 // Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
 inline void cpu_relax() noexcept {
@@ -193,6 +194,7 @@ public:
     // Every slot exists from the start, so that shutdown() can join them while the grower
     // starts threads in free ones (both under join_mutex_).
     workers_.resize(max_threads_);
+    running_.resize(max_threads_);
     if (elastic_)
       retired_ = std::make_unique<std::atomic<bool>[]>(max_threads_);
     try {
@@ -244,6 +246,25 @@ public:
    * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
+    begin_shutdown(mode);
+    std::lock_guard join_lock(join_mutex_);
+    for (auto& worker : workers_)
+      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
+        worker.join();
+  }
+
+  /// True once shutdown() has begun.
+  bool stopped() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  }
+
+private:
+  friend struct detail::default_pool_holder;
+
+  // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
+  // asks running calls to stop, joins the grower. The workers finish on their own.
+  void begin_shutdown(shutdown_mode mode) {
     detail::op_queue cancelled;
     {
       std::lock_guard lock(mutex_);
@@ -272,17 +293,62 @@ public:
       if (grower_.joinable())
         grower_.join();
     }
-    std::lock_guard join_lock(join_mutex_);
-    for (auto& worker : workers_)
-      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
-        worker.join();
   }
 
-  /// True once shutdown() has begun.
-  bool stopped() const {
-    std::lock_guard lock(mutex_);
-    return stopping_;
+  // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
+  // `grace` to return. A worker still inside a call then is reported and left running: the
+  // pool is never destroyed, so it touches live memory until the process ends. True when every
+  // worker (but the calling one, when exit() was called from inside a call) was joined.
+  bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
+    try {
+      begin_shutdown(shutdown_mode::cancel);
+      const bool on_worker = detail::current_pool_ == this;
+      std::vector<detail::call_identity> stuck;
+      {
+        std::unique_lock lock(mutex_);
+        const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
+          return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
+        });
+        if (!all_out) {
+          std::lock_guard join_lock(join_mutex_);
+          for (std::size_t slot = 0; slot < workers_.size(); ++slot)
+            if (running_[slot].busy && workers_[slot].get_id() != std::this_thread::get_id())
+              stuck.push_back(running_[slot].who);
+        }
+      }
+      if (!stuck.empty()) {
+        for (const auto& who : stuck)
+          report(exit_report(who, grace));
+        return false;
+      }
+      std::lock_guard join_lock(join_mutex_);
+      for (auto& worker : workers_)
+        if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
+          worker.join();
+      return true;
+    } catch (...) {
+      return false; // no report, no join: leave rather than hang or throw at exit
+    }
   }
+
+  diagnostic exit_report(const detail::call_identity& who, std::chrono::milliseconds grace) const {
+    return diagnostic{
+        .kind = diagnostic_kind::stop_ignored,
+        .message = fmt::format(
+            "at exit, {} on the default pool was still running {} ms after its stop request; "
+            "the process exits without waiting for it (SMARTASYNC_EXIT_GRACE_MS, "
+            "set_default_pool_exit_grace). Check the std::stop_token in long calls, or "
+            "interrupt the blocking operation, so that it returns when asked.",
+            who.describe(), grace.count()),
+        .name = who.site ? who.site->name : std::string(),
+        .where = who.site ? who.site->created_at : smartasync::source_location{},
+        .duration = grace,
+        .thread = {},
+        .created_at = who.site ? who.site->created_at : smartasync::source_location{},
+    };
+  }
+
+public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
   std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
@@ -541,8 +607,13 @@ private:
         }
       }
       detail::pool_op* op = take_next_locked();
-      if (!op)
-        return; // stopping and drained
+      if (!op) {
+        ++exited_; // stopping and drained (shutdown_at_exit waits for this, bounded)
+        exit_cv_.notify_all();
+        return;
+      }
+      running_[slot].busy = true; // named by shutdown_at_exit if it never returns
+      op->identify(running_[slot].who);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
@@ -564,6 +635,7 @@ private:
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
       lock_briefly(lock);
+      running_[slot].busy = false;
     }
   }
 
@@ -897,6 +969,15 @@ private:
 
   std::mutex grower_join_mutex_;
   std::thread grower_;
+  // Per worker slot, guarded by mutex_: the call it is in, for shutdown_at_exit's report.
+  struct running_call {
+    bool busy = false;
+    detail::call_identity who{};
+  };
+  std::vector<running_call> running_;
+  std::size_t exited_ = 0; // workers that left their loop at shutdown; under mutex_
+  std::condition_variable exit_cv_;
+
   std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
   std::vector<std::thread> workers_; // max_threads_ slots; an idle slot holds no thread
   std::unique_ptr<std::atomic<bool>[]> retired_; // per slot: its worker returned (elastic)
@@ -959,6 +1040,34 @@ inline pool_options default_pool_options() {
 
 } // namespace detail
 
+namespace detail {
+
+// The default pool is never destroyed: at exit it is shut down with a bounded wait
+// (shutdown_at_exit), and a worker stuck in a call that ignores its stop request may still be
+// running when the process ends, so its memory must stay valid. Wrappers that outlive exit's
+// shutdown then see a stopped pool (error::pool_stopped), never a destroyed one.
+struct default_pool_holder {
+  static std::atomic<std::int64_t>& grace_ms() {
+    static std::atomic<std::int64_t> grace{
+        static_cast<std::int64_t>(env_size("SMARTASYNC_EXIT_GRACE_MS", 2000))};
+    return grace;
+  }
+  static blocking_pool& instance() {
+    static blocking_pool& pool = [] () -> blocking_pool& {
+      grace_ms(); // constructed first, so it outlives the exit handler below
+      auto* created = new blocking_pool{default_pool_options()};
+      std::atexit([] {
+        instance().shutdown_at_exit(
+            std::chrono::milliseconds(grace_ms().load(std::memory_order_relaxed)));
+      });
+      return *created;
+    }();
+    return pool;
+  }
+};
+
+} // namespace detail
+
 /// The process-wide pool used by smart_async(f) and async_offload(f, token).
 /**
  * Created on first use; sized by the environment when set:
@@ -966,11 +1075,25 @@ inline pool_options default_pool_options() {
  * `SMARTASYNC_POOL_QUEUE` (default 1024), `SMARTASYNC_POOL_WHEN_FULL` (`wait` or `reject`),
  * `SMARTASYNC_POOL_MAX_THREADS` (unset: a fixed pool; above the threads: an elastic pool that
  * grows up to it, see pool_options::max_threads).
- * At exit it shuts down with shutdown_mode::cancel.
+ *
+ * @par At exit
+ * It shuts down with shutdown_mode::cancel: queued calls complete with operation_aborted,
+ * running stop-aware calls get a stop request. Exit then waits for the workers for at most
+ * the exit grace (set_default_pool_exit_grace(), or `SMARTASYNC_EXIT_GRACE_MS`; default 2 s).
+ * A call still running after it (one that ignores its stop token, a hung driver) is reported
+ * through the diagnostics hook (diagnostic_kind::stop_ignored, naming the call) and left
+ * running: the process exits without joining its worker. The pool itself is never destroyed,
+ * so that worker never touches freed memory; what the call itself uses (other statics) is
+ * destroyed as exit proceeds, which is why such a call is reported. Later async calls on the
+ * pool complete with error::pool_stopped.
  */
-inline blocking_pool& default_pool() {
-  static blocking_pool pool{detail::default_pool_options()};
-  return pool;
+inline blocking_pool& default_pool() { return detail::default_pool_holder::instance(); }
+
+/// Sets how long process exit waits for the default pool's running calls (see default_pool())
+/// and returns the previous value. Zero: do not wait for calls that are still running.
+inline std::chrono::milliseconds set_default_pool_exit_grace(std::chrono::milliseconds grace) {
+  return std::chrono::milliseconds(detail::default_pool_holder::grace_ms().exchange(
+      std::max<std::int64_t>(0, grace.count()), std::memory_order_relaxed));
 }
 
 } // namespace smartasync

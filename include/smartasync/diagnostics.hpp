@@ -67,8 +67,10 @@ struct diagnostics_registry {
   std::mutex mutex;
   std::shared_ptr<const diagnostics_handler> handler;
 
+  // Never destroyed: reports come from static destructors and exit handlers too (the default
+  // pool's, at exit), whatever the order in which the statics were first used.
   static diagnostics_registry& instance() {
-    static diagnostics_registry registry;
+    static diagnostics_registry& registry = *new diagnostics_registry;
     return registry;
   }
 };

@@ -294,6 +294,8 @@ public:
 
   void request_stop() noexcept override { stop_.request_stop(); }
 
+  void identify(call_identity& who) const noexcept override { who = identity_of(work_); }
+
   void abandon() noexcept override {
     handler_.reset();
     if constexpr (own_work_guard)
