@@ -304,28 +304,33 @@ private:
       begin_shutdown(shutdown_mode::cancel);
       const bool on_worker = detail::current_pool_ == this;
       std::vector<detail::call_identity> stuck;
+      std::vector<std::thread::id> ids; // per slot (the grower is joined: no slot changes now)
+      {
+        std::lock_guard join_lock(join_mutex_); // never under mutex_ (start_workers' order)
+        for (const auto& worker : workers_)
+          ids.push_back(worker.get_id());
+      }
       {
         std::unique_lock lock(mutex_);
         const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
           return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
         });
-        if (!all_out) {
-          std::lock_guard join_lock(join_mutex_);
-          for (std::size_t slot = 0; slot < workers_.size(); ++slot)
-            if (running_[slot].busy && workers_[slot].get_id() != std::this_thread::get_id())
+        if (!all_out)
+          for (std::size_t slot = 0; slot < ids.size(); ++slot)
+            if (running_[slot].busy && ids[slot] != std::this_thread::get_id()) {
               stuck.push_back(running_[slot].who);
-        }
+              ids[slot] = std::thread::id(); // left running, not joined
+            }
       }
-      if (!stuck.empty()) {
-        for (const auto& who : stuck)
-          report(exit_report(who, grace));
-        return false;
-      }
+      for (const auto& who : stuck)
+        report(exit_report(who, grace));
+      // Every other worker is out of its calls and leaving (or gone): joined at once.
       std::lock_guard join_lock(join_mutex_);
-      for (auto& worker : workers_)
-        if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
-          worker.join();
-      return true;
+      for (std::size_t slot = 0; slot < workers_.size(); ++slot)
+        if (workers_[slot].joinable() && ids[slot] != std::thread::id() &&
+            ids[slot] != std::this_thread::get_id())
+          workers_[slot].join();
+      return stuck.empty();
     } catch (...) {
       return false; // no report, no join: leave rather than hang or throw at exit
     }
