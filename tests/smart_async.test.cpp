@@ -5,7 +5,9 @@
 
 #include "common/asio_flavour.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(detached.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
@@ -639,3 +641,241 @@ TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool 
   }());
   CHECK(test_support::code_of(stopped) == asio::error::operation_aborted);
 }
+
+TEST_CASE("a wrapper that outlives its pool completes async calls with pool_stopped",
+          "[smart_async][lifetime]") {
+  auto pool = std::make_unique<smartasync::blocking_pool>(1);
+  // A small callable (copied into each call) and a large one (shared with the wrapper).
+  auto twice = smartasync::smart_async(*pool, [](int x) { return 2 * x; });
+  std::string tag(64, 'x');
+  auto tagged = smartasync::smart_async(*pool, [tag](int x) { return tag.size() + std::size_t(x); });
+  CHECK(twice.async(2, asio::use_future).get() == 4);
+  asio::io_context ioc;
+  // Made while the pool lives, launched after it is gone.
+  auto deferred = twice.async(3, test_support::deferred);
+  pool.reset();
+
+  CHECK(twice(5) == 10); // the sync form never needed the pool
+  CHECK(tagged(1) == 65);
+  try {
+    twice.async(5, asio::use_future).get();
+    FAIL("expected pool_stopped");
+  } catch (const smartasync::system_error& e) {
+    CHECK(e.code() == smartasync::error::pool_stopped);
+  }
+  CHECK(test_support::code_thrown_by([&] { tagged.async(1, asio::use_future).get(); }) ==
+        smartasync::error::pool_stopped);
+
+  // A callback completes through its executor, never inside the initiating call.
+  bool called = false;
+  std::exception_ptr error;
+  twice.async(1, asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+    called = true;
+    error = e;
+  }));
+  CHECK_FALSE(called);
+  ioc.run();
+  ioc.restart();
+  CHECK(called);
+  CHECK(test_support::code_of(error) == smartasync::error::pool_stopped);
+
+  auto launched = run_coroutine<smartasync::error_code>(
+      ioc, [&]() -> asio::awaitable<smartasync::error_code> {
+        try {
+          co_await std::move(deferred)(asio::use_awaitable);
+        } catch (const smartasync::system_error& e) {
+          co_return e.code();
+        }
+        co_return smartasync::error_code{};
+      });
+  CHECK(launched == smartasync::error::pool_stopped);
+}
+
+namespace {
+constexpr auto variadic = [](const auto&... xs) { return sizeof...(xs); };
+using variadic_t = std::remove_const_t<decltype(variadic)>;
+using two_ints = int (*)(int, int);
+using callback = std::function<void(std::exception_ptr, int)>;
+using takes_callback = void (*)(int, callback);
+using smartasync::detail::find_token;
+using smartasync::detail::token_position;
+using use_future_t = std::decay_t<decltype(asio::use_future)>;
+
+// The token rule, as async() applies it.
+static_assert(find_token<two_ints, int, int>() == token_position::none);
+static_assert(find_token<two_ints, int, int, use_future_t>() == token_position::last);
+static_assert(find_token<two_ints, int, int, callback>() == token_position::last);
+// The callable cannot take (int) alone: the callback is its argument, not a token.
+static_assert(find_token<takes_callback, int, callback>() == token_position::none);
+static_assert(find_token<variadic_t, int, int>() == token_position::none);
+static_assert(find_token<variadic_t, int, int, use_future_t>() == token_position::ambiguous);
+static_assert(find_token<variadic_t, int, int,
+                         smartasync::detail::as_token_t<use_future_t>>() == token_position::marked);
+} // namespace
+
+TEST_CASE("a token after a non-generic callable's arguments is the completion token",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto add = smartasync::smart_async(pool, [](int a, int b) { return a + b; });
+  CHECK(add.async(1, 2, asio::use_future).get() == 3);
+  CHECK(add.async(1, 2, smartasync::as_token(asio::use_future)).get() == 3);
+}
+
+TEST_CASE("as_token says which argument of a variadic callable is the token",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto count = smartasync::smart_async(pool, variadic);
+  // Completes through use_future: the callable sees two arguments.
+  std::future<std::size_t> two = count.async(1, 2, smartasync::as_token(asio::use_future));
+  CHECK(two.get() == 2);
+  // use_future is the callable's third argument; the call completes through a callback.
+  auto token = asio::use_future;
+  std::promise<std::size_t> seen;
+  count.async(1, 2, token, smartasync::as_token([&](std::exception_ptr, std::size_t n) {
+                seen.set_value(n);
+              }));
+  CHECK(seen.get_future().get() == 3);
+  CHECK(count(1, 2, asio::use_future) == 3); // the sync form has no token
+}
+
+TEST_CASE("a callback that a callable takes as its last parameter stays an argument",
+          "[smart_async][token]") {
+  smartasync::blocking_pool pool{1};
+  auto call_back = smartasync::smart_async(pool, [](int x, const callback& cb) { cb(nullptr, x); });
+  std::promise<int> called_back;
+  std::future<void> done = call_back.async(
+      7, callback([&](std::exception_ptr, int x) { called_back.set_value(x); }), asio::use_future);
+  done.get();
+  CHECK(called_back.get_future().get() == 7);
+}
+
+namespace {
+// Cancelled while running, it keeps going until `finish` opens: it takes no stop token.
+struct ignores_stop_request {
+  gate* started;
+  gate* finish;
+  int operator()(int x) const {
+    started->open();
+    finish->wait();
+    return x;
+  }
+};
+
+std::vector<smartasync::diagnostic> reports_of(test_support::diagnostics_capture& capture,
+                                               smartasync::diagnostic_kind kind) {
+  auto all = capture.reports();
+  std::erase_if(all, [&](const smartasync::diagnostic& d) { return d.kind != kind; });
+  return all;
+}
+
+// Starts `start(handler)` with a handler on `ioc` bound to a cancellation slot, cancels it
+// (terminal) once `started` is open, and waits for a stop_ignored report before opening
+// `finish`; returns the reports.
+template <typename Start>
+std::vector<smartasync::diagnostic> cancel_and_collect_stop_reports(Start start, gate& started,
+                                                                    gate& finish) {
+  test_support::diagnostics_capture capture;
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  start(asio::bind_cancellation_slot(
+      signal.slot(), asio::bind_executor(ioc, [&](std::exception_ptr e, auto&&...) { outcome = e; })));
+  started.wait();
+  asio::post(ioc, [&] { signal.emit(asio::cancellation_type::terminal); });
+  std::thread loop([&] { ioc.run(); });
+  while (reports_of(capture, smartasync::diagnostic_kind::stop_ignored).empty())
+    std::this_thread::sleep_for(1ms);
+  finish.open();
+  loop.join();
+  CHECK(test_support::code_of(outcome) == asio::error::operation_aborted);
+  return reports_of(capture, smartasync::diagnostic_kind::stop_ignored);
+}
+
+smartasync::pool_options reports_ignored_stops_at_once() {
+  smartasync::pool_options options;
+  options.threads = 1;
+  options.report_ignored_stop_after = 1ms;
+  return options;
+}
+} // namespace
+
+TEST_CASE("a call that ignores its stop request is reported with its wrapper's name and site",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish},
+                                      {.name = "slow lookup"});
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+  const auto& d = reports.front();
+  INFO(d.message);
+  CHECK(d.name == "slow lookup");
+  CHECK(d.created_at.line() == slow.created_at().line());
+  CHECK(d.where.line() == slow.created_at().line());
+  CHECK(d.message.find("'slow lookup'") != std::string::npos);
+  CHECK(d.message.find(fmt::format("{}:{}", slow.created_at().file_name(),
+                                   slow.created_at().line())) != std::string::npos);
+}
+
+TEST_CASE("an unnamed wrapper's ignored stop is reported with its creation site",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish});
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+  const auto& d = reports.front();
+  INFO(d.message);
+  CHECK(d.name.empty());
+  CHECK(d.message.find(fmt::format("wrapped at {}:{}", slow.created_at().file_name(),
+                                   slow.created_at().line())) != std::string::npos);
+}
+
+TEST_CASE("an offloaded callable that ignores its stop request is reported by its type",
+          "[smart_async][diagnostics]") {
+  smartasync::blocking_pool pool{reports_ignored_stops_at_once()};
+  gate started, finish;
+  const auto reports = cancel_and_collect_stop_reports(
+      [&](auto handler) {
+        smartasync::async_offload(pool, [call = ignores_stop_request{&started, &finish}] {
+          return call(1);
+        }, std::move(handler));
+      },
+      started, finish);
+  INFO(reports.front().message);
+  // A lambda's type names the function it was written in.
+  CHECK(reports.front().message.find("callable ") != std::string::npos);
+}
+
+TEST_CASE("a handler that throws on a worker is reported with its wrapper's name",
+          "[smart_async][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  auto lookup = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "lookup"});
+  lookup.async(1, [](std::exception_ptr, int) { throw std::runtime_error("handler broke"); });
+  pool.shutdown(); // drains: the handler has run
+  const auto reports = reports_of(capture, smartasync::diagnostic_kind::handler_exception);
+  REQUIRE(reports.size() == 1);
+  INFO(reports.front().message);
+  CHECK(reports.front().name == "lookup");
+  CHECK(reports.front().created_at.line() == lookup.created_at().line());
+  CHECK(reports.front().message.find("'lookup'") != std::string::npos);
+  CHECK(reports.front().message.find("handler broke") != std::string::npos);
+}
+
+// The old public spelling of the wrapper's factory still works (deprecated).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+TEST_CASE("make_smart_function still makes a wrapper, as smart_async does",
+          "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  auto twice = smartasync::make_smart_function(&pool, [](int x) { return 2 * x; }, {},
+                                               smartasync::source_location::current());
+  CHECK(twice(2) == 4);
+  CHECK(twice.async(3, asio::use_future).get() == 6);
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

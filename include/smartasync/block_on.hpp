@@ -38,8 +38,9 @@ namespace SMARTASYNC_NAMESPACE {
 
 /// The executor of the shared background loop that block_on and sync_stream use by default.
 /**
- * One io_context run by one thread, started on first use and stopped and joined at static
- * destruction. Useful to co_spawn work that should share that loop.
+ * Public and stable. One io_context run by one thread, started on first use and stopped and
+ * joined at static destruction. Useful to co_spawn work that should share that loop (a
+ * producer feeding a sync_stream, a timer a block_on'd awaitable waits for).
  *
  * @par Thread safety
  * Safe to call from any thread. Do not use it (or block_on without an executor) from the

@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
+#include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/metrics.hpp"
@@ -43,6 +44,7 @@ template <typename Handler, typename Work>
 class offload_op;
 class lane_core;
 struct worker_helping;
+struct default_pool_holder;
 
 // Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
 inline void cpu_relax() noexcept {
@@ -68,14 +70,24 @@ inline long involuntary_switches() noexcept {
 // When the callable of this worker's latest operation returned (blocking_pool::note_returned).
 inline thread_local std::chrono::steady_clock::time_point last_return_{};
 
-// What a cancellation handler needs to reach its pool safely: an operation's cancellation
-// handler stays installed until its completion runs on the caller's executor, which may be
-// after the pool was shut down and destroyed (a timer firing in that window). The pool clears
-// `pool` under `mutex` when it is destroyed, after it has completed every operation.
+// What outlives a pool, for whoever may still reach for it once it is destroyed:
+// - an operation's cancellation handler stays installed until its completion runs on the
+//   caller's executor, which may be after the pool was shut down and destroyed (a timer firing
+//   in that window): it takes `mutex` and looks at `pool`;
+// - a smart_async wrapper may outlive its pool: its async form looks at `pool` before it
+//   submits, and completes with error::pool_stopped once the pool is gone.
+// The pool clears `pool` under `mutex` when it is destroyed, after it has completed every
+// operation. (Atomic for the wrapper's unlocked look; a wrapper used concurrently with the
+// pool's destruction is a race in the program, as any use of a pool being destroyed is.)
 struct pool_lifeline {
   explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
   std::mutex mutex;
-  blocking_pool* pool;
+  std::atomic<blocking_pool*> pool;
+};
+
+// For the library's own wrappers (smart_async.hpp): the pool's lifeline.
+struct pool_access {
+  static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
 };
 } // namespace detail
 
@@ -183,6 +195,7 @@ public:
     // Every slot exists from the start, so that shutdown() can join them while the grower
     // starts threads in free ones (both under join_mutex_).
     workers_.resize(max_threads_);
+    running_.resize(max_threads_);
     if (elastic_)
       retired_ = std::make_unique<std::atomic<bool>[]>(max_threads_);
     try {
@@ -234,6 +247,25 @@ public:
    * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
+    begin_shutdown(mode);
+    std::lock_guard join_lock(join_mutex_);
+    for (auto& worker : workers_)
+      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
+        worker.join();
+  }
+
+  /// True once shutdown() has begun.
+  bool stopped() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  }
+
+private:
+  friend struct detail::default_pool_holder;
+
+  // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
+  // asks running calls to stop, joins the grower. The workers finish on their own.
+  void begin_shutdown(shutdown_mode mode) {
     detail::op_queue cancelled;
     {
       std::lock_guard lock(mutex_);
@@ -262,17 +294,67 @@ public:
       if (grower_.joinable())
         grower_.join();
     }
-    std::lock_guard join_lock(join_mutex_);
-    for (auto& worker : workers_)
-      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
-        worker.join();
   }
 
-  /// True once shutdown() has begun.
-  bool stopped() const {
-    std::lock_guard lock(mutex_);
-    return stopping_;
+  // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
+  // `grace` to return. A worker still inside a call then is reported and left running: the
+  // pool is never destroyed, so it touches live memory until the process ends. True when every
+  // worker (but the calling one, when exit() was called from inside a call) was joined.
+  bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
+    try {
+      begin_shutdown(shutdown_mode::cancel);
+      const bool on_worker = detail::current_pool_ == this;
+      std::vector<detail::call_identity> stuck;
+      std::vector<std::thread::id> ids; // per slot (the grower is joined: no slot changes now)
+      {
+        std::lock_guard join_lock(join_mutex_); // never under mutex_ (start_workers' order)
+        for (const auto& worker : workers_)
+          ids.push_back(worker.get_id());
+      }
+      {
+        std::unique_lock lock(mutex_);
+        const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
+          return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
+        });
+        if (!all_out)
+          for (std::size_t slot = 0; slot < ids.size(); ++slot)
+            if (running_[slot].busy && ids[slot] != std::this_thread::get_id()) {
+              stuck.push_back(running_[slot].who);
+              ids[slot] = std::thread::id(); // left running, not joined
+            }
+      }
+      for (const auto& who : stuck)
+        report(exit_report(who, grace));
+      // Every other worker is out of its calls and leaving (or gone): joined at once.
+      std::lock_guard join_lock(join_mutex_);
+      for (std::size_t slot = 0; slot < workers_.size(); ++slot)
+        if (workers_[slot].joinable() && ids[slot] != std::thread::id() &&
+            ids[slot] != std::this_thread::get_id())
+          workers_[slot].join();
+      return stuck.empty();
+    } catch (...) {
+      return false; // no report, no join: leave rather than hang or throw at exit
+    }
   }
+
+  diagnostic exit_report(const detail::call_identity& who, std::chrono::milliseconds grace) const {
+    return diagnostic{
+        .kind = diagnostic_kind::stop_ignored,
+        .message = fmt::format(
+            "at exit, {} on the default pool was still running {} ms after its stop request; "
+            "the process exits without waiting for it (SMARTASYNC_EXIT_GRACE_MS, "
+            "set_default_pool_exit_grace). Check the std::stop_token in long calls, or "
+            "interrupt the blocking operation, so that it returns when asked.",
+            who.describe(), grace.count()),
+        .name = who.site ? who.site->name : std::string(),
+        .where = who.site ? who.site->created_at : smartasync::source_location{},
+        .duration = grace,
+        .thread = {},
+        .created_at = who.site ? who.site->created_at : smartasync::source_location{},
+    };
+  }
+
+public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
   std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
@@ -328,6 +410,7 @@ private:
   template <typename, typename>
   friend class detail::offload_op;
   friend struct detail::worker_helping;
+  friend struct detail::pool_access;
   friend class detail::lane_core;
 
   enum class admission { accepted, queue_full, stopped };
@@ -530,8 +613,13 @@ private:
         }
       }
       detail::pool_op* op = take_next_locked();
-      if (!op)
-        return; // stopping and drained
+      if (!op) {
+        ++exited_; // stopping and drained (shutdown_at_exit waits for this, bounded)
+        exit_cv_.notify_all();
+        return;
+      }
+      running_[slot].busy = true; // named by shutdown_at_exit if it never returns
+      op->identify(running_[slot].who);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
@@ -553,6 +641,7 @@ private:
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
       lock_briefly(lock);
+      running_[slot].busy = false;
     }
   }
 
@@ -733,7 +822,7 @@ private:
   // Precondition: the caller holds a reference to `op` for the duration of the call.
   // The operation is identified only by its address, never touched: the worker that returns
   // from it removes it (stopped_call_returned) before it completes the operation.
-  void watch_ignored_stop(const detail::pool_op* op) noexcept {
+  void watch_ignored_stop(const detail::pool_op* op, detail::call_identity who) noexcept {
     if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
       return;
     const auto now = std::chrono::steady_clock::now();
@@ -743,7 +832,7 @@ private:
     try {
       if (!watcher_.joinable())
         watcher_ = std::thread([this] { watch_loop(); });
-      watched_.push_back({op, now, now + ignored_stop_after_});
+      watched_.push_back({op, who, now, now + ignored_stop_after_});
     } catch (...) {
       return; // no thread, no memory: the call is still waited for, only not reported
     }
@@ -768,7 +857,7 @@ private:
       for (watched_stop& w : watched_) {
         if (now >= w.report_at) {
           const auto overrun = now - w.stop_requested_at;
-          reports.push_back(ignored_stop_report(overrun));
+          reports.push_back(ignored_stop_report(w.who, overrun));
           w.report_at = now + overrun; // the next report when the overrun has doubled
         }
         wake_at = std::min(wake_at, w.report_at);
@@ -787,19 +876,21 @@ private:
     }
   }
 
-  diagnostic ignored_stop_report(std::chrono::steady_clock::duration overrun) const {
+  diagnostic ignored_stop_report(const detail::call_identity& who,
+                                 std::chrono::steady_clock::duration overrun) const {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(overrun);
     return diagnostic{
         .kind = diagnostic_kind::stop_ignored,
         .message = fmt::format(
-            "a cancelled call on a pool of {} threads is still running {} ms after its stop "
-            "request; its caller waits for it to return. Check the std::stop_token in long "
+            "cancelled {} is still running {} ms after its stop request, on a pool of {} "
+            "threads; its caller waits for it to return. Check the std::stop_token in long "
             "calls (or interrupt the blocking operation) so that cancellation is prompt.",
-            thread_count(), ms.count()),
-        .name = {},
-        .where = {},
+            who.describe(), ms.count(), thread_count()),
+        .name = who.site ? who.site->name : std::string(),
+        .where = who.site ? who.site->created_at : smartasync::source_location{},
         .duration = overrun,
         .thread = {},
+        .created_at = who.site ? who.site->created_at : smartasync::source_location{},
     };
   }
 
@@ -873,6 +964,7 @@ private:
   // Cancelled calls that have not returned yet, watched by a thread started on first need.
   struct watched_stop {
     const detail::pool_op* op; // removed by its worker when the call returns
+    detail::call_identity who;
     std::chrono::steady_clock::time_point stop_requested_at, report_at;
   };
   std::mutex watch_mutex_;
@@ -883,12 +975,25 @@ private:
 
   std::mutex grower_join_mutex_;
   std::thread grower_;
+  // Per worker slot, guarded by mutex_: the call it is in, for shutdown_at_exit's report.
+  struct running_call {
+    bool busy = false;
+    detail::call_identity who{};
+  };
+  std::vector<running_call> running_;
+  std::size_t exited_ = 0; // workers that left their loop at shutdown; under mutex_
+  std::condition_variable exit_cv_;
+
   std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
   std::vector<std::thread> workers_; // max_threads_ slots; an idle slot holds no thread
   std::unique_ptr<std::atomic<bool>[]> retired_; // per slot: its worker returned (elastic)
 };
 
 namespace detail {
+
+inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
+  return pool.lifeline();
+}
 
 // For whoever makes a pool worker wait on something that may need the same pool (block_on,
 // a serial_lane's turn): the worker runs the pool's queued work while it waits.
@@ -941,6 +1046,34 @@ inline pool_options default_pool_options() {
 
 } // namespace detail
 
+namespace detail {
+
+// The default pool is never destroyed: at exit it is shut down with a bounded wait
+// (shutdown_at_exit), and a worker stuck in a call that ignores its stop request may still be
+// running when the process ends, so its memory must stay valid. Wrappers that outlive exit's
+// shutdown then see a stopped pool (error::pool_stopped), never a destroyed one.
+struct default_pool_holder {
+  static std::atomic<std::int64_t>& grace_ms() {
+    static std::atomic<std::int64_t> grace{
+        static_cast<std::int64_t>(env_size("SMARTASYNC_EXIT_GRACE_MS", 2000))};
+    return grace;
+  }
+  static blocking_pool& instance() {
+    static blocking_pool& pool = [] () -> blocking_pool& {
+      grace_ms(); // constructed first, so it outlives the exit handler below
+      auto* created = new blocking_pool{default_pool_options()};
+      std::atexit([] {
+        instance().shutdown_at_exit(
+            std::chrono::milliseconds(grace_ms().load(std::memory_order_relaxed)));
+      });
+      return *created;
+    }();
+    return pool;
+  }
+};
+
+} // namespace detail
+
 /// The process-wide pool used by smart_async(f) and async_offload(f, token).
 /**
  * Created on first use; sized by the environment when set:
@@ -948,11 +1081,25 @@ inline pool_options default_pool_options() {
  * `SMARTASYNC_POOL_QUEUE` (default 1024), `SMARTASYNC_POOL_WHEN_FULL` (`wait` or `reject`),
  * `SMARTASYNC_POOL_MAX_THREADS` (unset: a fixed pool; above the threads: an elastic pool that
  * grows up to it, see pool_options::max_threads).
- * At exit it shuts down with shutdown_mode::cancel.
+ *
+ * @par At exit
+ * It shuts down with shutdown_mode::cancel: queued calls complete with operation_aborted,
+ * running stop-aware calls get a stop request. Exit then waits for the workers for at most
+ * the exit grace (set_default_pool_exit_grace(), or `SMARTASYNC_EXIT_GRACE_MS`; default 2 s).
+ * A call still running after it (one that ignores its stop token, a hung driver) is reported
+ * through the diagnostics hook (diagnostic_kind::stop_ignored, naming the call) and left
+ * running: the process exits without joining its worker. The pool itself is never destroyed,
+ * so that worker never touches freed memory; what the call itself uses (other statics) is
+ * destroyed as exit proceeds, which is why such a call is reported. Later async calls on the
+ * pool complete with error::pool_stopped.
  */
-inline blocking_pool& default_pool() {
-  static blocking_pool pool{detail::default_pool_options()};
-  return pool;
+inline blocking_pool& default_pool() { return detail::default_pool_holder::instance(); }
+
+/// Sets how long process exit waits for the default pool's running calls (see default_pool())
+/// and returns the previous value. Zero: do not wait for calls that are still running.
+inline std::chrono::milliseconds set_default_pool_exit_grace(std::chrono::milliseconds grace) {
+  return std::chrono::milliseconds(detail::default_pool_holder::grace_ms().exchange(
+      std::max<std::int64_t>(0, grace.count()), std::memory_order_relaxed));
 }
 
 } // namespace smartasync

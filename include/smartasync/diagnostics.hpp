@@ -74,8 +74,10 @@ struct diagnostics_registry {
   std::mutex mutex;
   std::shared_ptr<const diagnostics_handler> handler;
 
+  // Never destroyed: reports come from static destructors and exit handlers too (the default
+  // pool's, at exit), whatever the order in which the statics were first used.
   static diagnostics_registry& instance() {
-    static diagnostics_registry registry;
+    static diagnostics_registry& registry = *new diagnostics_registry;
     return registry;
   }
 };
@@ -167,6 +169,11 @@ set_report_repeat_interval(std::chrono::steady_clock::duration interval) {
 
 /// Delivers `d` to the installed handler (or the default one).
 /**
+ * Public and stable: smartasync reports through it, and so may code built on smartasync that
+ * wants its own misuse reports to reach the same hook (an adapter of another blocking API, a
+ * test of a diagnostics handler). It does not rate-limit; set `kind` to the closest
+ * diagnostic_kind and say what and where in `message`.
+ *
  * A handler that throws is not allowed to take the caller down: the exception is swallowed
  * and the report goes to the default handler instead.
  */

@@ -12,9 +12,14 @@
 #include "smartasync/offload.hpp"
 #include "smartasync/this_thread.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
+#include SMARTASYNC_ASIO_HEADER(bind_allocator.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -40,7 +45,10 @@ enum class running_cancel {
 
 /// Options of smart_async().
 struct smart_options {
-  /// A name for reports ("catalog search"); the default is the creation site.
+  /// A name for reports ("catalog search"); the default is the creation site. Reports may
+  /// come after the wrapper is gone (a call it started is still running), so each distinct
+  /// name is kept, with its creation site, for the life of the process: name what the wrapper
+  /// does, not each request.
   std::string name{};
   /// What the sync form does on an event-loop thread.
   loop_call_policy on_loop = loop_call_policy::report;
@@ -58,9 +66,47 @@ inline constexpr bool is_std_function_v<std::function<Signature>> = true;
 template <typename F>
 struct smart_state {
   F fn;
-  blocking_pool* pool; // nullptr: default_pool(), resolved on first async use
-  call_site site;
+  blocking_pool* pool; // nullptr: default_pool(), resolved on each async use
+  // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
+  // completes with error::pool_stopped instead of reaching for freed memory.
+  std::shared_ptr<pool_lifeline> lifeline;
+  const call_site* site; // interned: operations name it in reports, also after the wrapper
   bool abandon_on_cancel;
+};
+
+// Completes a call whose pool is gone with error::pool_stopped, through the handler's
+// executor (never inside the initiating call), as a pool that is shut down would.
+struct complete_pool_gone {
+  template <typename Handler, typename Work>
+  static void complete(Handler&& handler) {
+    using result_type = work_result_t<std::decay_t<Work>>;
+    auto executor = asio::get_associated_executor(handler);
+    auto allocator = asio::get_associated_allocator(handler);
+    asio::post(executor,
+               asio::bind_allocator(allocator, [h = std::forward<Handler>(handler)]() mutable {
+                 auto error = std::make_exception_ptr(
+                     system_error(make_error_code(smartasync::error::pool_stopped)));
+                 if constexpr (std::is_void_v<result_type>)
+                   std::move(h)(std::move(error));
+                 else
+                   std::move(h)(std::move(error), result_type{});
+               }));
+  }
+};
+
+// A wrapper's initiation: submits to the pool while it exists. Looked at when the operation is
+// launched (a deferred one may be launched long after it was made).
+struct initiate_smart_call {
+  std::shared_ptr<pool_lifeline> lifeline; // null: the default pool
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    blocking_pool* pool = lifeline ? lifeline->pool.load(std::memory_order_acquire)
+                                   : &default_pool();
+    if (!pool) [[unlikely]]
+      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
+    initiate_offload{pool}(std::forward<Handler>(handler), std::forward<Work>(work));
+  }
 };
 
 template <typename F, typename... Args>
@@ -101,9 +147,11 @@ template <typename F, typename... Args>
 struct bound_call {
   [[no_unique_address]] callee<F> target;
   std::tuple<Args...> args;
-  bool abandon = false; // smart_options::on_cancel
+  const call_site* site_; // for reports about the call (see intern_call_site)
+  bool abandon = false;   // smart_options::on_cancel
 
   bool abandons_on_cancel() const noexcept { return abandon; }
+  const call_site* site() const noexcept { return site_; }
 
   decltype(auto) operator()()
     requires plain_callable_v<F, Args...>
@@ -126,7 +174,16 @@ template <typename Token, typename Work>
 struct token_for_work
     : std::bool_constant<asio::completion_token_for<Token, smartasync::offload_signature_t<Work>>> {};
 
-// The last of Ts is a completion token when the callable takes exactly the others.
+template <typename T>
+struct as_token_t;
+
+template <typename T>
+inline constexpr bool is_as_token_v = false;
+template <typename T>
+inline constexpr bool is_as_token_v<as_token_t<T>> = true;
+
+// Whether the callable takes the arguments of Ts but the last, and the last is a completion
+// token for the signature of that call (as Asio's completion_token_for decides it).
 template <typename F, typename All, typename Rest>
 struct last_is_token_for_rest;
 
@@ -136,21 +193,37 @@ struct last_is_token_for_rest<F, std::tuple<Ts...>, std::index_sequence<I...>> {
   using last = std::tuple_element_t<sizeof...(Ts) - 1, all>;
 
   using work = bound_call<F, std::decay_t<std::tuple_element_t<I, all>>...>;
+  static constexpr bool rest_callable =
+      callable_v<F, std::decay_t<std::tuple_element_t<I, all>>...>;
   // conjunction: the signature is only computed when the callable takes the other arguments.
   static constexpr bool value =
-      std::conjunction_v<std::bool_constant<callable_v<F, std::decay_t<std::tuple_element_t<I, all>>...>>,
-                         token_for_work<last, work>>;
+      std::conjunction_v<std::bool_constant<rest_callable>, token_for_work<last, work>>;
+};
+
+// How async(xs...) reads its arguments.
+enum class token_position {
+  none,      // every argument goes to the callable; the default token
+  last,      // the last argument is the token
+  marked,    // the last argument is as_token(token)
+  ambiguous, // the last argument could be either: refused
 };
 
 template <typename F, typename... Ts>
-constexpr bool ends_with_token() {
-  if constexpr (sizeof...(Ts) == 0)
-    return false;
-  else if constexpr (callable_v<F, std::decay_t<Ts>...>)
-    return false; // every argument is an argument
-  else
-    return last_is_token_for_rest<F, std::tuple<Ts...>,
-                                  std::make_index_sequence<sizeof...(Ts) - 1>>::value;
+constexpr token_position find_token() {
+  if constexpr (sizeof...(Ts) == 0) {
+    return token_position::none;
+  } else {
+    using rest = std::make_index_sequence<sizeof...(Ts) - 1>;
+    using last = std::decay_t<std::tuple_element_t<sizeof...(Ts) - 1, std::tuple<Ts...>>>;
+    if constexpr (is_as_token_v<last>)
+      return token_position::marked;
+    else if constexpr (!last_is_token_for_rest<F, std::tuple<Ts...>, rest>::value)
+      return token_position::none;
+    else if constexpr (callable_v<F, std::decay_t<Ts>...>)
+      return token_position::ambiguous; // a generic or variadic callable takes it too
+    else
+      return token_position::last;
+  }
 }
 
 // The sync form, `w(args...)`. Self (the smart_function) provides call_sync(origin, args...).
@@ -193,6 +266,33 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
 
 } // namespace detail
 
+template <typename F>
+class smart_function;
+
+namespace detail {
+template <typename G>
+smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    smartasync::source_location where);
+
+template <typename T>
+struct as_token_t {
+  using token_type = T;
+  T&& token;
+};
+} // namespace detail
+
+/// Marks the last argument of smart_function::async() as its completion token.
+/**
+ * Needed only when a generic or variadic callable could take the token as an argument too
+ * (such a call does not compile without it); accepted anywhere. The result refers to `token`:
+ * use it in the call's own argument list, as in `w.async(x, smartasync::as_token(token))`.
+ */
+template <typename Token>
+detail::as_token_t<Token> as_token(Token&& token) noexcept {
+  return {std::forward<Token>(token)};
+}
+
 /// A blocking callable that runs inline for synchronous callers and on a pool for async ones.
 /**
  * Made by smart_async(). Copies share the callable and its pool.
@@ -219,7 +319,8 @@ public:
             F([shared = other.state_](auto&&... args) -> decltype(auto) {
               return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
             }),
-            other.state_->pool, other.state_->site, other.state_->abandon_on_cancel})) {}
+            other.state_->pool, other.state_->lifeline, other.state_->site,
+            other.state_->abandon_on_cancel})) {}
 
   /// The sync form, `w(args...)`: calls the wrapped function on this thread and returns what it
   /// returns.
@@ -242,8 +343,17 @@ public:
   /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
   /**
    * Arguments are decay-copied into the operation (use std::ref to pass a reference; the
-   * referent must then outlive the operation). The last argument is taken as the completion
-   * token when the callable cannot take all the arguments but can take all but the last.
+   * referent must then outlive the operation).
+   *
+   * @par Which argument is the token
+   * The last argument is the completion token when it is one for the call made with the others
+   * (Asio's `completion_token_for` decides, for the signature below) and the callable takes
+   * those others; otherwise every argument goes to the callable and the token is the default.
+   * A call where both readings work (a generic or variadic callable given a token last, as in
+   * `w.async(1, 2, asio::use_future)` for `[](const auto&... xs) {...}`) does not compile;
+   * say which with as_token(): `w.async(1, 2, smartasync::as_token(asio::use_future))`
+   * completes through use_future, `w.async(1, 2, asio::use_future,
+   * smartasync::as_token(asio::use_awaitable))` passes it to the callable.
    *
    * @par Completion signature
    * `void(std::exception_ptr, R)` with R the decayed result type, or `void(std::exception_ptr)`.
@@ -260,11 +370,29 @@ public:
    */
   template <typename... ArgsAndToken>
   auto async(ArgsAndToken&&... xs) const {
-    if constexpr (detail::ends_with_token<F, ArgsAndToken...>()) {
+    constexpr auto position = detail::find_token<F, ArgsAndToken...>();
+    static_assert(position != detail::token_position::ambiguous,
+                  "smartasync: the last argument of async() is both a completion token for a "
+                  "call with the other arguments and an argument the callable accepts (a "
+                  "generic or variadic callable). Say which: w.async(args..., "
+                  "smartasync::as_token(token)) to complete through it, or w.async(args..., "
+                  "value, smartasync::as_token(asio::use_awaitable)) to pass it to the callable.");
+    if constexpr (position == detail::token_position::last ||
+                  position == detail::token_position::marked) {
       constexpr std::size_t n = sizeof...(ArgsAndToken) - 1;
       auto refs = std::forward_as_tuple(std::forward<ArgsAndToken>(xs)...);
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return initiate(std::get<n>(std::move(refs)), std::get<I>(std::move(refs))...);
+        if constexpr (position == detail::token_position::marked) {
+          using marked = std::decay_t<std::tuple_element_t<n, std::tuple<ArgsAndToken...>>>;
+          using token_type = typename marked::token_type;
+          static_assert(detail::callable_v<F, std::decay_t<std::tuple_element_t<I, std::tuple<ArgsAndToken...>>>...>,
+                        "smartasync: the wrapped callable cannot be called with the arguments "
+                        "before as_token(...) (decay-copied, through a const reference).");
+          return initiate(static_cast<token_type&&>(std::get<n>(refs).token),
+                          std::get<I>(std::move(refs))...);
+        } else {
+          return initiate(std::get<n>(std::move(refs)), std::get<I>(std::move(refs))...);
+        }
       }(std::make_index_sequence<n>{});
     } else {
       static_assert(detail::callable_v<F, std::decay_t<ArgsAndToken>...>,
@@ -275,14 +403,15 @@ public:
     }
   }
 
-  /// The pool used by the async form (default_pool() unless one was given).
+  /// The pool used by the async form (default_pool() unless one was given). Only valid while
+  /// that pool exists (the wrapper may outlive it: see smart_async()).
   blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
 
   /// The name given in smart_options, or "" .
-  const std::string& name() const noexcept { return state_->site.name; }
+  const std::string& name() const noexcept { return state_->site->name; }
 
   /// Where smart_async() was called to make this wrapper.
-  const smartasync::source_location& created_at() const noexcept { return state_->site.created_at; }
+  const smartasync::source_location& created_at() const noexcept { return state_->site->created_at; }
 
   /// The wrapped callable.
   const F& function() const noexcept { return state_->fn; }
@@ -294,8 +423,9 @@ private:
   friend struct detail::sync_call_operator;
 
   template <typename G>
-  friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
-                                                             smartasync::source_location);
+  friend smart_function<std::decay_t<G>> detail::make_smart_function(blocking_pool*, G&&,
+                                                                     smart_options,
+                                                                     smartasync::source_location);
 
   explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
       : state_(std::move(state)) {}
@@ -319,7 +449,7 @@ private:
   decltype(auto) call_on_loop(const detail::call_origin& origin, Args&&... args) const {
     if (detail::blocking_contexts::instance().contains_this_thread())
       return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
-    const detail::call_site& site = state_->site;
+    const detail::call_site& site = *state_->site;
     switch (site.on_loop) {
     case loop_call_policy::strict:
       throw system_error(error::blocking_call_on_loop, site.strict_message(origin));
@@ -336,10 +466,10 @@ private:
   template <typename Token, typename... Args>
   auto initiate(Token&& token, Args&&... args) const {
     using work = detail::bound_call<F, std::decay_t<Args>...>;
-    return async_offload(pool(),
-                         work{detail::callee<F>{state_}, {std::forward<Args>(args)...},
-                              state_->abandon_on_cancel},
-                         std::forward<Token>(token));
+    return asio::async_initiate<Token, offload_signature_t<work>>(
+        detail::initiate_smart_call{state_->lifeline}, token,
+        work{detail::callee<F>{state_}, {std::forward<Args>(args)...}, state_->site,
+             state_->abandon_on_cancel});
   }
 
   std::shared_ptr<const detail::smart_state<F>> state_;
@@ -362,7 +492,7 @@ private:
 template <typename Signature>
 using any_smart_function = smart_function<std::function<Signature>>;
 
-/// @private
+namespace detail {
 template <typename G>
 smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
@@ -374,13 +504,29 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                 "wrapper) or a std::shared_ptr.");
   return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
-                             detail::call_site(std::move(options.name), options.on_loop, where),
+                             pool ? detail::pool_access::lifeline(*pool) : nullptr,
+                             detail::intern_call_site(std::move(options.name), options.on_loop,
+                                                      where),
                              options.on_cancel == running_cancel::abandon_call}));
+}
+} // namespace detail
+
+/// Not part of the API (an implementation detail of smart_async that was visible here).
+template <typename G>
+[[deprecated("use smartasync::smart_async(pool, fn, options) or smart_async(fn, options)")]]
+smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    smartasync::source_location where) {
+  return detail::make_smart_function(pool, std::forward<G>(fn), std::move(options), where);
 }
 
 /// Wraps a blocking callable so that sync callers call it and async callers offload it.
 /**
- * @param pool The pool the async form runs on; it must outlive the wrapper and its operations.
+ * @param pool The pool the async form runs on; it must outlive the operations started on it.
+ * The wrapper may outlive it: once the pool is destroyed, the async form completes with
+ * error::pool_stopped (through the token, as a pool that is shut down does), while the sync
+ * form keeps calling inline. Destroying the pool while another thread starts a call on it is
+ * a race, as any use of an object being destroyed is.
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
@@ -399,7 +545,7 @@ template <typename G>
 smart_function<std::decay_t<G>>
 smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
-  return make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
+  return detail::make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
 }
 
 /// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
@@ -408,7 +554,7 @@ template <typename G>
 smart_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
-  return make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
+  return detail::make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);
 }
 
 } // namespace smartasync

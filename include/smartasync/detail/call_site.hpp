@@ -12,13 +12,21 @@
 #include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
 #include "smartasync/detail/format.hpp"
 
+#if __has_include(<cxxabi.h>)
+#include <cxxabi.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
+#include <concepts>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -86,6 +94,69 @@ struct call_origin {
                  : std::string(unknown);
   }
 };
+
+// The call sites of every wrapper made, one per distinct (name, policy, creation site), kept
+// for the life of the process: an operation names its wrapper in reports (a call that ignores
+// its stop request, a handler that throws) by a plain pointer, also once the wrapper is gone,
+// without a reference count per call.
+inline const call_site* intern_call_site(std::string name, loop_call_policy policy,
+                                         smartasync::source_location where) {
+  struct registry {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<const call_site>> sites;
+  };
+  static registry& all = *new registry; // never destroyed: reports may come at exit
+  std::lock_guard lock(all.mutex);
+  for (const auto& site : all.sites)
+    if (site->on_loop == policy && site->created_at.line() == where.line() &&
+        site->created_at.column() == where.column() && site->name == name &&
+        std::string_view(site->created_at.file_name()) == where.file_name())
+      return site.get();
+  all.sites.push_back(std::make_unique<const call_site>(std::move(name), policy, where));
+  return all.sites.back().get();
+}
+
+// What an operation runs, for reports about it: a wrapper's call site (interned, see above),
+// or else the callable's type.
+struct call_identity {
+  const call_site* site = nullptr;
+  const std::type_info* type = nullptr;
+
+  // "blocking call 'search' (wrapped at f.cpp:12)", "callable main::{lambda()#1}".
+  std::string describe() const {
+    if (site)
+      return site->name.empty()
+                 ? fmt::format("blocking call {}", site->display_name())
+                 : fmt::format("blocking call {} (wrapped at {}:{})", site->display_name(),
+                               site->created_at.file_name(), site->created_at.line());
+    if (type)
+      return fmt::format("callable {}", readable_type_name(*type));
+    return "an unknown callable";
+  }
+
+  static std::string readable_type_name(const std::type_info& type) {
+#if __has_include(<cxxabi.h>)
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> name(
+        abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+    if (status == 0 && name)
+      return name.get();
+#endif
+    return type.name();
+  }
+};
+
+// A pool operation's work says who it is: a wrapper's call exposes its site; the adapters that
+// wrap a callable (a lane's, abandon_on_cancel's) expose it as `work`.
+template <typename Work>
+call_identity identity_of(const Work& work) noexcept {
+  if constexpr (requires { { work.site() } -> std::convertible_to<const call_site*>; })
+    return {work.site(), &typeid(Work)};
+  else if constexpr (requires { work.work; })
+    return identity_of(work.work);
+  else
+    return {nullptr, &typeid(Work)};
+}
 
 inline std::string call_site::strict_message(const call_origin& origin) const {
   return fmt::format("smartasync: blocking call {} was called synchronously on a thread "

@@ -295,6 +295,8 @@ public:
 
   void request_stop() noexcept override { stop_.request_stop(); }
 
+  void identify(call_identity& who) const noexcept override { who = identity_of(work_); }
+
   void abandon() noexcept override {
     handler_.reset();
     if constexpr (own_work_guard)
@@ -588,7 +590,7 @@ private:
     // The default: ask the call to stop, and complete once it has returned (execute_here), so
     // that what it references (a coroutine's locals, captured by reference) outlives it.
     // Watched before the worker can see `stopping`, so that it always finds the entry to remove.
-    pool_->watch_ignored_stop(this);
+    pool_->watch_ignored_stop(this, identity_of(work_));
     timed_out_ = timed_out; // published to the worker by the exchange below
     op_state expected = op_state::running;
     if (state_.compare_exchange_strong(expected, op_state::stopping, std::memory_order_acq_rel))
@@ -627,7 +629,7 @@ private:
           try {
             asio::dispatch(executor, std::move(done));
           } catch (...) {
-            report_handler_exception();
+            report_handler_exception(identity_of(work_));
           }
         } else {
           // From inside the initiating call or a cancellation signal: never run it inline.
@@ -648,7 +650,7 @@ private:
         try {
           done();
         } catch (...) {
-          report_handler_exception();
+          report_handler_exception(identity_of(work_));
         }
       } else {
         // Never invoke a handler from inside the initiating call or a cancellation signal;
@@ -658,7 +660,7 @@ private:
     }
   }
 
-  static void report_handler_exception() noexcept {
+  static void report_handler_exception(const call_identity& who) noexcept {
     try {
       std::string what = "an exception of a non-std type";
       try {
@@ -668,13 +670,17 @@ private:
       } catch (...) {
       }
       report(diagnostic{.kind = diagnostic_kind::handler_exception,
-                        .message = fmt::format("a completion handler without an associated "
-                                               "executor threw on a pool worker: {}",
-                                               what),
-                        .name = {},
-                        .where = {},
+                        .message = fmt::format("the completion handler of {} has no associated "
+                                               "executor and threw on pool worker {}: {}. The "
+                                               "exception is dropped; catch it in the handler, "
+                                               "or bind the handler to an executor.",
+                                               who.describe(), std::this_thread::get_id(), what),
+                        .name = who.site ? who.site->name : std::string(),
+                        .where = who.site ? who.site->created_at : smartasync::source_location{},
                         .duration = {},
-                        .thread = std::this_thread::get_id()});
+                        .thread = std::this_thread::get_id(),
+                        .created_at = who.site ? who.site->created_at
+                                               : smartasync::source_location{}});
     } catch (...) {
     }
   }

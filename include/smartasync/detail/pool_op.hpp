@@ -15,6 +15,8 @@
 
 namespace SMARTASYNC_NAMESPACE::detail {
 
+struct call_identity; // detail/call_site.hpp
+
 // idle:      created, not yet submitted; cancellation is ignored.
 // in_lane:   linked in a serial_lane's FIFO, waiting for the lane's turn; only changed under
 //            the lane's mutex.
@@ -59,6 +61,8 @@ public:
   // or, for one left over when an earlier handler of the batch threw, post that invocation.
   virtual void complete() {}
   virtual void repost() noexcept {}
+  // Says what the operation runs, for reports about it (a call still running at exit).
+  virtual void identify(call_identity&) const noexcept {}
 
   // Sets the number of references before the operation is shared with any other thread: the
   // starting thread knows them all up front (its own, the registry's, a cancellation slot's),
