@@ -19,6 +19,8 @@
 #include <asio/post.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -328,4 +330,51 @@ TEST_CASE("shutdown with searches in flight: queued ones answered 503, running o
   // The running searches did not go on sleeping on the server.
   CHECK(active_queries(cluster.conninfo(), app, "%pg_sleep%") == 0);
   CHECK(pool.stats().running == 0);
+}
+
+TEST_CASE("pg_cluster.sh takes a relative folder for every action", "[pg][cluster]") {
+  char pattern[] = "/tmp/pg_cluster_relative.XXXXXX";
+  REQUIRE(::mkdtemp(pattern));
+  const std::filesystem::path parent = pattern;
+  // Run as root, the cluster's owner (nobody) must reach the folder.
+  std::filesystem::permissions(parent, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+                               std::filesystem::perm_options::add);
+  const auto script = [&](const std::string& action, const std::string& folder = "cluster") {
+    const std::string command = "cd '" + parent.string() + "' && '" PG_CLUSTER_SCRIPT "' " + action + " " + folder +
+                                " >>'" + (parent / "script.log").string() + "' 2>&1";
+    return std::system(command.c_str());
+  };
+  const auto reachable = [](const std::string& conninfo) {
+    try {
+      connection probe({.conninfo = conninfo, .application_name = "pg_search_tests cluster"});
+      return std::string(probe.exec("SELECT 'up'").text(0, 0)) == "up";
+    } catch (const catalog::error&) { // down, or (its folder gone) unable to serve
+      return false;
+    }
+  };
+
+  REQUIRE(script("create") == 0);
+  std::string conninfo;
+  {
+    std::ifstream in(parent / "cluster" / "conninfo");
+    std::getline(in, conninfo);
+  }
+  REQUIRE(!conninfo.empty());
+  CHECK(reachable(conninfo));
+
+  CHECK(script("stop") == 0);
+  CHECK(!reachable(conninfo));
+  CHECK(script("start") == 0);
+  CHECK(reachable(conninfo));
+  CHECK(script("destroy") == 0);
+  CHECK(!std::filesystem::exists(parent / "cluster"));
+  CHECK(!reachable(conninfo)); // stopped, not left running without its folder
+
+  // A folder that is not there is a clear error for stop and start, and nothing for destroy.
+  CHECK(script("stop", "nosuchcluster") != 0);
+  CHECK(script("destroy", "nosuchcluster") == 0);
+  std::ifstream log(parent / "script.log");
+  const std::string output((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(output, Catch::Matchers::Contains("pg_cluster: nosuchcluster: no such folder"));
+  std::filesystem::remove_all(parent);
 }
