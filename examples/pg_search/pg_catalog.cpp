@@ -44,6 +44,43 @@ std::string sqlstate_of(const PGresult* r) {
   return state ? state : "";
 }
 
+// libpq reports a failed connection as text only, no PGresult: with PQERRORS_VERBOSE each
+// server message in it reads "SEVERITY:  SQLSTATE: message" followed by a "LOCATION:" line.
+// Takes the SQLSTATEs out (the severity word may be translated, the layout is not) and leaves
+// the message as the default verbosity would have written it.
+struct connect_failure {
+  std::string message;
+  std::vector<std::string> sqlstates; // one per server that answered, in order
+};
+
+bool sqlstate_char(char c) noexcept { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); }
+
+connect_failure parse_connect_failure(std::string_view verbose) {
+  connect_failure out;
+  std::string kept;
+  while (!verbose.empty()) {
+    const auto eol = verbose.find('\n');
+    std::string_view line = verbose.substr(0, eol);
+    verbose = eol == std::string_view::npos ? std::string_view() : verbose.substr(eol + 1);
+    if (line.starts_with("LOCATION:"))
+      continue;
+    std::string text(line);
+    for (std::size_t at = text.find(":  "); at != std::string::npos; at = text.find(":  ", at + 1)) {
+      const std::size_t code = at + 3;
+      if (code + 7 <= text.size() && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(code),
+                                                 text.begin() + static_cast<std::ptrdiff_t>(code + 5), sqlstate_char) &&
+          text.compare(code + 5, 2, ": ") == 0) {
+        out.sqlstates.push_back(text.substr(code, 5));
+        text.erase(code, 7);
+      }
+    }
+    kept += text;
+    kept += '\n';
+  }
+  out.message = trimmed(kept.c_str());
+  return out;
+}
+
 // Sends one cancel request: PQcancel is thread-safe (it may even be called from a signal
 // handler) and does not throw; it opens a short connection to the server, which signals the
 // backend running this connection's query. On failure the query runs on, and the worker's
@@ -92,27 +129,94 @@ double result::number(int row, int column) const {
 }
 void result::deleter::operator()(pg_result* r) const noexcept { PQclear(r); }
 
+error_kind classify_sqlstate(std::string_view sqlstate) noexcept {
+  if (sqlstate.size() != 5)
+    return error_kind::other;
+  const std::string_view cls = sqlstate.substr(0, 2);
+  if (sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03" || sqlstate == "53300" || cls == "08")
+    return error_kind::unavailable;
+  if (cls == "22" || sqlstate == "42601" || cls == "54")
+    return error_kind::bad_input;
+  return error_kind::other;
+}
+
 connection::connection(const connection_options& options) {
   // Our defaults first: expand_dbname parses conninfo in place of "dbname", and later entries
   // override earlier ones, so whatever conninfo says wins.
   const std::string timeout = std::to_string(options.connect_timeout.count());
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {timeout.c_str(), options.application_name.c_str(), options.conninfo.c_str(), nullptr};
-  conn_ = PQconnectdbParams(keys, values, 1);
+  // Connecting step by step rather than with PQconnectdbParams, for one setting made before the
+  // server answers: verbose errors, the only way libpq tells the SQLSTATE of a refusal.
+  conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_)
     throw catalog::unavailable("cannot connect to PostgreSQL: out of memory");
+  PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);
   // NOTICEs (CREATE ... IF NOT EXISTS "already exists, skipping") would go to stderr.
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    const std::string message = trimmed(PQerrorMessage(conn_));
+
+  // PQconnectPoll leaves connect_timeout to its caller. The effective value (conninfo may set
+  // it) bounds the whole attempt; as in libpq, under 2 s means 2 s, and 0 or less, no bound.
+  std::optional<clock::time_point> give_up;
+  if (PQconninfoOption* effective = PQconninfo(conn_)) {
+    for (auto* o = effective; o->keyword; ++o)
+      if (std::strcmp(o->keyword, "connect_timeout") == 0 && o->val) {
+        int seconds = 0;
+        const std::string_view v(o->val);
+        if (std::from_chars(v.data(), v.data() + v.size(), seconds).ec == std::errc() && seconds > 0)
+          give_up = clock::now() + std::chrono::seconds(std::max(seconds, 2));
+      }
+    PQconninfoFree(effective);
+  }
+  bool timed_out = false;
+  auto state = PGRES_POLLING_WRITING; // libpq: start as if PQconnectPoll had said so
+  while (PQstatus(conn_) != CONNECTION_BAD && state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED) {
+    int wait_ms = -1;
+    if (give_up) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*give_up - clock::now()).count();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      wait_ms = static_cast<int>(std::min<long long>(left, 1000 * 3600));
+    }
+    // The socket may change between calls (the next address of a host, the next host).
+    pollfd p{PQsocket(conn_), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    const int ready = p.fd < 0 ? 1 : ::poll(&p, 1, wait_ms); // no socket: let libpq say why
+    if (ready < 0 && errno != EINTR) {
+      const std::string reason = std::strerror(errno);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      throw catalog::unavailable("cannot connect to PostgreSQL: waiting for the server failed: " + reason);
+    }
+    if (ready > 0)
+      state = PQconnectPoll(conn_);
+  }
+
+  if (timed_out || PQstatus(conn_) != CONNECTION_OK) {
+    const char* host = PQhost(conn_);
+    const char* port = PQport(conn_);
+    const auto failure = parse_connect_failure(
+        timed_out ? fmt::format("connection to server at \"{}\", port {} failed: timeout expired", host ? host : "",
+                                port ? port : "")
+                  : std::string(PQerrorMessage(conn_)));
     PQfinish(conn_);
     conn_ = nullptr;
-    // A refusal by a server that answered (no such database, bad password) will not mend by
-    // retrying; a server that did not answer may come back.
-    if (message.find("FATAL") != std::string::npos)
-      throw pg_error("", "PostgreSQL refused the connection: " + message);
-    throw catalog::unavailable("cannot connect to PostgreSQL: " + message);
+    // A refusal that will not mend by retrying (no such database, bad password) is an error;
+    // a server that did not answer, or turned us away for now (shutting down, starting up,
+    // too many clients: 57P03, 53300, ...), is unavailable. Servers too old to send a
+    // SQLSTATE only say FATAL.
+    const bool transient =
+        failure.sqlstates.empty()
+            ? failure.message.find("FATAL") == std::string::npos
+            : std::any_of(failure.sqlstates.begin(), failure.sqlstates.end(),
+                          [](const std::string& s) { return classify_sqlstate(s) == error_kind::unavailable; });
+    if (!transient)
+      throw pg_error(failure.sqlstates.empty() ? "" : failure.sqlstates.back(),
+                     "PostgreSQL refused the connection: " + failure.message);
+    throw catalog::unavailable("cannot connect to PostgreSQL: " + failure.message);
   }
+  PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT); // query errors are read field by field
 }
 
 connection::connection(connection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
@@ -235,6 +339,11 @@ result connection::exec(std::string_view sql_text, std::span<const std::string> 
     const std::string state = sqlstate_of(kept);
     if (state == "57014" && stop.stop_requested())
       throw query_cancelled("query cancelled on the server at the caller's request");
+    // A fast shutdown's "terminating connection due to administrator command" (57P01) can be
+    // read before the connection's end is: the connection is as good as lost.
+    if (classify_sqlstate(state) == error_kind::unavailable)
+      throw catalog::unavailable("connection to PostgreSQL lost during the query: " + message_of(kept, conn_) +
+                                 " (the next call reconnects)");
     throw pg_error(state, message_of(kept, conn_));
   }
   return rows;
@@ -450,8 +559,9 @@ std::vector<catalog::search_hit> search(connection& db, std::string_view query, 
   try {
     rows.emplace(db.exec(sql, params, std::move(stop)));
   } catch (const pg_error& e) {
-    // 42601: to_tsquery's syntax error; 22021/22P05: bytes that are not UTF-8.
-    if (e.sqlstate() == "42601" || e.sqlstate() == "22021" || e.sqlstate() == "22P05")
+    // The query is the only value of the statement a user chose: 42601 is to_tsquery's
+    // syntax error, 22021/22P05 bytes that are not UTF-8, 22023 a phrase distance past 16384.
+    if (classify_sqlstate(e.sqlstate()) == error_kind::bad_input)
       throw catalog::invalid_query(std::string("invalid search query: ") + e.what());
     if (e.sqlstate() == "42P01")
       throw pg_error(e.sqlstate(), std::string(e.what()) + " (import the catalogue first: pg_import)");

@@ -37,6 +37,24 @@ private:
   std::string sqlstate_;
 };
 
+/// What an error's SQLSTATE says about the request that met it.
+enum class error_kind {
+  /// The server cannot serve anyone right now, and likely can shortly: it is shutting down,
+  /// starting up or restarting (57P01-57P03), out of connection slots (53300), or the
+  /// connection failed (class 08). Retry later (HTTP 503 with Retry-After).
+  unavailable,
+  /// The server rejected a value the statement was given: a data exception (class 22, e.g.
+  /// 22023 for a phrase distance over 16384 in a tsquery), a syntax error in text it parses
+  /// (42601), or a limit the value exceeds (class 54). In a search that value is the user's
+  /// query (HTTP 400).
+  bad_input,
+  /// Anything else, "" included: a fault of the program or of the database (HTTP 500).
+  other,
+};
+
+/// Classifies a five-character SQLSTATE ("57P03", "53300", "22023", ...).
+error_kind classify_sqlstate(std::string_view sqlstate) noexcept;
+
 /// The query was interrupted on the server because its std::stop_token was stopped. A
 /// smartasync caller never sees it (a cancelled call completes with operation_aborted).
 class query_cancelled : public catalog::error {
@@ -79,8 +97,9 @@ private:
 class connection {
 public:
   /// Connects. @throws catalog::unavailable when the server cannot be reached (refused,
-  /// unknown host, connect_timeout passed), pg_error for what the server refuses (no such
-  /// database, authentication).
+  /// unknown host, connect_timeout passed) or turns the connection away for now (shutting
+  /// down, starting up, too many clients: see classify_sqlstate), pg_error for what the
+  /// server refuses for good (no such database, authentication).
   explicit connection(const connection_options& options);
   connection(connection&&) noexcept;
   connection& operator=(connection&&) noexcept;
@@ -98,7 +117,9 @@ public:
    * query_cancelled as soon as the server has stopped it.
    *
    * @throws query_cancelled as above, catalog::unavailable when the connection is lost (the
-   *         connection is then unusable), pg_error for an error the server reports.
+   *         connection is then unusable) or the server reports an error_kind::unavailable
+   *         SQLSTATE (an administrator's shutdown ends the query before the connection),
+   *         pg_error for another error the server reports.
    */
   result exec(std::string_view sql, std::span<const std::string> params = {}, std::stop_token stop = {});
 
@@ -193,7 +214,8 @@ std::size_t count_records(connection& db);
  * same statement), for demonstrations and tests of cancellation.
  *
  * @throws catalog::invalid_query for a blank, overlong or ill-formed query (PostgreSQL's
- *         message), catalog::invalid_limit outside [1, max_limit], and what exec throws.
+ *         message: any error_kind::bad_input, such as `lib <99999> net`, a phrase distance
+ *         over PostgreSQL's 16384), catalog::invalid_limit outside [1, max_limit], and what exec throws.
  */
 std::vector<catalog::search_hit> search(connection& db, std::string_view query, int limit, std::stop_token stop = {},
                                         std::chrono::milliseconds server_delay = {});

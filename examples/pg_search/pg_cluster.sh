@@ -17,6 +17,16 @@ set -euo pipefail
 usage() { echo "usage: pg_cluster.sh create|stop|start|destroy DIR" >&2; exit 2; }
 (($# == 2)) || usage
 action=$1 dir=$2
+# The server and pg_ctl run from / (as_owner) and postgres from its data folder: every path
+# they get must be absolute, whatever the caller's working directory.
+if [[ $action != create ]]; then
+  if [[ -d $dir ]]; then
+    dir=$(cd "$dir" && pwd)
+  elif [[ $action != destroy ]]; then
+    echo "pg_cluster: $dir: no such folder (make one with: pg_cluster.sh create $dir)" >&2
+    exit 1
+  fi
+fi
 
 bindir=${PG_BINDIR:-}
 if [[ -z $bindir ]] && command -v pg_config >/dev/null && [[ -x $(pg_config --bindir)/initdb ]]; then

@@ -34,11 +34,12 @@ inline CLI::Validator ip_address_validator() {
 struct server_cli {
   int port = 0;
   std::size_t threads = 4;
-  int idle_ms = 0, request_ms = 0, grace_ms = 0, search_timeout_ms = 0;
+  int idle_ms = 0, first_byte_ms = 0, request_ms = 0, grace_ms = 0, search_timeout_ms = 0;
 
   /// `threads_help` says what one pool thread holds (a connection of the backend).
   void add(CLI::App& app, server_options& options, const std::string& threads_help) {
     idle_ms = static_cast<int>(options.idle_timeout.count());
+    first_byte_ms = static_cast<int>(options.first_byte_timeout.count());
     request_ms = static_cast<int>(options.request_timeout.count());
     grace_ms = static_cast<int>(options.shutdown_grace.count());
     search_timeout_ms = static_cast<int>(options.search_timeout.count());
@@ -49,11 +50,15 @@ struct server_cli {
     app.add_option("--threads", threads, threads_help)->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
         ->check(CLI::Range(1, 3'600'000))->capture_default_str();
+    app.add_option("--first-byte-timeout-ms", first_byte_ms,
+                   "close a new connection that sends nothing this long (silent clients)")
+        ->check(CLI::Range(1, 3'600'000))->capture_default_str();
     app.add_option("--request-timeout-ms", request_ms,
                    "a request must be complete this long after its first byte, or 408 (slow clients)")
         ->check(CLI::Range(1, 600'000))->capture_default_str();
     app.add_option("--max-connections", options.max_connections,
-                   "connections served at once; past it, 503 with Retry-After (keep under ulimit -n)")
+                   "connections served at once; at it, the one waiting longest for a request is closed for a new "
+                   "one, or 503 with Retry-After if all are answering (keep under ulimit -n)")
         ->check(CLI::Range(1, 1'000'000))->capture_default_str();
     app.add_option("--shutdown-grace-ms", grace_ms,
                    "at SIGTERM/SIGINT, running searches get this long to finish (queued ones are answered 503 at "
@@ -68,6 +73,7 @@ struct server_cli {
   void apply(server_options& options) const {
     options.port = static_cast<std::uint16_t>(port);
     options.idle_timeout = std::chrono::milliseconds(idle_ms);
+    options.first_byte_timeout = std::chrono::milliseconds(first_byte_ms);
     options.request_timeout = std::chrono::milliseconds(request_ms);
     options.shutdown_grace = std::chrono::milliseconds(grace_ms);
     options.search_timeout = std::chrono::milliseconds(search_timeout_ms);

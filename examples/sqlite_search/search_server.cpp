@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -52,6 +53,11 @@ struct search_server::connection {
   std::uint64_t request_number = 0;    // tells a stale deadline handler from the current one
   bool request_open = false;
   bool request_timed_out = false;
+  // Reading, with no request begun: the connection may be closed to make room for a new one
+  // (nothing is lost: the client has sent nothing it waits an answer for).
+  bool awaiting_request = false;
+  std::uint64_t awaiting_since = 0; // when it began waiting: a number from next_wait_number_
+  std::uint64_t read_number = 0; // tells a stale idle handler (its read completed) from the current one
   bool busy = false;      // answering a request: stop() lets it finish
   bool searching = false; // awaiting a search on the pool: stop() cancels it
   std::string content_type; // of an added route's answer, until it is written
@@ -146,14 +152,36 @@ asio::awaitable<void> search_server::accept_loop() {
       log(fmt::format("accepting again after {} failed accept calls", episode_failures));
       episode_failures = 0;
     }
-    if (connections_.size() >= options_.max_connections) {
-      // Past the cap a client gets a clear answer rather than a silent queue.
+    if (connections_.size() >= options_.max_connections && !shed_longest_waiting()) {
+      // Past the cap, with every place answering a request, a client gets a clear answer
+      // rather than a silent queue.
       rejected_.fetch_add(1, std::memory_order_relaxed);
       asio::co_spawn(io_, reject(std::move(socket)), asio::detached);
       continue;
     }
     asio::co_spawn(io_, session(std::move(socket)), asio::detached);
   }
+}
+
+// At the cap, the connection waiting longest for a request gives its place to the new one:
+// otherwise clients that connect and say nothing (or idle keep-alive ones) would lock everyone
+// out, health probes included, until their deadline. A connection answering a request, or
+// reading one, is never chosen.
+bool search_server::shed_longest_waiting() {
+  connection* oldest = nullptr;
+  for (auto* conn : connections_)
+    if (conn->awaiting_request && (!oldest || conn->awaiting_since < oldest->awaiting_since))
+      oldest = conn;
+  if (!oldest)
+    return false;
+  // Its place is free now: the descriptor closes at once, and its coroutine, woken by the
+  // failed read, ends without touching the count again.
+  connections_.erase(oldest);
+  oldest->awaiting_request = false;
+  asio::error_code ec;
+  oldest->socket.close(ec);
+  shed_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void search_server::log(const std::string& line) const {
@@ -176,11 +204,21 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
   } registration{this, conn.get(), alive_};
 
   const std::weak_ptr<connection> weak = conn;
+  // Until its first byte a connection has the short first_byte_timeout, not the idle timeout
+  // of a keep-alive client between requests: a silent client has not earned 30 s of a place.
+  bool first_read = true;
   auto arm_idle_timer = [&] {
-    conn->idle.expires_after(options_.idle_timeout);
-    conn->idle.async_wait([weak](asio::error_code ec) {
-      if (auto c = weak.lock(); c && !ec)
-        c->socket.close(ec); // the pending read fails; the coroutine ends
+    conn->idle.expires_after(first_read ? std::min(options_.first_byte_timeout, options_.idle_timeout)
+                                        : options_.idle_timeout);
+    conn->idle.async_wait([weak, this, alive = alive_, first = first_read,
+                           number = ++conn->read_number](asio::error_code ec) {
+      auto c = weak.lock();
+      // A timer that expired as its read completed still runs this: the read has moved on.
+      if (!c || ec || c->read_number != number)
+        return;
+      if (first && *alive)
+        silent_.fetch_add(1, std::memory_order_relaxed);
+      c->socket.close(ec); // the pending read fails; the coroutine ends
     });
   };
   // The idle timer restarts on every byte, so alone it lets a client keep a connection forever
@@ -210,8 +248,13 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
     for (;;) {
       if (begin == end) {
         arm_idle_timer();
+        conn->awaiting_request = !conn->request_open;
+        conn->awaiting_since = ++next_wait_number_;
         auto [ec, n] =
             co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+        conn->awaiting_request = false;
+        first_read = false;
+        ++conn->read_number;
         conn->idle.cancel();
         if (ec == asio::error::operation_aborted && conn->request_timed_out) {
           requests_.fetch_add(1, std::memory_order_relaxed);

@@ -105,6 +105,9 @@ struct server_options {
   http::limits limits{};
   /// A keep-alive connection idle this long is closed (the timer restarts on every read).
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  /// A new connection that sends no byte this long is closed: a client that connects and
+  /// stays silent holds a place for this long, not for the idle timeout.
+  std::chrono::milliseconds first_byte_timeout = std::chrono::seconds(5);
   /// A request (line, headers and its small body) not complete this long after its first byte
   /// gets 408 and its connection is closed, however steadily its bytes trickle in.
   std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
@@ -116,8 +119,12 @@ struct server_options {
   /// one is removed, a running one gets its stop request) and answered 504. 0: no limit.
   /// Offloaded searches only: an --inline search blocks the loop that would time it out.
   std::chrono::milliseconds search_timeout{0};
-  /// Connections served at once; past it a new connection is answered 503 with Retry-After and
-  /// closed. Keep it under the descriptor limit (ulimit -n) minus what SQLite and Asio use.
+  /// Connections served at once. When a new one arrives with every place taken, the
+  /// connection waiting longest for a request (silent since it connected, or idle between
+  /// keep-alive requests) is closed to make room; only when every place is answering a
+  /// request is the new one answered 503 with Retry-After and closed. So silent clients
+  /// cannot lock out others (/health included). Keep it under the descriptor limit
+  /// (ulimit -n) minus what SQLite and Asio use.
   std::size_t max_connections = 512;
   /// When accept() fails for lack of descriptors or memory, wait this long before the next try.
   std::chrono::milliseconds accept_backoff = std::chrono::milliseconds(100);
@@ -173,8 +180,12 @@ public:
 
   /// Failed accept() calls so far (each back-off waits options().accept_backoff).
   std::uint64_t accept_failures() const noexcept { return accept_failures_.load(std::memory_order_relaxed); }
-  /// Connections answered 503 because options().max_connections were open.
+  /// Connections answered 503 because options().max_connections were open and answering requests.
   std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+  /// Connections waiting for a request closed to make room for a new one at options().max_connections.
+  std::uint64_t shed_connections() const noexcept { return shed_.load(std::memory_order_relaxed); }
+  /// Connections closed because they sent nothing within options().first_byte_timeout.
+  std::uint64_t silent_connections() const noexcept { return silent_.load(std::memory_order_relaxed); }
 
   /// Searches answered 504 because options().search_timeout passed.
   std::uint64_t timed_out() const noexcept { return timed_out_.load(std::memory_order_relaxed); }
@@ -206,6 +217,7 @@ private:
   asio::awaitable<response> handle_search(const http::request& request, connection& conn);
   void begin_shutdown();
   asio::awaitable<void> reject(asio::ip::tcp::socket socket);
+  bool shed_longest_waiting();
   static asio::awaitable<void> linger_close(std::shared_ptr<connection> conn);
   void log(const std::string& line) const;
   void end_grace();
@@ -224,9 +236,10 @@ private:
   asio::steady_timer grace_timer_;
   std::atomic<std::uint64_t> requests_{0};
   std::uint64_t next_request_id_ = 0; // on the loop thread
+  std::uint64_t next_wait_number_ = 0; // orders the connections waiting for a request
   // Each request's id travels with its offloaded search (request_id.hpp).
   smartasync::context_registration carried_request_ids_ = smartasync::carry_context<request_id>();
-  std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0};
+  std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0}, shed_{0}, silent_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::atomic<std::uint64_t> timed_out_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

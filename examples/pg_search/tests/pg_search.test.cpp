@@ -19,7 +19,12 @@
 #include <asio/post.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,6 +132,10 @@ TEST_CASE("bad queries are clear errors, and the server answers them 400", "[pg]
   CHECK_THROWS_AS(search(db, std::string(2000, 'a'), 10), catalog::invalid_query);
   CHECK_THROWS_AS(search(db, std::string("a\0b", 3), 10), catalog::invalid_query);
   CHECK_THROWS_AS(search(db, "\xff\xfe", 10), catalog::invalid_query);
+  // Not a syntax error but a value the server rejects (22023): the user's query all the same.
+  CHECK_THROWS_MATCHES(search(db, "lib <99999> net", 10), catalog::invalid_query,
+                       Catch::Matchers::Message("invalid search query: distance in phrase operator must be an "
+                                                "integer value between zero and 16384 inclusive"));
   CHECK_THROWS_AS(search(db, "zebra", 0), catalog::invalid_limit);
   CHECK_THROWS_AS(search(db, "zebra", max_limit + 1), catalog::invalid_limit);
   CHECK(search(db, "zebra", 10).size() == 3); // the connection is fine after each error
@@ -139,6 +148,10 @@ TEST_CASE("bad queries are clear errors, and the server answers them 400", "[pg]
   auto r = client.get("/search?q=zebra+fish");
   CHECK(r.status == 400);
   CHECK(json::parse(r.body)["error"] == "invalid search query: syntax error in tsquery: \"zebra fish\"");
+  r = client.get("/search?q=lib+%3C99999%3E+net");
+  CHECK(r.status == 400);
+  CHECK_THAT(json::parse(r.body)["error"].get<std::string>(),
+             Catch::Matchers::StartsWith("invalid search query: distance in phrase operator"));
   r = client.get("/search?q=zebra+%26+fish&limit=5");
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["results"][0]["name"] == "zebrafish-db");
@@ -334,4 +347,210 @@ TEST_CASE("shutdown with searches in flight: queued ones answered 503, running o
   // The running searches did not go on sleeping on the server.
   CHECK(active_queries(cluster.conninfo(), app, "%pg_sleep%") == 0);
   CHECK(pool.stats().running == 0);
+}
+
+TEST_CASE("pg_cluster.sh takes a relative folder for every action", "[pg][cluster]") {
+  char pattern[] = "/tmp/pg_cluster_relative.XXXXXX";
+  REQUIRE(::mkdtemp(pattern));
+  const std::filesystem::path parent = pattern;
+  // Run as root, the cluster's owner (nobody) must reach the folder.
+  std::filesystem::permissions(parent, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+                               std::filesystem::perm_options::add);
+  const auto script = [&](const std::string& action, const std::string& folder = "cluster") {
+    const std::string command = "cd '" + parent.string() + "' && '" PG_CLUSTER_SCRIPT "' " + action + " " + folder +
+                                " >>'" + (parent / "script.log").string() + "' 2>&1";
+    return std::system(command.c_str());
+  };
+  const auto reachable = [](const std::string& conninfo) {
+    try {
+      connection probe({.conninfo = conninfo, .application_name = "pg_search_tests cluster"});
+      return std::string(probe.exec("SELECT 'up'").text(0, 0)) == "up";
+    } catch (const catalog::error&) { // down, or (its folder gone) unable to serve
+      return false;
+    }
+  };
+
+  REQUIRE(script("create") == 0);
+  std::string conninfo;
+  {
+    std::ifstream in(parent / "cluster" / "conninfo");
+    std::getline(in, conninfo);
+  }
+  REQUIRE(!conninfo.empty());
+  CHECK(reachable(conninfo));
+
+  CHECK(script("stop") == 0);
+  CHECK(!reachable(conninfo));
+  CHECK(script("start") == 0);
+  CHECK(reachable(conninfo));
+  CHECK(script("destroy") == 0);
+  CHECK(!std::filesystem::exists(parent / "cluster"));
+  CHECK(!reachable(conninfo)); // stopped, not left running without its folder
+
+  // A folder that is not there is a clear error for stop and start, and nothing for destroy.
+  CHECK(script("stop", "nosuchcluster") != 0);
+  CHECK(script("destroy", "nosuchcluster") == 0);
+  std::ifstream log(parent / "script.log");
+  const std::string output((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(output, Catch::Matchers::Contains("pg_cluster: nosuchcluster: no such folder"));
+  std::filesystem::remove_all(parent);
+}
+
+TEST_CASE("classify_sqlstate tells a server away for now from a user's bad value and the rest", "[pg][errors]") {
+  // Shutting down, crashed, starting up or shutting down, out of connection slots, connection failures.
+  for (const char* s : {"57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"}) {
+    INFO(s);
+    CHECK(classify_sqlstate(s) == error_kind::unavailable);
+  }
+  // Values the statement was given: data exceptions, syntax errors, limits exceeded.
+  for (const char* s : {"22023", "22021", "22P05", "22P02", "22003", "42601", "54000", "54001"}) {
+    INFO(s);
+    CHECK(classify_sqlstate(s) == error_kind::bad_input);
+  }
+  // Faults of the program or the database: retrying or rewording would not help.
+  for (const char* s : {"", "42P01", "57014", "57P04", "28P01", "3D000", "XX000", "40001", "5730", "57P011", "53100"}) {
+    INFO(s);
+    CHECK(classify_sqlstate(s) == error_kind::other);
+  }
+}
+
+namespace {
+
+// What one connection attempt says: "ok", "unavailable: ..." or "error SQLSTATE: ...".
+std::string connect_outcome(const connection_options& options) {
+  try {
+    connection probe(options);
+    return "ok";
+  } catch (const catalog::unavailable& e) {
+    return std::string("unavailable: ") + e.what();
+  } catch (const pg_error& e) {
+    return "error " + e.sqlstate() + ": " + e.what();
+  }
+}
+
+} // namespace
+
+TEST_CASE("a database shutting down is 503 with Retry-After, not 500, until it is back", "[pg][connections][server]") {
+  auto& cluster = test_cluster::get();
+  import_catalogue(cluster);
+  connection_pool connections(cluster.options("pg_search_tests shutting down"), 2);
+  smartasync::blocking_pool pool{2, 16};
+  auto wrapped = make_pg_search(pool, connections);
+  running_server server(sqlite_search::make_backend(wrapped, make_pg_probe(pool, connections)));
+
+  // A smart shutdown waits for this session, refusing new ones meanwhile: the server's pool,
+  // which has not connected yet, meets "the database system is shutting down" on its first search.
+  std::optional<connection> held(std::in_place, cluster.options("pg_search_tests holder"));
+  cluster.begin_smart_shutdown();
+  std::string refused;
+  REQUIRE(eventually([&] { return (refused = connect_outcome(cluster.options())) != "ok"; }));
+  CHECK_THAT(refused, Catch::Matchers::StartsWith("unavailable: cannot connect to PostgreSQL") &&
+                          Catch::Matchers::Contains("the database system is shutting down"));
+  CHECK_THAT(refused, !Catch::Matchers::Contains("57P03") && !Catch::Matchers::Contains("LOCATION"));
+
+  sqlite_search::testing::http_client client(server.port());
+  auto r = client.get("/search?q=zebra");
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK_THAT(json::parse(r.body)["error"].get<std::string>(), Catch::Matchers::Contains("shutting down"));
+  CHECK(client.get("/ready").status == 503);
+
+  // Once it is down and up again, the next search (after the backoff) is answered.
+  held.reset();
+  REQUIRE(cluster.wait_stopped());
+  cluster.start();
+  REQUIRE(eventually([&] { return client.get("/search?q=zebra").status == 200; }));
+}
+
+TEST_CASE("a database out of connection slots is 503 with Retry-After, not 500", "[pg][connections][server]") {
+  auto& cluster = test_cluster::get();
+  import_catalogue(cluster);
+  connection_pool connections(cluster.options("pg_search_tests full"), 2);
+  smartasync::blocking_pool pool{2, 16};
+  auto wrapped = make_pg_search(pool, connections);
+  running_server server(sqlite_search::make_backend(wrapped, make_pg_probe(pool, connections)));
+
+  // Take every slot the server has (pg_cluster.sh: max_connections 60).
+  std::vector<connection> held;
+  std::string refused;
+  while (held.size() < 200) {
+    try {
+      held.emplace_back(cluster.options("pg_search_tests holder"));
+    } catch (const catalog::error&) {
+      refused = connect_outcome(cluster.options());
+      break;
+    }
+  }
+  INFO(held.size() << " connections held");
+  CHECK_THAT(refused, Catch::Matchers::StartsWith("unavailable: cannot connect to PostgreSQL") &&
+                          Catch::Matchers::Contains("too many clients"));
+
+  sqlite_search::testing::http_client client(server.port());
+  auto r = client.get("/search?q=zebra");
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+
+  held.clear();
+  REQUIRE(eventually([&] { return client.get("/search?q=zebra").status == 200; }));
+}
+
+TEST_CASE("a database restarted under load: every search is answered 200 or 503, never 500",
+          "[pg][connections][server]") {
+  auto& cluster = test_cluster::get();
+  import_catalogue(cluster);
+  connection_pool connections(cluster.options("pg_search_tests restart under load"), 4);
+  smartasync::blocking_pool pool{4, 64};
+  // Each search spends 20 ms on the server, so that some are running when it stops.
+  auto wrapped = make_pg_search(pool, connections, std::chrono::milliseconds(20));
+  running_server server(sqlite_search::make_backend(wrapped, make_pg_probe(pool, connections)));
+
+  std::atomic<bool> done{false};
+  std::mutex mutex;
+  std::map<int, int> statuses;
+  int without_retry_after = 0;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i)
+    clients.emplace_back([&] {
+      std::optional<sqlite_search::testing::http_client> client;
+      while (!done) {
+        try {
+          if (!client)
+            client.emplace(server.port(), 30);
+          const auto r = client->get("/search?q=zebra");
+          std::lock_guard lock(mutex);
+          ++statuses[r.status];
+          if (r.status == 503 && r.header("Retry-After") != "1")
+            ++without_retry_after;
+          if (!r.keep_alive)
+            client.reset();
+        } catch (const std::exception&) {
+          client.reset(); // a closed keep-alive connection: a new one
+        }
+      }
+    });
+  const auto count = [&](int status) {
+    std::lock_guard lock(mutex);
+    return statuses[status];
+  };
+
+  REQUIRE(eventually([&] { return count(200) >= 20; }));
+  for (int round = 0; round < 2; ++round) {
+    cluster.stop(); // fast: running queries are terminated
+    const int before = count(200) + count(503);
+    REQUIRE(eventually([&] { return count(200) + count(503) >= before + 20; })); // answered while it is down
+    cluster.start();
+    const int ok = count(200);
+    REQUIRE(eventually([&] { return count(200) >= ok + 20; })); // and served again
+  }
+  done = true;
+  for (auto& t : clients)
+    t.join();
+
+  std::lock_guard lock(mutex);
+  for (const auto& [status, n] : statuses) {
+    INFO(n << " answered " << status);
+    CHECK((status == 200 || status == 503));
+  }
+  CHECK(statuses.contains(503));
+  CHECK(without_retry_after == 0);
 }

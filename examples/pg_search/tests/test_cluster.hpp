@@ -6,6 +6,7 @@
 #include "pg_catalog.hpp"
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,26 @@ public:
   /// Stops the server (fast shutdown: running queries are terminated), and starts it again.
   void stop() { run("stop"); }
   void start() { run("start"); }
+
+  /// Asks the server for a smart shutdown (what `pg_ctl stop -m smart` sends) and returns: it
+  /// waits for the open sessions to end, and meanwhile refuses every new connection with
+  /// "the database system is shutting down" (57P03). wait_stopped() then waits for the end.
+  void begin_smart_shutdown() {
+    std::ifstream pid_file(dir_ / "data" / "postmaster.pid");
+    pid_t pid = 0;
+    if (!(pid_file >> pid) || pid <= 0 || ::kill(pid, SIGTERM) != 0)
+      throw std::runtime_error("no running server to shut down in " + dir_.string());
+  }
+  /// Waits (at most 30 s) until the server has exited.
+  bool wait_stopped() const {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::filesystem::exists(dir_ / "data" / "postmaster.pid")) {
+      if (std::chrono::steady_clock::now() > give_up)
+        return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
 
   ~test_cluster() {
     const std::string command = "'" + std::string(PG_CLUSTER_SCRIPT) + "' destroy '" + dir_.string() + "' >/dev/null 2>&1";

@@ -504,18 +504,19 @@ TEST_CASE("a search running past the shutdown grace is answered 503 and run() re
   g->release(); // the pool's destructor waits for the abandoned call
 }
 
-TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed place is reused",
+TEST_CASE("past max_connections, with every place answering a request, a client gets 503 with Retry-After",
           "[server][limits]") {
-  catalog::testing::temp_dir dir;
-  catalog::connection_pool connections{make_catalogue(dir), 1};
+  auto g = std::make_shared<gate>();
   smartasync::blocking_pool pool{1, 16};
-  auto search = make_catalog_search(pool, connections);
+  auto search = smartasync::smart_async(pool, slow_search{g}, {.name = "slow test search"});
   running_server server(make_backend(search), server_options{.max_connections = 2});
 
-  auto first = std::make_unique<http_client>(server.port());
-  http_client second(server.port());
-  CHECK(first->get("/health").status == 200); // both accepted and served
-  CHECK(second.get("/health").status == 200);
+  // Both places busy: one search running, one queued behind it.
+  http_client first(server.port()), second(server.port());
+  first.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(g->wait_started());
+  second.send("GET /search?q=slow HTTP/1.1\r\n\r\n");
+  REQUIRE(wait_queued(pool, 1));
 
   http_client third(server.port());
   third.send("GET /health HTTP/1.1\r\n\r\n");
@@ -525,18 +526,65 @@ TEST_CASE("past max_connections a client gets 503 with Retry-After, and a freed 
   CHECK_FALSE(r.keep_alive);
   CHECK(third.closed_by_server());
   CHECK(server.server.rejected_connections() == 1);
+  CHECK(server.server.shed_connections() == 0); // neither busy connection was touched
 
-  // Once a place is free, new clients are served again (the server notices the close first).
-  first.reset();
-  int status = 0;
-  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
-    http_client next(server.port());
-    status = next.get("/health").status;
-    if (status != 200)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  CHECK(status == 200);
-  CHECK(second.get("/health").status == 200);
+  g->release();
+  CHECK(first.read_response().status == 200);
+  CHECK(second.read_response().status == 200);
+  // Once a place waits for a request, a new client is served.
+  http_client next(server.port());
+  CHECK(next.get("/health").status == 200);
+}
+
+TEST_CASE("silent connections filling max_connections give way: /health and searches are still served",
+          "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  // Deadlines far away: only making room can let a new client in.
+  running_server server(make_backend(search), server_options{.idle_timeout = std::chrono::hours(1),
+                                                             .first_byte_timeout = std::chrono::hours(1),
+                                                             .max_connections = 4});
+
+  // Connect and say nothing, as many as the cap (accepted in this order: one listen queue).
+  std::vector<std::unique_ptr<http_client>> silent;
+  for (int i = 0; i < 4; ++i)
+    silent.push_back(std::make_unique<http_client>(server.port()));
+
+  http_client prober(server.port());
+  CHECK(prober.get("/health").status == 200);
+  http_client searcher(server.port());
+  auto r = searcher.get("/search?q=asio&limit=1");
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["results"][0]["name"] == "asio");
+  CHECK(server.server.rejected_connections() == 0);
+  CHECK(server.server.shed_connections() == 2);
+
+  // The two silent the longest gave their places; the others still hold theirs.
+  CHECK(silent[0]->closed_by_server());
+  CHECK(silent[1]->closed_by_server());
+  silent[2]->send("GET /health HTTP/1.1\r\n\r\n");
+  CHECK(silent[2]->read_response().status == 200);
+}
+
+TEST_CASE("a connection that sends nothing is closed at first_byte_timeout, an idle keep-alive one is not",
+          "[server][limits]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 1};
+  smartasync::blocking_pool pool{1, 16};
+  auto search = make_catalog_search(pool, connections);
+  running_server server(make_backend(search), server_options{.idle_timeout = std::chrono::hours(1),
+                                                             .first_byte_timeout = std::chrono::milliseconds(100)});
+
+  http_client keep_alive(server.port());
+  REQUIRE(keep_alive.get("/health").status == 200); // idle from here on, before `silent` connects
+  http_client silent(server.port());
+  CHECK(silent.closed_by_server()); // long before the hour of idle_timeout (the read gives up after 10 s)
+  CHECK(server.server.silent_connections() == 1);
+  // The keep-alive connection waited longer, but has spoken: the idle timeout is its own.
+  CHECK(keep_alive.get("/health").status == 200);
+  CHECK(server.server.silent_connections() == 1);
 }
 
 TEST_CASE("a search past --search-timeout-ms is cancelled and answered 504, and the server serves on", "[server][timeout]") {
