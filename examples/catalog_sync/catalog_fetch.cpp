@@ -12,6 +12,7 @@
 #include <smartasync/retry.hpp>
 #include <smartasync/semaphore.hpp>
 #include <smartasync/serial_lane.hpp>
+#include <smartasync/deferred.hpp>
 #include <smartasync/smart_async.hpp>
 #include <smartasync/timeout.hpp>
 
@@ -20,7 +21,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -436,7 +436,7 @@ struct catalog_syncer::impl {
           std::move(policy),
           [&] {
             ++attempts;
-            return smartasync::with_timeout(fetch.async(request, asio::experimental::deferred), deadline);
+            return smartasync::with_timeout(fetch.async(request, smartasync::deferred), deadline);
           },
           engine);
     } catch (...) {
@@ -688,8 +688,8 @@ struct catalog_syncer::impl {
       std::size_t next_attempts = 0;
       auto [order, write_error, fetch_error, next_page] =
           co_await asio::experimental::make_parallel_group(
-              asio::co_spawn(ex, stage(session, std::move(current.records)), asio::experimental::deferred),
-              asio::co_spawn(ex, fetch_page(*next, st, next_attempts), asio::experimental::deferred))
+              asio::co_spawn(ex, stage(session, std::move(current.records)), smartasync::deferred),
+              asio::co_spawn(ex, fetch_page(*next, st, next_attempts), smartasync::deferred))
               .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
       (void)order;
       if (write_error)

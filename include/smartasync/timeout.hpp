@@ -40,7 +40,7 @@ template <typename T, typename Executor>
 struct is_awaitable<asio::awaitable<T, Executor>> : std::true_type {};
 
 /// An operation that is not yet an awaitable but becomes one when given use_awaitable: a
-/// deferred operation (`op(asio::experimental::deferred)`) or any other lazy initiation.
+/// deferred operation (`op(smartasync::deferred)`) or any other lazy initiation.
 template <typename Op>
 concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
                              requires(Op&& op) { std::move(op)(asio::use_awaitable); };
@@ -108,9 +108,9 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
 /**
  * @param op An awaitable (`asio::awaitable<T, Executor>`) or a deferred operation: anything
  *        that becomes an awaitable when given `asio::use_awaitable`, such as
- *        `timer.async_wait(asio::experimental::deferred)`,
- *        `smartasync::async_offload(pool, f, asio::experimental::deferred)` or
- *        `wrapper.async(args..., asio::experimental::deferred)`.
+ *        `timer.async_wait(smartasync::deferred)`,
+ *        `smartasync::async_offload(pool, f, smartasync::deferred)` or
+ *        `wrapper.async(args..., smartasync::deferred)`.
  * @param timeout How long to wait, measured on std::chrono::steady_clock.
  * @returns An awaitable yielding what `op` yields. It throws smartasync::system_error with
  *          error::timeout when the deadline passed first, and otherwise rethrows `op`'s own
@@ -140,7 +140,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  * @par Example
  * @code
  * try {
- *   auto rows = co_await smartasync::with_timeout(query.async(sql, asio::experimental::deferred), 2s);
+ *   auto rows = co_await smartasync::with_timeout(query.async(sql, smartasync::deferred), 2s);
  * } catch (const smartasync::system_error& e) {
  *   if (e.code() == smartasync::error::timeout) { ... }
  * }
