@@ -639,3 +639,53 @@ TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool 
   }());
   CHECK(test_support::code_of(stopped) == asio::error::operation_aborted);
 }
+
+namespace {
+// Cancels (terminal) a running call of a wrapper made with `on_cancel`; true if the caller was
+// completed with operation_aborted while the call was still running.
+bool completed_while_running(smartasync::running_cancel on_cancel) {
+  smartasync::blocking_pool pool{1};
+  auto started = std::make_shared<gate>();
+  auto finish = std::make_shared<gate>();
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  // Owns everything it touches (shared_ptr captures), as an abandoned call must.
+  auto slow = smartasync::smart_async(pool, [=](std::stop_token) {
+    started->open();
+    finish->wait();
+    *returned = true;
+    return 5;
+  }, {.on_cancel = on_cancel});
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  bool handled = false;
+  slow.async(asio::bind_cancellation_slot(signal.slot(),
+      asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+        outcome = e;
+        handled = true;
+      })));
+  started->wait();
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run(); // returns once the handler ran: at once when abandoned
+  const bool early = handled && !*returned &&
+                     test_support::code_of(outcome) == asio::error::operation_aborted;
+  finish->open();
+  pool.shutdown();
+  return early;
+}
+} // namespace
+
+TEST_CASE("running_cancel::abandon completes a cancelled running call at once",
+          "[smart_async][cancel]") {
+  CHECK(completed_while_running(smartasync::running_cancel::abandon));
+}
+
+// The former names stay one release; each still works (its deprecation warning silenced here,
+// where using it is the point).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST_CASE("the former running_cancel::abandon_call still abandons", "[smart_async][deprecated]") {
+  static_assert(smartasync::running_cancel::abandon_call == smartasync::running_cancel::abandon);
+  CHECK(completed_while_running(smartasync::running_cancel::abandon_call));
+}
+#pragma GCC diagnostic pop

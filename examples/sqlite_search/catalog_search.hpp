@@ -59,7 +59,7 @@ struct catalog_search {
 /// A search cancelled while it runs is interrupted (sqlite3_interrupt) and its caller is
 /// completed once it has returned: smartasync's safe default, running_cancel::wait_for_return,
 /// which costs milliseconds now that SQLite is told to stop. (Before the interrupter, this
-/// example had to abandon the running call, running_cancel::abandon_call, to answer in time.)
+/// example had to abandon the running call, running_cancel::abandon, to answer in time.)
 inline smartasync::smart_function<catalog_search> make_catalog_search(
     smartasync::blocking_pool& pool, catalog::connection_pool& connections,
     std::function<void(const std::string&)> trace = {}) {

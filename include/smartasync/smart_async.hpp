@@ -35,7 +35,9 @@ enum class running_cancel {
   wait_for_return,
   /// Complete with operation_aborted at once and leave the call running unobserved. Only for
   /// callables that own everything they touch (see abandon_on_cancel() for the hazard).
-  abandon_call,
+  abandon,
+  /// The former name of `abandon`, kept for one release.
+  abandon_call [[deprecated("use running_cancel::abandon")]] = abandon,
 };
 
 /// Options of smart_async().
@@ -375,7 +377,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
   return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
                              detail::call_site(std::move(options.name), options.on_loop, where),
-                             options.on_cancel == running_cancel::abandon_call}));
+                             options.on_cancel == running_cancel::abandon}));
 }
 
 /// Wraps a blocking callable so that sync callers call it and async callers offload it.

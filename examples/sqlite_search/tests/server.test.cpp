@@ -484,7 +484,7 @@ TEST_CASE("a search running past the shutdown grace is answered 503 and run() re
   auto search = smartasync::smart_async(pool, slow_search{g},
                                         {.name = "slow test search",
                                          .on_loop = smartasync::loop_call_policy::report,
-                                         .on_cancel = smartasync::running_cancel::abandon_call});
+                                         .on_cancel = smartasync::running_cancel::abandon});
   asio::io_context io{1};
   search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::milliseconds(50)});
   server.start();
