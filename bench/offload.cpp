@@ -94,8 +94,8 @@ struct subjects {
   smartasync::blocking_pool pool;
   smartasync::blocking_pool pool_no_spin;
   asio::thread_pool tp;
-  smartasync::smart_function<call_trivial> w;
-  smartasync::smart_function<call_trivial> w_no_spin;
+  smartasync::smart_async_function<call_trivial> w;
+  smartasync::smart_async_function<call_trivial> w_no_spin;
 };
 
 std::future<int> std_async(int x) { return std::async(std::launch::async, trivial, x); }

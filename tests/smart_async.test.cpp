@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -319,7 +320,7 @@ TEST_CASE("every kind of callable with one parameter list names the call express
       pool, [](std::stop_token token, const std::string& s) { return token.stop_requested() ? 0 : int(s.size()); });
   auto by_value = smartasync::smart_async(pool, [](std::unique_ptr<int> p) { return *p; });
   auto by_reference = smartasync::smart_async(pool, [](int& x) { return ++x; });
-  smartasync::any_smart_function<int(int)> erased = pointer;
+  smartasync::any_smart_async_function<int(int)> erased = pointer;
   asio::io_context ioc;
   std::vector<std::uint_least32_t> lines;
   int counter = 10;
@@ -612,17 +613,17 @@ public:
             std::this_thread::sleep_for(1ms);
           return stop.stop_requested();
         })) {}
-  const smartasync::any_smart_function<int(int)>& lookup() const { return lookup_; }
-  const smartasync::any_smart_function<bool(std::stop_token, int)>& wait() const { return wait_; }
+  const smartasync::any_smart_async_function<int(int)>& lookup() const { return lookup_; }
+  const smartasync::any_smart_async_function<bool(std::stop_token, int)>& wait() const { return wait_; }
 
 private:
   int factor_ = 3;
-  smartasync::any_smart_function<int(int)> lookup_;
-  smartasync::any_smart_function<bool(std::stop_token, int)> wait_;
+  smartasync::any_smart_async_function<int(int)> lookup_;
+  smartasync::any_smart_async_function<bool(std::stop_token, int)> wait_;
 };
 } // namespace
 
-TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool and name",
+TEST_CASE("any_smart_async_function stores any wrapper as a member and keeps its pool and name",
           "[smart_async][any]") {
   smartasync::blocking_pool pool{1, 8};
   repository repo(pool);
@@ -687,5 +688,23 @@ TEST_CASE("running_cancel::abandon completes a cancelled running call at once",
 TEST_CASE("the former running_cancel::abandon_call still abandons", "[smart_async][deprecated]") {
   static_assert(smartasync::running_cancel::abandon_call == smartasync::running_cancel::abandon);
   CHECK(completed_while_running(smartasync::running_cancel::abandon_call));
+}
+
+TEST_CASE("the former smart_function names the wrapper type", "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  auto add_one = +[](int x) { return x + 1; };
+  smartasync::smart_function<int (*)(int)> w = smartasync::smart_async(pool, add_one);
+  static_assert(std::is_same_v<decltype(w), smartasync::smart_async_function<int (*)(int)>>);
+  CHECK(w(1) == 2);
+}
+
+TEST_CASE("the former any_smart_function still erases a wrapper's callable",
+          "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  smartasync::any_smart_function<int(int)> w =
+      smartasync::smart_async(pool, [](int x) { return x + 1; }, {.name = "add one"});
+  static_assert(std::is_same_v<decltype(w), smartasync::any_smart_async_function<int(int)>>);
+  CHECK(w(1) == 2);
+  CHECK(w.name() == "add one");
 }
 #pragma GCC diagnostic pop

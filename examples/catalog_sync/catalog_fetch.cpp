@@ -329,7 +329,7 @@ struct catalog_syncer::impl {
   std::minstd_rand engine;
 
   // The page request, wrapped once.
-  smartasync::smart_function<std::function<page_result(std::stop_token, page_request)>> fetch;
+  smartasync::smart_async_function<std::function<page_result(std::stop_token, page_request)>> fetch;
 
   explicit impl(sync_options o)
       : options(std::make_shared<const sync_options>(std::move(o))),

@@ -45,10 +45,10 @@ struct search_backend {
   std::function<asio::awaitable<void>()> async_probe;
 };
 
-/// The backend of a smart_function taking (std::string, int) and returning search_result, with
-/// `probe` (a smart_function taking nothing) as its readiness check.
+/// The backend of a smart_async_function taking (std::string, int) and returning search_result, with
+/// `probe` (a smart_async_function taking nothing) as its readiness check.
 template <typename F, typename P>
-search_backend make_backend(const smartasync::smart_function<F>& search, const smartasync::smart_function<P>& probe) {
+search_backend make_backend(const smartasync::smart_async_function<F>& search, const smartasync::smart_async_function<P>& probe) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
           [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
             return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
@@ -65,7 +65,7 @@ inline asio::awaitable<void> discard_result(asio::awaitable<search_result> searc
 /// through a serving connection, whose page cache can hide a file damaged since it was read
 /// (the server program passes catalog_probe instead); enough for tests and the benchmark.
 template <typename F>
-search_backend make_backend(const smartasync::smart_function<F>& search) {
+search_backend make_backend(const smartasync::smart_async_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
           [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
             return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));

@@ -105,14 +105,14 @@ private:
 };
 
 template <typename F>
-class smart_function;
+class smart_async_function;
 
 namespace detail {
 
 template <typename T>
 struct is_smart_function : std::false_type {};
 template <typename F>
-struct is_smart_function<smart_function<F>> : std::true_type {};
+struct is_smart_function<smart_async_function<F>> : std::true_type {};
 
 template <typename T>
 inline constexpr bool always_false_v = false;

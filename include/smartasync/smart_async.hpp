@@ -155,7 +155,7 @@ constexpr bool ends_with_token() {
                                   std::make_index_sequence<sizeof...(Ts) - 1>>::value;
 }
 
-// The sync form, `w(args...)`. Self (the smart_function) provides call_sync(origin, args...).
+// The sync form, `w(args...)`. Self (the smart_async_function) provides call_sync(origin, args...).
 // When the callable's parameters are known, the sync form is declared with them and a
 // defaulted source_location after them, so a report names the call expression; otherwise it
 // deduces its arguments, and reports name the wrapper's creation site.
@@ -202,21 +202,21 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
  * @par Thread safety
  * The callable is invoked concurrently, from the caller's thread (sync form) and from pool
  * workers (async form), through a const reference: its `operator() const` must be safe to call
- * concurrently. Copying and calling a smart_function from several threads is safe.
+ * concurrently. Copying and calling a smart_async_function from several threads is safe.
  */
 template <typename F>
-class smart_function : public detail::sync_call_operator<smart_function<F>, F> {
+class smart_async_function : public detail::sync_call_operator<smart_async_function<F>, F> {
 public:
   using function_type = F;
 
-  /// Type erasure: any smart_function whose callable can be called as Signature converts to
-  /// `smart_function<std::function<Signature>>` (alias any_smart_function<Signature>), the
+  /// Type erasure: any smart_async_function whose callable can be called as Signature converts to
+  /// `smart_async_function<std::function<Signature>>` (alias any_smart_async_function<Signature>), the
   /// type to store as a class member. Pool, name and policies carry over; the original
   /// callable is shared, not copied.
   template <typename G>
     requires(!std::is_same_v<G, F> && detail::is_std_function_v<F> &&
              std::is_constructible_v<F, const G&>)
-  smart_function(const smart_function<G>& other) // NOLINT: implicit, like std::function's
+  smart_async_function(const smart_async_function<G>& other) // NOLINT: implicit, like std::function's
       : state_(std::make_shared<const detail::smart_state<F>>(detail::smart_state<F>{
             F([shared = other.state_](auto&&... args) -> decltype(auto) {
               return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
@@ -239,7 +239,7 @@ public:
    * overloaded callable deduces its arguments instead, and reports name where the wrapper was
    * made; so do calls that leave out a parameter the callable gives a default argument.
    */
-  using detail::sync_call_operator<smart_function<F>, F>::operator();
+  using detail::sync_call_operator<smart_async_function<F>, F>::operator();
 
   /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
   /**
@@ -291,15 +291,15 @@ public:
 
 private:
   template <typename>
-  friend class smart_function;
+  friend class smart_async_function;
   template <typename, typename, bool, typename>
   friend struct detail::sync_call_operator;
 
   template <typename G>
-  friend smart_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
+  friend smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool*, G&&, smart_options,
                                                              smartasync::source_location);
 
-  explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
+  explicit smart_async_function(std::shared_ptr<const detail::smart_state<F>> state)
       : state_(std::move(state)) {}
 
   template <typename... Args>
@@ -347,11 +347,11 @@ private:
   std::shared_ptr<const detail::smart_state<F>> state_;
 };
 
-/// A smart_function of any callable with this signature, for storing as a member:
+/// A smart_async_function of any callable with this signature, for storing as a member:
 /**
  * @code
  * class repository {
- *   smartasync::any_smart_function<std::vector<row>(std::string)> search_;
+ *   smartasync::any_smart_async_function<std::vector<row>(std::string)> search_;
  * public:
  *   explicit repository(smartasync::blocking_pool& pool)
  *       : search_(smartasync::smart_async(pool, [this](std::string q) { return db_.search(q); },
@@ -362,11 +362,20 @@ private:
  * callable. Cost: one std::function call more per call.
  */
 template <typename Signature>
-using any_smart_function = smart_function<std::function<Signature>>;
+using any_smart_async_function = smart_async_function<std::function<Signature>>;
+
+/// The former name of smart_async_function, kept for one release.
+template <typename F>
+using smart_function [[deprecated("use smart_async_function")]] = smart_async_function<F>;
+
+/// The former name of any_smart_async_function, kept for one release.
+template <typename Signature>
+using any_smart_function [[deprecated("use any_smart_async_function")]] =
+    any_smart_async_function<Signature>;
 
 /// @private
 template <typename G>
-smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
                                                     smartasync::source_location where) {
   using F = std::decay_t<G>;
@@ -374,7 +383,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                 "smartasync::smart_async: the callable must be copy- or move-constructible into "
                 "the wrapper; wrap one that is neither in std::ref (it must then outlive the "
                 "wrapper) or a std::shared_ptr.");
-  return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
+  return smart_async_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
                              detail::call_site(std::move(options.name), options.on_loop, where),
                              options.on_cancel == running_cancel::abandon}));
@@ -386,7 +395,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
- * @returns A smart_function: `w(args...)` calls, `co_await w.async(args...)` offloads.
+ * @returns A smart_async_function: `w(args...)` calls, `co_await w.async(args...)` offloads.
  *
  * @par Example
  * @code
@@ -398,7 +407,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
  * @endcode
  */
 template <typename G>
-smart_function<std::decay_t<G>>
+smart_async_function<std::decay_t<G>>
 smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
   return make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
@@ -407,7 +416,7 @@ smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
 /// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
 template <typename G>
   requires(!std::is_same_v<std::decay_t<G>, blocking_pool>)
-smart_function<std::decay_t<G>>
+smart_async_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
   return make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);

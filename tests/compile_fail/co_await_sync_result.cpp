@@ -12,7 +12,7 @@
 
 namespace net = SMARTASYNC_ASIO_NAMESPACE;
 
-net::awaitable<void> handler(const smartasync::smart_function<bool (*)(int)>& check) {
+net::awaitable<void> handler(const smartasync::smart_async_function<bool (*)(int)>& check) {
   co_await check(1);
 }
 

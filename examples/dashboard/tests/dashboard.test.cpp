@@ -195,8 +195,8 @@ struct dashboard_fixture {
   std::filesystem::path db;
   catalog::connection_pool connections;
   smartasync::blocking_pool pool;
-  smartasync::smart_function<sqlite_search::catalog_search> search;
-  smartasync::smart_function<catalog_count> count;
+  smartasync::smart_async_function<sqlite_search::catalog_search> search;
+  smartasync::smart_async_function<catalog_count> count;
   asio::io_context io{1};
   dashboard::controller controller;
   sqlite_search::search_server server;

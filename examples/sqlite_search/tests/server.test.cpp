@@ -62,7 +62,7 @@ struct catalogue_fixture {
   catalog::testing::temp_dir dir;
   catalog::connection_pool connections{make_catalogue(dir), 2};
   smartasync::blocking_pool pool{2, 64};
-  smartasync::smart_function<catalog_search> search = make_catalog_search(pool, connections);
+  smartasync::smart_async_function<catalog_search> search = make_catalog_search(pool, connections);
   running_server server{make_backend(search)};
 };
 
