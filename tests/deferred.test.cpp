@@ -43,7 +43,7 @@ TEST_CASE("with_timeout takes a wrapper's deferred async form", "[deferred][time
   smartasync::blocking_pool pool{1};
   auto twice = smartasync::smart_async(pool, [](int x) { return 2 * x; });
   CHECK(test_support::run([&]() -> asio::awaitable<int> {
-          co_return co_await smartasync::with_timeout(twice.async(21, smartasync::deferred), 10s);
+          co_return co_await smartasync::with_timeout(twice.async_call(21, smartasync::deferred), 10s);
         }()) == 42);
 }
 

@@ -205,9 +205,9 @@ TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[tim
     return x;
   });
   auto body = [&]() -> asio::awaitable<int> {
-    const int fast = co_await smartasync::with_timeout(twice.async(21, deferred), 1h);
+    const int fast = co_await smartasync::with_timeout(twice.async_call(21, deferred), 1h);
     try {
-      co_await smartasync::with_timeout(slow.async(1, deferred), 500ms); // running by then
+      co_await smartasync::with_timeout(slow.async_call(1, deferred), 500ms); // running by then
     } catch (const smartasync::system_error& e) {
       if (e.code() == smartasync::error::timeout)
         co_return fast;

@@ -436,7 +436,7 @@ struct catalog_syncer::impl {
           std::move(policy),
           [&] {
             ++attempts;
-            return smartasync::with_timeout(fetch.async(request, smartasync::deferred), deadline);
+            return smartasync::with_timeout(fetch.async_call(request, smartasync::deferred), deadline);
           },
           engine);
     } catch (...) {

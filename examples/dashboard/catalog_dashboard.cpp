@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     // 3. One loop thread: the search server, with the dashboard's routes in front.
     asio::io_context io{1};
     dashboard::controller controller(io, std::move(board),
-                                     [count]() -> asio::awaitable<std::size_t> { return count.async(); });
+                                     [count]() -> asio::awaitable<std::size_t> { return count.async_call(); });
     options.routes = controller.routes();
     sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
     server.start();

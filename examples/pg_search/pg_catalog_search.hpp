@@ -35,7 +35,7 @@ struct pg_catalog_search {
   }
 };
 
-/// Wraps pg_catalog_search for `pool`: `search(q, n)` inline, `co_await search.async(q, n)` on
+/// Wraps pg_catalog_search for `pool`: `search(q, n)` inline, `co_await search.async_call(q, n)` on
 /// the pool. Size `connections` to the pool's thread count so no worker waits.
 ///
 /// A cancelled running search keeps smartasync's safe default (the caller is completed once

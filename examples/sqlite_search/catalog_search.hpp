@@ -53,7 +53,7 @@ struct catalog_search {
   }
 };
 
-/// Wraps catalog_search for `pool`: `search(q, n)` runs inline, `co_await search.async(q, n)`
+/// Wraps catalog_search for `pool`: `search(q, n)` runs inline, `co_await search.async_call(q, n)`
 /// runs on the pool. Size `connections` to the pool's thread count so no worker ever waits.
 ///
 /// A search cancelled while it runs is interrupted (sqlite3_interrupt) and its caller is

@@ -241,7 +241,7 @@ public:
    */
   using detail::sync_call_operator<smart_async_function<F>, F>::operator();
 
-  /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
+  /// The async form: `async_call(args..., token)`; the token defaults to asio::use_awaitable.
   /**
    * Arguments are decay-copied into the operation (use std::ref to pass a reference; the
    * referent must then outlive the operation). The last argument is taken as the completion
@@ -255,13 +255,13 @@ public:
    * completes once it has returned (smart_options::on_cancel can opt out of that wait).
    * @par Example
    * @code
-   * auto rows = co_await search.async("asio");                    // use_awaitable
-   * search.async("asio", [](std::exception_ptr e, rows r) {...}); // callback
-   * std::future<rows> f = search.async("asio", asio::use_future);
+   * auto rows = co_await search.async_call("asio");                    // use_awaitable
+   * search.async_call("asio", [](std::exception_ptr e, rows r) {...}); // callback
+   * std::future<rows> f = search.async_call("asio", asio::use_future);
    * @endcode
    */
   template <typename... ArgsAndToken>
-  auto async(ArgsAndToken&&... xs) const {
+  auto async_call(ArgsAndToken&&... xs) const {
     if constexpr (detail::ends_with_token<F, ArgsAndToken...>()) {
       constexpr std::size_t n = sizeof...(ArgsAndToken) - 1;
       auto refs = std::forward_as_tuple(std::forward<ArgsAndToken>(xs)...);
@@ -275,6 +275,12 @@ public:
                     "completion token for the remaining ones either.");
       return initiate(asio::use_awaitable, std::forward<ArgsAndToken>(xs)...);
     }
+  }
+
+  /// The former name of async_call(), kept for one release.
+  template <typename... ArgsAndToken>
+  [[deprecated("use async_call")]] auto async(ArgsAndToken&&... xs) const {
+    return async_call(std::forward<ArgsAndToken>(xs)...);
   }
 
   /// The pool used by the async form (default_pool() unless one was given).
@@ -395,7 +401,7 @@ smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
- * @returns A smart_async_function: `w(args...)` calls, `co_await w.async(args...)` offloads.
+ * @returns A smart_async_function: `w(args...)` calls, `co_await w.async_call(args...)` offloads.
  *
  * @par Example
  * @code
@@ -403,7 +409,7 @@ smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G
  * auto search = smartasync::smart_async(pool, [&db](std::string q) { return db.search(q); },
  *                                       {.name = "catalog search"});
  * auto rows = search("asio");                  // CLI: inline, no thread hop
- * auto rows = co_await search.async("asio");   // server: offloaded, the loop stays free
+ * auto rows = co_await search.async_call("asio");   // server: offloaded, the loop stays free
  * @endcode
  */
 template <typename G>

@@ -110,7 +110,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  *        that becomes an awaitable when given `asio::use_awaitable`, such as
  *        `timer.async_wait(smartasync::deferred)`,
  *        `smartasync::async_offload(pool, f, smartasync::deferred)` or
- *        `wrapper.async(args..., smartasync::deferred)`.
+ *        `wrapper.async_call(args..., smartasync::deferred)`.
  * @param timeout How long to wait, measured on std::chrono::steady_clock.
  * @returns An awaitable yielding what `op` yields. It throws smartasync::system_error with
  *          error::timeout when the deadline passed first, and otherwise rethrows `op`'s own
@@ -140,7 +140,7 @@ asio::awaitable<T, Executor> with_timeout_impl(asio::awaitable<T, Executor> op,
  * @par Example
  * @code
  * try {
- *   auto rows = co_await smartasync::with_timeout(query.async(sql, smartasync::deferred), 2s);
+ *   auto rows = co_await smartasync::with_timeout(query.async_call(sql, smartasync::deferred), 2s);
  * } catch (const smartasync::system_error& e) {
  *   if (e.code() == smartasync::error::timeout) { ... }
  * }

@@ -142,7 +142,7 @@ struct dashboard_fixture {
         search(sqlite_search::make_catalog_search(pool, connections)),
         count(smartasync::smart_async(pool, catalog_count{&connections})),
         controller(io, make_options(tweak),
-                   [this]() -> asio::awaitable<std::size_t> { return count.async(); }),
+                   [this]() -> asio::awaitable<std::size_t> { return count.async_call(); }),
         server(io, sqlite_search::make_backend(search), server_options()) {
     server.start();
     loop = std::thread([this] { io.run(); });
