@@ -4,7 +4,7 @@
 // A 1 ms periodic timer on the io_context records how late each tick fires ("lag") while:
 //   idle     the loop has nothing else to do (the floor: timer slack and scheduling)
 //   inline   a coroutine calls a blocking 10 ms function directly on the loop, 120 times
-//   offload  4 coroutines each co_await w.async() on the same function 120 times (pool of 4)
+//   offload  4 coroutines each co_await w.async_call() on the same function 120 times (pool of 4)
 // Each scenario lasts about 1.2 s; the three alternate for several rounds. Raw lags (us) go
 // to <data>/heartbeat_<scenario>.dat for docs/img/heartbeat_lag.png (bench/heartbeat_lag.gp).
 #include "harness.hpp"
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
                    }, {}, {}, {}, {}});
   modes.push_back({"offload", 4, [calls, &w](asio::io_context&) -> asio::awaitable<void> {
                      for (std::size_t i = 0; i < calls; ++i)
-                       co_await w.async(asio::use_awaitable);
+                       co_await w.async_call(asio::use_awaitable);
                    }, {}, {}, {}, {}});
 
   for (int r = 0; r < rounds; ++r)

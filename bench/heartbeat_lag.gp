@@ -14,5 +14,5 @@ set grid xtics ytics mxtics
 set key outside below vertical noenhanced
 set format x "10^{%T}"
 plot data."/heartbeat_idle.dat"    using ($1 < 1 ? 1 : $1):(1) smooth cnormal lw 2.5 lc rgb "#1b9e77" title "idle loop", \
-     data."/heartbeat_offload.dat" using ($1 < 1 ? 1 : $1):(1) smooth cnormal lw 2.5 lc rgb "#7570b3" title "blocking calls through smartasync (co_await w.async())", \
+     data."/heartbeat_offload.dat" using ($1 < 1 ? 1 : $1):(1) smooth cnormal lw 2.5 lc rgb "#7570b3" title "blocking calls through smartasync (co_await w.async_call())", \
      data."/heartbeat_inline.dat"  using ($1 < 1 ? 1 : $1):(1) smooth cnormal lw 2.5 lc rgb "#d95f02" title "blocking calls inline on the loop"

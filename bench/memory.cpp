@@ -102,8 +102,8 @@ outcome run_variant(int which, std::size_t n) {
     auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
     auto blocker = smartasync::smart_async(pool, [](std::function<void()> f) { f(); });
     return measure(
-        n, [&](auto wait) { blocker.async(std::function<void()>(wait), [](std::exception_ptr) {}); },
-        [&](int x, auto& handler) { w.async(x, handler); });
+        n, [&](auto wait) { blocker.async_call(std::function<void()>(wait), [](std::exception_ptr) {}); },
+        [&](int x, auto& handler) { w.async_call(x, handler); });
   }
   case 1: {
     asio::thread_pool tp{1};
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   auto opts = bench::options::parse(argc, argv);
   bench::results out(opts);
   const std::size_t n = opts.quick ? 10000 : 100000;
-  const char* names[] = {"smartasync w.async(x, callback)", "lean async_initiate+thread_pool",
+  const char* names[] = {"smartasync w.async_call(x, callback)", "lean async_initiate+thread_pool",
                          "co_spawn(thread_pool, callback)"};
 
   fmt::print("# memory per operation, {} operations queued at once behind a held worker\n", n);

@@ -5,7 +5,7 @@
 // what is measured is the mechanism. One caller in flight measures latency; 64 coroutines in
 // flight measure throughput. Pools of 1, 2 and 4 workers. Every table alternates smartasync
 // and its baselines in rounds inside this one process:
-//   smartasync  co_await w.async(x) / callback / use_future
+//   smartasync  co_await w.async_call(x) / callback / use_future
 //   lean        async_initiate + post to asio::thread_pool + dispatch back (bench/baselines.hpp)
 //   co_spawn    co_spawn(asio::thread_pool, awaitable, use_awaitable)
 //   std::async  std::async(std::launch::async, f, x).get(), from a plain thread
@@ -94,8 +94,8 @@ struct subjects {
   smartasync::blocking_pool pool;
   smartasync::blocking_pool pool_no_spin;
   asio::thread_pool tp;
-  smartasync::smart_function<call_trivial> w;
-  smartasync::smart_function<call_trivial> w_no_spin;
+  smartasync::smart_async_function<call_trivial> w;
+  smartasync::smart_async_function<call_trivial> w_no_spin;
 };
 
 std::future<int> std_async(int x) { return std::async(std::launch::async, trivial, x); }
@@ -107,15 +107,15 @@ void awaitable_group(std::size_t threads, std::size_t inflight, const bench::opt
     return;
   subjects s{threads};
   std::vector<bench::contender> cs{
-      {"smartasync co_await w.async(x)",
+      {"smartasync co_await w.async_call(x)",
        [&](std::size_t n) {
-         drive_awaitable(inflight, n, [&](std::size_t, int x) { return s.w.async(x, asio::use_awaitable); });
+         drive_awaitable(inflight, n, [&](std::size_t, int x) { return s.w.async_call(x, asio::use_awaitable); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
          drive_awaitable(inflight, n,
-                         [&](std::size_t, int x) { return s.w_no_spin.async(x, asio::use_awaitable); });
+                         [&](std::size_t, int x) { return s.w_no_spin.async_call(x, asio::use_awaitable); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
@@ -156,16 +156,16 @@ void callback_group(std::size_t threads, std::size_t inflight, const bench::opti
     return;
   subjects s{threads};
   std::vector<bench::contender> cs{
-      {"smartasync w.async(x, callback)",
+      {"smartasync w.async_call(x, callback)",
        [&](std::size_t n) {
          drive_callback(inflight, n,
-                        [&](int x, auto handler) { s.w.async(x, std::move(handler)); });
+                        [&](int x, auto handler) { s.w.async_call(x, std::move(handler)); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
          drive_callback(inflight, n,
-                        [&](int x, auto handler) { s.w_no_spin.async(x, std::move(handler)); });
+                        [&](int x, auto handler) { s.w_no_spin.async_call(x, std::move(handler)); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
@@ -187,14 +187,14 @@ void future_group(std::size_t threads, std::size_t inflight, const bench::option
     return;
   subjects s{threads};
   std::vector<bench::contender> cs{
-      {"smartasync w.async(x, use_future)",
+      {"smartasync w.async_call(x, use_future)",
        [&](std::size_t n) {
-         drive_future(inflight, n, [&](int x) { return s.w.async(x, asio::use_future); });
+         drive_future(inflight, n, [&](int x) { return s.w.async_call(x, asio::use_future); });
        },
        0, {}},
       {"smartasync, no spin (spin_before_park=0)",
        [&](std::size_t n) {
-         drive_future(inflight, n, [&](int x) { return s.w_no_spin.async(x, asio::use_future); });
+         drive_future(inflight, n, [&](int x) { return s.w_no_spin.async_call(x, asio::use_future); });
        },
        0, {}},
       {"lean async_initiate+thread_pool",
@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
     smartasync::blocking_pool pool{4};
     auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
     const double pct = idle_cpu_percent(pool, [&](auto&) {
-      drive_awaitable(1, 1000, [&](std::size_t, int x) { return w.async(x, asio::use_awaitable); });
+      drive_awaitable(1, 1000, [&](std::size_t, int x) { return w.async_call(x, asio::use_awaitable); });
     }, idle_seconds);
     fmt::print("{:<34} {:>8.2f} %\n", "smartasync blocking_pool{4}", pct);
     out.add("idle cpu", "smartasync blocking_pool{4}", "cpu_percent", pct, "%");

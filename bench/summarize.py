@@ -120,7 +120,7 @@ def main(path):
         goals.append(("heartbeat p99 offloaded within 10% of idle", hb_off[0] <= 1.10 * hb_idle[0],
                       f"{hb_off[0] / hb_idle[0]:.2f}x idle"))
 
-    mem = get("memory", "smartasync w.async(x, callback)", "bytes_per_queued_op")
+    mem = get("memory", "smartasync w.async_call(x, callback)", "bytes_per_queued_op")
     mem_lean = get("memory", LEAN, "bytes_per_queued_op")
     if mem and mem_lean:
         print(f"heap per queued operation: {mem[0]:.0f} bytes (lean {mem_lean[0]:.0f})")

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
         std::this_thread::yield();
       std::exit(7);
     });
-    auto never = legacy_fatal_error.async(asio::use_future);
+    auto never = legacy_fatal_error.async_call(asio::use_future);
     submitted = true;
     // wait(), not get(): exit destroys the system context, which destroys the pending
     // completion and so breaks the promise (as Asio does with every pending handler at

@@ -17,7 +17,7 @@ int main() {
       std::this_thread::yield();
   });
   for (std::size_t i = 0; i < smartasync::default_pool().thread_count(); ++i)
-    forever.async([](std::exception_ptr) {});
+    forever.async_call([](std::exception_ptr) {});
   for (int i = 0; i < 100; ++i)
     smartasync::async_offload([] { return 1; }, [](std::exception_ptr e, int) {
       aborted += e ? 1 : 0;

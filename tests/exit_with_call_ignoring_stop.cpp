@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_for(10ms);
         },
         {.name = "hung driver call"});
-    hung.async([](std::exception_ptr) {});
+    hung.async_call([](std::exception_ptr) {});
     while (!started)
       std::this_thread::yield();
     return 3; // the default pool is shut down at exit, after main

@@ -92,6 +92,7 @@ TEST_CASE("pool metrics count every outcome and time every run", "[metrics]") {
 
   const auto line = fmt::format("{}", m);
   CHECK(line.find("submitted=") != std::string::npos);
+  CHECK(line.find("parked=0") != std::string::npos);
   CHECK(line.find("failed=1") != std::string::npos);
   CHECK(line.find("run p50=") != std::string::npos);
   CHECK(line.find('\n') == std::string::npos);

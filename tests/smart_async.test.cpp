@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -80,7 +81,7 @@ TEST_CASE("co_await async offloads and resumes on the coroutine's thread", "[sma
   asio::io_context ioc;
   auto ids = run_coroutine<std::pair<std::thread::id, std::thread::id>>(
       ioc, [&]() -> asio::awaitable<std::pair<std::thread::id, std::thread::id>> {
-        auto worker = co_await where.async();
+        auto worker = co_await where.async_call();
         co_return std::pair{worker, std::this_thread::get_id()};
       });
   CHECK(ids.first != std::this_thread::get_id()); // ran on a worker
@@ -101,7 +102,7 @@ TEST_CASE("the loop keeps serving handlers while an offloaded call blocks",
   std::vector<std::string> order;
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     order.push_back("call");
-    int v = co_await blocking.async();
+    int v = co_await blocking.async_call();
     order.push_back("result " + std::to_string(v));
   }, asio::detached);
   asio::post(ioc, [&] {
@@ -121,17 +122,17 @@ TEST_CASE("co_await rethrows exceptions of any type", "[smart_async][matrix]") {
   int caught = 0;
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     try {
-      co_await std_error.async();
+      co_await std_error.async_call();
     } catch (const std::runtime_error& e) {
       caught += std::string(e.what()) == "db";
     }
     try {
-      co_await odd_error.async();
+      co_await odd_error.async_call();
     } catch (const custom_error& e) {
       caught += e.code == 3;
     }
     try {
-      co_await int_error.async();
+      co_await int_error.async_call();
     } catch (int e) {
       caught += e == 17;
     }
@@ -149,7 +150,7 @@ TEST_CASE("a strand stays a strand", "[smart_async][matrix]") {
   std::atomic<int> on_strand{0};
   for (int i = 0; i < 20; ++i)
     asio::co_spawn(strand, [&, i]() -> asio::awaitable<void> {
-      int v = co_await work.async(i);
+      int v = co_await work.async_call(i);
       on_strand += (v == i + 1 && strand.running_in_this_thread()) ? 1 : 0;
     }, asio::detached);
   std::thread second([&] { ioc.run(); });
@@ -166,18 +167,18 @@ TEST_CASE("async speaks every completion token", "[smart_async][matrix]") {
 
   int from_callback = 0;
   std::exception_ptr callback_error;
-  twice.async(1, [&](std::exception_ptr e, int v) {
+  twice.async_call(1, [&](std::exception_ptr e, int v) {
     callback_error = e;
     from_callback = v;
   });
-  auto future = twice.async(2, asio::use_future);
-  auto deferred = twice.async(3, test_support::deferred);
+  auto future = twice.async_call(2, asio::use_future);
+  auto deferred = twice.async_call(3, test_support::deferred);
   int from_deferred = 0;
   std::move(deferred)([&](std::exception_ptr, int v) { from_deferred = v; });
-  twice.async(4, asio::detached);
+  twice.async_call(4, asio::detached);
   int from_bound = 0;
   bool bound_on_loop = false;
-  twice.async(5, asio::bind_executor(ioc, [&](std::exception_ptr, int v) {
+  twice.async_call(5, asio::bind_executor(ioc, [&](std::exception_ptr, int v) {
     from_bound = v;
     bound_on_loop = smartasync::this_thread::is_running_event_loop();
   }));
@@ -197,10 +198,10 @@ TEST_CASE("use_future carries exceptions and void results", "[smart_async][matri
   smartasync::blocking_pool pool{1};
   std::atomic<int> calls{0};
   auto touch = smartasync::smart_async(pool, [&calls] { ++calls; });
-  touch.async(asio::use_future).get();
+  touch.async_call(asio::use_future).get();
   CHECK(calls == 1);
   auto fails = smartasync::smart_async(pool, []() -> int { throw std::logic_error("bad"); });
-  CHECK_THROWS_AS(fails.async(asio::use_future).get(), std::logic_error);
+  CHECK_THROWS_AS(fails.async_call(asio::use_future).get(), std::logic_error);
 }
 
 TEST_CASE("arguments are decay-copied unless wrapped in std::ref", "[smart_async]") {
@@ -212,14 +213,14 @@ TEST_CASE("arguments are decay-copied unless wrapped in std::ref", "[smart_async
     return s;
   });
   std::string text = "before";
-  auto copied = read_later.async(text, asio::use_future);
+  auto copied = read_later.async_call(text, asio::use_future);
   started.wait();
   text = "after";
   finish.open();
   CHECK(copied.get() == "before");
 
   auto append = smartasync::smart_async(pool, [](std::string& s) { s += "!"; });
-  append.async(std::ref(text), asio::use_future).get();
+  append.async_call(std::ref(text), asio::use_future).get();
   CHECK(text == "after!");
 }
 
@@ -232,7 +233,7 @@ TEST_CASE("queued calls outlive their wrapper, whether the callable is copied in
     started.open();
     finish.wait();
   });
-  auto blocked = blocker.async(asio::use_future);
+  auto blocked = blocker.async_call(asio::use_future);
   started.wait(); // the only worker is busy: the calls below stay queued
 
   std::future<int> copied, shared;
@@ -244,8 +245,8 @@ TEST_CASE("queued calls outlive their wrapper, whether the callable is copied in
     static_assert(!smartasync::detail::copied_into_calls_v<decltype(measure)>);
     auto w1 = smartasync::smart_async(pool, increment);
     auto w2 = smartasync::smart_async(pool, measure);
-    copied = w1.async(1, asio::use_future);
-    shared = w2.async(2, asio::use_future);
+    copied = w1.async_call(1, asio::use_future);
+    shared = w2.async_call(2, asio::use_future);
   } // both wrappers are gone before their calls run
   finish.open();
   blocked.get();
@@ -259,7 +260,7 @@ TEST_CASE("move-only arguments and results travel through the pool", "[smart_asy
     ++*p;
     return p;
   });
-  auto result = bump.async(std::make_unique<int>(41), asio::use_future).get();
+  auto result = bump.async_call(std::make_unique<int>(41), asio::use_future).get();
   REQUIRE(result);
   CHECK(*result == 42);
 }
@@ -299,7 +300,7 @@ TEST_CASE("sync form on a loop thread is reported for each call expression, nami
     CHECK(reports[i].message.find("'slow lookup'") != std::string::npos);
     CHECK(reports[i].message.find(fmt::format("smart_async.test.cpp:{}", lines[i])) !=
           std::string::npos);
-    CHECK(reports[i].message.find("co_await w.async(") != std::string::npos);
+    CHECK(reports[i].message.find("co_await w.async_call(") != std::string::npos);
   }
 }
 
@@ -321,7 +322,7 @@ TEST_CASE("every kind of callable with one parameter list names the call express
       pool, [](std::stop_token token, const std::string& s) { return token.stop_requested() ? 0 : int(s.size()); });
   auto by_value = smartasync::smart_async(pool, [](std::unique_ptr<int> p) { return *p; });
   auto by_reference = smartasync::smart_async(pool, [](int& x) { return ++x; });
-  smartasync::any_smart_function<int(int)> erased = pointer;
+  smartasync::any_smart_async_function<int(int)> erased = pointer;
   asio::io_context ioc;
   std::vector<std::uint_least32_t> lines;
   int counter = 10;
@@ -421,7 +422,7 @@ TEST_CASE("two wrappers called from one expression in a template are reported ap
   CHECK(reports[0].where.line() == reports[1].where.line());
 }
 
-// `co_await w(x)` where `w.async(x)` was meant: Asio before 1.28 (Boost before 1.82) reads
+// `co_await w(x)` where `w.async_call(x)` was meant: Asio before 1.28 (Boost before 1.82) reads
 // `co_await <bool>` as this_coro::throw_if_cancelled(value), so with a result convertible to
 // bool it compiles and runs w inline on the loop. No wrapper can refuse that at compile time
 // (the operand is the sync form's result, which `auto v = w(x)` needs to be the plain value),
@@ -443,7 +444,7 @@ TEST_CASE("co_await on a sync call's bool result is reported at its line, and st
   std::uint_least32_t line = 0;
   smartasync::error_code refused;
   auto body = [&]() -> asio::awaitable<void> {
-    line = __LINE__; co_await check(1); // the mistake: check.async(1) was meant
+    line = __LINE__; co_await check(1); // the mistake: check.async_call(1) was meant
     try {
       co_await guarded(1);
     } catch (const smartasync::system_error& e) {
@@ -458,7 +459,7 @@ TEST_CASE("co_await on a sync call's bool result is reported at its line, and st
   REQUIRE(reports.size() == 1);
   CHECK(reports[0].name == "check");
   CHECK(reports[0].where.line() == line);
-  CHECK(reports[0].message.find("co_await w.async(") != std::string::npos);
+  CHECK(reports[0].message.find("co_await w.async_call(") != std::string::npos);
 }
 #endif
 
@@ -550,10 +551,10 @@ TEST_CASE("nested calls on a worker of the same pool run inline, never queue",
   auto inner = smartasync::smart_async(pool, [] { return std::this_thread::get_id(); });
   auto outer = smartasync::smart_async(pool, [&] {
     auto via_sync = inner();
-    auto via_future = inner.async(asio::use_future).get();
+    auto via_future = inner.async_call(asio::use_future).get();
     return std::tuple{std::this_thread::get_id(), via_sync, via_future};
   });
-  auto [outer_id, sync_id, future_id] = outer.async(asio::use_future).get();
+  auto [outer_id, sync_id, future_id] = outer.async_call(asio::use_future).get();
   CHECK(outer_id != std::this_thread::get_id());
   CHECK(sync_id == outer_id);
   CHECK(future_id == outer_id);
@@ -574,14 +575,14 @@ TEST_CASE("a nested async callback is not invoked inside the initiating call", "
     auto done = std::make_shared<std::promise<int>>();
     auto initiating = std::make_shared<std::atomic<bool>>(true);
     const auto initiator = std::this_thread::get_id();
-    inner.async([initiating, done, initiator](std::exception_ptr, int v) {
+    inner.async_call([initiating, done, initiator](std::exception_ptr, int v) {
       const bool inside = initiating->load() && std::this_thread::get_id() == initiator;
       done->set_value(inside ? -1 : v);
     });
     initiating->store(false);
     return done->get_future();
   });
-  auto inner_result = outer.async(asio::use_future).get();
+  auto inner_result = outer.async_call(asio::use_future).get();
   CHECK(inner_result.get() == 1);
 }
 
@@ -592,13 +593,13 @@ TEST_CASE("a callable taking std::stop_token gets a never-stopped token when cal
     return std::pair{token.stop_possible(), x};
   });
   CHECK(aware(5) == std::pair{false, 5});                            // nobody can stop it
-  CHECK(aware.async(6, asio::use_future).get() == std::pair{true, 6}); // cancellation can
+  CHECK(aware.async_call(6, asio::use_future).get() == std::pair{true, 6}); // cancellation can
 }
 
 TEST_CASE("smart_async without a pool uses the default pool lazily", "[smart_async]") {
   auto id = smartasync::smart_async([] { return smartasync::this_thread::current_pool(); });
   CHECK(id() == nullptr);
-  CHECK(id.async(asio::use_future).get() == &smartasync::default_pool());
+  CHECK(id.async_call(asio::use_future).get() == &smartasync::default_pool());
   CHECK(&id.pool() == &smartasync::default_pool());
 }
 
@@ -614,30 +615,30 @@ public:
             std::this_thread::sleep_for(1ms);
           return stop.stop_requested();
         })) {}
-  const smartasync::any_smart_function<int(int)>& lookup() const { return lookup_; }
-  const smartasync::any_smart_function<bool(std::stop_token, int)>& wait() const { return wait_; }
+  const smartasync::any_smart_async_function<int(int)>& lookup() const { return lookup_; }
+  const smartasync::any_smart_async_function<bool(std::stop_token, int)>& wait() const { return wait_; }
 
 private:
   int factor_ = 3;
-  smartasync::any_smart_function<int(int)> lookup_;
-  smartasync::any_smart_function<bool(std::stop_token, int)> wait_;
+  smartasync::any_smart_async_function<int(int)> lookup_;
+  smartasync::any_smart_async_function<bool(std::stop_token, int)> wait_;
 };
 } // namespace
 
-TEST_CASE("any_smart_function stores any wrapper as a member and keeps its pool and name",
+TEST_CASE("any_smart_async_function stores any wrapper as a member and keeps its pool and name",
           "[smart_async][any]") {
   smartasync::blocking_pool pool{1, 8};
   repository repo(pool);
   CHECK(repo.lookup()(14) == 42); // sync form, on this thread
   CHECK(repo.lookup().name() == "repository lookup");
   CHECK(&repo.lookup().pool() == &pool);
-  CHECK(repo.lookup().async(5, asio::use_future).get() == 15);
+  CHECK(repo.lookup().async_call(5, asio::use_future).get() == 15);
   CHECK(pool.stats().completed == 1);
 
   // A stop_token signature stays stop-aware through the erasure: a cancelled call sees it.
   asio::io_context ioc;
   auto stopped = test_support::run_then_cancel(ioc, [&]() -> asio::awaitable<bool> {
-    co_return co_await repo.wait().async(100000);
+    co_return co_await repo.wait().async_call(100000);
   }());
   CHECK(test_support::code_of(stopped) == asio::error::operation_aborted);
 }
@@ -649,27 +650,27 @@ TEST_CASE("a wrapper that outlives its pool completes async calls with pool_stop
   auto twice = smartasync::smart_async(*pool, [](int x) { return 2 * x; });
   std::string tag(64, 'x');
   auto tagged = smartasync::smart_async(*pool, [tag](int x) { return tag.size() + std::size_t(x); });
-  CHECK(twice.async(2, asio::use_future).get() == 4);
+  CHECK(twice.async_call(2, asio::use_future).get() == 4);
   asio::io_context ioc;
   // Made while the pool lives, launched after it is gone.
-  auto deferred = twice.async(3, test_support::deferred);
+  auto deferred = twice.async_call(3, test_support::deferred);
   pool.reset();
 
   CHECK(twice(5) == 10); // the sync form never needed the pool
   CHECK(tagged(1) == 65);
   try {
-    twice.async(5, asio::use_future).get();
+    twice.async_call(5, asio::use_future).get();
     FAIL("expected pool_stopped");
   } catch (const smartasync::system_error& e) {
     CHECK(e.code() == smartasync::error::pool_stopped);
   }
-  CHECK(test_support::code_thrown_by([&] { tagged.async(1, asio::use_future).get(); }) ==
+  CHECK(test_support::code_thrown_by([&] { tagged.async_call(1, asio::use_future).get(); }) ==
         smartasync::error::pool_stopped);
 
   // A callback completes through its executor, never inside the initiating call.
   bool called = false;
   std::exception_ptr error;
-  twice.async(1, asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+  twice.async_call(1, asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
     called = true;
     error = e;
   }));
@@ -717,8 +718,8 @@ TEST_CASE("a token after a non-generic callable's arguments is the completion to
           "[smart_async][token]") {
   smartasync::blocking_pool pool{1};
   auto add = smartasync::smart_async(pool, [](int a, int b) { return a + b; });
-  CHECK(add.async(1, 2, asio::use_future).get() == 3);
-  CHECK(add.async(1, 2, smartasync::as_token(asio::use_future)).get() == 3);
+  CHECK(add.async_call(1, 2, asio::use_future).get() == 3);
+  CHECK(add.async_call(1, 2, smartasync::as_token(asio::use_future)).get() == 3);
 }
 
 TEST_CASE("as_token says which argument of a variadic callable is the token",
@@ -726,12 +727,12 @@ TEST_CASE("as_token says which argument of a variadic callable is the token",
   smartasync::blocking_pool pool{1};
   auto count = smartasync::smart_async(pool, variadic);
   // Completes through use_future: the callable sees two arguments.
-  std::future<std::size_t> two = count.async(1, 2, smartasync::as_token(asio::use_future));
+  std::future<std::size_t> two = count.async_call(1, 2, smartasync::as_token(asio::use_future));
   CHECK(two.get() == 2);
   // use_future is the callable's third argument; the call completes through a callback.
   auto token = asio::use_future;
   std::promise<std::size_t> seen;
-  count.async(1, 2, token, smartasync::as_token([&](std::exception_ptr, std::size_t n) {
+  count.async_call(1, 2, token, smartasync::as_token([&](std::exception_ptr, std::size_t n) {
                 seen.set_value(n);
               }));
   CHECK(seen.get_future().get() == 3);
@@ -743,7 +744,7 @@ TEST_CASE("a callback that a callable takes as its last parameter stays an argum
   smartasync::blocking_pool pool{1};
   auto call_back = smartasync::smart_async(pool, [](int x, const callback& cb) { cb(nullptr, x); });
   std::promise<int> called_back;
-  std::future<void> done = call_back.async(
+  std::future<void> done = call_back.async_call(
       7, callback([&](std::exception_ptr, int x) { called_back.set_value(x); }), asio::use_future);
   done.get();
   CHECK(called_back.get_future().get() == 7);
@@ -806,7 +807,7 @@ TEST_CASE("a call that ignores its stop request is reported with its wrapper's n
   auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish},
                                       {.name = "slow lookup"});
   const auto reports = cancel_and_collect_stop_reports(
-      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+      [&](auto handler) { slow.async_call(1, std::move(handler)); }, started, finish);
   const auto& d = reports.front();
   INFO(d.message);
   CHECK(d.name == "slow lookup");
@@ -823,7 +824,7 @@ TEST_CASE("an unnamed wrapper's ignored stop is reported with its creation site"
   gate started, finish;
   auto slow = smartasync::smart_async(pool, ignores_stop_request{&started, &finish});
   const auto reports = cancel_and_collect_stop_reports(
-      [&](auto handler) { slow.async(1, std::move(handler)); }, started, finish);
+      [&](auto handler) { slow.async_call(1, std::move(handler)); }, started, finish);
   const auto& d = reports.front();
   INFO(d.message);
   CHECK(d.name.empty());
@@ -852,7 +853,7 @@ TEST_CASE("a handler that throws on a worker is reported with its wrapper's name
   test_support::diagnostics_capture capture;
   smartasync::blocking_pool pool{1};
   auto lookup = smartasync::smart_async(pool, [](int x) { return x; }, {.name = "lookup"});
-  lookup.async(1, [](std::exception_ptr, int) { throw std::runtime_error("handler broke"); });
+  lookup.async_call(1, [](std::exception_ptr, int) { throw std::runtime_error("handler broke"); });
   pool.shutdown(); // drains: the handler has run
   const auto reports = reports_of(capture, smartasync::diagnostic_kind::handler_exception);
   REQUIRE(reports.size() == 1);
@@ -874,8 +875,83 @@ TEST_CASE("make_smart_function still makes a wrapper, as smart_async does",
   auto twice = smartasync::make_smart_function(&pool, [](int x) { return 2 * x; }, {},
                                                smartasync::source_location::current());
   CHECK(twice(2) == 4);
-  CHECK(twice.async(3, asio::use_future).get() == 6);
+  CHECK(twice.async_call(3, asio::use_future).get() == 6);
 }
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
+namespace {
+// Cancels (terminal) a running call of a wrapper made with `on_cancel`; true if the caller was
+// completed with operation_aborted while the call was still running.
+bool completed_while_running(smartasync::running_cancel on_cancel) {
+  smartasync::blocking_pool pool{1};
+  auto started = std::make_shared<gate>();
+  auto finish = std::make_shared<gate>();
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  // Owns everything it touches (shared_ptr captures), as an abandoned call must.
+  auto slow = smartasync::smart_async(pool, [=](std::stop_token) {
+    started->open();
+    finish->wait();
+    *returned = true;
+    return 5;
+  }, {.on_cancel = on_cancel});
+  asio::io_context ioc;
+  asio::cancellation_signal signal;
+  std::exception_ptr outcome;
+  bool handled = false;
+  slow.async_call(asio::bind_cancellation_slot(signal.slot(),
+      asio::bind_executor(ioc, [&](std::exception_ptr e, int) {
+        outcome = e;
+        handled = true;
+      })));
+  started->wait();
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run(); // returns once the handler ran: at once when abandoned
+  const bool early = handled && !*returned &&
+                     test_support::code_of(outcome) == asio::error::operation_aborted;
+  finish->open();
+  pool.shutdown();
+  return early;
+}
+} // namespace
+
+TEST_CASE("running_cancel::abandon completes a cancelled running call at once",
+          "[smart_async][cancel]") {
+  CHECK(completed_while_running(smartasync::running_cancel::abandon));
+}
+
+// The former names stay one release; each still works (its deprecation warning silenced here,
+// where using it is the point).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST_CASE("the former running_cancel::abandon_call still abandons", "[smart_async][deprecated]") {
+  static_assert(smartasync::running_cancel::abandon_call == smartasync::running_cancel::abandon);
+  CHECK(completed_while_running(smartasync::running_cancel::abandon_call));
+}
+
+TEST_CASE("the former async() still offloads to the wrapper's pool", "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  auto where = smartasync::smart_async(pool, [](int x) {
+    return std::pair{smartasync::this_thread::current_pool(), x};
+  });
+  CHECK(where.async(7, asio::use_future).get() == std::pair{&pool, 7});
+}
+
+TEST_CASE("the former smart_function names the wrapper type", "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  auto add_one = +[](int x) { return x + 1; };
+  smartasync::smart_function<int (*)(int)> w = smartasync::smart_async(pool, add_one);
+  static_assert(std::is_same_v<decltype(w), smartasync::smart_async_function<int (*)(int)>>);
+  CHECK(w(1) == 2);
+}
+
+TEST_CASE("the former any_smart_function still erases a wrapper's callable",
+          "[smart_async][deprecated]") {
+  smartasync::blocking_pool pool{1};
+  smartasync::any_smart_function<int(int)> w =
+      smartasync::smart_async(pool, [](int x) { return x + 1; }, {.name = "add one"});
+  static_assert(std::is_same_v<decltype(w), smartasync::any_smart_async_function<int(int)>>);
+  CHECK(w(1) == 2);
+  CHECK(w.name() == "add one");
+}
+#pragma GCC diagnostic pop

@@ -205,9 +205,9 @@ TEST_CASE("with_timeout composes with a smart_async wrapper's async form", "[tim
     return x;
   });
   auto body = [&]() -> asio::awaitable<int> {
-    const int fast = co_await smartasync::with_timeout(twice.async(21, deferred), 1h);
+    const int fast = co_await smartasync::with_timeout(twice.async_call(21, deferred), 1h);
     try {
-      co_await smartasync::with_timeout(slow.async(1, deferred), 500ms); // running by then
+      co_await smartasync::with_timeout(slow.async_call(1, deferred), 500ms); // running by then
     } catch (const smartasync::system_error& e) {
       if (e.code() == smartasync::error::timeout)
         co_return fast;
@@ -256,10 +256,10 @@ TEST_CASE("with_timeout on a call that never started means the same for an await
   });
   smartasync::error_code outcome;
   SECTION("a wrapper's awaitable") {
-    outcome = code_of_await(smartasync::with_timeout(call.async(1), 20ms));
+    outcome = code_of_await(smartasync::with_timeout(call.async_call(1), 20ms));
   }
   SECTION("a wrapper's deferred operation") {
-    outcome = code_of_await(smartasync::with_timeout(call.async(1, deferred), 20ms));
+    outcome = code_of_await(smartasync::with_timeout(call.async_call(1, deferred), 20ms));
   }
   SECTION("async_offload's awaitable") {
     outcome = code_of_await(
@@ -292,10 +292,10 @@ TEST_CASE("with_timeout on a running call that overruns means the same for an aw
   // Long enough for an idle worker to pick the call up, even in a sanitizer build on a loaded
   // machine: the call must be running when the deadline passes.
   SECTION("an awaitable") {
-    outcome = code_of_await(smartasync::with_timeout(call.async(1), 500ms));
+    outcome = code_of_await(smartasync::with_timeout(call.async_call(1), 500ms));
   }
   SECTION("a deferred operation") {
-    outcome = code_of_await(smartasync::with_timeout(call.async(1, deferred), 500ms));
+    outcome = code_of_await(smartasync::with_timeout(call.async_call(1, deferred), 500ms));
   }
   pool.shutdown(smartasync::shutdown_mode::drain);
   CHECK(outcome == smartasync::error::timeout);

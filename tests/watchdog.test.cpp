@@ -127,7 +127,7 @@ TEST_CASE("a healthy loop serving offloaded calls is never reported", "[watchdog
   int sum = 0;
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < 200; ++i)
-      sum += co_await slow.async();
+      sum += co_await slow.async_call();
     co_await until_heartbeat(dog, 2);
   }, asio::detached);
   ioc.run();

@@ -84,8 +84,8 @@ int main() {
     std::vector<int> results;
     asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
       // use_awaitable operations start when awaited; && awaits them together.
-      auto [a, b, c, d] = co_await (square.async(4) && square.async(5) && square.async(6) &&
-                                    square.async(7));
+      auto [a, b, c, d] = co_await (square.async_call(4) && square.async_call(5) && square.async_call(6) &&
+                                    square.async_call(7));
       results = {a, b, c, d};
       fmt::print("offloaded    : results {} {} {} {}; heartbeat ticked {} times, worst gap "
                  "{:.1f} ms\n",

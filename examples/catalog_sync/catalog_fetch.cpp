@@ -12,6 +12,7 @@
 #include <smartasync/retry.hpp>
 #include <smartasync/semaphore.hpp>
 #include <smartasync/serial_lane.hpp>
+#include <smartasync/deferred.hpp>
 #include <smartasync/smart_async.hpp>
 #include <smartasync/timeout.hpp>
 
@@ -20,7 +21,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -341,7 +341,7 @@ struct catalog_syncer::impl {
   std::minstd_rand engine;
 
   // The page request, wrapped once.
-  smartasync::smart_function<std::function<page_result(std::stop_token, page_request)>> fetch;
+  smartasync::smart_async_function<std::function<page_result(std::stop_token, page_request)>> fetch;
 
   explicit impl(sync_options o)
       : options(std::make_shared<const sync_options>(std::move(o))),
@@ -455,7 +455,7 @@ struct catalog_syncer::impl {
           std::move(policy),
           [&] {
             ++attempts;
-            return smartasync::with_timeout(fetch.async(request, asio::experimental::deferred), deadline);
+            return smartasync::with_timeout(fetch.async_call(request, smartasync::deferred), deadline);
           },
           engine);
     } catch (...) {
@@ -755,8 +755,8 @@ struct catalog_syncer::impl {
       std::size_t next_attempts = 0;
       auto [order, write_error, fetch_error, next_page] =
           co_await asio::experimental::make_parallel_group(
-              asio::co_spawn(ex, stage(session, std::move(current.records), index), asio::experimental::deferred),
-              asio::co_spawn(ex, fetch_page(*next, st, next_attempts), asio::experimental::deferred))
+              asio::co_spawn(ex, stage(session, std::move(current.records), index), smartasync::deferred),
+              asio::co_spawn(ex, fetch_page(*next, st, next_attempts), smartasync::deferred))
               .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
       (void)order;
       if (write_error)
@@ -781,7 +781,7 @@ const sync_options& catalog_syncer::options() const noexcept { return *impl_->op
 
 smartasync::pool_metrics catalog_syncer::pool_metrics() const { return impl_->pool.metrics(); }
 
-smartasync::lane_stats catalog_syncer::database_stats() const { return impl_->database.stats(); }
+smartasync::lane_metrics catalog_syncer::database_metrics() const { return impl_->database.metrics(); }
 
 asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path db, event_sink on_event) {
   impl& s = *impl_;

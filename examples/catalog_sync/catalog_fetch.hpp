@@ -218,7 +218,7 @@ public:
   /// queue-wait and run-time distributions. Callable from any thread, during a run too.
   smartasync::pool_metrics pool_metrics() const;
   /// The lane that orders the database calls on that pool. Callable from any thread.
-  smartasync::lane_stats database_stats() const;
+  smartasync::lane_metrics database_metrics() const;
 
 private:
   struct impl;

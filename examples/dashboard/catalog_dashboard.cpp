@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     board.pools.push_back({"search (SQLite, one connection a thread)", &pool});
     asio::io_context io{1};
     dashboard::controller controller(io, std::move(board),
-                                     [count]() -> asio::awaitable<std::size_t> { return count.async(); });
+                                     [count]() -> asio::awaitable<std::size_t> { return count.async_call(); });
     options.routes = controller.routes();
     sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
     server.start();

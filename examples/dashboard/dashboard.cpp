@@ -538,7 +538,7 @@ json pool_row(std::string_view name, const smartasync::pool_metrics& m) {
               {"kind", "pool"},
               {"threads", c.threads},
               {"running", c.running},
-              {"queued", c.queued + c.waiting},
+              {"queued", c.queued + c.parked},
               {"done", c.completed + c.failed},
               {"queue_wait_p50_us", microseconds(m.queue_wait.p50)},
               {"queue_wait_p99_us", microseconds(m.queue_wait.p99)},
@@ -550,15 +550,16 @@ json pool_row(std::string_view name, const smartasync::pool_metrics& m) {
 
 // A lane runs on a pool's threads (its row has none of its own) and has no deadlines; its
 // queue wait is the wait for its turn, its run time is in its pool's.
-json lane_row(std::string_view name, const smartasync::lane_stats& l) {
+json lane_row(std::string_view name, const smartasync::lane_metrics& m) {
+  const auto& l = m.counts;
   return json{{"name", name},
               {"kind", "lane"},
               {"threads", nullptr},
               {"running", l.busy ? 1 : 0},
-              {"queued", l.waiting + l.blocked_submitters},
+              {"queued", l.queued + l.blocked_submitters},
               {"done", l.submitted},
-              {"queue_wait_p50_us", microseconds(l.turn_wait.p50)},
-              {"queue_wait_p99_us", microseconds(l.turn_wait.p99)},
+              {"queue_wait_p50_us", microseconds(m.turn_wait.p50)},
+              {"queue_wait_p99_us", microseconds(m.turn_wait.p99)},
               {"run_time_p50_us", nullptr},
               {"run_time_p99_us", nullptr},
               {"rejected", l.rejected},
@@ -575,7 +576,7 @@ json controller::metrics() {
   const auto& syncer = *syncers_[syncer_shown_];
   const std::string& source = options_.sources[syncer_shown_].name;
   pools.push_back(pool_row(fmt::format("sync '{}': page requests and database", source), syncer.pool_metrics()));
-  pools.push_back(lane_row(fmt::format("sync '{}': database lane", source), syncer.database_stats()));
+  pools.push_back(lane_row(fmt::format("sync '{}': database lane", source), syncer.database_metrics()));
 
   // The heartbeat lag since the previous call: median and maximum of its ticks.
   json loop{{"threads", 1}, {"samples", lags_.size()}, {"lag_p50_us", nullptr}, {"lag_max_us", nullptr}};

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
       std::promise<void> completed;
       auto done = completed.get_future();
       asio::post(io, [&] {
-        sleep.async(30.0, &record,
+        sleep.async_call(30.0, &record,
                     asio::bind_cancellation_slot(
                         cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr error) {
                           record.resumed_at = clock_type::now();

@@ -35,13 +35,13 @@ struct pg_catalog_search {
   }
 };
 
-/// Wraps pg_catalog_search for `pool`: `search(q, n)` inline, `co_await search.async(q, n)` on
+/// Wraps pg_catalog_search for `pool`: `search(q, n)` inline, `co_await search.async_call(q, n)` on
 /// the pool. Size `connections` to the pool's thread count so no worker waits.
 ///
 /// A cancelled running search keeps smartasync's safe default (the caller is completed once
 /// the call has returned): with the query interrupted on the server, that is milliseconds,
 /// and nothing needs to be abandoned.
-inline smartasync::smart_function<pg_catalog_search> make_pg_search(smartasync::blocking_pool& pool,
+inline smartasync::smart_async_function<pg_catalog_search> make_pg_search(smartasync::blocking_pool& pool,
                                                                     connection_pool& connections,
                                                                     std::chrono::milliseconds server_delay = {}) {
   return smartasync::smart_async(pool, pg_catalog_search{&connections, server_delay},
@@ -58,7 +58,7 @@ struct pg_catalog_probe {
   }
 };
 
-inline smartasync::smart_function<pg_catalog_probe> make_pg_probe(smartasync::blocking_pool& pool,
+inline smartasync::smart_async_function<pg_catalog_probe> make_pg_probe(smartasync::blocking_pool& pool,
                                                                   connection_pool& connections) {
   return smartasync::smart_async(pool, pg_catalog_probe{&connections}, {.name = "pg readiness probe"});
 }

@@ -1,6 +1,6 @@
 // pg_search_bench - offloaded vs inline on PostgreSQL: search throughput and /health latency.
 //
-// The program demonstrates, with numbers, what `co_await search.async(q, n)` buys over calling
+// The program demonstrates, with numbers, what `co_await search.async_call(q, n)` buys over calling
 // `search(q, n)` on the loop when the blocking call waits on a database server: the load driver
 // of sqlite_search_bench (load_bench.hpp), given the PostgreSQL backend.
 //

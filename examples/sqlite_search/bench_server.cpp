@@ -1,6 +1,6 @@
 // sqlite_search_bench - is the server's loop free while searches run? Offloaded vs inline.
 //
-// The program demonstrates, with numbers, what `co_await search.async(q, n)` buys over calling
+// The program demonstrates, with numbers, what `co_await search.async_call(q, n)` buys over calling
 // `search(q, n)` on the loop. For each mode it starts the server in-process, drives it with
 // many concurrent keep-alive clients issuing slow prefix searches over loopback, and meanwhile
 // probes GET /health at a steady rate. It prints search throughput and latency, and /health

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       clock_type::time_point fired{}, handled{};
       bool aborted = false;
       asio::post(io, [&] {
-        search.async(heavy_query, 1000,
+        search.async_call(heavy_query, 1000,
                      asio::bind_cancellation_slot(cancel.slot(),
                                                   asio::bind_executor(io, [&](std::exception_ptr e, auto) {
                                                     handled = clock_type::now();

@@ -53,14 +53,14 @@ struct catalog_search {
   }
 };
 
-/// Wraps catalog_search for `pool`: `search(q, n)` runs inline, `co_await search.async(q, n)`
+/// Wraps catalog_search for `pool`: `search(q, n)` runs inline, `co_await search.async_call(q, n)`
 /// runs on the pool. Size `connections` to the pool's thread count so no worker ever waits.
 ///
 /// A search cancelled while it runs is interrupted (sqlite3_interrupt) and its caller is
 /// completed once it has returned: smartasync's safe default, running_cancel::wait_for_return,
 /// which costs milliseconds now that SQLite is told to stop. (Before the interrupter, this
-/// example had to abandon the running call, running_cancel::abandon_call, to answer in time.)
-inline smartasync::smart_function<catalog_search> make_catalog_search(
+/// example had to abandon the running call, running_cancel::abandon, to answer in time.)
+inline smartasync::smart_async_function<catalog_search> make_catalog_search(
     smartasync::blocking_pool& pool, catalog::connection_pool& connections,
     std::function<void(const std::string&)> trace = {}) {
   return smartasync::smart_async(pool, catalog_search{&connections, std::move(trace)},
@@ -87,7 +87,7 @@ struct catalog_probe {
 };
 
 /// Wraps catalog_probe for `pool`, so /ready takes the same path as a search.
-inline smartasync::smart_function<catalog_probe> make_catalog_probe(smartasync::blocking_pool& pool,
+inline smartasync::smart_async_function<catalog_probe> make_catalog_probe(smartasync::blocking_pool& pool,
                                                                     const catalog::connection_pool& connections) {
   return smartasync::smart_async(pool, catalog_probe{connections.path()}, {.name = "catalog readiness probe"});
 }

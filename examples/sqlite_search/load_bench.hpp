@@ -50,7 +50,7 @@ inline double percentile(std::vector<double> v, double p) {
 inline mode_result run_load(const search_backend& backend, bool inline_search, const std::vector<std::string>& queries,
                             int client_count, double seconds) {
   mode_result result;
-  result.mode = inline_search ? "inline (search(q, n) on the loop)" : "offloaded (co_await search.async(q, n))";
+  result.mode = inline_search ? "inline (search(q, n) on the loop)" : "offloaded (co_await search.async_call(q, n))";
 
   std::atomic<std::size_t> reports{0};
   auto previous = smartasync::set_diagnostics_handler([&](const smartasync::diagnostic& d) {

@@ -37,7 +37,7 @@ using search_result = std::vector<catalog::search_hit>;
 struct search_backend {
   /// The sync form, `search(q, limit)`: on the loop thread this is the classic mistake.
   std::function<search_result(std::string, int)> call;
-  /// The async form, `search.async(q, limit)`: the call runs on the blocking pool. A signal on
+  /// The async form, `search.async_call(q, limit)`: the call runs on the blocking pool. A signal on
   /// the slot cancels it: any type removes a queued call, terminal stops a running one.
   std::function<asio::awaitable<search_result>(std::string, int, asio::cancellation_slot)> async_call;
   /// The readiness check behind /ready, in the same two forms; throws when not ready.
@@ -45,15 +45,15 @@ struct search_backend {
   std::function<asio::awaitable<void>()> async_probe;
 };
 
-/// The backend of a smart_function taking (std::string, int) and returning search_result, with
-/// `probe` (a smart_function taking nothing) as its readiness check.
+/// The backend of a smart_async_function taking (std::string, int) and returning search_result, with
+/// `probe` (a smart_async_function taking nothing) as its readiness check.
 template <typename F, typename P>
-search_backend make_backend(const smartasync::smart_function<F>& search, const smartasync::smart_function<P>& probe) {
+search_backend make_backend(const smartasync::smart_async_function<F>& search, const smartasync::smart_async_function<P>& probe) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
           [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
-            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
+            return search.async_call(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
           },
-          [probe] { probe(); }, [probe]() -> asio::awaitable<void> { return probe.async(); }};
+          [probe] { probe(); }, [probe]() -> asio::awaitable<void> { return probe.async_call(); }};
 }
 
 namespace detail {
@@ -65,15 +65,15 @@ inline asio::awaitable<void> discard_result(asio::awaitable<search_result> searc
 /// through a serving connection, whose page cache can hide a file damaged since it was read
 /// (the server program passes catalog_probe instead); enough for tests and the benchmark.
 template <typename F>
-search_backend make_backend(const smartasync::smart_function<F>& search) {
+search_backend make_backend(const smartasync::smart_async_function<F>& search) {
   return {[search](std::string q, int limit) -> search_result { return search(std::move(q), limit); },
           [search](std::string q, int limit, asio::cancellation_slot slot) -> asio::awaitable<search_result> {
-            return search.async(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
+            return search.async_call(std::move(q), limit, asio::bind_cancellation_slot(slot, asio::use_awaitable));
           },
           [search] { (void)search(std::string("smartasyncreadinessprobe"), 1); },
           [search]() -> asio::awaitable<void> {
             return detail::discard_result(
-                search.async(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
+                search.async_call(std::string("smartasyncreadinessprobe"), 1, asio::use_awaitable));
           }};
 }
 

@@ -1,7 +1,7 @@
 // sqlite_search_server - the package catalogue's full-text search over HTTP.
 //
 // The program demonstrates the asynchronous half of smartasync: the coroutine handling a
-// request awaits the same wrapped search the CLI calls inline, `co_await search.async(q, n)`,
+// request awaits the same wrapped search the CLI calls inline, `co_await search.async_call(q, n)`,
 // so SQLite runs on a blocking pool while the event loop keeps serving every other connection.
 // With --inline it calls `search(q, n)` on the loop instead (the classic mistake): smartasync
 // reports it, and /health stalls whenever a search runs.

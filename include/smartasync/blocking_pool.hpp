@@ -384,7 +384,11 @@ public:
     {
       std::lock_guard lock(mutex_);
       s.queued = std::min(queue_.size(), capacity_);
-      s.waiting = queue_.size() - s.queued;
+      s.parked = queue_.size() - s.queued;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      s.waiting = s.parked; // the former name, filled for one release
+#pragma GCC diagnostic pop
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
       s.running = detail::narrow<std::size_t>(started_ - returned);

@@ -47,7 +47,7 @@ struct diagnostic {
   /// The wrapped function's name ("" when unnamed or not applicable).
   std::string name{};
   /// Where the misuse happened: the call expression of a wrapped call made on (or stuck on) an
-  /// event loop (its creation site when the callable is generic, see smart_function's sync
+  /// event loop (its creation site when the callable is generic, see smart_async_function's sync
   /// form), or the block_on call.
   smartasync::source_location where{};
   /// How long the offending call blocked (zero when not measured).

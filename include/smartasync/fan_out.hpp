@@ -105,14 +105,14 @@ private:
 };
 
 template <typename F>
-class smart_function;
+class smart_async_function;
 
 namespace detail {
 
 template <typename T>
 struct is_smart_function : std::false_type {};
 template <typename F>
-struct is_smart_function<smart_function<F>> : std::true_type {};
+struct is_smart_function<smart_async_function<F>> : std::true_type {};
 
 template <typename T>
 inline constexpr bool always_false_v = false;
@@ -121,7 +121,7 @@ template <typename Result>
 struct awaitable_value {
   static_assert(always_false_v<Result>,
                 "smartasync::fan_out: the function must return asio::awaitable<R> for one input "
-                "(a coroutine, or `[&](auto& x) { return wrapper.async(x); }`). A smart_async "
+                "(a coroutine, or `[&](auto& x) { return wrapper.async_call(x); }`). A smart_async "
                 "wrapper may be passed as it is; a plain blocking function may not.");
   using type = void;
 };
@@ -295,7 +295,7 @@ auto fan_out_collect_all(Held inputs, std::size_t max_in_flight, F f,
 template <typename F>
 auto as_fan_out_function(F f) {
   if constexpr (is_smart_function<F>::value)
-    return [w = std::move(f)](auto&& input) { return w.async(std::forward<decltype(input)>(input)); };
+    return [w = std::move(f)](auto&& input) { return w.async_call(std::forward<decltype(input)>(input)); };
   else
     return f;
 }

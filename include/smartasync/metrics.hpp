@@ -15,6 +15,10 @@
 
 namespace SMARTASYNC_NAMESPACE {
 
+// The deprecated fields below would warn in the implicit constructors of every user's copy.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 /// A snapshot of a pool's counters; every field is read without stopping the pool.
 struct pool_stats {
   /// Worker threads now. A fixed pool always has min_threads == max_threads == threads.
@@ -29,7 +33,7 @@ struct pool_stats {
   /// Admitted operations waiting for a worker (at most queue_capacity).
   std::size_t queued = 0;
   /// Event-loop operations parked beyond the capacity (full_policy::wait).
-  std::size_t waiting = 0;
+  std::size_t parked = 0;
   /// Operations running on a worker now.
   std::size_t running = 0;
   /// Threads blocked in a submission, waiting for space (full_policy::wait).
@@ -51,7 +55,11 @@ struct pool_stats {
   std::uint64_t timed_out = 0;
   /// Submissions refused with error::queue_full or error::pool_stopped.
   std::uint64_t rejected = 0;
+  /// The former name of `parked`, kept for one release (a lane's "waiting" meant queued).
+  [[deprecated("use parked")]] std::size_t waiting = 0;
 };
+
+#pragma GCC diagnostic pop
 
 /// A latency distribution: count, median, 99th percentile (within 12.5%) and exact maximum.
 struct latency_summary {
@@ -97,9 +105,9 @@ struct fmt::formatter<smartasync::pool_stats> : fmt::formatter<std::string_view>
       out = fmt::format_to(out, " ({}..{}, added={} retired={})", s.min_threads, s.max_threads,
                            s.threads_added, s.threads_retired);
     return fmt::format_to(out,
-                          " capacity={} queued={} waiting={} running={} submitted={} "
+                          " capacity={} queued={} parked={} running={} submitted={} "
                           "completed={} failed={} cancelled={} expired={} timed_out={} rejected={}",
-                          s.queue_capacity, s.queued, s.waiting, s.running, s.submitted,
+                          s.queue_capacity, s.queued, s.parked, s.running, s.submitted,
                           s.completed, s.failed, s.cancelled, s.expired, s.timed_out, s.rejected);
   }
 };

@@ -65,7 +65,7 @@ struct abandoning_work {
  * // Owns its data: safe to abandon; the timeout fires at 50 ms even if the call takes 2 s.
  * co_await smartasync::with_timeout(
  *     smartasync::async_offload(pool, smartasync::abandon_on_cancel([url] { return ping(url); }),
- *                               asio::experimental::deferred), 50ms);
+ *                               smartasync::deferred), 50ms);
  * @endcode
  */
 template <typename Work>
@@ -91,7 +91,7 @@ using offload_signature_t = detail::signature_for_result_t<offload_result_t<Work
  * @param pool The pool whose worker runs `work`. It must outlive the operation.
  * @param work A callable taking no arguments or one std::stop_token; decay-copied.
  * @param token Any Asio completion token: a callback, asio::use_awaitable (the default),
- * asio::use_future, asio::experimental::deferred, asio::detached, ...
+ * asio::use_future, smartasync::deferred, asio::detached, ...
  *
  * @par Completion signature
  * `void(std::exception_ptr, R)`, or `void(std::exception_ptr)` when `work` returns void.

@@ -44,10 +44,14 @@ struct lane_options {
   full_policy when_full = full_policy::wait;
 };
 
+// The deprecated fields below would warn in the implicit constructors of every user's copy.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 /// A snapshot of a serial_lane's counters.
 struct lane_stats {
-  /// Calls waiting for the lane's turn.
-  std::size_t waiting = 0;
+  /// Calls waiting for the lane's turn (event-loop calls beyond queue_capacity included).
+  std::size_t queued = 0;
   /// A call holds the turn: queued in the pool, running there, or running synchronously.
   bool busy = false;
   /// Threads blocked in a submission, waiting for space (full_policy::wait).
@@ -58,7 +62,18 @@ struct lane_stats {
   std::uint64_t rejected = 0;
   /// Calls cancelled while waiting for the turn (they never reached the pool).
   std::uint64_t cancelled = 0;
-  /// From submission to getting the turn (zero when the lane was idle).
+  /// Moved to lane_metrics (serial_lane::metrics()); still filled for one release.
+  [[deprecated("use metrics().turn_wait")]] latency_summary turn_wait;
+  /// The former name of `queued`, kept for one release (a pool's "waiting" meant parked).
+  [[deprecated("use queued")]] std::size_t waiting = 0;
+};
+
+#pragma GCC diagnostic pop
+
+/// A serial_lane's counters plus the distribution of the time calls waited for the turn.
+struct lane_metrics {
+  lane_stats counts;
+  /// From submission to getting the turn (zero when the lane was idle); every call.
   latency_summary turn_wait;
 };
 
@@ -324,15 +339,29 @@ public:
   lane_stats stats() const {
     lane_stats s;
     std::lock_guard lock(mutex_);
-    s.waiting = waiting_.size();
+    s.queued = waiting_.size();
     s.busy = busy_;
     s.blocked_submitters = blocked_;
     s.submitted = submitted_;
     s.rejected = rejected_;
     s.cancelled = cancelled_;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // The former fields, filled for one release.
+    s.waiting = s.queued;
     const auto wait = turn_wait_.summarize();
     s.turn_wait = {wait.count, wait.p50, wait.p99, wait.max};
+#pragma GCC diagnostic pop
     return s;
+  }
+
+  lane_metrics metrics() const {
+    lane_metrics m;
+    m.counts = stats();
+    std::lock_guard lock(mutex_);
+    const auto wait = turn_wait_.summarize();
+    m.turn_wait = {wait.count, wait.p50, wait.p99, wait.max};
+    return m;
   }
 
 private:
@@ -492,6 +521,10 @@ public:
 
   /// Current counters; cheap (one short lock).
   lane_stats stats() const { return core_->stats(); }
+
+  /// stats() plus the distribution of the time calls waited for the turn. Callable at any
+  /// time, from any thread.
+  lane_metrics metrics() const { return core_->metrics(); }
 
 private:
   friend struct detail::lane_access;

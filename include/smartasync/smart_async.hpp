@@ -40,7 +40,9 @@ enum class running_cancel {
   wait_for_return,
   /// Complete with operation_aborted at once and leave the call running unobserved. Only for
   /// callables that own everything they touch (see abandon_on_cancel() for the hazard).
-  abandon_call,
+  abandon,
+  /// The former name of `abandon`, kept for one release.
+  abandon_call [[deprecated("use running_cancel::abandon")]] = abandon,
 };
 
 /// Options of smart_async().
@@ -226,7 +228,7 @@ constexpr token_position find_token() {
   }
 }
 
-// The sync form, `w(args...)`. Self (the smart_function) provides call_sync(origin, args...).
+// The sync form, `w(args...)`. Self (the smart_async_function) provides call_sync(origin, args...).
 // When the callable's parameters are known, the sync form is declared with them and a
 // defaulted source_location after them, so a report names the call expression; otherwise it
 // deduces its arguments, and reports name the wrapper's creation site.
@@ -267,11 +269,11 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
 } // namespace detail
 
 template <typename F>
-class smart_function;
+class smart_async_function;
 
 namespace detail {
 template <typename G>
-smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
                                                     smartasync::source_location where);
 
@@ -282,11 +284,11 @@ struct as_token_t {
 };
 } // namespace detail
 
-/// Marks the last argument of smart_function::async() as its completion token.
+/// Marks the last argument of smart_async_function::async_call() as its completion token.
 /**
  * Needed only when a generic or variadic callable could take the token as an argument too
  * (such a call does not compile without it); accepted anywhere. The result refers to `token`:
- * use it in the call's own argument list, as in `w.async(x, smartasync::as_token(token))`.
+ * use it in the call's own argument list, as in `w.async_call(x, smartasync::as_token(token))`.
  */
 template <typename Token>
 detail::as_token_t<Token> as_token(Token&& token) noexcept {
@@ -300,21 +302,21 @@ detail::as_token_t<Token> as_token(Token&& token) noexcept {
  * @par Thread safety
  * The callable is invoked concurrently, from the caller's thread (sync form) and from pool
  * workers (async form), through a const reference: its `operator() const` must be safe to call
- * concurrently. Copying and calling a smart_function from several threads is safe.
+ * concurrently. Copying and calling a smart_async_function from several threads is safe.
  */
 template <typename F>
-class smart_function : public detail::sync_call_operator<smart_function<F>, F> {
+class smart_async_function : public detail::sync_call_operator<smart_async_function<F>, F> {
 public:
   using function_type = F;
 
-  /// Type erasure: any smart_function whose callable can be called as Signature converts to
-  /// `smart_function<std::function<Signature>>` (alias any_smart_function<Signature>), the
+  /// Type erasure: any smart_async_function whose callable can be called as Signature converts to
+  /// `smart_async_function<std::function<Signature>>` (alias any_smart_async_function<Signature>), the
   /// type to store as a class member. Pool, name and policies carry over; the original
   /// callable is shared, not copied.
   template <typename G>
     requires(!std::is_same_v<G, F> && detail::is_std_function_v<F> &&
              std::is_constructible_v<F, const G&>)
-  smart_function(const smart_function<G>& other) // NOLINT: implicit, like std::function's
+  smart_async_function(const smart_async_function<G>& other) // NOLINT: implicit, like std::function's
       : state_(std::make_shared<const detail::smart_state<F>>(detail::smart_state<F>{
             F([shared = other.state_](auto&&... args) -> decltype(auto) {
               return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
@@ -338,9 +340,9 @@ public:
    * overloaded callable deduces its arguments instead, and reports name where the wrapper was
    * made; so do calls that leave out a parameter the callable gives a default argument.
    */
-  using detail::sync_call_operator<smart_function<F>, F>::operator();
+  using detail::sync_call_operator<smart_async_function<F>, F>::operator();
 
-  /// The async form: `async(args..., token)`; the token defaults to asio::use_awaitable.
+  /// The async form: `async_call(args..., token)`; the token defaults to asio::use_awaitable.
   /**
    * Arguments are decay-copied into the operation (use std::ref to pass a reference; the
    * referent must then outlive the operation).
@@ -350,9 +352,9 @@ public:
    * (Asio's `completion_token_for` decides, for the signature below) and the callable takes
    * those others; otherwise every argument goes to the callable and the token is the default.
    * A call where both readings work (a generic or variadic callable given a token last, as in
-   * `w.async(1, 2, asio::use_future)` for `[](const auto&... xs) {...}`) does not compile;
-   * say which with as_token(): `w.async(1, 2, smartasync::as_token(asio::use_future))`
-   * completes through use_future, `w.async(1, 2, asio::use_future,
+   * `w.async_call(1, 2, asio::use_future)` for `[](const auto&... xs) {...}`) does not compile;
+   * say which with as_token(): `w.async_call(1, 2, smartasync::as_token(asio::use_future))`
+   * completes through use_future, `w.async_call(1, 2, asio::use_future,
    * smartasync::as_token(asio::use_awaitable))` passes it to the callable.
    *
    * @par Completion signature
@@ -363,19 +365,19 @@ public:
    * completes once it has returned (smart_options::on_cancel can opt out of that wait).
    * @par Example
    * @code
-   * auto rows = co_await search.async("asio");                    // use_awaitable
-   * search.async("asio", [](std::exception_ptr e, rows r) {...}); // callback
-   * std::future<rows> f = search.async("asio", asio::use_future);
+   * auto rows = co_await search.async_call("asio");                    // use_awaitable
+   * search.async_call("asio", [](std::exception_ptr e, rows r) {...}); // callback
+   * std::future<rows> f = search.async_call("asio", asio::use_future);
    * @endcode
    */
   template <typename... ArgsAndToken>
-  auto async(ArgsAndToken&&... xs) const {
+  auto async_call(ArgsAndToken&&... xs) const {
     constexpr auto position = detail::find_token<F, ArgsAndToken...>();
     static_assert(position != detail::token_position::ambiguous,
-                  "smartasync: the last argument of async() is both a completion token for a "
+                  "smartasync: the last argument of async_call() is both a completion token for a "
                   "call with the other arguments and an argument the callable accepts (a "
-                  "generic or variadic callable). Say which: w.async(args..., "
-                  "smartasync::as_token(token)) to complete through it, or w.async(args..., "
+                  "generic or variadic callable). Say which: w.async_call(args..., "
+                  "smartasync::as_token(token)) to complete through it, or w.async_call(args..., "
                   "value, smartasync::as_token(asio::use_awaitable)) to pass it to the callable.");
     if constexpr (position == detail::token_position::last ||
                   position == detail::token_position::marked) {
@@ -403,6 +405,12 @@ public:
     }
   }
 
+  /// The former name of async_call(), kept for one release.
+  template <typename... ArgsAndToken>
+  [[deprecated("use async_call")]] auto async(ArgsAndToken&&... xs) const {
+    return async_call(std::forward<ArgsAndToken>(xs)...);
+  }
+
   /// The pool used by the async form (default_pool() unless one was given). Only valid while
   /// that pool exists (the wrapper may outlive it: see smart_async()).
   blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
@@ -418,16 +426,16 @@ public:
 
 private:
   template <typename>
-  friend class smart_function;
+  friend class smart_async_function;
   template <typename, typename, bool, typename>
   friend struct detail::sync_call_operator;
 
   template <typename G>
-  friend smart_function<std::decay_t<G>> detail::make_smart_function(blocking_pool*, G&&,
+  friend smart_async_function<std::decay_t<G>> detail::make_smart_function(blocking_pool*, G&&,
                                                                      smart_options,
                                                                      smartasync::source_location);
 
-  explicit smart_function(std::shared_ptr<const detail::smart_state<F>> state)
+  explicit smart_async_function(std::shared_ptr<const detail::smart_state<F>> state)
       : state_(std::move(state)) {}
 
   template <typename... Args>
@@ -475,11 +483,11 @@ private:
   std::shared_ptr<const detail::smart_state<F>> state_;
 };
 
-/// A smart_function of any callable with this signature, for storing as a member:
+/// A smart_async_function of any callable with this signature, for storing as a member:
 /**
  * @code
  * class repository {
- *   smartasync::any_smart_function<std::vector<row>(std::string)> search_;
+ *   smartasync::any_smart_async_function<std::vector<row>(std::string)> search_;
  * public:
  *   explicit repository(smartasync::blocking_pool& pool)
  *       : search_(smartasync::smart_async(pool, [this](std::string q) { return db_.search(q); },
@@ -490,11 +498,20 @@ private:
  * callable. Cost: one std::function call more per call.
  */
 template <typename Signature>
-using any_smart_function = smart_function<std::function<Signature>>;
+using any_smart_async_function = smart_async_function<std::function<Signature>>;
+
+/// The former name of smart_async_function, kept for one release.
+template <typename F>
+using smart_function [[deprecated("use smart_async_function")]] = smart_async_function<F>;
+
+/// The former name of any_smart_async_function, kept for one release.
+template <typename Signature>
+using any_smart_function [[deprecated("use any_smart_async_function")]] =
+    any_smart_async_function<Signature>;
 
 namespace detail {
 template <typename G>
-smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
                                                     smartasync::source_location where) {
   using F = std::decay_t<G>;
@@ -502,19 +519,19 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                 "smartasync::smart_async: the callable must be copy- or move-constructible into "
                 "the wrapper; wrap one that is neither in std::ref (it must then outlive the "
                 "wrapper) or a std::shared_ptr.");
-  return smart_function<F>(std::make_shared<const detail::smart_state<F>>(
+  return smart_async_function<F>(std::make_shared<const detail::smart_state<F>>(
       detail::smart_state<F>{std::forward<G>(fn), pool,
                              pool ? detail::pool_access::lifeline(*pool) : nullptr,
                              detail::intern_call_site(std::move(options.name), options.on_loop,
                                                       where),
-                             options.on_cancel == running_cancel::abandon_call}));
+                             options.on_cancel == running_cancel::abandon}));
 }
 } // namespace detail
 
 /// Not part of the API (an implementation detail of smart_async that was visible here).
 template <typename G>
 [[deprecated("use smartasync::smart_async(pool, fn, options) or smart_async(fn, options)")]]
-smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
                                                     smartasync::source_location where) {
   return detail::make_smart_function(pool, std::forward<G>(fn), std::move(options), where);
@@ -530,7 +547,7 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
- * @returns A smart_function: `w(args...)` calls, `co_await w.async(args...)` offloads.
+ * @returns A smart_async_function: `w(args...)` calls, `co_await w.async_call(args...)` offloads.
  *
  * @par Example
  * @code
@@ -538,11 +555,11 @@ smart_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
  * auto search = smartasync::smart_async(pool, [&db](std::string q) { return db.search(q); },
  *                                       {.name = "catalog search"});
  * auto rows = search("asio");                  // CLI: inline, no thread hop
- * auto rows = co_await search.async("asio");   // server: offloaded, the loop stays free
+ * auto rows = co_await search.async_call("asio");   // server: offloaded, the loop stays free
  * @endcode
  */
 template <typename G>
-smart_function<std::decay_t<G>>
+smart_async_function<std::decay_t<G>>
 smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
   return detail::make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
@@ -551,7 +568,7 @@ smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
 /// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
 template <typename G>
   requires(!std::is_same_v<std::decay_t<G>, blocking_pool>)
-smart_function<std::decay_t<G>>
+smart_async_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {
   return detail::make_smart_function(nullptr, std::forward<G>(fn), std::move(options), where);

@@ -11,6 +11,7 @@
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/context_carrier.hpp"
 #include "smartasync/deadline.hpp"
+#include "smartasync/deferred.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/fan_out.hpp"

@@ -44,7 +44,7 @@ template <typename T, typename Executor>
 struct is_awaitable<asio::awaitable<T, Executor>> : std::true_type {};
 
 /// An operation that is not yet an awaitable but becomes one when given use_awaitable: a
-/// deferred operation (`op(asio::experimental::deferred)`) or any other lazy initiation.
+/// deferred operation (`op(smartasync::deferred)`) or any other lazy initiation.
 template <typename Op>
 concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
                              requires(Op&& op) { std::move(op)(asio::use_awaitable); };
@@ -157,9 +157,9 @@ timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration ti
 /**
  * @param op An awaitable (`asio::awaitable<T, Executor>`) or a deferred operation: anything
  *        that becomes an awaitable when given `asio::use_awaitable`, such as
- *        `timer.async_wait(deferred)`, `smartasync::async_offload(pool, f, deferred)` or
- *        `wrapper.async(args..., deferred)` (`deferred` is asio::deferred, or
- *        asio::experimental::deferred before Asio 1.26).
+ *        `timer.async_wait(smartasync::deferred)`,
+ *        `smartasync::async_offload(pool, f, smartasync::deferred)` or
+ *        `wrapper.async_call(args..., smartasync::deferred)`.
  * @param timeout How long to wait, measured on std::chrono::steady_clock from the co_await
  *        (not from the call to with_timeout: the result can be made first and awaited later).
  * @returns An awaitable yielding what `op` yields. At the deadline it throws
@@ -170,7 +170,7 @@ timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration ti
  *            offloaded call is counted as `timed_out`).
  *          Any other failure of `op` is rethrown unchanged, so a timeout is always
  *          distinguishable from other failures. The answer and the count are the same whether
- *          `op` is an awaitable (`w.async(x)`) or a deferred operation (`w.async(x, deferred)`).
+ *          `op` is an awaitable (`w.async_call(x)`) or a deferred operation (`w.async_call(x, smartasync::deferred)`).
  *
  * @par Completion signature
  * The same as `co_await op`. A non-void T must be default-constructible (a co_spawn rule).
@@ -204,7 +204,7 @@ timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration ti
  * @par Example
  * @code
  * try {
- *   auto rows = co_await smartasync::with_timeout(query.async(sql), 2s);
+ *   auto rows = co_await smartasync::with_timeout(query.async_call(sql), 2s);
  * } catch (const smartasync::system_error& e) {
  *   if (e.code() == smartasync::error::deadline_expired) { ... } // never started
  *   if (e.code() == smartasync::error::timeout) { ... }          // ran, and overran

@@ -215,7 +215,7 @@ private:
             .kind = diagnostic_kind::loop_blocked,
             .message = fmt::format(
                 "thread {} of {} has been stuck for {:.1f} ms (threshold {} ms) in {}; the "
-                "loop's other threads carry on. Await it with co_await w.async(...) instead",
+                "loop's other threads carry on. Await it with co_await w.async_call(...) instead",
                 detail::thread_text(slot->thread), label(), ms, options.threshold.count(),
                 call.describe()),
             .name = options.name,
@@ -244,7 +244,7 @@ private:
         std::lock_guard slot_lock(loop_thread_slot->mutex);
         const auto& call = loop_thread_slot->current;
         if (call.site)
-          return fmt::format("culprit: {}; await it with co_await w.async(...) instead",
+          return fmt::format("culprit: {}; await it with co_await w.async_call(...) instead",
                              call.describe());
       }
       return "culprit: no smartasync-wrapped call was running inline on it; look for other "

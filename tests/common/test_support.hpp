@@ -2,6 +2,7 @@
 #ifndef SMARTASYNC_TESTS_COMMON_TEST_SUPPORT_HPP
 #define SMARTASYNC_TESTS_COMMON_TEST_SUPPORT_HPP
 
+#include <smartasync/deferred.hpp>
 #include <smartasync/diagnostics.hpp>
 
 #include "asio_flavour.hpp"
@@ -12,11 +13,6 @@
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
-#if SMARTASYNC_ASIO_VERSION >= 102600
-#include SMARTASYNC_ASIO_HEADER(deferred.hpp)
-#else
-#include SMARTASYNC_ASIO_HEADER(experimental/deferred.hpp)
-#endif
 
 #include <chrono>
 #include <condition_variable>
@@ -32,13 +28,8 @@
 
 namespace test_support {
 
-// The deferred completion token: asio::experimental::deferred up to Asio 1.24, asio::deferred
-// from 1.26 on (1.36 has only the latter).
-#if SMARTASYNC_ASIO_VERSION >= 102600
-inline constexpr auto& deferred = asio::deferred;
-#else
-inline constexpr auto& deferred = asio::experimental::deferred;
-#endif
+// The deferred completion token (the library's spelling, which compiles on every Asio).
+inline constexpr const smartasync::deferred_t& deferred = smartasync::deferred;
 
 // A one-shot gate: threads wait() until someone open()s it. Lets tests hold a pool worker
 // busy for exactly as long as they need, with no sleeps.

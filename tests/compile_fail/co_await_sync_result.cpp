@@ -1,4 +1,4 @@
-// `co_await w(x)` where `co_await w.async(x)` was meant. From Asio 1.28 (Boost 1.82) on, Asio's
+// `co_await w(x)` where `co_await w.async_call(x)` was meant. From Asio 1.28 (Boost 1.82) on, Asio's
 // promise refuses the sync form's plain result. (Asio 1.22-1.26 took a bool as
 // this_coro::throw_if_cancelled; smart_async.test.cpp checks that the call is reported there.)
 // asio-at-least: 102800
@@ -12,7 +12,7 @@
 
 namespace net = SMARTASYNC_ASIO_NAMESPACE;
 
-net::awaitable<void> handler(const smartasync::smart_function<bool (*)(int)>& check) {
+net::awaitable<void> handler(const smartasync::smart_async_function<bool (*)(int)>& check) {
   co_await check(1);
 }
 

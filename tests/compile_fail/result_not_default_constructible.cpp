@@ -8,5 +8,5 @@ struct no_default {
 int main() {
   smartasync::blocking_pool pool{1};
   auto w = smartasync::smart_async(pool, [] { return no_default{1}; });
-  w.async(smartasync::asio::use_future).get();
+  w.async_call(smartasync::asio::use_future).get();
 }

@@ -5,6 +5,6 @@
 int main() {
   smartasync::blocking_pool pool{1};
   auto w = smartasync::smart_async(pool, [](int x) { return x; });
-  auto op = w.async(std::string("not an int"));
+  auto op = w.async_call(std::string("not an int"));
   (void)op;
 }

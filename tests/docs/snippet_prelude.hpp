@@ -56,7 +56,7 @@ extern database db;
 extern asio::io_context io;
 extern asio::any_io_executor ex;
 extern std::vector<std::string> urls;
-extern smartasync::any_smart_function<std::vector<row>(std::string)> query;
+extern smartasync::any_smart_async_function<std::vector<row>(std::string)> query;
 asio::awaitable<void> send(const request& r, const std::vector<row>& result);
 asio::awaitable<page> fetch(const std::string& url);
 asio::awaitable<int> count();
@@ -69,7 +69,7 @@ asio::awaitable<void> publish(int value);
   [[maybe_unused]] asio::io_context& ioc = ::io;                                                  \
   [[maybe_unused]] asio::steady_timer timer(ioc);                                                 \
   [[maybe_unused]] logger log;                                                                    \
-  [[maybe_unused]] smartasync::any_smart_function<std::string(std::string)> lookup =              \
+  [[maybe_unused]] smartasync::any_smart_async_function<std::string(std::string)> lookup =              \
       smartasync::smart_async(pool, [&db](std::string key) { return db.get(key); });
 
 #endif // SMARTASYNC_TESTS_DOCS_SNIPPET_PRELUDE_HPP

@@ -18,7 +18,7 @@ int main() {
   auto twice = smartasync::smart_async(pool, [](int x) { return 2 * x; });
   net::io_context ioc;
   auto result = net::co_spawn(ioc, [&]() -> net::awaitable<int> {
-    co_return co_await twice.async(20) + twice(1);
+    co_return co_await twice.async_call(20) + twice(1);
   }, net::use_future);
   ioc.run();
   const int value = result.get();

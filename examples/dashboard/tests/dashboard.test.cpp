@@ -145,7 +145,7 @@ struct dashboard_fixture {
         search(sqlite_search::make_catalog_search(pool, connections)),
         count(smartasync::smart_async(pool, catalog_count{&connections})),
         controller(io, make_options(tweak),
-                   [this]() -> asio::awaitable<std::size_t> { return count.async(); }),
+                   [this]() -> asio::awaitable<std::size_t> { return count.async_call(); }),
         server(io, sqlite_search::make_backend(search), server_options()) {
     server.start();
     loop = std::thread([this] { io.run(); });
@@ -200,8 +200,8 @@ struct dashboard_fixture {
   std::filesystem::path db;
   catalog::connection_pool connections;
   smartasync::blocking_pool pool;
-  smartasync::smart_function<sqlite_search::catalog_search> search;
-  smartasync::smart_function<catalog_count> count;
+  smartasync::smart_async_function<sqlite_search::catalog_search> search;
+  smartasync::smart_async_function<catalog_count> count;
   asio::io_context io{1};
   dashboard::controller controller;
   sqlite_search::search_server server;

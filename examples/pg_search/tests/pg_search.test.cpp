@@ -258,7 +258,7 @@ TEST_CASE("a cancelled call interrupts its query on the server, and the connecti
     asio::cancellation_signal cancel;
     std::promise<std::error_code> completed;
     asio::post(io, [&] {
-      sleep.async(30.0, asio::bind_cancellation_slot(cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+      sleep.async_call(30.0, asio::bind_cancellation_slot(cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
                                                         std::error_code code;
                                                         try {
                                                           if (e)

@@ -62,7 +62,7 @@ struct catalogue_fixture {
   catalog::testing::temp_dir dir;
   catalog::connection_pool connections{make_catalogue(dir), 2};
   smartasync::blocking_pool pool{2, 64};
-  smartasync::smart_function<catalog_search> search = make_catalog_search(pool, connections);
+  smartasync::smart_async_function<catalog_search> search = make_catalog_search(pool, connections);
   running_server server{make_backend(search)};
 };
 
@@ -484,7 +484,7 @@ TEST_CASE("a search running past the shutdown grace is answered 503 and run() re
   auto search = smartasync::smart_async(pool, slow_search{g},
                                         {.name = "slow test search",
                                          .on_loop = smartasync::loop_call_policy::report,
-                                         .on_cancel = smartasync::running_cancel::abandon_call});
+                                         .on_cancel = smartasync::running_cancel::abandon});
   asio::io_context io{1};
   search_server server(io, make_backend(search), {.shutdown_grace = std::chrono::milliseconds(50)});
   server.start();

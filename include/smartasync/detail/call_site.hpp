@@ -161,7 +161,7 @@ call_identity identity_of(const Work& work) noexcept {
 inline std::string call_site::strict_message(const call_origin& origin) const {
   return fmt::format("smartasync: blocking call {} was called synchronously on a thread "
                      "running an event loop (loop_call_policy::strict), {}; await it instead: "
-                     "co_await w.async(...) or w.async(..., token)",
+                     "co_await w.async_call(...) or w.async_call(..., token)",
                      display_name(), origin.describe(*this));
 }
 
@@ -289,8 +289,8 @@ public:
           .kind = diagnostic_kind::blocking_call_on_loop,
           .message = fmt::format(
               "blocking call {} ran for {:.3f} ms inline on event-loop thread {}, {}; every "
-              "other handler on that loop waited. Await it instead: co_await w.async(...) or "
-              "w.async(..., token). (Reported again at most once per repeat interval{}.)",
+              "other handler on that loop waited. Await it instead: co_await w.async_call(...) or "
+              "w.async_call(..., token). (Reported again at most once per repeat interval{}.)",
               site_.display_name(), ms, thread_text(std::this_thread::get_id()), origin_.describe(site_),
               more_since(*unreported)),
           .name = site_.name,

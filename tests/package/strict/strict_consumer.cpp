@@ -21,11 +21,11 @@ namespace {
 
 net::awaitable<int> exercise(smartasync::blocking_pool& pool) {
   auto twice = smartasync::smart_async(pool, [](int x) { return 2 * x; });
-  int sum = co_await twice.async(1) + co_await twice.async(1);
+  int sum = co_await twice.async_call(1) + co_await twice.async_call(1);
 
   auto three = [] { return 3; };
   sum += co_await smartasync::async_offload(pool, three);
-  sum += co_await smartasync::with_timeout(twice.async(2), 10s);
+  sum += co_await smartasync::with_timeout(twice.async_call(2), 10s);
 
   smartasync::serial_lane lane{pool};
   auto four = [] { return 4; };
