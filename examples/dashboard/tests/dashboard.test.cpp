@@ -497,6 +497,7 @@ TEST_CASE("a heartbeat or metrics period that is not positive is refused at cons
   CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(0), milliseconds(500)), none), std::invalid_argument);
   CHECK_THROWS_AS(dashboard::controller(io, options(milliseconds(10), milliseconds(-1)), none), std::invalid_argument);
   CHECK_NOTHROW(dashboard::controller(io, options(milliseconds(10), milliseconds(500)), none));
+}
 
 TEST_CASE("a source that changes during the sync fails it: nothing committed, every client is told why",
           "[dashboard][snapshot]") {

@@ -674,7 +674,7 @@ private:
                                                "executor and threw on pool worker {}: {}. The "
                                                "exception is dropped; catch it in the handler, "
                                                "or bind the handler to an executor.",
-                                               who.describe(), std::this_thread::get_id(), what),
+                                               who.describe(), thread_text(std::this_thread::get_id()), what),
                         .name = who.site ? who.site->name : std::string(),
                         .where = who.site ? who.site->created_at : smartasync::source_location{},
                         .duration = {},
