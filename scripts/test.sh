@@ -4,7 +4,9 @@
 # full run leaves out what another configuration already covers, to stay well inside CI's time:
 # the plain clang 14 preset, whose compiler the TSan preset and the "boost-1.81 clang" row
 # build with -Werror, and the examples in the plain gcc build, which the ASan build compiles
-# with the same gcc and warnings. `scripts/test.sh gcc` or `clang` runs those presets whole.)
+# with the same gcc and warnings, except the PostgreSQL example's tests, which run only without
+# a sanitizer and so run in the gcc build. `scripts/test.sh gcc` or `clang` runs those presets
+# whole.)
 # Then the matrix (the README's table): the library's own tests and the package consumers, no
 # examples,
 #  * against the standalone Asio, Boost.Asio and fmt releases of Debian's other suites (headers
@@ -68,6 +70,13 @@ for preset in "${presets[@]}"; do
   cmake --preset "$preset" ${preset_args[$preset]:-} >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
+  # The PostgreSQL example's tests run only without a sanitizer (libpq and the server are not
+  # instrumented): when this run builds the examples only under the sanitizers, they run here.
+  if [[ $preset == gcc && ${preset_args[gcc]:-} == -DSMARTASYNC_BUILD_EXAMPLES=OFF ]]; then
+    cmake --preset gcc -DSMARTASYNC_BUILD_EXAMPLES=ON >/dev/null
+    cmake --build --preset gcc -j "$jobs" --target pg_search_tests
+    ctest --preset gcc -j "$jobs" -R '^pg_search: '
+  fi
 done
 
 if ((${#rows[@]})); then
