@@ -75,7 +75,7 @@ for preset in "${presets[@]}"; do
   if [[ $preset == gcc && ${preset_args[gcc]:-} == -DSMARTASYNC_BUILD_EXAMPLES=OFF ]]; then
     cmake --preset gcc -DSMARTASYNC_BUILD_EXAMPLES=ON >/dev/null
     cmake --build --preset gcc -j "$jobs" --target pg_search_tests
-    ctest --preset gcc -j "$jobs" -R '^pg_search: '
+    ctest --preset gcc -j "$jobs" -R '^pg_search:'
   fi
 done
 
