@@ -17,6 +17,7 @@
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_allocator.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
+#include SMARTASYNC_ASIO_HEADER(system_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_awaitable.hpp)
 
 #include <atomic>
@@ -82,7 +83,9 @@ struct complete_pool_gone {
   template <typename Handler, typename Work>
   static void complete(Handler&& handler) {
     using result_type = work_result_t<std::decay_t<Work>>;
-    auto executor = asio::get_associated_executor(handler);
+    // A handler without an executor of its own completes on the system executor: there is no
+    // pool left to run it, and Asio 1.37+'s default (an inline executor) cannot take a post.
+    auto executor = asio::get_associated_executor(handler, asio::system_executor());
     auto allocator = asio::get_associated_allocator(handler);
     asio::post(executor,
                asio::bind_allocator(allocator, [h = std::forward<Handler>(handler)]() mutable {
