@@ -6,6 +6,6 @@
 int main() {
   smartasync::blocking_pool pool{1};
   auto count = smartasync::smart_async(pool, [](const auto&... xs) { return sizeof...(xs); });
-  auto n = count.async_call(1, 2, asio::use_future);
+  auto n = count.async_call(1, 2, smartasync::asio::use_future);
   (void)n;
 }
