@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 namespace net = smartasync::asio;
@@ -34,6 +35,18 @@ int main() {
   const smartasync::error_code timeout = smartasync::error::timeout;
   const bool errors_ok = timeout == smartasync::error::timeout &&
                          timeout.message() == "the operation timed out";
+
+  // The header's version is the one the package says (find_package, pkg-config).
+#if defined(SMARTASYNC_EXPECTED_VERSION_STRING)
+  char header_version[32];
+  std::snprintf(header_version, sizeof header_version, "%d.%d.%d", SMARTASYNC_VERSION_MAJOR,
+                SMARTASYNC_VERSION_MINOR, SMARTASYNC_VERSION_PATCH);
+  if (std::strcmp(header_version, SMARTASYNC_EXPECTED_VERSION_STRING) != 0) {
+    std::fprintf(stderr, "the header says %s, the package %s\n", header_version,
+                 SMARTASYNC_EXPECTED_VERSION_STRING);
+    return EXIT_FAILURE;
+  }
+#endif
 
   std::printf("smartasync %d.%d.%d consumer on %s %d: %d\n", SMARTASYNC_VERSION_MAJOR,
               SMARTASYNC_VERSION_MINOR, SMARTASYNC_VERSION_PATCH, flavour,
