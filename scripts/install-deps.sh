@@ -14,6 +14,7 @@ packages=(
   libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev zlib1g-dev
   libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
   chromium # examples/dashboard's browser test (the asan and gcc presets), driven by playwright-core from npm
+  doxygen debhelper lintian # the API reference (scripts/docs.sh); the Debian package (scripts/package.sh)
 )
 # The browser test also needs node and npm. Debian's are packages `nodejs` and `npm`; a machine
 # may have them from elsewhere (NodeSource's nodejs brings npm, and conflicts with Debian's), so

@@ -208,9 +208,12 @@ private:
 /// Keeps a carrier registered; unregisters it when destroyed. Move-only.
 class context_registration {
 public:
+  /// Holds no registration.
   context_registration() = default;
+  /// Takes over `other`'s registration; `other` then holds none.
   context_registration(context_registration&& other) noexcept
       : remove_(std::exchange(other.remove_, nullptr)) {}
+  /// Unregisters the carrier held, then takes over `other`'s.
   context_registration& operator=(context_registration&& other) noexcept {
     if (this != &other) {
       reset();

@@ -90,6 +90,7 @@ private:
  */
 template <typename CompletionToken>
 struct deadline_token {
+  /// The completion token the operation completes through.
   CompletionToken token;
   /// The deadline, when given as a time point.
   std::chrono::steady_clock::time_point deadline;

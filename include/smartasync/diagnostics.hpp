@@ -42,7 +42,9 @@ enum class diagnostic_kind {
 /// A report from smartasync. `message` is complete and human-readable; the other fields
 /// carry the same facts for programs that route reports to their own logger.
 struct diagnostic {
+  /// What happened.
   diagnostic_kind kind{};
+  /// The whole report, human-readable.
   std::string message{};
   /// The wrapped function's name ("" when unnamed or not applicable).
   std::string name{};

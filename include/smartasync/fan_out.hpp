@@ -36,12 +36,14 @@ namespace SMARTASYNC_NAMESPACE {
 struct fail_fast_t {
   explicit fail_fast_t() = default;
 };
+/// The fail_fast_t policy, to pass to fan_out.
 inline constexpr fail_fast_t fail_fast{};
 
 /// Policy tag: run every input; report each one's value or exception.
 struct collect_all_t {
   explicit collect_all_t() = default;
 };
+/// The collect_all_t policy, to pass to fan_out.
 inline constexpr collect_all_t collect_all{};
 
 /// Progress callback: (inputs finished so far, total inputs).
@@ -51,11 +53,14 @@ using progress_callback = std::function<void(std::size_t done, std::size_t total
 template <typename T>
 class outcome {
 public:
+  /// A success holding `value`.
   explicit outcome(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+  /// A failure holding the operation's exception.
   explicit outcome(std::exception_ptr error) : state_(std::in_place_index<1>, std::move(error)) {}
 
   /// True when the operation succeeded.
   bool has_value() const noexcept { return state_.index() == 0; }
+  /// has_value().
   explicit operator bool() const noexcept { return has_value(); }
 
   /// The value; rethrows the operation's exception if it failed.
@@ -63,10 +68,12 @@ public:
     rethrow_if_error();
     return std::get<0>(state_);
   }
+  /// The value; rethrows the operation's exception if it failed.
   const T& value() const& {
     rethrow_if_error();
     return std::get<0>(state_);
   }
+  /// The value, moved out; rethrows the operation's exception if it failed.
   T&& value() && {
     rethrow_if_error();
     return std::get<0>(std::move(state_));
@@ -89,15 +96,20 @@ private:
 template <>
 class outcome<void> {
 public:
+  /// A success.
   outcome() = default;
+  /// A failure holding the operation's exception.
   explicit outcome(std::exception_ptr error) : error_(std::move(error)) {}
+  /// True when the operation succeeded.
   bool has_value() const noexcept { return !error_; }
+  /// has_value().
   explicit operator bool() const noexcept { return has_value(); }
   /// Rethrows the operation's exception if it failed.
   void value() const {
     if (error_)
       std::rethrow_exception(error_);
   }
+  /// The exception, or nullptr on success.
   std::exception_ptr error() const noexcept { return error_; }
 
 private:

@@ -25,10 +25,13 @@ struct pool_stats {
   std::size_t threads = 0;
   /// An elastic pool's bounds (pool_options::threads and max_threads).
   std::size_t min_threads = 0;
+  /// The most workers an elastic pool may have (pool_options::max_threads).
   std::size_t max_threads = 0;
   /// Workers an elastic pool started beyond its minimum, and idle ones it retired, ever.
   std::uint64_t threads_added = 0;
+  /// Idle workers an elastic pool retired, ever.
   std::uint64_t threads_retired = 0;
+  /// How many admitted operations may wait for a worker (pool_options::queue_capacity).
   std::size_t queue_capacity = 0;
   /// Admitted operations waiting for a worker (at most queue_capacity).
   std::size_t queued = 0;
@@ -44,6 +47,7 @@ struct pool_stats {
   /// Operations whose callable returned (completed) or threw (failed), not cancelled while it
   /// ran (those count as cancelled or timed_out).
   std::uint64_t completed = 0;
+  /// Operations whose callable threw (see completed).
   std::uint64_t failed = 0;
   /// Operations completed with operation_aborted (cancelled queued or running, or shut down),
   /// other than the two kinds below.
@@ -63,12 +67,17 @@ struct pool_stats {
 
 /// A latency distribution: count, median, 99th percentile (within 12.5%) and exact maximum.
 struct latency_summary {
+  /// How many durations were recorded.
   std::uint64_t count = 0;
+  /// The median, the 99th percentile (both within 12.5%) and the exact maximum.
+  ///@{
   std::chrono::nanoseconds p50{}, p99{}, max{};
+  ///@}
 };
 
 /// Counters plus the distributions of time spent queued and time spent running.
 struct pool_metrics {
+  /// The pool's counters (pool_stats).
   pool_stats counts;
   /// From submission to a worker picking the operation up; every accepted operation that ran
   /// (one clock read on the submitting thread; the worker's side reuses its run-time clock

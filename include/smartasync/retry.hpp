@@ -140,6 +140,7 @@ inline bool is_transient(std::exception_ptr e) noexcept {
  * together spread out instead of retrying in lock-step.
  */
 struct retry_policy {
+  /// The type of every delay below.
   using duration = std::chrono::steady_clock::duration;
 
   /// Attempts in total, the first included; at least 1.

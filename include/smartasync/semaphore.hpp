@@ -39,9 +39,12 @@ class semaphore_acquire_op;
  */
 class semaphore_permit {
 public:
+  /// A permit that owns nothing.
   semaphore_permit() noexcept = default;
+  /// Takes `other`'s permit; `other` then owns nothing.
   semaphore_permit(semaphore_permit&& other) noexcept
       : semaphore_(std::exchange(other.semaphore_, nullptr)) {}
+  /// Releases the permit held, then takes `other`'s.
   semaphore_permit& operator=(semaphore_permit&& other) noexcept {
     if (this != &other) {
       release();
@@ -110,6 +113,7 @@ protected:
  */
 class async_semaphore {
 public:
+  /// The executor waiters without an associated executor complete on.
   using executor_type = asio::any_io_executor;
 
   /// @param ex Where completions of waiters without an associated executor run.
@@ -182,6 +186,7 @@ public:
   /// The number of free units at this instant (a snapshot; it may change at once).
   std::size_t available() const noexcept { return free_.load(std::memory_order_relaxed); }
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return executor_; }
 
 private:

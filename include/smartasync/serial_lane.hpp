@@ -72,6 +72,7 @@ struct lane_stats {
 
 /// A serial_lane's counters plus the distribution of the time calls waited for the turn.
 struct lane_metrics {
+  /// The lane's counters (lane_stats).
   lane_stats counts;
   /// From submission to getting the turn (zero when the lane was idle); every call.
   latency_summary turn_wait;
@@ -570,6 +571,7 @@ auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = Com
  */
 class thread_affine_lane {
 public:
+  /// Starts the lane's own thread; `options` bound its queue as for a serial_lane.
   explicit thread_affine_lane(lane_options options = {})
       : pool_(pool_options{.threads = 1,
                            .queue_capacity = options.queue_capacity,
@@ -622,6 +624,7 @@ auto async_offload(thread_affine_lane& lane, Work&& work,
 template <typename Key, typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>>
 class keyed_lanes {
 public:
+  /// Lanes on `pool`, each created on first use with `options`.
   explicit keyed_lanes(blocking_pool& pool, lane_options options = {})
       : pool_(&pool), options_(options) {}
 

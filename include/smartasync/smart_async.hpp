@@ -310,6 +310,7 @@ detail::as_token_t<Token> as_token(Token&& token) noexcept {
 template <typename F>
 class smart_async_function : public detail::sync_call_operator<smart_async_function<F>, F> {
 public:
+  /// The wrapped callable's type.
   using function_type = F;
 
   /// Type erasure: any smart_async_function whose callable can be called as Signature converts to
@@ -550,6 +551,7 @@ smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G
  * @param fn The blocking callable, decay-copied. Its `operator() const` may take a
  * std::stop_token first, to learn that a running async call was cancelled.
  * @param options A name for reports and the loop_call_policy of the sync form.
+ * @param where Where the wrapper is created, for reports; leave it to its default (the caller).
  * @returns A smart_async_function: `w(args...)` calls, `co_await w.async_call(args...)` offloads.
  *
  * @par Example

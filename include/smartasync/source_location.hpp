@@ -27,6 +27,7 @@ using source_location = std::source_location;
 /// Where a wrapper was created or a facility was misused (std::source_location's interface).
 class source_location {
 public:
+  /// The caller's location: call with no argument (the defaults are evaluated where it is called).
   static constexpr source_location current(const char* file = __builtin_FILE(),
                                            const char* function = __builtin_FUNCTION(),
                                            std::uint_least32_t line = __builtin_LINE(),
@@ -40,9 +41,13 @@ public:
   }
 
   constexpr source_location() noexcept = default;
+  /// The source file's name.
   constexpr const char* file_name() const noexcept { return file_; }
+  /// The enclosing function's name.
   constexpr const char* function_name() const noexcept { return function_; }
+  /// The line number (from 1).
   constexpr std::uint_least32_t line() const noexcept { return line_; }
+  /// The column number.
   constexpr std::uint_least32_t column() const noexcept { return column_; }
 
 private:

@@ -71,16 +71,20 @@ class stream_writer {
 public:
   /// An empty writer: valid() is false.
   stream_writer() noexcept = default;
+  /// Another handle on the same stream: the stream ends when the last writer is gone.
   stream_writer(const stream_writer& other) noexcept : state_(other.state_) {
     if (state_) // copied from a live handle: the count cannot reach zero meanwhile
       state_->writers.fetch_add(1, std::memory_order_relaxed);
   }
+  /// Takes `other`'s handle; `other` is then empty.
   stream_writer(stream_writer&& other) noexcept : state_(std::move(other.state_)) {}
+  /// Releases the handle held, then shares `other`'s stream.
   stream_writer& operator=(const stream_writer& other) noexcept {
     if (this != &other)
       *this = stream_writer(other);
     return *this;
   }
+  /// Releases the handle held, then takes `other`'s.
   stream_writer& operator=(stream_writer&& other) noexcept {
     if (this != &other) {
       release();
@@ -523,12 +527,17 @@ public:
   /// Single-pass input iterator; each stream has one meaningful begin().
   class iterator {
   public:
+    /// The item type.
     using value_type = T;
+    /// Required of an iterator; never used.
     using difference_type = std::ptrdiff_t;
+    /// What dereferencing gives: the current item, which the consumer may move from.
     using reference = T&;
 
+    /// Takes `other`'s position; `other` then owns nothing (move-only).
     iterator(iterator&& other) noexcept
         : stream_(std::exchange(other.stream_, nullptr)), current_(std::move(other.current_)) {}
+    /// Stops the producer if this iterator was unfinished, then takes `other`'s position.
     iterator& operator=(iterator&& other) noexcept {
       stop_if_unfinished();
       stream_ = std::exchange(other.stream_, nullptr);
@@ -538,13 +547,18 @@ public:
     /// An iterator dropped before the end (break out of range-for) cancels the producer.
     ~iterator() { stop_if_unfinished(); }
 
+    /// The current item.
     T& operator*() const { return *current_; }
+    /// The current item's address.
     T* operator->() const { return &*current_; }
+    /// Fetches the next item, blocking until it arrives or the stream ends.
     iterator& operator++() {
       current_ = stream_->next();
       return *this;
     }
+    /// As ++it (a single-pass iterator returns nothing).
     void operator++(int) { ++*this; }
+    /// True once the stream has ended (no current item).
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
       return !it.current_.has_value();
     }
@@ -562,6 +576,7 @@ public:
 
   /// Fetches the first item (blocking) and returns an iterator to it.
   iterator begin() { return iterator(this); }
+  /// The end: an iterator equals it once the stream has ended.
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:

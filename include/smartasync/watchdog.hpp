@@ -73,6 +73,8 @@ struct watchdog_options {
  */
 class loop_watchdog {
 public:
+  /// Starts watching `context`'s event loop (an io_context, or any execution context with an
+  /// executor) from a thread of its own; see watchdog_options.
   template <typename ExecutionContext>
     requires std::derived_from<ExecutionContext, asio::execution_context> &&
              requires(ExecutionContext& context) { context.get_executor(); }
