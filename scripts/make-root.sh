@@ -5,7 +5,7 @@
 # The mirror is the one this machine's apt already uses (scripts/debian-mirror.sh); nothing is
 # installed on the machine itself except debootstrap.
 #
-# Usage: scripts/make-root.sh [sid|trixie]     prints the root's path (only that) on stdout
+# Usage: scripts/make-root.sh [sid|trixie|bookworm]     prints the root's path (only that) on stdout
 #   SMARTASYNC_ROOTS  cache folder of the roots (default /var/cache/smartasync-roots)
 # The root is stamped with its suite and package list: a second run is a no-op; a different package
 # list rebuilds it. It is built in <root>.new and renamed only once complete, so an interrupted run
@@ -22,7 +22,11 @@ case $suite in
                  cmake ninja-build ccache libasio-dev libfmt-dev libcatch2-dev) ;;
   trixie) packages=(g++-14 clang-19 libc++-19-dev libc++abi-19-dev
                     cmake ninja-build ccache libasio-dev libfmt-dev libcatch2-dev) ;;
-  *) echo "make-root: unknown suite '$suite' (sid or trixie)" >&2; exit 2 ;;
+  # A user's bookworm machine with only what the library needs (standalone Asio, no Boost), for
+  # scripts/package.sh: the Debian package installed into it must serve a find_package and a
+  # pkg-config consumer, and the source tree must install with nothing more.
+  bookworm) packages=(g++ make cmake pkg-config libasio-dev libfmt-dev) ;;
+  *) echo "make-root: unknown suite '$suite' (sid, trixie or bookworm)" >&2; exit 2 ;;
 esac
 
 roots=${SMARTASYNC_ROOTS:-/var/cache/smartasync-roots}
