@@ -20,12 +20,23 @@
 # The presets and rows keep line tables only (-g1, or no -g in the rows): sanitizer reports and
 # backtraces still name file:line, and full -g made every compile 1.6x (gcc) to 1.9x (clang)
 # slower. The documentation's code blocks compile in the gcc preset only.
-# Usage: scripts/test.sh [all|quick|matrix|roots|row "PARTS"...|PRESET...]
+# Usage: scripts/test.sh [all|quick|matrix|roots|package|row "PARTS"...|PRESET...]
 #   quick: the gcc preset only; matrix: every matrix row; roots: only the rows in a root;
 #   row: the host rows given, e.g. scripts/test.sh row "boost-1.81 clang"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+
+# ---- Packaging phase: `scripts/test.sh package`, and the last phase of the full run. ----
+# The API reference (doxygen, every public name documented, warnings fail) and the Debian
+# package (built, lintian, installed into a cached clean bookworm root and consumed there).
+run_package_phase() {
+  echo "=== package: API reference, Debian package ($((SECONDS - start)) s)"
+  scripts/docs.sh build/docs
+  scripts/package.sh
+}
+if [[ ${1:-} == package ]]; then start=$SECONDS; run_package_phase; exit 0; fi
+# ---- end of the packaging phase (its call in the full run is at the end) ----
 
 # The host rows: each is a set of dependencies from other Debian releases (unpacked by
 # scripts/fetch-deps-matrix.sh) plus, optionally, the compiler. Bookworm's own Asio 1.22, fmt 9,
@@ -164,6 +175,7 @@ for row in "${roots[@]}"; do
   run_root_row "$row"
   echo "=== $row passed in $((SECONDS - row_start)) s"
 done
+[[ ${1:-all} == all ]] && run_package_phase # the packaging phase (see above)
 matrix_list=""
 ((${#rows[@]})) && matrix_list="; matrix: $(printf '[%s] ' "${rows[@]}")"
 echo "=== test configurations passed: ${presets[*]}${matrix_list}${roots[*]:+; roots: ${roots[*]}} ($((SECONDS - start)) s)"
