@@ -2,7 +2,7 @@
 # Builds the Debian package and tests it as a user would meet it.
 #  1. `dpkg-buildpackage -us -uc -b` on a copy of the source tree (git's files, so nothing from a
 #     build folder) in build/package/: libsmartasync-dev_<version>_all.deb;
-#  2. lintian on it: no error (warnings are printed);
+#  2. lintian on it: no error and no warning;
 #  3. in a clean Debian bookworm root holding only the library's own dependencies
 #     (scripts/make-root.sh bookworm, built once and cached; scripts/in-root.sh runs in it):
 #     the source tree configures and installs with nothing more (the tests and examples skipped,
@@ -44,10 +44,10 @@ dpkg-deb --field "$deb" Package Version Architecture Depends | sed 's/^/  /'
 dpkg-deb --contents "$deb" | awk '{print "  " $6}' | grep -E '\.(hpp|cmake|pc)$|/doc/' | sed -n '1,200p' |
   awk '/\.hpp$/ {h++; next} {print} END {print "  (" h " headers)"}'
 
-# 2. lintian: errors fail, warnings are shown.
+# 2. lintian: an error or a warning fails (the one overridden warning says why, in debian/).
 echo "=== lintian ($((SECONDS - start)) s)"
-lintian --fail-on error --display-level '>=warning' "$out"/smartasync_"${version}"_*.changes ||
-  { echo "package: lintian reports errors" >&2; exit 1; }
+lintian --allow-root --fail-on error,warning --display-level '>=warning' "$out"/smartasync_"${version}"_*.changes ||
+  { echo "package: lintian reports errors or warnings (above)" >&2; exit 1; }
 
 [[ ${1:-} == --no-root ]] && { echo "=== package built and checked in $((SECONDS - start)) s"; exit 0; }
 
