@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 out=${1:-build/docs}
 command -v doxygen >/dev/null || { echo "docs: doxygen is missing (Debian: doxygen)" >&2; exit 1; }
 version=$(sed -n 's|^#define SMARTASYNC_VERSION [0-9]* // \(.*\)$|\1|p' include/smartasync/version.hpp)
-rm -rf "$out"
+# Only what this script writes is replaced (OUTPUT_DIR may hold other things).
+rm -rf "$out/html" "$out/warnings.log"
 mkdir -p "$out"
 # The Doxyfile, then what depends on this run. WARN_AS_ERROR=FAIL_ON_WARNINGS: doxygen reports
 # every warning, then exits non-zero.
