@@ -1,10 +1,10 @@
-cmake_minimum_required(VERSION 3.23)
 # cmake -DSOURCE_DIR=... -DWORK_DIR=... -DGENERATOR=... "-DOPTIONS=a;b" -P only_library_deps.cmake
 # Installing needs only the library's own dependencies. On a machine where the tests' and the
 # examples' are missing (hidden here with CMAKE_DISABLE_FIND_PACKAGE_<name>), a plain configure
 # skips them, each with one line naming what it would need, and `cmake --install` (nothing to
 # build: the library is headers) installs a usable package. Asked for explicitly, a part whose
 # dependencies are missing stops the configure instead.
+cmake_minimum_required(VERSION 3.23) # script mode: today's policies
 set(_hide -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON)
 file(REMOVE_RECURSE ${WORK_DIR})
 

@@ -1,9 +1,9 @@
-cmake_minimum_required(VERSION 3.23)
 # cmake -DPKG_CONFIG=... -DPC_PATH=DIR -DMODULE=smartasync[-boost] -DCXX=... "-DCXX_FLAGS=..."
 #       "-DDEPS_CFLAGS=..." -DSOURCE=consumer.cpp -DOUTPUT=FILE -DEXPECTED_VERSION=X.Y.Z -P pkg_config.cmake
 # A consumer that knows nothing of CMake: compiled and linked with `pkg-config --cflags --libs`
 # and nothing else, then run. (DEPS_CFLAGS is empty when Asio, Boost and fmt are the system's;
 # a matrix row passes the include directories of the ones it unpacked elsewhere.)
+cmake_minimum_required(VERSION 3.23) # script mode: today's policies
 set(ENV{PKG_CONFIG_PATH} "${PC_PATH}")
 execute_process(COMMAND ${PKG_CONFIG} --print-errors --cflags --libs ${MODULE}
                 OUTPUT_VARIABLE _flags ERROR_VARIABLE _errors RESULT_VARIABLE _rc

@@ -1,7 +1,7 @@
-cmake_minimum_required(VERSION 3.23)
 # cmake -DVERSION_FILE=.../smartasyncConfigVersion.cmake -DVERSION=X.Y.Z -P version_compatibility.cmake
 # Asks the installed version file what find_package(smartasync REQUEST) would: semantic
 # versioning, so the same major version is compatible from X.0 up to X.Y.Z, and nothing else.
+cmake_minimum_required(VERSION 3.23) # script mode: today's policies
 function(ask request expected)
   string(REPLACE "." ";" _parts "${request}")
   list(LENGTH _parts _count)

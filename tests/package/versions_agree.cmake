@@ -1,7 +1,7 @@
-cmake_minimum_required(VERSION 3.23)
 # cmake -DSOURCE_DIR=... -DPREFIX=... -DPKG_CONFIG=... -P versions_agree.cmake
 # One version, said five times: include/smartasync/version.hpp (the source of truth), the
 # installed CMake package, both pkg-config files, debian/changelog and CHANGELOG.md must agree.
+cmake_minimum_required(VERSION 3.23) # script mode: today's policies
 file(STRINGS ${SOURCE_DIR}/include/smartasync/version.hpp _line REGEX "^#define SMARTASYNC_VERSION [0-9]+")
 string(REGEX MATCH "[0-9]+" _number "${_line}")
 math(EXPR _major "${_number} / 100000")
