@@ -36,6 +36,9 @@ run_package_phase() {
   scripts/package.sh
 }
 if [[ ${1:-} == package ]]; then start=$SECONDS; run_package_phase; exit 0; fi
+# A cold bookworm root takes 7 to 10 minutes, mostly downloading: the full run builds it in the
+# background meanwhile (scripts/package.sh then waits on make-root.sh's lock, or finds it ready).
+[[ ${1:-all} == all ]] && { scripts/make-root.sh bookworm >/dev/null 2>&1 & }
 # ---- end of the packaging phase (its call in the full run is at the end) ----
 
 # The host rows: each is a set of dependencies from other Debian releases (unpacked by
