@@ -93,8 +93,9 @@ struct report_limiter {
     std::uint64_t unreported = 0;
   };
   std::mutex mutex;
-  using location_key = std::tuple<std::string, std::uint_least32_t, std::uint_least32_t>;
-  std::map<std::tuple<int, location_key, location_key>, site_state> sites;
+  // Keyed by text ("kind|file:line:column|file:line:column"): a map over a tuple of strings
+  // and numbers costs every translation unit a noticeable share of its compile time.
+  std::map<std::string, site_state, std::less<>> sites;
   std::chrono::steady_clock::duration repeat_interval = std::chrono::seconds(60);
 
   static report_limiter& instance() {
@@ -109,14 +110,22 @@ struct report_limiter {
 inline std::optional<std::uint64_t> report_due(diagnostic_kind kind,
                                                const smartasync::source_location& where,
                                                const smartasync::source_location* also = nullptr) {
-  auto key = [](const smartasync::source_location& at) {
-    return report_limiter::location_key{at.file_name(), at.line(), at.column()};
+  auto key = std::to_string(static_cast<int>(kind));
+  auto append = [&key](const smartasync::source_location& at) {
+    key += '|';
+    key += at.file_name();
+    key += ':';
+    key += std::to_string(at.line());
+    key += ':';
+    key += std::to_string(at.column());
   };
+  append(where);
+  if (also)
+    append(*also);
   auto& limiter = report_limiter::instance();
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(limiter.mutex);
-  auto [it, first] = limiter.sites.try_emplace(
-      {static_cast<int>(kind), key(where), also ? key(*also) : report_limiter::location_key{}});
+  auto [it, first] = limiter.sites.try_emplace(std::move(key));
   auto& site = it->second;
   if (!first && now - site.last_report < limiter.repeat_interval) {
     ++site.unreported;
@@ -201,11 +210,26 @@ inline void report(const diagnostic& d) noexcept {
 
 } // namespace smartasync
 
+// Formats the message; a format specification applies to it as to any string ("{:>60}").
 template <>
-struct fmt::formatter<smartasync::diagnostic> : fmt::formatter<std::string_view> {
+struct fmt::formatter<smartasync::diagnostic> {
+  // The specification is kept as text and applied with fmt's own string formatting, which
+  // fmt/core.h provides (the inherited string formatter would need fmt/format.h).
+  std::string_view spec;
+
+  constexpr auto parse(fmt::format_parse_context& ctx) {
+    auto end = ctx.begin();
+    while (end != ctx.end() && *end != '}')
+      ++end;
+    spec = std::string_view(ctx.begin(), static_cast<std::size_t>(end - ctx.begin()));
+    return end;
+  }
+
   template <typename FormatContext>
   auto format(const smartasync::diagnostic& d, FormatContext& ctx) const {
-    return fmt::formatter<std::string_view>::format(d.message, ctx);
+    if (spec.empty())
+      return fmt::format_to(ctx.out(), "{}", d.message);
+    return fmt::format_to(ctx.out(), fmt::runtime("{:" + std::string(spec) + "}"), d.message);
   }
 };
 
