@@ -5,12 +5,15 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
+#include "smartasync/detail/loop_guard.hpp"
 #include "smartasync/detail/offload_op.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/offload.hpp"
+#include "smartasync/source_location.hpp"
 #include "smartasync/this_thread.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
@@ -25,6 +28,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -42,6 +46,14 @@ struct lane_options {
   /// waits for space (an event loop's operation queues anyway, without blocking the loop), or
   /// the call is refused with error::queue_full.
   full_policy when_full = full_policy::wait;
+  /// A name for reports ("ledger writes"); the default is the lane's creation site. Kept with
+  /// the lane (keyed_lanes: shared by all its lanes): name what the lane serialises.
+  std::string name{};
+  /// What run() does on a thread running an event loop, as for a smart_async wrapper's sync
+  /// form: report (run, then report how long the loop was blocked), strict (throw
+  /// error::blocking_call_on_loop without running), silent. Contexts declared with
+  /// allow_blocking() pass.
+  loop_call_policy on_loop = loop_call_policy::report;
 };
 
 // The deprecated fields below would warn in the implicit constructors of every user's copy.
@@ -104,12 +116,16 @@ class lane_core {
 public:
   using admission = blocking_pool::admission;
 
-  lane_core(blocking_pool& pool, const lane_options& options)
-      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full) {}
+  lane_core(blocking_pool& pool, const lane_options& options, smartasync::source_location where)
+      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full),
+        site_(options.name, options.on_loop, where, blocking_entry::serial_lane) {}
   lane_core(const lane_core&) = delete;
   lane_core& operator=(const lane_core&) = delete;
 
   blocking_pool& pool() const noexcept { return *pool_; }
+
+  // Who the lane is, for the loop check of run().
+  const call_site& site() const noexcept { return site_; }
 
   bool is_current() const noexcept {
     for (const lane_scope* s = lane_scope::innermost; s; s = s->outer)
@@ -392,6 +408,7 @@ private:
   blocking_pool* pool_;
   const std::size_t capacity_;
   const full_policy policy_;
+  const call_site site_;
   mutable std::mutex mutex_;
   op_queue waiting_;    // calls waiting for the turn (empty whenever !busy_)
   bool busy_ = false;   // a call holds the turn
@@ -469,8 +486,10 @@ class serial_lane {
 public:
   /// A lane on `pool`.
   /// @throws std::invalid_argument if options.queue_capacity is 0.
-  explicit serial_lane(blocking_pool& pool, lane_options options = {})
-      : core_(make_core(pool, options)) {}
+  /// @param where Where the lane is made, named in reports; leave it defaulted.
+  explicit serial_lane(blocking_pool& pool, lane_options options = {},
+                       smartasync::source_location where = smartasync::source_location::current())
+      : core_(make_core(pool, options, where)) {}
   serial_lane(const serial_lane&) = delete;
   serial_lane& operator=(const serial_lane&) = delete;
 
@@ -494,16 +513,42 @@ public:
    * is admitted beyond the lane's queue_capacity. A worker of the lane's own pool never
    * blocks for space in a full lane with full_policy::wait: it waits for the turn beyond the
    * bound, as an event loop's call does.
+   *
+   * On a thread running an event loop it blocks the loop: lane_options::on_loop decides, as
+   * for a smart_async wrapper's sync form (report, with `called_at`; strict, throwing
+   * error::blocking_call_on_loop before `f` runs or the lane is touched; silent).
    * @throws smartasync::system_error with error::queue_full when the lane is full and its
    * policy is full_policy::reject; with asio::error::operation_aborted when the lane is
-   * destroyed before the turn comes; whatever `f` throws.
+   * destroyed before the turn comes; with error::blocking_call_on_loop (strict, see above);
+   * whatever `f` throws.
    */
   template <typename F>
-  std::invoke_result_t<F&> run(F&& f) {
-    if (core_->is_current())
-      return std::invoke(f);
+  std::invoke_result_t<F&> run(F&& f, smartasync::source_location called_at =
+                                          smartasync::source_location::current()) {
     // Our own reference: `f` may destroy the lane, and the turn is passed on after it.
     const std::shared_ptr<detail::lane_core> core = core_;
+    if (core->is_current())
+      return std::invoke(f); // the turn is this thread's: the outer call was checked
+    detail::loop_guard guard(core->site(), detail::call_origin{called_at, true});
+    return run_unchecked(core, f);
+  }
+
+  /// Current counters; cheap (one short lock).
+  lane_stats stats() const { return core_->stats(); }
+
+  /// stats() plus the distribution of the time calls waited for the turn. Callable at any
+  /// time, from any thread.
+  lane_metrics metrics() const { return core_->metrics(); }
+
+private:
+  friend struct detail::lane_access;
+
+  // run() once the loop check has passed (a smart_async wrapper over the lane made its own).
+  template <typename F>
+  static std::invoke_result_t<F&> run_unchecked(const std::shared_ptr<detail::lane_core>& core,
+                                                F& f) {
+    if (core->is_current())
+      return std::invoke(f);
     detail::lane_core::sync_turn waiter(core.get());
     if (!core->acquire_turn(waiter)) {
       // An earlier run() on this thread holds the turn and is waiting for this call to return:
@@ -519,21 +564,12 @@ public:
     return std::invoke(f);
   }
 
-  /// Current counters; cheap (one short lock).
-  lane_stats stats() const { return core_->stats(); }
-
-  /// stats() plus the distribution of the time calls waited for the turn. Callable at any
-  /// time, from any thread.
-  lane_metrics metrics() const { return core_->metrics(); }
-
-private:
-  friend struct detail::lane_access;
-
   static std::shared_ptr<detail::lane_core> make_core(blocking_pool& pool,
-                                                      const lane_options& options) {
+                                                      const lane_options& options,
+                                                      smartasync::source_location where) {
     if (options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::serial_lane needs a queue capacity of at least one");
-    return std::make_shared<detail::lane_core>(pool, options);
+    return std::make_shared<detail::lane_core>(pool, options, where);
   }
 
   std::shared_ptr<detail::lane_core> core_;
@@ -570,11 +606,17 @@ auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = Com
  */
 class thread_affine_lane {
 public:
-  explicit thread_affine_lane(lane_options options = {})
+  /// @param where Where the lane is made, named in reports; leave it defaulted.
+  explicit thread_affine_lane(lane_options options = {},
+                              smartasync::source_location where =
+                                  smartasync::source_location::current())
       : pool_(pool_options{.threads = 1,
                            .queue_capacity = options.queue_capacity,
-                           .when_full = options.when_full}) {
-    thread_ = run([] { return std::this_thread::get_id(); });
+                           .when_full = options.when_full}),
+        site_(std::move(options.name), options.on_loop, where,
+              detail::blocking_entry::thread_affine_lane) {
+    // Waiting for the thread to start is not a blocking call the policy is about.
+    thread_ = run_unchecked([] { return std::this_thread::get_id(); });
   }
   thread_affine_lane(const thread_affine_lane&) = delete;
   thread_affine_lane& operator=(const thread_affine_lane&) = delete;
@@ -586,16 +628,34 @@ public:
   blocking_pool& pool() noexcept { return pool_; }
 
   /// Runs `f()` on the lane's thread and returns what it returns (rethrows what it throws).
+  /**
+   * From any other thread it blocks until `f` has returned. On a thread running an event loop
+   * lane_options::on_loop decides, as for a smart_async wrapper's sync form (report, naming
+   * `called_at`; strict, throwing error::blocking_call_on_loop before `f` is queued; silent).
+   */
   template <typename F>
-  detail::work_result_t<std::decay_t<F>> run(F&& f) {
+  detail::work_result_t<std::decay_t<F>> run(F&& f, smartasync::source_location called_at =
+                                                        smartasync::source_location::current()) {
+    if (this_thread::current_pool() == &pool_)
+      return std::invoke(f);
+    detail::loop_guard guard(site_, detail::call_origin{called_at, true});
+    return run_unchecked(f);
+  }
+
+private:
+  friend struct detail::lane_access;
+
+  // run() once the loop check has passed (or is not wanted).
+  template <typename F>
+  detail::work_result_t<std::decay_t<F>> run_unchecked(F&& f) {
     if (this_thread::current_pool() == &pool_)
       return std::invoke(f);
     auto call = [&f]() -> decltype(auto) { return std::invoke(f); };
     return async_offload(pool_, call, asio::use_future).get();
   }
 
-private:
   blocking_pool pool_;
+  const detail::call_site site_;
   std::thread::id thread_;
 };
 
@@ -622,15 +682,18 @@ auto async_offload(thread_affine_lane& lane, Work&& work,
 template <typename Key, typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>>
 class keyed_lanes {
 public:
-  explicit keyed_lanes(blocking_pool& pool, lane_options options = {})
-      : pool_(&pool), options_(options) {}
+  /// Every lane gets `options`, name and loop policy included; reports name the key's lane by
+  /// that name and by `where`.
+  explicit keyed_lanes(blocking_pool& pool, lane_options options = {},
+                       smartasync::source_location where = smartasync::source_location::current())
+      : pool_(&pool), options_(std::move(options)), where_(where) {}
 
   /// The lane of `key`.
   serial_lane& operator[](const Key& key) {
     std::lock_guard lock(mutex_);
     auto& lane = lanes_[key];
     if (!lane)
-      lane = std::make_unique<serial_lane>(*pool_, options_);
+      lane = std::make_unique<serial_lane>(*pool_, options_, where_);
     return *lane;
   }
 
@@ -643,6 +706,7 @@ public:
 private:
   blocking_pool* pool_;
   lane_options options_;
+  smartasync::source_location where_;
   mutable std::mutex mutex_;
   std::unordered_map<Key, std::unique_ptr<serial_lane>, Hash, KeyEqual> lanes_;
 };

@@ -8,6 +8,7 @@
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/call_signature.hpp"
 #include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/loop_guard.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/offload.hpp"
 #include "smartasync/this_thread.hpp"
@@ -458,19 +459,9 @@ private:
 
   template <typename... Args>
   decltype(auto) call_on_loop(const detail::call_origin& origin, Args&&... args) const {
-    if (detail::blocking_contexts::instance().contains_this_thread())
-      return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
-    const detail::call_site& site = *state_->site;
-    switch (site.on_loop) {
-    case loop_call_policy::strict:
-      throw system_error(error::blocking_call_on_loop, site.strict_message(origin));
-    case loop_call_policy::report:
-    case loop_call_policy::silent:
-      break;
-    }
-    // Published for the watchdog; reported (report policy) after the call, even if it throws,
-    // so the report can say how long the loop was blocked.
-    detail::inline_call_scope scope(site, origin);
+    // Strict throws here, before the call; report reports when the guard goes, even if the
+    // call throws, so the report can say how long the loop was blocked.
+    detail::loop_guard guard(*state_->site, origin);
     return invoke(std::forward<Args>(args)...);
   }
 
