@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/call_target.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
 #include "smartasync/detail/loop_guard.hpp"
 #include "smartasync/detail/offload_op.hpp"
@@ -445,6 +446,27 @@ struct lane_work {
   }
 };
 
+// serial_lane::run() once the loop check has passed (a smart_async wrapper on the lane makes
+// its own). `core` is the caller's own reference: `f` may destroy the lane.
+template <typename F>
+std::invoke_result_t<F&> run_on_lane(const std::shared_ptr<lane_core>& core, F& f) {
+  if (core->is_current())
+    return std::invoke(f);
+  lane_core::sync_turn waiter(core.get());
+  if (!core->acquire_turn(waiter)) {
+    // An earlier run() on this thread holds the turn and is waiting for this call to return:
+    // run on its turn, which it keeps.
+    lane_scope turn(core.get());
+    return std::invoke(f);
+  }
+  struct pass_on_exit {
+    lane_core* lane;
+    ~pass_on_exit() { lane->pass_turn(); }
+  } pass{core.get()};
+  lane_scope turn(core.get());
+  return std::invoke(f);
+}
+
 // What async_offload(lane, ...) needs of a serial_lane: its core, shared with the operation.
 struct lane_access {
   static const std::shared_ptr<lane_core>& core(const serial_lane& lane) noexcept;
@@ -475,6 +497,9 @@ struct lane_access {
  *
  * @par Thread safety
  * Every member function may be called concurrently, except the destructor.
+ *
+ * smart_async(lane, f, options) wraps a callable whose every call goes through the lane, with
+ * a wrapper's name, reports and both forms.
  *
  * @par Example
  * @code
@@ -530,7 +555,7 @@ public:
     if (core->is_current())
       return std::invoke(f); // the turn is this thread's: the outer call was checked
     detail::loop_guard guard(core->site(), detail::call_origin{called_at, true});
-    return run_unchecked(core, f);
+    return detail::run_on_lane(core, f);
   }
 
   /// Current counters; cheap (one short lock).
@@ -542,27 +567,6 @@ public:
 
 private:
   friend struct detail::lane_access;
-
-  // run() once the loop check has passed (a smart_async wrapper over the lane made its own).
-  template <typename F>
-  static std::invoke_result_t<F&> run_unchecked(const std::shared_ptr<detail::lane_core>& core,
-                                                F& f) {
-    if (core->is_current())
-      return std::invoke(f);
-    detail::lane_core::sync_turn waiter(core.get());
-    if (!core->acquire_turn(waiter)) {
-      // An earlier run() on this thread holds the turn and is waiting for this call to return:
-      // run on its turn, which it keeps.
-      detail::lane_scope turn(core.get());
-      return std::invoke(f);
-    }
-    struct pass_on_exit {
-      detail::lane_core* lane;
-      ~pass_on_exit() { lane->pass_turn(); }
-    } pass{core.get()};
-    detail::lane_scope turn(core.get());
-    return std::invoke(f);
-  }
 
   static std::shared_ptr<detail::lane_core> make_core(blocking_pool& pool,
                                                       const lane_options& options,
@@ -594,6 +598,17 @@ auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = Com
       detail::lane_work<std::decay_t<Work>>{std::forward<Work>(work),
                                             detail::lane_access::core(lane)});
 }
+
+namespace detail {
+// thread_affine_lane::run() once the loop check has passed: `f` on the one thread of `pool`.
+template <typename F>
+work_result_t<std::decay_t<F>> run_on_thread_of(blocking_pool& pool, F& f) {
+  if (this_thread::current_pool() == &pool)
+    return std::invoke(f);
+  auto call = [&f]() -> decltype(auto) { return std::invoke(f); };
+  return async_offload(pool, call, asio::use_future).get();
+}
+} // namespace detail
 
 /// A lane whose calls all run on one dedicated thread, for handles bound to their thread.
 /**
@@ -643,15 +658,10 @@ public:
   }
 
 private:
-  friend struct detail::lane_access;
-
   // run() once the loop check has passed (or is not wanted).
   template <typename F>
   detail::work_result_t<std::decay_t<F>> run_unchecked(F&& f) {
-    if (this_thread::current_pool() == &pool_)
-      return std::invoke(f);
-    auto call = [&f]() -> decltype(auto) { return std::invoke(f); };
-    return async_offload(pool_, call, asio::use_future).get();
+    return detail::run_on_thread_of(pool_, f);
   }
 
   blocking_pool pool_;
@@ -666,6 +676,77 @@ auto async_offload(thread_affine_lane& lane, Work&& work,
   return async_offload(lane.pool(), std::forward<Work>(work),
                        std::forward<CompletionToken>(token));
 }
+
+namespace detail {
+
+// A smart_async wrapper's initiation on a serial lane: async_offload(lane, ...) while the
+// lane's pool exists. A destroyed lane refuses the call (error::pool_stopped, as a closed pool).
+struct initiate_lane_smart_call {
+  std::shared_ptr<lane_core> lane;
+  std::shared_ptr<pool_lifeline> lifeline; // the lane's pool's
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    blocking_pool* pool = lifeline->pool.load(std::memory_order_acquire);
+    if (!pool) [[unlikely]]
+      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
+    initiate_offload{pool}(std::forward<Handler>(handler),
+                           lane_work<std::decay_t<Work>>{std::forward<Work>(work), lane});
+  }
+};
+
+// A wrapper on a serial_lane holds the lane's shared state, not the lane: once the lane is
+// destroyed the state says so (closed), and nothing freed is touched.
+template <>
+struct call_target<serial_lane> {
+  std::shared_ptr<lane_core> lane;
+  std::shared_ptr<pool_lifeline> lifeline;
+
+  explicit call_target(serial_lane& l)
+      : lane(lane_access::core(l)), lifeline(pool_access::lifeline(l.pool())) {}
+
+  blocking_pool& executor_pool() const { return lane->pool(); }
+  template <typename Call>
+  std::invoke_result_t<Call&> run_sync(Call& call) const {
+    return run_on_lane(lane, call);
+  }
+  initiate_lane_smart_call initiation() const { return {lane, lifeline}; }
+};
+
+// A wrapper on a thread_affine_lane holds the lifeline of the lane's own pool, which dies with
+// the lane.
+template <>
+struct call_target<thread_affine_lane> {
+  std::shared_ptr<pool_lifeline> lifeline;
+
+  explicit call_target(thread_affine_lane& l) : lifeline(pool_access::lifeline(l.pool())) {}
+
+  blocking_pool& executor_pool() const { return pool_or_throw(); }
+  template <typename Call>
+  std::invoke_result_t<Call&> run_sync(Call& call) const {
+    blocking_pool& pool = pool_or_throw();
+    using result = std::invoke_result_t<Call&>;
+    if constexpr (std::is_reference_v<result>) {
+      // The call returns a reference: it travels back as a pointer, not as a copy.
+      auto address = [&call] { return std::addressof(call()); };
+      return static_cast<result>(*run_on_thread_of(pool, address));
+    } else {
+      return run_on_thread_of(pool, call);
+    }
+  }
+  initiate_smart_call initiation() const { return {lifeline}; }
+
+private:
+  blocking_pool& pool_or_throw() const {
+    blocking_pool* pool = lifeline->pool.load(std::memory_order_acquire);
+    if (!pool)
+      throw system_error(make_error_code(error::pool_stopped),
+                         "smart_async: the thread_affine_lane this wrapper runs on was destroyed");
+    return *pool;
+  }
+};
+
+} // namespace detail
 
 /// One serial_lane per key, created on first use, all on one pool.
 /**
