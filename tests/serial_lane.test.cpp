@@ -694,3 +694,212 @@ TEST_CASE("a lane call's captures are destroyed exactly once, whichever form awa
   }
   CHECK(counted_capture::live == 0); // one destruction too many would show as a negative count
 }
+
+namespace {
+
+// Runs `f` as a handler of `ioc` (so on a thread running an event loop) and returns.
+template <typename F>
+void on_loop(asio::io_context& ioc, F f) {
+  asio::post(ioc, std::move(f));
+  ioc.run();
+  ioc.restart();
+}
+
+bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string at_line(std::uint_least32_t line) {
+  return fmt::format("serial_lane.test.cpp:{}", line);
+}
+
+} // namespace
+
+TEST_CASE("a lane's run() on an event loop is reported by default, naming where the lane was "
+          "made and the call, and still runs",
+          "[serial_lane][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  const auto made_on = __LINE__ + 1;
+  smartasync::serial_lane lane{pool};
+  asio::io_context ioc;
+  int runs = 0;
+  std::uint_least32_t called_on = 0;
+  on_loop(ioc, [&] { called_on = __LINE__; lane.run([&] { ++runs; }); });
+  CHECK(runs == 1);
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+  CHECK(reports[0].where.line() == called_on);
+  CHECK(reports[0].created_at.line() == made_on);
+  CHECK(reports[0].thread == std::this_thread::get_id());
+  CHECK(mentions(reports[0].message, "serial_lane::run()"));
+  CHECK(mentions(reports[0].message, at_line(called_on)));
+  CHECK(mentions(reports[0].message, at_line(made_on)));
+  CHECK(mentions(reports[0].message, "async_offload(lane, f)"));
+}
+
+TEST_CASE("a lane's run() on an event loop follows the lane's loop_call_policy",
+          "[serial_lane][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  asio::io_context ioc;
+  int runs = 0;
+  std::uint_least32_t called_on = 0;
+
+  SECTION("report: one report naming the lane and the call; the call runs") {
+    smartasync::serial_lane lane{pool, {.name = "ledger"}};
+    on_loop(ioc, [&] { called_on = __LINE__; lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    const auto reports = capture.reports();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].name == "ledger");
+    CHECK(reports[0].where.line() == called_on);
+    CHECK(mentions(reports[0].message, "serial_lane::run() on lane 'ledger'"));
+    CHECK(mentions(reports[0].message, at_line(called_on)));
+  }
+  SECTION("strict: throws blocking_call_on_loop; neither the call nor the lane is touched") {
+    smartasync::serial_lane lane{pool, {.name = "ledger",
+                                        .on_loop = smartasync::loop_call_policy::strict}};
+    std::string message;
+    smartasync::error_code code;
+    on_loop(ioc, [&] {
+      try {
+        called_on = __LINE__; lane.run([&] { ++runs; });
+      } catch (const smartasync::system_error& e) {
+        code = e.code();
+        message = e.what();
+      }
+    });
+    CHECK(code == smartasync::error::blocking_call_on_loop);
+    CHECK(runs == 0);
+    CHECK(lane.stats().submitted == 0);
+    CHECK(mentions(message, "'ledger'"));
+    CHECK(mentions(message, at_line(called_on)));
+    CHECK(capture.reports().empty());
+    lane.run([&] { ++runs; }); // off the loop, strict changes nothing
+    CHECK(runs == 1);
+  }
+  SECTION("silent: runs, no report") {
+    smartasync::serial_lane lane{pool, {.on_loop = smartasync::loop_call_policy::silent}};
+    on_loop(ioc, [&] { lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    CHECK(capture.reports().empty());
+  }
+  SECTION("a context declared with allow_blocking(): runs, no report, even under strict") {
+    smartasync::serial_lane lane{pool, {.on_loop = smartasync::loop_call_policy::strict}};
+    smartasync::allow_blocking(ioc);
+    on_loop(ioc, [&] { lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    CHECK(capture.reports().empty());
+  }
+}
+
+TEST_CASE("a call made inside a lane's own run() on a loop is not reported a second time",
+          "[serial_lane][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  smartasync::serial_lane lane{pool, {.name = "nested"}};
+  asio::io_context ioc;
+  int runs = 0;
+  on_loop(ioc, [&] { lane.run([&] { ++runs; lane.run([&] { ++runs; }); }); });
+  CHECK(runs == 2);
+  CHECK(capture.reports().size() == 1);
+}
+
+TEST_CASE("keyed_lanes' lanes carry its name and loop policy; reports name where it was made",
+          "[serial_lane][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  const auto made_on = __LINE__ + 1;
+  smartasync::keyed_lanes<int> accounts{pool, {.name = "accounts"}};
+  smartasync::keyed_lanes<int> strict{pool, {.on_loop = smartasync::loop_call_policy::strict}};
+  asio::io_context ioc;
+  int runs = 0;
+  std::uint_least32_t called_on = 0;
+  smartasync::error_code refused;
+  on_loop(ioc, [&] {
+    called_on = __LINE__; accounts[7].run([&] { ++runs; });
+    refused = test_support::code_thrown_by([&] { strict[7].run([&] { ++runs; }); });
+  });
+  CHECK(runs == 1);
+  CHECK(refused == smartasync::error::blocking_call_on_loop);
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].name == "accounts");
+  CHECK(reports[0].where.line() == called_on);
+  CHECK(reports[0].created_at.line() == made_on);
+}
+
+TEST_CASE("a thread-affine lane's run() on an event loop is reported by default and still runs "
+          "on the lane's thread",
+          "[serial_lane][thread_affine][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  const auto made_on = __LINE__ + 1;
+  smartasync::thread_affine_lane lane;
+  CHECK(capture.reports().empty()); // starting the lane's thread is not a reported call
+  asio::io_context ioc;
+  std::thread::id ran_on;
+  std::uint_least32_t called_on = 0;
+  on_loop(ioc, [&] { called_on = __LINE__; ran_on = lane.run([] { return std::this_thread::get_id(); }); });
+  CHECK(ran_on == lane.thread_id());
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+  CHECK(reports[0].where.line() == called_on);
+  CHECK(reports[0].created_at.line() == made_on);
+  CHECK(mentions(reports[0].message, "thread_affine_lane::run()"));
+  CHECK(mentions(reports[0].message, at_line(called_on)));
+}
+
+TEST_CASE("a thread-affine lane's run() on an event loop follows the lane's loop_call_policy",
+          "[serial_lane][thread_affine][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  asio::io_context ioc;
+  std::atomic<int> runs{0};
+  std::uint_least32_t called_on = 0;
+
+  SECTION("report: names the lane and the call") {
+    smartasync::thread_affine_lane lane{{.name = "gui"}};
+    on_loop(ioc, [&] { called_on = __LINE__; lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    const auto reports = capture.reports();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].name == "gui");
+    CHECK(mentions(reports[0].message, "thread_affine_lane::run() on lane 'gui'"));
+    CHECK(mentions(reports[0].message, at_line(called_on)));
+  }
+  SECTION("strict: throws blocking_call_on_loop and queues nothing") {
+    smartasync::thread_affine_lane lane{{.name = "gui", .on_loop = smartasync::loop_call_policy::strict}};
+    const auto submitted = lane.pool().stats().submitted;
+    std::string message;
+    smartasync::error_code code;
+    on_loop(ioc, [&] {
+      try {
+        called_on = __LINE__; lane.run([&] { ++runs; });
+      } catch (const smartasync::system_error& e) {
+        code = e.code();
+        message = e.what();
+      }
+    });
+    CHECK(code == smartasync::error::blocking_call_on_loop);
+    CHECK(runs == 0);
+    CHECK(lane.pool().stats().submitted == submitted);
+    CHECK(mentions(message, "'gui'"));
+    CHECK(mentions(message, at_line(called_on)));
+    CHECK(capture.reports().empty());
+  }
+  SECTION("silent: runs, no report") {
+    smartasync::thread_affine_lane lane{{.on_loop = smartasync::loop_call_policy::silent}};
+    on_loop(ioc, [&] { lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    CHECK(capture.reports().empty());
+  }
+  SECTION("a context declared with allow_blocking(): runs, no report") {
+    smartasync::thread_affine_lane lane{{.on_loop = smartasync::loop_call_policy::strict}};
+    smartasync::allow_blocking(ioc);
+    on_loop(ioc, [&] { lane.run([&] { ++runs; }); });
+    CHECK(runs == 1);
+    CHECK(capture.reports().empty());
+  }
+}

@@ -3,6 +3,8 @@
 
 #include "common/test_support.hpp"
 
+#include <smartasync/serial_lane.hpp>
+
 #include "common/asio_flavour.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
@@ -23,6 +25,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -955,3 +958,182 @@ TEST_CASE("the former any_smart_function still erases a wrapper's callable",
   CHECK(w.name() == "add one");
 }
 #pragma GCC diagnostic pop
+
+// --- A wrapper on a lane: the same wrapper, the lane's rules ---
+
+namespace {
+
+// Waits (yielding) until `ready()`; the test's timeout turns a hang into a failure.
+template <typename Ready>
+void wait_until(Ready ready) {
+  while (!ready())
+    std::this_thread::yield();
+}
+
+} // namespace
+
+TEST_CASE("a wrapper on a serial lane keeps the lane's order for both forms, and its sync form "
+          "runs on the calling thread",
+          "[smart_async][lanes]") {
+  smartasync::blocking_pool pool{2};
+  smartasync::serial_lane lane{pool};
+  std::mutex m;
+  std::vector<int> order;
+  std::vector<std::thread::id> threads;
+  auto record = smartasync::smart_async(lane, [&](int n) {
+    std::lock_guard lock(m);
+    order.push_back(n);
+    threads.push_back(std::this_thread::get_id());
+    return n;
+  });
+  gate hold;
+  auto first = smartasync::async_offload(lane, [&] { hold.wait(); record(0); }, asio::use_future);
+  wait_until([&] { return lane.stats().busy; });
+  auto second = record.async_call(1, asio::use_future);
+  wait_until([&] { return lane.stats().queued == 1; });
+  std::thread::id caller;
+  std::thread sync_caller([&] {
+    caller = std::this_thread::get_id();
+    record(2);
+  });
+  wait_until([&] { return lane.stats().queued == 2; }); // the sync call waits for its turn
+  {
+    std::lock_guard lock(m);
+    CHECK(order.empty());
+  }
+  hold.open();
+  first.get();
+  CHECK(second.get() == 1);
+  sync_caller.join();
+  CHECK(order == std::vector<int>{0, 1, 2});
+  CHECK(threads[2] == caller);
+  CHECK(lane.stats().submitted == 3);
+}
+
+TEST_CASE("a wrapper on a thread-affine lane runs both forms on the lane's thread",
+          "[smart_async][lanes]") {
+  smartasync::thread_affine_lane lane;
+  auto where = smartasync::smart_async(lane, [] { return std::this_thread::get_id(); });
+  CHECK(where() == lane.thread_id());
+  CHECK(where.async_call(asio::use_future).get() == lane.thread_id());
+  CHECK(test_support::run([&]() -> asio::awaitable<std::thread::id> {
+          co_return co_await where.async_call();
+        }()) == lane.thread_id());
+  CHECK(&where.pool() == &lane.pool());
+
+  int value = 7; // a callable returning a reference returns that reference, not a copy
+  auto ref = smartasync::smart_async(lane, [&value]() -> int& { return value; });
+  CHECK(&ref() == &value);
+}
+
+TEST_CASE("a lane wrapper's async form takes every token and is cancelled like "
+          "async_offload(lane, ...)",
+          "[smart_async][lanes]") {
+  smartasync::blocking_pool pool{2};
+  smartasync::serial_lane lane{pool};
+  std::atomic<int> runs{0};
+  auto twice = smartasync::smart_async(lane, [&](int x) { ++runs; return 2 * x; });
+
+  std::promise<int> via_callback;
+  twice.async_call(4, [&](std::exception_ptr e, int v) {
+    if (e)
+      via_callback.set_exception(e);
+    else
+      via_callback.set_value(v);
+  });
+  CHECK(via_callback.get_future().get() == 8);
+  CHECK(twice.async_call(5, asio::use_future).get() == 10);
+  auto later = twice.async_call(6, test_support::deferred);
+  CHECK(std::move(later)(asio::use_future).get() == 12);
+
+  // Waiting for its turn behind a held lane, a cancelled call never runs.
+  gate hold;
+  auto holder = smartasync::async_offload(lane, [&] { hold.wait(); }, asio::use_future);
+  wait_until([&] { return lane.stats().busy; });
+  runs = 0;
+  asio::io_context ioc;
+  auto outcome = test_support::run_then_cancel(
+      ioc, [&]() -> asio::awaitable<int> { co_return co_await twice.async_call(7); }());
+  CHECK(test_support::code_of(outcome) == asio::error::operation_aborted);
+  hold.open();
+  holder.get();
+  CHECK(twice(1) == 2);
+  CHECK(runs == 1);
+  CHECK(lane.stats().cancelled == 1);
+}
+
+TEST_CASE("on a loop, a lane wrapper's sync form follows the wrapper's policy, checked once",
+          "[smart_async][lanes][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{1};
+  // The lane's own policy is not consulted for the wrapper's calls: the wrapper's is.
+  smartasync::serial_lane lane{pool, {.name = "lane", .on_loop = smartasync::loop_call_policy::strict}};
+  smartasync::thread_affine_lane affine{{.on_loop = smartasync::loop_call_policy::strict}};
+  int runs = 0;
+  auto reported = smartasync::smart_async(lane, [&runs] { return ++runs; }, {.name = "insert"});
+  auto on_thread = smartasync::smart_async(affine, [] { return std::this_thread::get_id(); },
+                                           {.name = "gui call"});
+  auto refused = smartasync::smart_async(lane, [&runs] { return ++runs; },
+                                         {.on_loop = smartasync::loop_call_policy::strict});
+  asio::io_context ioc;
+  std::uint_least32_t called_on = 0;
+  std::thread::id ran_on;
+  smartasync::error_code refusal;
+  asio::post(ioc, [&] {
+    called_on = __LINE__; reported();
+    ran_on = on_thread();
+    refusal = test_support::code_thrown_by([&] { refused(); });
+  });
+  ioc.run();
+  CHECK(runs == 1);
+  CHECK(ran_on == affine.thread_id());
+  CHECK(refusal == smartasync::error::blocking_call_on_loop);
+  CHECK(lane.stats().submitted == 1); // the refused call never reached the lane
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].name == "insert");
+  CHECK(reports[0].where.line() == called_on);
+  CHECK(reports[0].message.find("blocking call 'insert'") != std::string::npos);
+  CHECK(reports[1].name == "gui call");
+}
+
+TEST_CASE("a wrapper that outlives its lane gets a clear error, never freed memory",
+          "[smart_async][lanes]") {
+  SECTION("serial lane, then its pool") {
+    auto pool = std::make_unique<smartasync::blocking_pool>(1);
+    auto lane = std::make_unique<smartasync::serial_lane>(*pool);
+    auto w = smartasync::smart_async(*lane, [](int x) { return x; });
+    CHECK(w(1) == 1);
+    lane.reset();
+    CHECK(test_support::code_thrown_by([&] { w.async_call(2, asio::use_future).get(); }) ==
+          smartasync::error::pool_stopped);
+    CHECK(test_support::code_thrown_by([&] { w(3); }) == asio::error::operation_aborted);
+    pool.reset();
+    CHECK(test_support::code_thrown_by([&] { w.async_call(4, asio::use_future).get(); }) ==
+          smartasync::error::pool_stopped);
+    CHECK(test_support::code_thrown_by([&] { w(5); }) == asio::error::operation_aborted);
+  }
+  SECTION("thread-affine lane") {
+    auto lane = std::make_unique<smartasync::thread_affine_lane>();
+    auto w = smartasync::smart_async(*lane, [](int x) { return x; });
+    CHECK(w(1) == 1);
+    lane.reset();
+    CHECK(test_support::code_thrown_by([&] { w.async_call(2, asio::use_future).get(); }) ==
+          smartasync::error::pool_stopped);
+    CHECK(test_support::code_thrown_by([&] { w(3); }) == smartasync::error::pool_stopped);
+  }
+}
+
+TEST_CASE("a lane wrapper is erased as any_smart_async_function<Signature, Lane>",
+          "[smart_async][lanes]") {
+  smartasync::blocking_pool pool{1};
+  smartasync::serial_lane lane{pool};
+  smartasync::any_smart_async_function<int(int), smartasync::serial_lane> stored =
+      smartasync::smart_async(lane, [](int x) { return x + 1; }, {.name = "stored"});
+  CHECK(stored(1) == 2);
+  CHECK(stored.async_call(2, asio::use_future).get() == 3);
+  CHECK(stored.name() == "stored");
+  CHECK(lane.stats().submitted == 2);
+  static_assert(std::is_same_v<smartasync::any_smart_async_function<int(int)>,
+                               smartasync::smart_async_function<std::function<int(int)>>>);
+}

@@ -730,3 +730,150 @@ TEST_CASE("a stream held by a coroutine on its producer's stopped loop does not 
   } // ~io_context destroys the consumer, whose stream must not wait for a producer nobody runs
   CHECK(first == 1);
 }
+
+namespace {
+
+// Runs `f` as a handler of `ioc` (so on a thread running an event loop) and returns.
+template <typename F>
+void on_loop(asio::io_context& ioc, F f) {
+  asio::post(ioc, std::move(f));
+  ioc.run();
+  ioc.restart();
+}
+
+bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string at_line(std::uint_least32_t line) {
+  return fmt::format("stream.test.cpp:{}", line);
+}
+
+asio::awaitable<void> emit_one_two_three(stream_writer<int> out) {
+  for (int i = 1; i <= 3; ++i)
+    co_await out.emit(i);
+}
+
+} // namespace
+
+TEST_CASE("a stream's blocking next() on an event loop is reported by default, naming where "
+          "the stream was made and the call, and still reads",
+          "[stream][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  const auto made_on = __LINE__ + 1;
+  sync_stream<int> numbers(4, emit_one_two_three);
+  asio::io_context ioc;
+  std::optional<int> first;
+  std::uint_least32_t called_on = 0;
+  on_loop(ioc, [&] { called_on = __LINE__; first = numbers.next(); });
+  CHECK(first == 1);
+  const auto reports = capture.reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].kind == smartasync::diagnostic_kind::blocking_call_on_loop);
+  CHECK(reports[0].where.line() == called_on);
+  CHECK(reports[0].created_at.line() == made_on);
+  CHECK(mentions(reports[0].message, "sync_stream"));
+  CHECK(mentions(reports[0].message, at_line(called_on)));
+  CHECK(mentions(reports[0].message, at_line(made_on)));
+  CHECK(mentions(reports[0].message, "async_next()"));
+}
+
+TEST_CASE("a range-for over a stream on an event loop is reported at the loop statement, once "
+          "per repeat interval",
+          "[stream][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  sync_stream<int> numbers(4, emit_one_two_three);
+  asio::io_context ioc;
+  std::vector<int> got;
+  std::uint_least32_t called_on = 0;
+  on_loop(ioc, [&] {
+    called_on = __LINE__; for (int v : numbers) got.push_back(v);
+  });
+  CHECK(got == std::vector<int>{1, 2, 3});
+  const auto reports = capture.reports(); // begin() reported; its ++ counted within the interval
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].where.line() == called_on);
+}
+
+TEST_CASE("a stream's blocking reads on an event loop follow its loop_call_policy",
+          "[stream][diagnostics]") {
+  test_support::diagnostics_capture capture;
+  asio::io_context ioc;
+  std::optional<int> got;
+  std::uint_least32_t called_on = 0;
+
+  SECTION("report: next() names the stream and the call") {
+    sync_stream<int> numbers(4, emit_one_two_three, {.name = "numbers"});
+    on_loop(ioc, [&] { called_on = __LINE__; got = numbers.next(); });
+    CHECK(got == 1);
+    const auto reports = capture.reports();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].name == "numbers");
+    CHECK(mentions(reports[0].message, "sync_stream 'numbers'"));
+    CHECK(mentions(reports[0].message, at_line(called_on)));
+  }
+  SECTION("report: ++ names the iterator's begin()") {
+    sync_stream<int> numbers(4, emit_one_two_three, {.name = "numbers"});
+    const auto begun_on = __LINE__ + 1;
+    auto it = numbers.begin();
+    CHECK(capture.reports().empty()); // off the loop
+    on_loop(ioc, [&] { ++it; });
+    CHECK(*it == 2);
+    const auto reports = capture.reports();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].where.line() == begun_on);
+  }
+  SECTION("strict: next() throws blocking_call_on_loop and takes no item") {
+    sync_stream<int> numbers(4, emit_one_two_three,
+                             {.name = "numbers", .on_loop = smartasync::loop_call_policy::strict});
+    std::string message;
+    smartasync::error_code code;
+    on_loop(ioc, [&] {
+      try {
+        called_on = __LINE__; got = numbers.next();
+      } catch (const smartasync::system_error& e) {
+        code = e.code();
+        message = e.what();
+      }
+    });
+    CHECK(code == smartasync::error::blocking_call_on_loop);
+    CHECK_FALSE(got);
+    CHECK(mentions(message, "'numbers'"));
+    CHECK(mentions(message, at_line(called_on)));
+    CHECK(numbers.next() == 1); // off the loop: nothing was lost
+    CHECK(capture.reports().empty());
+  }
+  SECTION("strict: begin() and ++ throw blocking_call_on_loop and take no item") {
+    sync_stream<int> numbers(4, emit_one_two_three,
+                             {.on_loop = smartasync::loop_call_policy::strict});
+    smartasync::error_code from_begin;
+    on_loop(ioc, [&] {
+      from_begin = test_support::code_thrown_by([&] { (void)numbers.begin(); });
+    });
+    CHECK(from_begin == smartasync::error::blocking_call_on_loop);
+    auto it = numbers.begin(); // off the loop
+    CHECK(*it == 1);
+    smartasync::error_code from_increment;
+    on_loop(ioc, [&] { from_increment = test_support::code_thrown_by([&] { ++it; }); });
+    CHECK(from_increment == smartasync::error::blocking_call_on_loop);
+    CHECK(*it == 1);
+    ++it;
+    CHECK(*it == 2);
+    CHECK(capture.reports().empty());
+  }
+  SECTION("silent: reads, no report") {
+    sync_stream<int> numbers(4, emit_one_two_three,
+                             {.on_loop = smartasync::loop_call_policy::silent});
+    on_loop(ioc, [&] { got = numbers.next(); });
+    CHECK(got == 1);
+    CHECK(capture.reports().empty());
+  }
+  SECTION("a context declared with allow_blocking(): reads, no report, even under strict") {
+    sync_stream<int> numbers(4, emit_one_two_three,
+                             {.on_loop = smartasync::loop_call_policy::strict});
+    smartasync::allow_blocking(ioc);
+    on_loop(ioc, [&] { got = numbers.next(); });
+    CHECK(got == 1);
+    CHECK(capture.reports().empty());
+  }
+}

@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 
 #include "smartasync/detail/fan_out_state.hpp"
+#include "smartasync/detail/smart_async_fwd.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
@@ -116,15 +117,12 @@ private:
   std::exception_ptr error_;
 };
 
-template <typename F>
-class smart_async_function;
-
 namespace detail {
 
 template <typename T>
 struct is_smart_function : std::false_type {};
-template <typename F>
-struct is_smart_function<smart_async_function<F>> : std::true_type {};
+template <typename F, typename Executor>
+struct is_smart_function<smart_async_function<F, Executor>> : std::true_type {};
 
 template <typename T>
 inline constexpr bool always_false_v = false;

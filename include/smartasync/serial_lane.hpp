@@ -5,12 +5,16 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/call_target.hpp"
 #include "smartasync/detail/latency_histogram.hpp"
+#include "smartasync/detail/loop_guard.hpp"
 #include "smartasync/detail/offload_op.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/offload.hpp"
+#include "smartasync/source_location.hpp"
 #include "smartasync/this_thread.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
@@ -25,6 +29,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -42,6 +47,14 @@ struct lane_options {
   /// waits for space (an event loop's operation queues anyway, without blocking the loop), or
   /// the call is refused with error::queue_full.
   full_policy when_full = full_policy::wait;
+  /// A name for reports ("ledger writes"); the default is the lane's creation site. Kept with
+  /// the lane (keyed_lanes: shared by all its lanes): name what the lane serialises.
+  std::string name{};
+  /// What run() does on a thread running an event loop, as for a smart_async wrapper's sync
+  /// form: report (run, then report how long the loop was blocked), strict (throw
+  /// error::blocking_call_on_loop without running), silent. Contexts declared with
+  /// allow_blocking() pass.
+  loop_call_policy on_loop = loop_call_policy::report;
 };
 
 // The deprecated fields below would warn in the implicit constructors of every user's copy.
@@ -105,12 +118,16 @@ class lane_core {
 public:
   using admission = blocking_pool::admission;
 
-  lane_core(blocking_pool& pool, const lane_options& options)
-      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full) {}
+  lane_core(blocking_pool& pool, const lane_options& options, smartasync::source_location where)
+      : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full),
+        site_(options.name, options.on_loop, where, blocking_entry::serial_lane) {}
   lane_core(const lane_core&) = delete;
   lane_core& operator=(const lane_core&) = delete;
 
   blocking_pool& pool() const noexcept { return *pool_; }
+
+  // Who the lane is, for the loop check of run().
+  const call_site& site() const noexcept { return site_; }
 
   bool is_current() const noexcept {
     for (const lane_scope* s = lane_scope::innermost; s; s = s->outer)
@@ -393,6 +410,7 @@ private:
   blocking_pool* pool_;
   const std::size_t capacity_;
   const full_policy policy_;
+  const call_site site_;
   mutable std::mutex mutex_;
   op_queue waiting_;    // calls waiting for the turn (empty whenever !busy_)
   bool busy_ = false;   // a call holds the turn
@@ -429,6 +447,27 @@ struct lane_work {
   }
 };
 
+// serial_lane::run() once the loop check has passed (a smart_async wrapper on the lane makes
+// its own). `core` is the caller's own reference: `f` may destroy the lane.
+template <typename F>
+std::invoke_result_t<F&> run_on_lane(const std::shared_ptr<lane_core>& core, F& f) {
+  if (core->is_current())
+    return std::invoke(f);
+  lane_core::sync_turn waiter(core.get());
+  if (!core->acquire_turn(waiter)) {
+    // An earlier run() on this thread holds the turn and is waiting for this call to return:
+    // run on its turn, which it keeps.
+    lane_scope turn(core.get());
+    return std::invoke(f);
+  }
+  struct pass_on_exit {
+    lane_core* lane;
+    ~pass_on_exit() { lane->pass_turn(); }
+  } pass{core.get()};
+  lane_scope turn(core.get());
+  return std::invoke(f);
+}
+
 // What async_offload(lane, ...) needs of a serial_lane: its core, shared with the operation.
 struct lane_access {
   static const std::shared_ptr<lane_core>& core(const serial_lane& lane) noexcept;
@@ -460,6 +499,9 @@ struct lane_access {
  * @par Thread safety
  * Every member function may be called concurrently, except the destructor.
  *
+ * smart_async(lane, f, options) wraps a callable whose every call goes through the lane, with
+ * a wrapper's name, reports and both forms.
+ *
  * @par Example
  * @code
  * smartasync::serial_lane writes{pool};            // one writer on this connection at a time
@@ -470,8 +512,10 @@ class serial_lane {
 public:
   /// A lane on `pool`.
   /// @throws std::invalid_argument if options.queue_capacity is 0.
-  explicit serial_lane(blocking_pool& pool, lane_options options = {})
-      : core_(make_core(pool, options)) {}
+  /// @param where Where the lane is made, named in reports; leave it defaulted.
+  explicit serial_lane(blocking_pool& pool, lane_options options = {},
+                       smartasync::source_location where = smartasync::source_location::current())
+      : core_(make_core(pool, options, where)) {}
   serial_lane(const serial_lane&) = delete;
   serial_lane& operator=(const serial_lane&) = delete;
 
@@ -495,29 +539,24 @@ public:
    * is admitted beyond the lane's queue_capacity. A worker of the lane's own pool never
    * blocks for space in a full lane with full_policy::wait: it waits for the turn beyond the
    * bound, as an event loop's call does.
+   *
+   * On a thread running an event loop it blocks the loop: lane_options::on_loop decides, as
+   * for a smart_async wrapper's sync form (report, with `called_at`; strict, throwing
+   * error::blocking_call_on_loop before `f` runs or the lane is touched; silent).
    * @throws smartasync::system_error with error::queue_full when the lane is full and its
    * policy is full_policy::reject; with asio::error::operation_aborted when the lane is
-   * destroyed before the turn comes; whatever `f` throws.
+   * destroyed before the turn comes; with error::blocking_call_on_loop (strict, see above);
+   * whatever `f` throws.
    */
   template <typename F>
-  std::invoke_result_t<F&> run(F&& f) {
-    if (core_->is_current())
-      return std::invoke(f);
+  std::invoke_result_t<F&> run(F&& f, smartasync::source_location called_at =
+                                          smartasync::source_location::current()) {
     // Our own reference: `f` may destroy the lane, and the turn is passed on after it.
     const std::shared_ptr<detail::lane_core> core = core_;
-    detail::lane_core::sync_turn waiter(core.get());
-    if (!core->acquire_turn(waiter)) {
-      // An earlier run() on this thread holds the turn and is waiting for this call to return:
-      // run on its turn, which it keeps.
-      detail::lane_scope turn(core.get());
-      return std::invoke(f);
-    }
-    struct pass_on_exit {
-      detail::lane_core* lane;
-      ~pass_on_exit() { lane->pass_turn(); }
-    } pass{core.get()};
-    detail::lane_scope turn(core.get());
-    return std::invoke(f);
+    if (core->is_current())
+      return std::invoke(f); // the turn is this thread's: the outer call was checked
+    detail::loop_guard guard(core->site(), detail::call_origin{called_at, true});
+    return detail::run_on_lane(core, f);
   }
 
   /// Current counters; cheap (one short lock).
@@ -531,10 +570,11 @@ private:
   friend struct detail::lane_access;
 
   static std::shared_ptr<detail::lane_core> make_core(blocking_pool& pool,
-                                                      const lane_options& options) {
+                                                      const lane_options& options,
+                                                      smartasync::source_location where) {
     if (options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::serial_lane needs a queue capacity of at least one");
-    return std::make_shared<detail::lane_core>(pool, options);
+    return std::make_shared<detail::lane_core>(pool, options, where);
   }
 
   std::shared_ptr<detail::lane_core> core_;
@@ -560,6 +600,17 @@ auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = Com
                                             detail::lane_access::core(lane)});
 }
 
+namespace detail {
+// thread_affine_lane::run() once the loop check has passed: `f` on the one thread of `pool`.
+template <typename F>
+work_result_t<std::decay_t<F>> run_on_thread_of(blocking_pool& pool, F& f) {
+  if (this_thread::current_pool() == &pool)
+    return std::invoke(f);
+  auto call = [&f]() -> decltype(auto) { return std::invoke(f); };
+  return async_offload(pool, call, asio::use_future).get();
+}
+} // namespace detail
+
 /// A lane whose calls all run on one dedicated thread, for handles bound to their thread.
 /**
  * Some handles must be used from the thread that created them (thread-affine C libraries,
@@ -572,11 +623,17 @@ auto async_offload(serial_lane& lane, Work&& work, CompletionToken&& token = Com
 class thread_affine_lane {
 public:
   /// Starts the lane's own thread; `options` bound its queue as for a serial_lane.
-  explicit thread_affine_lane(lane_options options = {})
+  /// @param where Where the lane is made, named in reports; leave it defaulted.
+  explicit thread_affine_lane(lane_options options = {},
+                              smartasync::source_location where =
+                                  smartasync::source_location::current())
       : pool_(pool_options{.threads = 1,
                            .queue_capacity = options.queue_capacity,
-                           .when_full = options.when_full}) {
-    thread_ = run([] { return std::this_thread::get_id(); });
+                           .when_full = options.when_full}),
+        site_(std::move(options.name), options.on_loop, where,
+              detail::blocking_entry::thread_affine_lane) {
+    // Waiting for the thread to start is not a blocking call the policy is about.
+    thread_ = run_unchecked([] { return std::this_thread::get_id(); });
   }
   thread_affine_lane(const thread_affine_lane&) = delete;
   thread_affine_lane& operator=(const thread_affine_lane&) = delete;
@@ -588,16 +645,29 @@ public:
   blocking_pool& pool() noexcept { return pool_; }
 
   /// Runs `f()` on the lane's thread and returns what it returns (rethrows what it throws).
+  /**
+   * From any other thread it blocks until `f` has returned. On a thread running an event loop
+   * lane_options::on_loop decides, as for a smart_async wrapper's sync form (report, naming
+   * `called_at`; strict, throwing error::blocking_call_on_loop before `f` is queued; silent).
+   */
   template <typename F>
-  detail::work_result_t<std::decay_t<F>> run(F&& f) {
+  detail::work_result_t<std::decay_t<F>> run(F&& f, smartasync::source_location called_at =
+                                                        smartasync::source_location::current()) {
     if (this_thread::current_pool() == &pool_)
       return std::invoke(f);
-    auto call = [&f]() -> decltype(auto) { return std::invoke(f); };
-    return async_offload(pool_, call, asio::use_future).get();
+    detail::loop_guard guard(site_, detail::call_origin{called_at, true});
+    return run_unchecked(f);
   }
 
 private:
+  // run() once the loop check has passed (or is not wanted).
+  template <typename F>
+  detail::work_result_t<std::decay_t<F>> run_unchecked(F&& f) {
+    return detail::run_on_thread_of(pool_, f);
+  }
+
   blocking_pool pool_;
+  const detail::call_site site_;
   std::thread::id thread_;
 };
 
@@ -608,6 +678,77 @@ auto async_offload(thread_affine_lane& lane, Work&& work,
   return async_offload(lane.pool(), std::forward<Work>(work),
                        std::forward<CompletionToken>(token));
 }
+
+namespace detail {
+
+// A smart_async wrapper's initiation on a serial lane: async_offload(lane, ...) while the
+// lane's pool exists. A destroyed lane refuses the call (error::pool_stopped, as a closed pool).
+struct initiate_lane_smart_call {
+  std::shared_ptr<lane_core> lane;
+  std::shared_ptr<pool_lifeline> lifeline; // the lane's pool's
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    blocking_pool* pool = lifeline->pool.load(std::memory_order_acquire);
+    if (!pool) [[unlikely]]
+      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
+    initiate_offload{pool}(std::forward<Handler>(handler),
+                           lane_work<std::decay_t<Work>>{std::forward<Work>(work), lane});
+  }
+};
+
+// A wrapper on a serial_lane holds the lane's shared state, not the lane: once the lane is
+// destroyed the state says so (closed), and nothing freed is touched.
+template <>
+struct call_target<serial_lane> {
+  std::shared_ptr<lane_core> lane;
+  std::shared_ptr<pool_lifeline> lifeline;
+
+  explicit call_target(serial_lane& l)
+      : lane(lane_access::core(l)), lifeline(pool_access::lifeline(l.pool())) {}
+
+  blocking_pool& executor_pool() const { return lane->pool(); }
+  template <typename Call>
+  std::invoke_result_t<Call&> run_sync(Call& call) const {
+    return run_on_lane(lane, call);
+  }
+  initiate_lane_smart_call initiation() const { return {lane, lifeline}; }
+};
+
+// A wrapper on a thread_affine_lane holds the lifeline of the lane's own pool, which dies with
+// the lane.
+template <>
+struct call_target<thread_affine_lane> {
+  std::shared_ptr<pool_lifeline> lifeline;
+
+  explicit call_target(thread_affine_lane& l) : lifeline(pool_access::lifeline(l.pool())) {}
+
+  blocking_pool& executor_pool() const { return pool_or_throw(); }
+  template <typename Call>
+  std::invoke_result_t<Call&> run_sync(Call& call) const {
+    blocking_pool& pool = pool_or_throw();
+    using result = std::invoke_result_t<Call&>;
+    if constexpr (std::is_reference_v<result>) {
+      // The call returns a reference: it travels back as a pointer, not as a copy.
+      auto address = [&call] { return std::addressof(call()); };
+      return static_cast<result>(*run_on_thread_of(pool, address));
+    } else {
+      return run_on_thread_of(pool, call);
+    }
+  }
+  initiate_smart_call initiation() const { return {lifeline}; }
+
+private:
+  blocking_pool& pool_or_throw() const {
+    blocking_pool* pool = lifeline->pool.load(std::memory_order_acquire);
+    if (!pool)
+      throw system_error(make_error_code(error::pool_stopped),
+                         "smart_async: the thread_affine_lane this wrapper runs on was destroyed");
+    return *pool;
+  }
+};
+
+} // namespace detail
 
 /// One serial_lane per key, created on first use, all on one pool.
 /**
@@ -625,15 +766,18 @@ template <typename Key, typename Hash = std::hash<Key>, typename KeyEqual = std:
 class keyed_lanes {
 public:
   /// Lanes on `pool`, each created on first use with `options`.
-  explicit keyed_lanes(blocking_pool& pool, lane_options options = {})
-      : pool_(&pool), options_(options) {}
+  /// Every lane gets `options`, name and loop policy included; reports name the key's lane by
+  /// that name and by `where`.
+  explicit keyed_lanes(blocking_pool& pool, lane_options options = {},
+                       smartasync::source_location where = smartasync::source_location::current())
+      : pool_(&pool), options_(std::move(options)), where_(where) {}
 
   /// The lane of `key`.
   serial_lane& operator[](const Key& key) {
     std::lock_guard lock(mutex_);
     auto& lane = lanes_[key];
     if (!lane)
-      lane = std::make_unique<serial_lane>(*pool_, options_);
+      lane = std::make_unique<serial_lane>(*pool_, options_, where_);
     return *lane;
   }
 
@@ -646,6 +790,7 @@ public:
 private:
   blocking_pool* pool_;
   lane_options options_;
+  smartasync::source_location where_;
   mutable std::mutex mutex_;
   std::unordered_map<Key, std::unique_ptr<serial_lane>, Hash, KeyEqual> lanes_;
 };

@@ -7,7 +7,10 @@
 #include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"
 #include "smartasync/detail/call_signature.hpp"
+#include "smartasync/detail/call_target.hpp"
 #include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/loop_guard.hpp"
+#include "smartasync/detail/smart_async_fwd.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/offload.hpp"
 #include "smartasync/this_thread.hpp"
@@ -66,52 +69,12 @@ inline constexpr bool is_std_function_v = false;
 template <typename Signature>
 inline constexpr bool is_std_function_v<std::function<Signature>> = true;
 
-template <typename F>
+template <typename F, typename Executor>
 struct smart_state {
   F fn;
-  blocking_pool* pool; // nullptr: default_pool(), resolved on each async use
-  // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
-  // completes with error::pool_stopped instead of reaching for freed memory.
-  std::shared_ptr<pool_lifeline> lifeline;
-  const call_site* site; // interned: operations name it in reports, also after the wrapper
+  call_target<Executor> target; // where calls run: a pool, or a lane
+  const call_site* site;        // interned: operations name it in reports, also after the wrapper
   bool abandon_on_cancel;
-};
-
-// Completes a call whose pool is gone with error::pool_stopped, through the handler's
-// executor (never inside the initiating call), as a pool that is shut down would.
-struct complete_pool_gone {
-  template <typename Handler, typename Work>
-  static void complete(Handler&& handler) {
-    using result_type = work_result_t<std::decay_t<Work>>;
-    // A handler without an executor of its own completes on the system executor: there is no
-    // pool left to run it, and Asio 1.37+'s default (an inline executor) cannot take a post.
-    auto executor = asio::get_associated_executor(handler, asio::system_executor());
-    auto allocator = asio::get_associated_allocator(handler);
-    asio::post(executor,
-               asio::bind_allocator(allocator, [h = std::forward<Handler>(handler)]() mutable {
-                 auto error = std::make_exception_ptr(
-                     system_error(make_error_code(smartasync::error::pool_stopped)));
-                 if constexpr (std::is_void_v<result_type>)
-                   std::move(h)(std::move(error));
-                 else
-                   std::move(h)(std::move(error), result_type{});
-               }));
-  }
-};
-
-// A wrapper's initiation: submits to the pool while it exists. Looked at when the operation is
-// launched (a deferred one may be launched long after it was made).
-struct initiate_smart_call {
-  std::shared_ptr<pool_lifeline> lifeline; // null: the default pool
-
-  template <typename Handler, typename Work>
-  void operator()(Handler&& handler, Work&& work) const {
-    blocking_pool* pool = lifeline ? lifeline->pool.load(std::memory_order_acquire)
-                                   : &default_pool();
-    if (!pool) [[unlikely]]
-      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
-    initiate_offload{pool}(std::forward<Handler>(handler), std::forward<Work>(work));
-  }
 };
 
 template <typename F, typename... Args>
@@ -136,14 +99,16 @@ inline constexpr bool copied_into_calls_v =
 
 template <typename F, bool Copied = copied_into_calls_v<F>>
 struct callee {
-  std::shared_ptr<const smart_state<F>> state;
-  explicit callee(const std::shared_ptr<const smart_state<F>>& s) : state(s) {}
-  const F& fn() const noexcept { return state->fn; }
+  std::shared_ptr<const F> shared; // aliases the wrapper's state
+  template <typename Executor>
+  explicit callee(const std::shared_ptr<const smart_state<F, Executor>>& s) : shared(s, &s->fn) {}
+  const F& fn() const noexcept { return *shared; }
 };
 template <typename F>
 struct callee<F, true> {
   [[no_unique_address]] F copy;
-  explicit callee(const std::shared_ptr<const smart_state<F>>& s) : copy(s->fn) {}
+  template <typename Executor>
+  explicit callee(const std::shared_ptr<const smart_state<F, Executor>>& s) : copy(s->fn) {}
   const F& fn() const noexcept { return copy; }
 };
 
@@ -271,7 +236,12 @@ struct sync_call_operator<Self, F, true, param_list<P...>> {
 
 } // namespace detail
 
-template <typename F>
+class serial_lane;
+class thread_affine_lane;
+template <typename Key, typename Hash, typename KeyEqual>
+class keyed_lanes;
+
+template <typename F, typename Executor> // Executor defaults to blocking_pool
 class smart_async_function;
 
 namespace detail {
@@ -279,6 +249,22 @@ template <typename G>
 smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
                                                     smart_options options,
                                                     smartasync::source_location where);
+
+template <typename Executor, typename G>
+smart_async_function<std::decay_t<G>, Executor>
+make_smart_function_on(call_target<Executor> target, G&& fn, smart_options options,
+                       smartasync::source_location where);
+
+// The executors a wrapper can run on besides a blocking_pool (serial_lane.hpp).
+template <typename T>
+inline constexpr bool is_lane_v = false;
+template <>
+inline constexpr bool is_lane_v<serial_lane> = true;
+template <>
+inline constexpr bool is_lane_v<thread_affine_lane> = true;
+
+template <typename T>
+inline constexpr bool dependent_false_v = false;
 
 template <typename T>
 struct as_token_t {
@@ -300,33 +286,39 @@ detail::as_token_t<Token> as_token(Token&& token) noexcept {
 
 /// A blocking callable that runs inline for synchronous callers and on a pool for async ones.
 /**
- * Made by smart_async(). Copies share the callable and its pool.
+ * Made by smart_async(). Copies share the callable and its pool (or lane).
+ *
+ * `Executor` is where calls run: blocking_pool (the default), serial_lane or
+ * thread_affine_lane (see smart_async(lane, fn)). Most code says `auto` and never spells it.
  *
  * @par Thread safety
  * The callable is invoked concurrently, from the caller's thread (sync form) and from pool
  * workers (async form), through a const reference: its `operator() const` must be safe to call
  * concurrently. Copying and calling a smart_async_function from several threads is safe.
  */
-template <typename F>
-class smart_async_function : public detail::sync_call_operator<smart_async_function<F>, F> {
+template <typename F, typename Executor>
+class smart_async_function
+    : public detail::sync_call_operator<smart_async_function<F, Executor>, F> {
 public:
   /// The wrapped callable's type.
   using function_type = F;
+  /// Where calls run: blocking_pool, serial_lane or thread_affine_lane.
+  using executor_type = Executor;
 
   /// Type erasure: any smart_async_function whose callable can be called as Signature converts to
-  /// `smart_async_function<std::function<Signature>>` (alias any_smart_async_function<Signature>), the
-  /// type to store as a class member. Pool, name and policies carry over; the original
-  /// callable is shared, not copied.
+  /// `smart_async_function<std::function<Signature>, Executor>` (alias
+  /// any_smart_async_function<Signature, Executor>), the type to store as a class member. Pool
+  /// or lane, name and policies carry over; the original callable is shared, not copied.
   template <typename G>
     requires(!std::is_same_v<G, F> && detail::is_std_function_v<F> &&
              std::is_constructible_v<F, const G&>)
-  smart_async_function(const smart_async_function<G>& other) // NOLINT: implicit, like std::function's
-      : state_(std::make_shared<const detail::smart_state<F>>(detail::smart_state<F>{
-            F([shared = other.state_](auto&&... args) -> decltype(auto) {
-              return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
-            }),
-            other.state_->pool, other.state_->lifeline, other.state_->site,
-            other.state_->abandon_on_cancel})) {}
+  smart_async_function(const smart_async_function<G, Executor>& other) // NOLINT: implicit, like std::function's
+      : state_(std::make_shared<const detail::smart_state<F, Executor>>(
+            detail::smart_state<F, Executor>{
+                F([shared = other.state_](auto&&... args) -> decltype(auto) {
+                  return std::invoke(shared->fn, std::forward<decltype(args)>(args)...);
+                }),
+                other.state_->target, other.state_->site, other.state_->abandon_on_cancel})) {}
 
   /// The sync form, `w(args...)`: calls the wrapped function on this thread and returns what it
   /// returns.
@@ -344,7 +336,7 @@ public:
    * overloaded callable deduces its arguments instead, and reports name where the wrapper was
    * made; so do calls that leave out a parameter the callable gives a default argument.
    */
-  using detail::sync_call_operator<smart_async_function<F>, F>::operator();
+  using detail::sync_call_operator<smart_async_function<F, Executor>, F>::operator();
 
   /// The async form: `async_call(args..., token)`; the token defaults to asio::use_awaitable.
   /**
@@ -415,9 +407,10 @@ public:
     return async_call(std::forward<ArgsAndToken>(xs)...);
   }
 
-  /// The pool used by the async form (default_pool() unless one was given). Only valid while
-  /// that pool exists (the wrapper may outlive it: see smart_async()).
-  blocking_pool& pool() const { return state_->pool ? *state_->pool : default_pool(); }
+  /// The pool used by the async form (default_pool() unless one was given; a lane's pool for a
+  /// wrapper on a lane). Only valid while that pool exists (the wrapper may outlive it: see
+  /// smart_async()).
+  blocking_pool& pool() const { return state_->target.executor_pool(); }
 
   /// The name given in smart_options, or "" .
   const std::string& name() const noexcept { return state_->site->name; }
@@ -429,17 +422,17 @@ public:
   const F& function() const noexcept { return state_->fn; }
 
 private:
-  template <typename>
+  template <typename, typename>
   friend class smart_async_function;
   template <typename, typename, bool, typename>
   friend struct detail::sync_call_operator;
 
-  template <typename G>
-  friend smart_async_function<std::decay_t<G>> detail::make_smart_function(blocking_pool*, G&&,
-                                                                     smart_options,
-                                                                     smartasync::source_location);
+  template <typename E, typename G>
+  friend smart_async_function<std::decay_t<G>, E>
+  detail::make_smart_function_on(detail::call_target<E>, G&&, smart_options,
+                                 smartasync::source_location);
 
-  explicit smart_async_function(std::shared_ptr<const detail::smart_state<F>> state)
+  explicit smart_async_function(std::shared_ptr<const detail::smart_state<F, Executor>> state)
       : state_(std::move(state)) {}
 
   template <typename... Args>
@@ -454,37 +447,39 @@ private:
   decltype(auto) call_sync(const detail::call_origin& origin, Args&&... args) const {
     if (this_thread::is_running_event_loop()) [[unlikely]]
       return call_on_loop(origin, std::forward<Args>(args)...);
-    return invoke(std::forward<Args>(args)...);
+    return run(std::forward<Args>(args)...);
   }
 
   template <typename... Args>
   decltype(auto) call_on_loop(const detail::call_origin& origin, Args&&... args) const {
-    if (detail::blocking_contexts::instance().contains_this_thread())
-      return invoke(std::forward<Args>(args)...); // a context declared with allow_blocking()
-    const detail::call_site& site = *state_->site;
-    switch (site.on_loop) {
-    case loop_call_policy::strict:
-      throw system_error(error::blocking_call_on_loop, site.strict_message(origin));
-    case loop_call_policy::report:
-    case loop_call_policy::silent:
-      break;
+    // Strict throws here, before the call; report reports when the guard goes, even if the
+    // call throws, so the report can say how long the loop was blocked (a lane's wait for the
+    // turn included). The lane does not check again.
+    detail::loop_guard guard(*state_->site, origin);
+    return run(std::forward<Args>(args)...);
+  }
+
+  // The sync call: inline for a pool; through the lane's turn, or on the lane's thread.
+  template <typename... Args>
+  decltype(auto) run(Args&&... args) const {
+    if constexpr (std::is_same_v<Executor, blocking_pool>) {
+      return invoke(std::forward<Args>(args)...);
+    } else {
+      auto call = [&]() -> decltype(auto) { return invoke(std::forward<Args>(args)...); };
+      return state_->target.run_sync(call);
     }
-    // Published for the watchdog; reported (report policy) after the call, even if it throws,
-    // so the report can say how long the loop was blocked.
-    detail::inline_call_scope scope(site, origin);
-    return invoke(std::forward<Args>(args)...);
   }
 
   template <typename Token, typename... Args>
   auto initiate(Token&& token, Args&&... args) const {
     using work = detail::bound_call<F, std::decay_t<Args>...>;
     return asio::async_initiate<Token, offload_signature_t<work>>(
-        detail::initiate_smart_call{state_->lifeline}, token,
+        state_->target.initiation(), token,
         work{detail::callee<F>{state_}, {std::forward<Args>(args)...}, state_->site,
              state_->abandon_on_cancel});
   }
 
-  std::shared_ptr<const detail::smart_state<F>> state_;
+  std::shared_ptr<const detail::smart_state<F, Executor>> state_;
 };
 
 /// A smart_async_function of any callable with this signature, for storing as a member:
@@ -499,10 +494,12 @@ private:
  * };
  * @endcode
  * A Signature whose first parameter is std::stop_token makes the wrapper stop-aware, as for any
- * callable. Cost: one std::function call more per call.
+ * callable. Cost: one std::function call more per call. A wrapper on a lane is stored as
+ * `any_smart_async_function<Signature, smartasync::serial_lane>` (or thread_affine_lane): the
+ * executor is part of the type, so that a pool wrapper pays nothing for the lanes.
  */
-template <typename Signature>
-using any_smart_async_function = smart_async_function<std::function<Signature>>;
+template <typename Signature, typename Executor = blocking_pool>
+using any_smart_async_function = smart_async_function<std::function<Signature>, Executor>;
 
 /// The former name of smart_async_function, kept for one release.
 template <typename F>
@@ -514,21 +511,28 @@ using any_smart_function [[deprecated("use any_smart_async_function")]] =
     any_smart_async_function<Signature>;
 
 namespace detail {
-template <typename G>
-smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
-                                                    smart_options options,
-                                                    smartasync::source_location where) {
+template <typename Executor, typename G>
+smart_async_function<std::decay_t<G>, Executor>
+make_smart_function_on(call_target<Executor> target, G&& fn, smart_options options,
+                       smartasync::source_location where) {
   using F = std::decay_t<G>;
   static_assert(std::is_constructible_v<F, G&&>,
                 "smartasync::smart_async: the callable must be copy- or move-constructible into "
                 "the wrapper; wrap one that is neither in std::ref (it must then outlive the "
                 "wrapper) or a std::shared_ptr.");
-  return smart_async_function<F>(std::make_shared<const detail::smart_state<F>>(
-      detail::smart_state<F>{std::forward<G>(fn), pool,
-                             pool ? detail::pool_access::lifeline(*pool) : nullptr,
-                             detail::intern_call_site(std::move(options.name), options.on_loop,
-                                                      where),
-                             options.on_cancel == running_cancel::abandon}));
+  return smart_async_function<F, Executor>(
+      std::make_shared<const detail::smart_state<F, Executor>>(detail::smart_state<F, Executor>{
+          std::forward<G>(fn), std::move(target),
+          detail::intern_call_site(std::move(options.name), options.on_loop, where),
+          options.on_cancel == running_cancel::abandon}));
+}
+
+template <typename G>
+smart_async_function<std::decay_t<G>> make_smart_function(blocking_pool* pool, G&& fn,
+                                                    smart_options options,
+                                                    smartasync::source_location where) {
+  return make_smart_function_on(call_target<blocking_pool>(pool), std::forward<G>(fn),
+                                std::move(options), where);
 }
 } // namespace detail
 
@@ -570,9 +574,61 @@ smart_async(blocking_pool& pool, G&& fn, smart_options options = {},
   return detail::make_smart_function(&pool, std::forward<G>(fn), std::move(options), where);
 }
 
+/// Wraps a blocking callable whose calls must go through a lane: one at a time in order
+/// (serial_lane), or all on one thread (thread_affine_lane).
+/**
+ * The same wrapper as smart_async(pool, fn): name, loop_call_policy, both forms, every token.
+ * - Sync form `w(args...)`: off a loop it runs the call through the lane, so the lane's rules
+ *   hold for it too: on a serial_lane it waits for its turn and runs on this thread (as
+ *   lane.run() does); on a thread_affine_lane it runs on the lane's thread while this one
+ *   waits. On a loop the wrapper's loop_call_policy applies, once (the lane's own is not
+ *   consulted).
+ * - Async form `w.async_call(args..., token)`: as async_offload(lane, ...), reports naming the
+ *   wrapper.
+ * - The wrapper holds no reference to the lane object. Once the lane is destroyed, the async
+ *   form completes with error::pool_stopped (a serial_lane's pool may still exist; a
+ *   thread_affine_lane's does not), the sync form throws: a serial_lane's with
+ *   asio::error::operation_aborted (as run() on a destroyed lane), a thread_affine_lane's with
+ *   error::pool_stopped. The pool of a serial_lane must outlive the lane, as always.
+ *
+ * Stored as `any_smart_async_function<Signature, serial_lane>` (or thread_affine_lane).
+ * @par Example
+ * @code
+ * smartasync::serial_lane writes{pool};
+ * auto insert = smartasync::smart_async(writes, [&db](row r) { db.insert(r); }, {.name = "insert"});
+ * insert(r);                          // CLI: waits for the turn, runs here
+ * co_await insert.async_call(r);      // server: queued on the lane, the loop stays free
+ * @endcode
+ */
+template <typename Lane, typename G>
+  requires detail::is_lane_v<Lane>
+smart_async_function<std::decay_t<G>, Lane>
+smart_async(Lane& lane, G&& fn, smart_options options = {},
+            smartasync::source_location where = smartasync::source_location::current()) {
+  return detail::make_smart_function_on(detail::call_target<Lane>(lane), std::forward<G>(fn),
+                                        std::move(options), where);
+}
+
+/// Refused: a keyed_lanes picks its lane by a key, which a wrapper's call does not carry.
+/**
+ * Wrap the key's lane instead, `smart_async(lanes[key], fn)`, or offload each call with
+ * `async_offload(lanes[key], work)`. (A wrapper that took the key as an extra first argument
+ * would make `w(key, x)` and the callable's `f(x)` disagree on their parameters, and hide
+ * which lane, hence which order, a call joins.)
+ */
+template <typename Key, typename Hash, typename KeyEqual, typename G>
+auto smart_async(keyed_lanes<Key, Hash, KeyEqual>& lanes, G&& fn, smart_options options = {},
+                 smartasync::source_location where = smartasync::source_location::current()) {
+  static_assert(detail::dependent_false_v<G>,
+                "smartasync::smart_async: a keyed_lanes picks its lane by a key, which a "
+                "wrapper's call does not carry. Wrap the key's lane: smart_async(lanes[key], fn), "
+                "or offload each call with async_offload(lanes[key], work).");
+  (void)lanes, (void)fn, (void)options, (void)where;
+}
+
 /// Wraps `fn` for default_pool(); otherwise as smart_async(pool, fn, options).
 template <typename G>
-  requires(!std::is_same_v<std::decay_t<G>, blocking_pool>)
+  requires(!std::is_same_v<std::decay_t<G>, blocking_pool> && !detail::is_lane_v<std::decay_t<G>>)
 smart_async_function<std::decay_t<G>>
 smart_async(G&& fn, smart_options options = {},
             smartasync::source_location where = smartasync::source_location::current()) {

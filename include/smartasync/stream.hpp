@@ -6,6 +6,8 @@
 #include "smartasync/config.hpp"
 
 #include "smartasync/block_on.hpp"
+#include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/loop_guard.hpp"
 #include "smartasync/detail/stream_state.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/source_location.hpp"
@@ -41,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -50,6 +53,17 @@ namespace SMARTASYNC_NAMESPACE {
 
 template <typename T>
 class sync_stream;
+
+/// Options of a sync_stream: who it is in reports, and what its blocking reads do on a loop.
+struct stream_options {
+  /// A name for reports ("export rows"); the default is where the stream was made.
+  std::string name{};
+  /// What next(), begin() and ++ do on a thread running an event loop, as for a smart_async
+  /// wrapper's sync form: report (read, then report how long the loop was blocked), strict
+  /// (throw error::blocking_call_on_loop without taking an item), silent. Contexts declared
+  /// with allow_blocking() pass.
+  loop_call_policy on_loop = loop_call_policy::report;
+};
 
 /// An emitter's end of a sync_stream: hands items to the consumer.
 /**
@@ -392,13 +406,30 @@ public:
   sync_stream(std::size_t capacity, Producer producer,
               smartasync::source_location where = smartasync::source_location::current())
       : sync_stream(asio::any_io_executor(background_executor()), capacity, std::move(producer),
-                    where) {}
+                    stream_options{}, where) {}
+
+  /// Starts `producer` on the shared background loop, with a name and a loop_call_policy.
+  template <typename Producer>
+  sync_stream(std::size_t capacity, Producer producer, stream_options options,
+              smartasync::source_location where = smartasync::source_location::current())
+      : sync_stream(asio::any_io_executor(background_executor()), capacity, std::move(producer),
+                    std::move(options), where) {}
 
   /// Starts `producer` on `ex`.
   template <typename Producer>
     requires std::is_invocable_r_v<asio::awaitable<void>, Producer&, stream_writer<T>>
   sync_stream(asio::any_io_executor ex, std::size_t capacity, Producer producer,
-              smartasync::source_location where = smartasync::source_location::current()) {
+              smartasync::source_location where = smartasync::source_location::current())
+      : sync_stream(std::move(ex), capacity, std::move(producer), stream_options{}, where) {}
+
+  /// Starts `producer` on `ex`, with a name and a loop_call_policy.
+  template <typename Producer>
+    requires std::is_invocable_r_v<asio::awaitable<void>, Producer&, stream_writer<T>>
+  sync_stream(asio::any_io_executor ex, std::size_t capacity, Producer producer,
+              stream_options options,
+              smartasync::source_location where = smartasync::source_location::current())
+      : site_(std::move(options.name), options.on_loop, where,
+              detail::blocking_entry::sync_stream) {
     if (capacity == 0)
       throw std::invalid_argument("sync_stream: capacity must be at least 1");
     if (detail::runs_on_this_thread(ex)) {
@@ -423,13 +454,15 @@ public:
   sync_stream& operator=(const sync_stream&) = delete;
 
   /// Takes over `other`'s stream; `other` is left empty (valid() is false).
-  sync_stream(sync_stream&& other) noexcept : state_(std::move(other.state_)) {}
+  sync_stream(sync_stream&& other) noexcept
+      : state_(std::move(other.state_)), site_(std::move(other.site_)) {}
 
   /// Ends this stream as the destructor does, then takes over `other`'s.
   sync_stream& operator=(sync_stream&& other) noexcept {
     if (this != &other) {
       stop_and_wait();
       state_ = std::move(other.state_);
+      site_ = std::move(other.site_);
     }
     return *this;
   }
@@ -450,23 +483,14 @@ public:
   /// The next item, or std::nullopt when the stream has ended; rethrows the producer's exception.
   /**
    * @par Blocking
-   * Blocks the calling thread while the buffer is empty. Use async_next() in a coroutine.
+   * Blocks the calling thread while the buffer is empty. Use async_next() in a coroutine. On
+   * a thread running an event loop stream_options::on_loop decides, as for a smart_async
+   * wrapper's sync form (report, naming `called_at`; strict, throwing
+   * error::blocking_call_on_loop without taking an item; silent).
    */
-  std::optional<T> next() {
-    if (!state_)
-      return std::nullopt;
-    auto& s = *state_;
-    std::unique_lock lock(s.mutex);
-    s.changed.wait(lock, [&] { return !s.items.empty() || s.finished(); });
-    if (!s.items.empty()) {
-      std::optional<T> item(std::move(s.items.front()));
-      s.items.pop_front();
-      s.grant_space();
-      return item;
-    }
-    if (auto e = std::exchange(s.error, nullptr))
-      std::rethrow_exception(e); // once; the stream then reads as finished
-    return std::nullopt;
+  std::optional<T> next(smartasync::source_location called_at =
+                            smartasync::source_location::current()) {
+    return next_from(detail::call_origin{called_at, true});
   }
 
   /// Waits asynchronously for the next item, for a coroutine (or callback) consumer.
@@ -536,11 +560,13 @@ public:
 
     /// Takes `other`'s position; `other` then owns nothing (move-only).
     iterator(iterator&& other) noexcept
-        : stream_(std::exchange(other.stream_, nullptr)), current_(std::move(other.current_)) {}
+        : stream_(std::exchange(other.stream_, nullptr)), origin_(other.origin_),
+          current_(std::move(other.current_)) {}
     /// Stops the producer if this iterator was unfinished, then takes `other`'s position.
     iterator& operator=(iterator&& other) noexcept {
       stop_if_unfinished();
       stream_ = std::exchange(other.stream_, nullptr);
+      origin_ = other.origin_;
       current_ = std::move(other.current_);
       return *this;
     }
@@ -551,9 +577,10 @@ public:
     T& operator*() const { return *current_; }
     /// The current item's address.
     T* operator->() const { return &*current_; }
-    /// Fetches the next item, blocking until it arrives or the stream ends.
+    /// Fetches the next item, blocking until it arrives or the stream ends; on an event loop,
+    /// checked as begin() was (and named by it).
     iterator& operator++() {
-      current_ = stream_->next();
+      current_ = stream_->next_from(origin_);
       return *this;
     }
     /// As ++it (a single-pass iterator returns nothing).
@@ -565,21 +592,49 @@ public:
 
   private:
     friend class sync_stream;
-    explicit iterator(sync_stream* s) : stream_(s), current_(s->next()) {}
+    iterator(sync_stream* s, const detail::call_origin& origin)
+        : stream_(s), origin_(origin), current_(s->next_from(origin)) {}
     void stop_if_unfinished() noexcept {
       if (stream_ && current_)
         stream_->cancel();
     }
     sync_stream* stream_;
+    detail::call_origin origin_; // begin()'s call, which a range-for's ++ reports name
     mutable std::optional<T> current_;
   };
 
   /// Fetches the first item (blocking) and returns an iterator to it.
-  iterator begin() { return iterator(this); }
+  /**
+   * On an event loop, checked as next() is; the iterator's ++ is checked the same way and
+   * names this call (in a range-for, the loop statement).
+   */
+  iterator begin(smartasync::source_location called_at = smartasync::source_location::current()) {
+    return iterator(this, detail::call_origin{called_at, true});
+  }
   /// The end: an iterator equals it once the stream has ended.
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+  // next(), begin() and ++: the loop check (`origin` is the call's), then the blocking read.
+  std::optional<T> next_from(const detail::call_origin& origin) {
+    if (!state_)
+      return std::nullopt;
+    detail::loop_guard guard(site_, origin);
+    auto& s = *state_;
+    std::unique_lock lock(s.mutex);
+    s.changed.wait(lock, [&] { return !s.items.empty() || s.finished(); });
+    if (!s.items.empty()) {
+      std::optional<T> item(std::move(s.items.front()));
+      s.items.pop_front();
+      s.grant_space();
+      return item;
+    }
+    if (auto e = std::exchange(s.error, nullptr))
+      std::rethrow_exception(e); // once; the stream then reads as finished
+    return std::nullopt;
+  }
+
+
   // Ends the stream when the producer finishes. If the producer's execution context is
   // destroyed first, Asio destroys this handler (or the dispatch carrying it) without calling
   // it; the destructor then ends the stream with operation_aborted, so that neither a consumer
@@ -687,6 +742,7 @@ private:
   }
 
   std::shared_ptr<detail::stream_state<T>> state_;
+  detail::call_site site_; // who the stream is, for the loop check of its blocking reads
 };
 
 } // namespace smartasync

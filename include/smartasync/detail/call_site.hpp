@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <concepts>
+#include <cstdint>
 #include <cstdlib>
 #include <chrono>
 #include <memory>
@@ -49,21 +50,67 @@ namespace detail {
 
 struct call_origin;
 
+// The public calls that block their thread until other work has finished, each checked
+// against loop_call_policy the same way (detail/loop_guard.hpp). What the report calls it and
+// what it advises instead depend on which one it is.
+enum class blocking_entry {
+  wrapper,            // smart_async_function's sync form
+  serial_lane,        // serial_lane::run
+  thread_affine_lane, // thread_affine_lane::run
+  sync_stream,        // sync_stream::next, begin, ++
+};
+
 struct call_site {
   std::string name;
   loop_call_policy on_loop;
   smartasync::source_location created_at;
+  blocking_entry entry = blocking_entry::wrapper;
 
-  call_site(std::string n, loop_call_policy policy, smartasync::source_location where)
-      : name(std::move(n)), on_loop(policy), created_at(where) {}
+  call_site(std::string n, loop_call_policy policy, smartasync::source_location where,
+            blocking_entry e = blocking_entry::wrapper)
+      : name(std::move(n)), on_loop(policy), created_at(where), entry(e) {}
+
+  // How reports say where the object was made.
+  const char* made() const noexcept { return entry == blocking_entry::wrapper ? "wrapped" : "made"; }
 
   std::string display_name() const {
     if (!name.empty())
       return fmt::format("'{}'", name);
-    return fmt::format("wrapped at {}:{}", created_at.file_name(), created_at.line());
+    return fmt::format("{} at {}:{}", made(), created_at.file_name(), created_at.line());
+  }
+
+  // "blocking call 'x'", "serial_lane::run() on lane 'x'", ...
+  std::string subject() const {
+    switch (entry) {
+    case blocking_entry::serial_lane:
+      return fmt::format("serial_lane::run() on lane {}", display_name());
+    case blocking_entry::thread_affine_lane:
+      return fmt::format("thread_affine_lane::run() on lane {}", display_name());
+    case blocking_entry::sync_stream:
+      return fmt::format("a blocking read (next(), begin(), ++) of sync_stream {}", display_name());
+    case blocking_entry::wrapper:
+      break;
+    }
+    return fmt::format("blocking call {}", display_name());
+  }
+
+  // The asynchronous spelling of the same call, for the advice in reports.
+  const char* instead() const noexcept {
+    switch (entry) {
+    case blocking_entry::serial_lane:
+    case blocking_entry::thread_affine_lane:
+      return "co_await async_offload(lane, f) or async_offload(lane, f, token)";
+    case blocking_entry::sync_stream:
+      return "co_await stream.async_next()";
+    case blocking_entry::wrapper:
+      break;
+    }
+    return "co_await w.async_call(...) or w.async_call(..., token)";
   }
 
   std::string strict_message(const call_origin& origin) const;
+  std::string report_message(const call_origin& origin, std::chrono::nanoseconds blocked,
+                             std::uint64_t unreported) const;
 };
 
 // Where one sync call was made. The call expression is known when the wrapper knows its
@@ -82,14 +129,14 @@ struct call_origin {
   std::string describe(const call_site& site) const {
     const bool named = !site.name.empty();
     if (known)
-      return named ? fmt::format("called at {}:{} (wrapped at {}:{})", called_at.file_name(),
-                                 called_at.line(), site.created_at.file_name(),
+      return named ? fmt::format("called at {}:{} ({} at {}:{})", called_at.file_name(),
+                                 called_at.line(), site.made(), site.created_at.file_name(),
                                  site.created_at.line())
                    : fmt::format("called at {}:{}", called_at.file_name(), called_at.line());
     constexpr const char* unknown = "its call site is not known (the callable has auto or "
                                     "overloaded parameters, or the call leaves out a "
                                     "defaulted one)";
-    return named ? fmt::format("wrapped at {}:{}; {}", site.created_at.file_name(),
+    return named ? fmt::format("{} at {}:{}; {}", site.made(), site.created_at.file_name(),
                                site.created_at.line(), unknown)
                  : std::string(unknown);
   }
@@ -159,10 +206,26 @@ call_identity identity_of(const Work& work) noexcept {
 }
 
 inline std::string call_site::strict_message(const call_origin& origin) const {
-  return fmt::format("smartasync: blocking call {} was called synchronously on a thread "
-                     "running an event loop (loop_call_policy::strict), {}; await it instead: "
-                     "co_await w.async_call(...) or w.async_call(..., token)",
-                     display_name(), origin.describe(*this));
+  return fmt::format("smartasync: {} was called synchronously on a thread running an event "
+                     "loop (loop_call_policy::strict), {}; await it instead: {}",
+                     subject(), origin.describe(*this), instead());
+}
+
+inline std::string call_site::report_message(const call_origin& origin,
+                                             std::chrono::nanoseconds blocked,
+                                             std::uint64_t unreported) const {
+  const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
+  const std::string thread = thread_text(std::this_thread::get_id());
+  // A wrapper's call runs on the loop's thread; a lane or a stream may run the work elsewhere
+  // while the loop's thread waits for it.
+  const std::string blocked_text =
+      entry == blocking_entry::wrapper
+          ? fmt::format("ran for {:.3f} ms inline on event-loop thread {}", ms, thread)
+          : fmt::format("blocked event-loop thread {} for {:.3f} ms", thread, ms);
+  return fmt::format("{} {}, {}; every other handler on that loop waited. Await it instead: "
+                     "{}. (Reported again at most once per repeat interval{}.)",
+                     subject(), blocked_text, origin.describe(*this), instead(),
+                     more_since(unreported));
 }
 
 // What this thread is running inline on its event loop, published for the blocked-loop
@@ -177,7 +240,8 @@ struct inline_call_slot {
 
     // "blocking call 'x' running inline, called at f:12", for the watchdog's reports.
     std::string describe() const {
-      return fmt::format("blocking call {} running inline, {}", site->display_name(),
+      return fmt::format("{} {}, {}", site->subject(),
+                         site->entry == blocking_entry::wrapper ? "running inline" : "in progress",
                          origin.describe(*site));
     }
   };
@@ -284,15 +348,10 @@ public:
           report_due(diagnostic_kind::blocking_call_on_loop, where, &site_.created_at);
       if (!unreported)
         return;
-      const auto ms = std::chrono::duration<double, std::milli>(blocked).count();
       report(diagnostic{
           .kind = diagnostic_kind::blocking_call_on_loop,
-          .message = fmt::format(
-              "blocking call {} ran for {:.3f} ms inline on event-loop thread {}, {}; every "
-              "other handler on that loop waited. Await it instead: co_await w.async_call(...) or "
-              "w.async_call(..., token). (Reported again at most once per repeat interval{}.)",
-              site_.display_name(), ms, thread_text(std::this_thread::get_id()), origin_.describe(site_),
-              more_since(*unreported)),
+          .message = site_.report_message(
+              origin_, std::chrono::duration_cast<std::chrono::nanoseconds>(blocked), *unreported),
           .name = site_.name,
           .where = where,
           .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(blocked),
