@@ -19,7 +19,8 @@
 #    fmt 11 header-only.
 # The presets and rows keep line tables only (-g1, or no -g in the rows): sanitizer reports and
 # backtraces still name file:line, and full -g made every compile 1.6x (gcc) to 1.9x (clang)
-# slower. The documentation's code blocks compile in the gcc preset only.
+# slower. The documentation's code blocks compile in the gcc preset, each alone, and in the
+# root rows (the newest Asio and Boost), as one unit.
 # Every run ends with a table of its phases and the wall time of each (also when one fails).
 # Usage: scripts/test.sh [all|gate|matrix|roots|row "PARTS"...|PRESET...]
 #   all (the default, what CI runs): the presets gcc, asan and tsan, then the matrix.
@@ -186,10 +187,14 @@ run_root_row() {
   root=$(scripts/make-root.sh "$suite")
   mkdir -p "$ccache_dir" "$deps"
   in_root() { scripts/in-root.sh "$root" "$PWD" "$ccache_dir" "$deps" -- CCACHE_DIR="$ccache_dir" "$@"; }
+  # The documentation's code blocks compile on the newest Asio and Boost too, as one unit (cheap:
+  # the headers are parsed once). The root has no Python: the blocks are extracted here.
+  python3 tests/docs/extract_snippets.py "$build/doc_snippets" "$PWD"
   log=$(in_root cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}" \
     -DSMARTASYNC_BUILD_TESTS=ON -DSMARTASYNC_BUILD_EXAMPLES=OFF -DSMARTASYNC_BUILD_BENCHMARKS=OFF \
-    -DSMARTASYNC_TEST_DOC_SNIPPETS=OFF) ||
+    -DSMARTASYNC_TEST_DOC_SNIPPETS=ON -DSMARTASYNC_TEST_DOC_SNIPPETS_UNITY=ON \
+    "-DSMARTASYNC_DOC_SNIPPETS_EXTRACTED=$PWD/$build/doc_snippets") ||
     { echo "$log"; return 1; }
   # The row must really get its compiler, Asio and Catch2, not whatever else the root has.
   for e in "${expect[@]}"; do
