@@ -27,7 +27,7 @@
 #   gate (or quick): the pre-commit check, a few minutes on a warm tree: the gcc preset with the
 #     examples, every test of it except the package consumers (install, find_package,
 #     add_subdirectory, the strict consumer: they change only with the CMake files, and the full
-#     run builds them in every configuration);
+#     run builds them in the gcc and tsan presets and in every matrix row);
 #   matrix: every matrix row; roots: only the rows in a root;
 #   row: the host rows given, e.g. scripts/test.sh row "boost-1.81 clang"
 set -euo pipefail
