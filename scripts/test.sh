@@ -19,9 +19,17 @@
 #    fmt 11 header-only.
 # The presets and rows keep line tables only (-g1, or no -g in the rows): sanitizer reports and
 # backtraces still name file:line, and full -g made every compile 1.6x (gcc) to 1.9x (clang)
-# slower. The documentation's code blocks compile in the gcc preset only.
-# Usage: scripts/test.sh [all|quick|matrix|roots|package|row "PARTS"...|PRESET...]
-#   quick: the gcc preset only; matrix: every matrix row; roots: only the rows in a root;
+# slower. The documentation's code blocks compile in the gcc preset, each alone, and in the
+# root rows (the newest Asio and Boost), as one unit.
+# Every run ends with a table of its phases and the wall time of each (also when one fails).
+# Usage: scripts/test.sh [all|gate|matrix|roots|package|row "PARTS"...|PRESET...]
+#   all (the default, what CI runs): the presets gcc, asan and tsan, then the matrix.
+#   gate (or quick): the pre-commit check, a few minutes on a warm tree: the gcc preset with the
+#     examples, every test of it except the package consumers (install, find_package,
+#     add_subdirectory, the strict consumer: they change only with the CMake files, and the full
+#     run builds them in the gcc and tsan presets and in every matrix row);
+#   matrix: every matrix row; roots: only the rows in a root; package: the packaging phase
+#     (API reference, Debian package, installed into a clean bookworm root);
 #   row: the host rows given, e.g. scripts/test.sh row "boost-1.81 clang"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,10 +69,12 @@ declare -A expect=(
 )
 # Extra configure arguments of a preset in this run (see above).
 declare -A preset_args=([gcc]=-DSMARTASYNC_BUILD_EXAMPLES=ON)
+# Extra ctest arguments of a preset in this run.
+declare -A preset_ctest_args=()
 case "${1:-all}" in
   all) presets=(gcc asan tsan); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}")
        preset_args[gcc]=-DSMARTASYNC_BUILD_EXAMPLES=OFF ;;
-  quick) presets=(gcc); rows=(); roots=() ;;
+  gate|quick) presets=(gcc); rows=(); roots=(); preset_ctest_args[gcc]="-E ^package:" ;;
   matrix) presets=(); rows=("${matrix_rows[@]}"); roots=("${root_rows[@]}") ;;
   roots) presets=(); rows=(); roots=("${root_rows[@]}") ;;
   row) shift; presets=(); rows=("$@"); roots=() ;;
@@ -79,22 +89,57 @@ export SMARTASYNC_DEPS_CACHE=${SMARTASYNC_DEPS_CACHE:-${HOME:-/var/cache}/.cache
 jobs=$(nproc)
 start=$SECONDS
 
+# The phases: `phase NAME` closes the running one and opens NAME; the table at exit lists each
+# with its wall time, the one that failed marked so.
+phase_names=() phase_seconds=() phase_name='' phase_start=0
+phase_close() {
+  [[ -n $phase_name ]] || return 0
+  phase_names+=("$phase_name$1") phase_seconds+=($((SECONDS - phase_start))) phase_name=
+}
+phase() {
+  phase_close ""
+  phase_name=$1 phase_start=$SECONDS
+  echo "=== $1 ($((SECONDS - start)) s)"
+}
+phase_table() {
+  local status=$? i
+  phase_close " (FAILED)"
+  ((${#phase_names[@]})) || return "$status"
+  echo
+  echo "=== phases (wall time, $jobs jobs)"
+  for i in "${!phase_names[@]}"; do
+    printf '  %-48s %5d s  %3d:%02d\n' "${phase_names[$i]}" "${phase_seconds[$i]}" \
+      $((phase_seconds[i] / 60)) $((phase_seconds[i] % 60))
+  done
+  local total=$((SECONDS - start))
+  printf '  %-48s %5d s  %3d:%02d\n' "total" "$total" $((total / 60)) $((total % 60))
+  return "$status"
+}
+trap phase_table EXIT
+
 for preset in "${presets[@]}"; do
-  echo "=== $preset ($((SECONDS - start)) s)"
+  phase "$preset: configure and build"
   cmake --preset "$preset" ${preset_args[$preset]:-} >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
-  ctest --preset "$preset" -j "$jobs"
+  phase "$preset: tests"
+  # shellcheck disable=SC2086 # the arguments are words
+  ctest --preset "$preset" -j "$jobs" ${preset_ctest_args[$preset]:-}
   # The PostgreSQL example's tests run only without a sanitizer (libpq and the server are not
   # instrumented): when this run builds the examples only under the sanitizers, they run here.
   if [[ $preset == gcc && ${preset_args[gcc]:-} == -DSMARTASYNC_BUILD_EXAMPLES=OFF ]]; then
+    phase "gcc: the PostgreSQL example's tests"
     cmake --preset gcc -DSMARTASYNC_BUILD_EXAMPLES=ON >/dev/null
     cmake --build --preset gcc -j "$jobs" --target pg_search_tests
     ctest --preset gcc -j "$jobs" -R '^pg_search:'
   fi
 done
 
+# Further phases of the full run go here, each opened with `phase NAME` so that the table at the
+# end shows what it costs.
+
 if ((${#rows[@]})); then
   read -r -a deps <<<"$(printf '%s\n' "${rows[@]}" | tr ' ' '\n' | grep -E '^(asio|boost|fmt)-' | sort -u | tr '\n' ' ')"
+  phase "matrix: unpack the rows' dependencies"
   scripts/fetch-deps-matrix.sh "${deps[@]}"
   cache=$SMARTASYNC_DEPS_CACHE
   for row in "${rows[@]}"; do
@@ -114,7 +159,7 @@ if ((${#rows[@]})); then
         *) echo "test.sh: unknown matrix part '$part'" >&2; exit 2 ;;
       esac
     done
-    echo "=== $row ($((SECONDS - start)) s)"
+    phase "row $row"
     # No build type: -O1 without -g, which compiles and links the rows markedly faster; asserts
     # stay on.
     log=$(cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_COMPILER=$compiler \
@@ -157,10 +202,14 @@ run_root_row() {
   root=$(scripts/make-root.sh "$suite")
   mkdir -p "$ccache_dir" "$deps"
   in_root() { scripts/in-root.sh "$root" "$PWD" "$ccache_dir" "$deps" -- CCACHE_DIR="$ccache_dir" "$@"; }
+  # The documentation's code blocks compile on the newest Asio and Boost too, as one unit (cheap:
+  # the headers are parsed once). The root has no Python: the blocks are extracted here.
+  python3 tests/docs/extract_snippets.py "$build/doc_snippets" "$PWD"
   log=$(in_root cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}" \
     -DSMARTASYNC_BUILD_TESTS=ON -DSMARTASYNC_BUILD_EXAMPLES=OFF -DSMARTASYNC_BUILD_BENCHMARKS=OFF \
-    -DSMARTASYNC_TEST_DOC_SNIPPETS=OFF) ||
+    -DSMARTASYNC_TEST_DOC_SNIPPETS=ON -DSMARTASYNC_TEST_DOC_SNIPPETS_UNITY=ON \
+    "-DSMARTASYNC_DOC_SNIPPETS_EXTRACTED=$PWD/$build/doc_snippets") ||
     { echo "$log"; return 1; }
   # The row must really get its compiler, Asio and Catch2, not whatever else the root has.
   for e in "${expect[@]}"; do
@@ -173,12 +222,15 @@ run_root_row() {
 }
 
 for row in "${roots[@]}"; do
-  echo "=== $row ($((SECONDS - start)) s)"
-  row_start=$SECONDS
+  phase "root row $row"
   run_root_row "$row"
-  echo "=== $row passed in $((SECONDS - row_start)) s"
 done
-[[ ${1:-all} == all ]] && run_package_phase # the packaging phase (see above)
+phase_close ""
+if [[ ${1:-all} == all ]]; then
+  phase "packaging"
+  run_package_phase # the packaging phase (see above)
+  phase_close ""
+fi
 matrix_list=""
 ((${#rows[@]})) && matrix_list="; matrix: $(printf '[%s] ' "${rows[@]}")"
 echo "=== test configurations passed: ${presets[*]}${matrix_list}${roots[*]:+; roots: ${roots[*]}} ($((SECONDS - start)) s)"

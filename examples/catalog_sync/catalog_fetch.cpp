@@ -7,6 +7,7 @@
 
 #include <catalog/catalog_db.hpp>
 #include <catalog/json.hpp>
+#include <example/as_tuple.hpp>
 #include <smartasync/error.hpp>
 #include <smartasync/fan_out.hpp>
 #include <smartasync/retry.hpp>
@@ -20,7 +21,6 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -872,7 +872,7 @@ struct event_pump {
   }
   asio::awaitable<void> wait() {
     wake.expires_at(asio::steady_timer::time_point::max());
-    co_await wake.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    co_await wake.async_wait(example::as_tuple(asio::use_awaitable));
   }
 };
 

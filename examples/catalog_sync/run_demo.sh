@@ -10,39 +10,21 @@
 # Exits non-zero on the first failure.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run_demo.sh BUILD_DIR}
 bin=$build/examples/catalog_sync
 search=$build/examples/sqlite_search/sqlite_search
-for tool in "$bin/catalog_server" "$bin/catalog_sync" "$search"; do
-  [[ -x $tool ]] || { echo "run_demo: $tool not built (cmake --build $build --target catalog_server catalog_sync sqlite_search)" >&2; exit 1; }
-done
-command -v sqlite3 >/dev/null || { echo "run_demo: the sqlite3 CLI is needed" >&2; exit 1; }
-
-work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then kill "$server_pid"; wait "$server_pid" || true; fi
-  server_pid=
-}
-cleanup() { stop_server; rm -rf "$work"; }
-trap cleanup EXIT
+# shellcheck source=../common/demo.sh
+. "$here/../common/demo.sh"
+demo_need "$build" "$bin/catalog_server" "$bin/catalog_sync" "$search" -- sqlite3
 db=$work/catalog.db
-step() { printf '\n== %s\n' "$*"; }
 
+server_pid=
 start_server() { # start_server ARGS... ; sets server_pid and base
-  timeout 120 "$bin/catalog_server" --port 0 --source generate 3000 --seed 7 "$@" >"$work/server.log" 2>&1 &
-  server_pid=$!
-  local port=
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$work/server.log")
-    [[ -n $port ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  [[ -n $port ]] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
-  head -1 "$work/server.log"
-  base=http://127.0.0.1:$port
+  demo_start server "$bin/catalog_server" --port 0 --source generate 3000 --seed 7 "$@"
+  server_pid=$pid
 }
+stop_server() { if [[ -n $server_pid ]]; then demo_stop "$server_pid"; fi; server_pid=; }
 fingerprint() { sqlite3 "$db" "SELECT count(*), total(length(name || version || description)) FROM packages"; }
 sync() { timeout 60 "$bin/catalog_sync" --db "$db" --concurrency 8 --retry-base-ms 50 "$@"; }
 # A sync that must fail: exit status $1, output containing $2, the catalogue ($good) unchanged.

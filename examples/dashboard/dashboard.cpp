@@ -2,10 +2,11 @@
 // Distributed under the Boost Software License, Version 1.0.
 #include "dashboard.hpp"
 
+#include "example/as_tuple.hpp"
+
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -26,7 +27,7 @@ using json = nlohmann::json;
 using sqlite_search::route_response;
 namespace http = sqlite_search::http;
 using asio::use_awaitable;
-using asio::experimental::as_tuple;
+using example::as_tuple;
 
 namespace {
 

@@ -9,55 +9,37 @@
 # Exits non-zero on the first failure.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run_demo.sh BUILD_DIR}
 dash=$build/examples/dashboard/catalog_dashboard
 api=$build/examples/catalog_sync/catalog_server
-for tool in "$dash" "$api"; do
-  [[ -x $tool ]] || { echo "run_demo: $tool not built (cmake --build $build --target catalog_dashboard catalog_server)" >&2; exit 1; }
-done
-command -v sqlite3 >/dev/null || { echo "run_demo: the sqlite3 CLI is needed" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-step() { printf '\n== %s\n' "$*"; }
+# shellcheck source=../common/demo.sh
+. "$here/../common/demo.sh"
+demo_need "$build" "$dash" "$api" -- sqlite3 curl
 wait_for() { # wait_for FILE PATTERN SECONDS
   for _ in $(seq $(($3 * 20))); do grep -q "$2" "$1" && return 0; sleep 0.05; done
   echo "run_demo: '$2' did not appear in $1 within $3 s:" >&2; cat "$1" >&2; exit 1
-}
-start() { # start NAME COMMAND... ; the port it prints goes to $port
-  "${@:2}" >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  wait_for "$work/$1.log" '^port [0-9]' 10
-  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$work/$1.log")
-  head -1 "$work/$1.log"
 }
 db=$work/catalog.db
 records() { sqlite3 "$db" "SELECT count(*) FROM packages"; }
 
 step "1. Two local paginated APIs: 3000 records (10-20 ms a page, 5% 429, 5% 5xx), and an edited copy (150 ms a page)"
-start api "$api" --port 0 --source generate 3000 --seed 7 --latency-ms 10 --jitter-ms 10 --fault-429 0.05 \
+demo_start api "$api" --port 0 --source generate 3000 --seed 7 --latency-ms 10 --jitter-ms 10 --fault-429 0.05 \
   --fault-5xx 0.05 --retry-after 1
 packages=http://127.0.0.1:$port/offset/packages
-start edited "$api" --port 0 --source generate 3000 --seed 7 --edit --latency-ms 150
+demo_start edited "$api" --port 0 --source generate 3000 --seed 7 --edit --latency-ms 150
 edited=http://127.0.0.1:$port/offset/packages
 
 step "2. The dashboard, allowed to sync those two sources only"
-start dashboard "$dash" --port 0 --db "$db" --source "packages=$packages" --source "edited=$edited" \
+demo_start dashboard "$dash" --port 0 --db "$db" --source "packages=$packages" --source "edited=$edited" \
   --concurrency 4 --retry-base-ms 50
-dashboard_pid=${pids[-1]}
-base=http://127.0.0.1:$port
+dashboard_pid=$pid
 curl -sf "$base/" | grep -o '<title>.*</title>'
 echo "open $base/ in a browser to see the same thing"
 
 step "3. curl -N on the event stream while POST /sync runs to the end"
 curl -sN "$base/sync/events" >"$work/events" &
-pids+=($!)
+demo_pids+=($!)
 wait_for "$work/events" '"type":"state"' 5
 curl -sf -X POST "$base/sync?source=packages"; echo
 echo "a second POST /sync now: $(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/sync")"
@@ -84,17 +66,14 @@ curl -sf "$base/search?q=network+library&limit=3"; echo
 step "6. SIGTERM in the middle of a sync of the edited source: cancelled, nothing committed"
 : >"$work/events2"
 curl -sN "$base/sync/events" >"$work/events2" &
-pids+=($!)
+demo_pids+=($!)
 wait_for "$work/events2" '"type":"state"' 5
 curl -sf -X POST "$base/sync?source=edited"; echo
 wait_for "$work/events2" '"type":"page"' 20
-kill -TERM "$dashboard_pid"
-status=0
-wait "$dashboard_pid" || status=$?
+demo_stop "$dashboard_pid"
 tail -1 "$work/dashboard.log"
 grep '"type":"cancelling"\|"type":"failed"' "$work/events2"
 grep -q '"cancelled":true' "$work/events2"
-[[ $status == 0 ]] || { echo "run_demo: the dashboard exited with $status" >&2; exit 1; }
 [[ $(records) == 3000 ]] || { echo "run_demo: the catalogue changed!" >&2; exit 1; }
 echo "catalogue still: $(records) records"
 

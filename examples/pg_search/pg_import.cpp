@@ -11,43 +11,32 @@
 // Distributed under the Boost Software License, Version 1.0.
 #include "pg_catalog.hpp"
 
-#include "catalog/control_reader.hpp"
-#include "catalog/generator.hpp"
+#include "catalog/import_source.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
-#include <iostream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 int main(int argc, char** argv) {
   std::string conninfo;
-  std::string from_file;
-  std::size_t count = 0;
-  std::uint64_t seed = 0;
-  bool from_apt = false;
+  catalog::import_source source;
 
   CLI::App app{"Loads the package catalogue into PostgreSQL in one transaction, replacing what it held.\n"
                "Exit status: 0 done, 1 failed, 2 bad command line.",
                "pg_import"};
   app.add_option("--pg", conninfo, "libpq connection string or URI, e.g. \"host=127.0.0.1 port=5432 dbname=postgres\"")
       ->required();
-  auto* apt = app.add_flag("--from-apt", from_apt, "import this machine's package list (apt-cache dumpavail)");
-  auto* file = app.add_option("--from-file", from_file, "import a Debian Packages file ('-' reads stdin)");
-  auto* generate = app.add_option("--generate", count, "import N deterministic synthetic records")
-                       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
-  app.add_option("--seed", seed, "generator seed")->needs(generate);
-  apt->excludes(file, generate);
-  file->excludes(generate);
+  // COPY sends the records from memory, so --generate is held to what fits.
+  source.add_options(app, 1, 10'000'000);
   try {
     app.parse(argc, argv);
-    if (!*apt && !*file && !*generate)
-      throw CLI::RequiredError("one of --from-apt, --from-file or --generate");
+    source.require_one();
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? EXIT_SUCCESS : 2;
   }
@@ -55,27 +44,9 @@ int main(int argc, char** argv) {
   try {
     const auto start = std::chrono::steady_clock::now();
     std::vector<catalog::catalog_record> records;
-    std::string origin;
-    if (*apt) {
-      origin = "apt-cache dumpavail";
-      records = catalog::load_apt_catalog();
-    } else if (*file) {
-      origin = from_file;
-      std::ifstream in;
-      if (from_file != "-") {
-        in.open(from_file);
-        if (!in)
-          throw std::runtime_error(fmt::format("cannot read '{}'", from_file));
-      }
-      catalog::control_reader reader(from_file == "-" ? std::cin : in);
-      for (auto batch = reader.next_batch(4096); !batch.empty(); batch = reader.next_batch(4096))
-        records.insert(records.end(), batch.begin(), batch.end());
-      if (reader.skipped())
-        fmt::print(stderr, "pg_import: skipped {} stanzas without a Package field\n", reader.skipped());
-    } else {
-      origin = fmt::format("generator (seed {})", seed);
-      records = catalog::generate_catalog(count, seed);
-    }
+    source.read(4096, [&](std::span<const catalog::catalog_record> batch) {
+      records.insert(records.end(), batch.begin(), batch.end());
+    }, "pg_import");
     // An empty input would empty the catalogue: refuse, as catalog_import's guard does.
     if (records.empty())
       throw std::runtime_error("no records in the input; the catalogue is unchanged");
@@ -83,8 +54,8 @@ int main(int argc, char** argv) {
     pg_search::connection db(pg_search::connection_options{.conninfo = conninfo, .application_name = "pg_import"});
     const std::size_t stored = pg_search::import_records(db, records);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    fmt::print("pg_import: {} records from {} ({} distinct names) in {} ms\n", records.size(), origin, stored,
-               ms.count());
+    fmt::print("pg_import: {} records from {} ({} distinct names) in {} ms\n", records.size(), source.origin(),
+               stored, ms.count());
     return EXIT_SUCCESS;
   } catch (const std::exception& e) {
     fmt::print(stderr, "pg_import: {}\n", e.what());

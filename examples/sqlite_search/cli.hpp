@@ -29,6 +29,13 @@ inline CLI::Validator ip_address_validator() {
       "IP", "IP address");
 }
 
+/// `--db FILE`: the SQLite catalogue a program searches (it must exist; catalog_import makes it).
+inline CLI::Option* add_db_option(CLI::App& app, std::string& db_file) {
+  return app.add_option("--db", db_file, "catalogue file (see catalog_import)")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
+}
+
 /// The HTTP server's options, the same for every backend: add() declares them on a CLI11 app,
 /// apply() copies the parsed values into server_options (CLI11 parses milliseconds as ints).
 struct server_cli {

@@ -4,12 +4,12 @@
 
 #include "catalog/errors.hpp"
 #include "catalog/json.hpp"
+#include "example/as_tuple.hpp"
 
 #include <smartasync/error.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -127,7 +127,7 @@ void search_server::end_grace() {
 asio::awaitable<void> search_server::accept_loop() {
   std::uint64_t episode_failures = 0;
   while (!stopped_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::experimental::as_tuple(use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(example::as_tuple(use_awaitable));
     if (stopped_ || ec == asio::error::operation_aborted)
       break;
     if (ec) {
@@ -145,7 +145,7 @@ asio::awaitable<void> search_server::accept_loop() {
                         ec.message(), descriptors ? "out of file descriptors" : "out of memory",
                         options_.accept_backoff.count(), connections_.size()));
       accept_backoff_.expires_after(options_.accept_backoff);
-      (void)co_await accept_backoff_.async_wait(asio::experimental::as_tuple(use_awaitable));
+      (void)co_await accept_backoff_.async_wait(example::as_tuple(use_awaitable));
       continue;
     }
     if (episode_failures != 0) {
@@ -251,7 +251,7 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
         conn->awaiting_request = !conn->request_open;
         conn->awaiting_since = ++next_wait_number_;
         auto [ec, n] =
-            co_await socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+            co_await socket.async_read_some(asio::buffer(buffer), example::as_tuple(use_awaitable));
         conn->awaiting_request = false;
         first_read = false;
         ++conn->read_number;
@@ -338,7 +338,7 @@ asio::awaitable<void> search_server::linger_close(std::shared_ptr<connection> co
   std::size_t drained = 0;
   while (drained < 1024 * 1024) {
     auto [read_ec, n] =
-        co_await conn->socket.async_read_some(asio::buffer(buffer), asio::experimental::as_tuple(use_awaitable));
+        co_await conn->socket.async_read_some(asio::buffer(buffer), example::as_tuple(use_awaitable));
     if (read_ec)
       break;
     drained += n;
@@ -354,7 +354,7 @@ asio::awaitable<void> search_server::reject(tcp::socket socket) {
       503, json_type, error_body(fmt::format("too many connections (at most {})", options_.max_connections)), false,
       {{"Retry-After", "1"}});
   auto [ec, n] =
-      co_await asio::async_write(conn->socket, asio::buffer(text), asio::experimental::as_tuple(use_awaitable));
+      co_await asio::async_write(conn->socket, asio::buffer(text), example::as_tuple(use_awaitable));
   (void)n;
   if (!ec)
     co_await linger_close(conn);

@@ -6,64 +6,47 @@
 //
 //   sqlite_search [--db FILE] [--limit N] [--] QUERY...     (--help for details)
 //
+// The command line and the printing are search_main, shared with ../pg_search's CLI; this
+// file is what makes it the SQLite one.
+//
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_search.hpp"
+#include "cli.hpp"
+#include "search_main.hpp"
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <cstdlib>
 #include <string>
-#include <string_view>
 #include <vector>
 
-int main(int argc, char** argv) {
-  std::string db_file = "catalog.db";
-  std::vector<std::string> words;
-  int limit = 10;
+namespace {
 
-  CLI::App app{"Full-text search of the package catalogue (FTS5 syntax: words, \"a phrase\", prefix*, OR, NOT)."};
-  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
-      ->check(CLI::ExistingFile)
-      ->capture_default_str();
-  app.add_option("--limit", limit, "most results to print")
-      ->check(CLI::Range(1, catalog::catalog_db::max_limit))->capture_default_str();
-  app.add_option("query", words, "the query; several words are joined with spaces (use -- before a query starting "
-                                 "with -)")
-      ->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
-  }
-  std::string query;
-  for (const auto& w : words)
-    query += (query.empty() ? "" : " ") + w;
+class sqlite_store final : public sqlite_search::searched_store {
+  std::string db_file_ = "catalog.db";
 
-  try {
+public:
+  sqlite_store()
+      : searched_store(
+            {.name = "sqlite_search",
+             .about = "Full-text search of the package catalogue (FTS5 syntax: words, \"a phrase\", prefix*, OR, NOT).",
+             .max_limit = catalog::catalog_db::max_limit}) {}
+
+  void add_options(CLI::App& app) override { sqlite_search::add_db_option(app, db_file_); }
+
+  std::vector<catalog::search_hit> search(const std::string& query, int limit) override {
     // 1. The blocking pieces the application already had: one connection is enough here.
-    catalog::connection_pool connections(db_file, 1);
+    catalog::connection_pool connections(db_file_, 1);
     // 2. The same wrapper the server uses. Its pool threads start now but stay idle.
     smartasync::blocking_pool pool{1, 16};
     auto search = sqlite_search::make_catalog_search(pool, connections);
-
     // 3. A plain call on a plain thread: inline.
-    const auto hits = search(query, limit);
-
-    fmt::print("{} result{} for '{}' in {}\n", hits.size(), hits.size() == 1 ? "" : "s", query, db_file);
-    for (const auto& h : hits) {
-      fmt::print("{:>8.2f}  {} {} [{}]\n", h.score, h.name, h.version, h.section);
-      std::string snippet = h.snippet;
-      std::replace(snippet.begin(), snippet.end(), '\n', ' ');
-      fmt::print("          {}\n", snippet);
-    }
-    return EXIT_SUCCESS;
-  } catch (const catalog::invalid_query& e) {
-    fmt::print(stderr, "sqlite_search: {}\n", e.what());
-    return 2;
-  } catch (const catalog::error& e) {
-    fmt::print(stderr, "sqlite_search: {}\n", e.what());
-    return EXIT_FAILURE;
+    return search(query, limit);
   }
+
+  std::string searched() const override { return db_file_; }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  sqlite_store store;
+  return sqlite_search::search_main(argc, argv, store);
 }

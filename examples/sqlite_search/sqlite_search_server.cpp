@@ -13,89 +13,58 @@
 //   curl 'http://127.0.0.1:PORT/health'     liveness: the event loop answers
 //   curl 'http://127.0.0.1:PORT/ready'      readiness: a search through the pool works
 //
+// The program around the store (options, the pool, the event loop, signals) is serve_main,
+// shared with ../pg_search's server; this file is what makes it the SQLite one.
+//
 // Distributed under the Boost Software License, Version 1.0.
 #include "catalog_search.hpp"
-#include "search_server.hpp"
-
 #include "cli.hpp"
+#include "serve_main.hpp"
 
 #include <CLI/CLI.hpp>
-#include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <fmt/format.h>
 
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
+#include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
-#include <string_view>
+
+namespace {
+
+class sqlite_store final : public sqlite_search::served_store {
+  std::string db_file_ = "catalog.db";
+  bool trace_ = false;
+  std::optional<catalog::connection_pool> connections_;
+
+public:
+  sqlite_store()
+      : served_store({.name = "sqlite_search_server",
+                      .about = "The package catalogue's full-text search over HTTP (GET /search, /health, /ready).",
+                      .threads_help = "blocking-pool threads, one SQLite connection each"}) {}
+
+  void add_options(CLI::App& app) override {
+    sqlite_search::add_db_option(app, db_file_);
+    app.add_flag("--trace", trace_,
+                 "log every search from inside its offloaded call, with its request's id (carried to "
+                 "the pool worker by smartasync::carry_context)");
+  }
+
+  sqlite_search::search_backend open(smartasync::blocking_pool& pool, std::size_t threads) override {
+    // One SQLite connection per pool thread, so no search waits for a connection.
+    connections_.emplace(db_file_, threads);
+    std::function<void(const std::string&)> trace_line;
+    if (trace_)
+      trace_line = [](const std::string& line) { fmt::print(stderr, "sqlite_search_server: {}\n", line); };
+    return sqlite_search::make_backend(sqlite_search::make_catalog_search(pool, *connections_, trace_line),
+                                       sqlite_search::make_catalog_probe(pool, *connections_));
+  }
+
+  std::size_t records() override { return connections_->acquire()->size(); }
+};
+
+} // namespace
 
 int main(int argc, char** argv) {
-  std::string db_file = "catalog.db";
-  sqlite_search::server_options options;
-  sqlite_search::server_cli cli;
-
-  // Every value is range-checked before anything starts: a wrapped-around port or a pool of
-  // 100 000 threads is a clear error (exit 2), not a surprise.
-  CLI::App app{"The package catalogue's full-text search over HTTP (GET /search, /health, /ready)."};
-  app.add_option("--db", db_file, "catalogue file (see catalog_import)")
-      ->check(CLI::ExistingFile)
-      ->capture_default_str();
-  cli.add(app, options, "blocking-pool threads, one SQLite connection each");
-  bool trace = false;
-  app.add_flag("--trace", trace,
-               "log every search from inside its offloaded call, with its request's id (carried to "
-               "the pool worker by smartasync::carry_context)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? EXIT_SUCCESS : 2; // --help: 0; any bad option: 2
-  }
-  cli.apply(options);
-  cli.warn_about_descriptors(options, "sqlite_search_server");
-  const std::size_t threads = cli.threads;
-
-  try {
-    // 1. One SQLite connection per pool thread, so no search waits for a connection.
-    catalog::connection_pool connections(db_file, threads);
-    // 2. The blocking pool and the wrapped search (the same wrapper the CLI calls inline).
-    smartasync::blocking_pool pool{threads, 1024};
-    std::function<void(const std::string&)> trace_line;
-    if (trace)
-      trace_line = [](const std::string& line) { fmt::print(stderr, "sqlite_search_server: {}\n", line); };
-    auto search = sqlite_search::make_catalog_search(pool, connections, trace_line);
-    auto probe = sqlite_search::make_catalog_probe(pool, connections);
-
-    // 3. One event-loop thread serves every connection.
-    asio::io_context io{1};
-    sqlite_search::search_server server(io, sqlite_search::make_backend(search, probe), options);
-    server.start();
-
-    // 4. SIGINT / SIGTERM: stop accepting, answer queued searches 503 at once, give running
-    //    ones the grace, then let run() return.
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const asio::error_code& ec, int signal) {
-      if (!ec) {
-        fmt::print("sqlite_search_server: signal {}, shutting down (running searches get {} ms)\n", signal,
-                   options.shutdown_grace.count());
-        std::fflush(stdout);
-        server.stop();
-      }
-    });
-
-    fmt::print("sqlite_search_server listening on http://{}:{}/ ({} searches, {} pool threads, {} records)\n",
-               options.address, server.port(), options.inline_search ? "INLINE" : "offloaded", threads,
-               connections.acquire()->size());
-    std::fflush(stdout);
-    io.run();
-    const auto summary = server.shutdown_summary();
-    fmt::print("sqlite_search_server: stopped after {} requests; searches in flight at shutdown: {} answered, "
-               "{} cancelled (503: {} queued, {} past the grace)\n",
-               server.requests(), summary.finished, summary.cancelled_queued + summary.cancelled_running,
-               summary.cancelled_queued, summary.cancelled_running);
-    return EXIT_SUCCESS;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "sqlite_search_server: {}\n", e.what());
-    return EXIT_FAILURE;
-  }
+  sqlite_store store;
+  return sqlite_search::serve_main(argc, argv, store);
 }

@@ -10,7 +10,9 @@ compile it (a block without one is an error, so new blocks cannot escape):
   <!-- snippet: skip REASON --> not compiled, for the reason given
 The names the documentation takes for granted (db, pool, ioc, row, ...) come from
 tests/docs/snippet_prelude.hpp.
-Usage: extract_snippets.py OUT_DIR ROOT FILE.md...
+Usage: extract_snippets.py OUT_DIR ROOT [FILE.md...]
+Without files: the documentation of the tree at ROOT (README.md, docs/*.md, examples/*/README.md,
+except the notes and benchmark pages, which show other projects' code and shell sessions).
 """
 import pathlib
 import re
@@ -57,8 +59,17 @@ def unit(rel, line, kind, code, index):
     return "\n".join(out) + "\n"
 
 
+NOT_DOCUMENTATION = re.compile(r"asio-matrix-notes|benchmarks")
+
+
+def documentation(root):
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted(root.glob("examples/*/README.md"))]
+    return [str(p) for p in pages if not NOT_DOCUMENTATION.search(p.name)]
+
+
 def main():
     out_dir, root, files = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3:]
+    files = files or documentation(root)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.cpp"):
         old.unlink()

@@ -102,6 +102,9 @@ TEST_CASE("SIGTERM stops the server with status 0 and a count of what it did", "
   const auto log = server.output();
   INFO(log);
   CHECK(contains(log, "shutting down"));
+  // The same line as every backend's server: requests, how many of them timed out, then the
+  // searches in flight.
+  CHECK(contains(log, "sqlite_search_server: stopped after 0 requests (0 timed out); searches in flight"));
   CHECK(contains(log, "0 answered, 0 cancelled"));
 }
 
