@@ -6,7 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/detail/call_site.hpp"
-#include "smartasync/detail/latency_histogram.hpp"
+#include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
@@ -66,9 +66,6 @@ inline long involuntary_switches() noexcept {
 #endif
   return 0;
 }
-
-// When the callable of this worker's latest operation returned (blocking_pool::note_returned).
-inline thread_local std::chrono::steady_clock::time_point last_return_{};
 
 // What outlives a pool, for whoever may still reach for it once it is destroyed:
 // - an operation's cancellation handler stays installed until its completion runs on the
@@ -283,7 +280,7 @@ private:
     if (mode == shutdown_mode::cancel)
       stop_source_.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      cancelled_.fetch_add(1, std::memory_order_relaxed);
+      counters_.note_cancelled();
       op->abort_queued(make_aborted());
       op->release();
     }
@@ -374,13 +371,13 @@ public:
     s.queue_capacity = capacity_;
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
-    s.completed = completed_.load(std::memory_order_acquire);
-    s.failed = failed_.load(std::memory_order_acquire);
-    s.cancelled = cancelled_.load(std::memory_order_acquire);
-    s.expired = expired_.load(std::memory_order_acquire);
-    s.timed_out = timed_out_.load(std::memory_order_acquire);
-    s.rejected = rejected_.load(std::memory_order_acquire);
-    const std::uint64_t returned = returned_.load(std::memory_order_acquire);
+    const detail::pool_outcomes o = counters_.outcomes();
+    s.completed = o.completed;
+    s.failed = o.failed;
+    s.cancelled = o.cancelled;
+    s.expired = o.expired;
+    s.timed_out = o.timed_out;
+    s.rejected = o.rejected;
     {
       std::lock_guard lock(mutex_);
       s.queued = std::min(queue_.size(), capacity_);
@@ -391,7 +388,7 @@ public:
 #pragma GCC diagnostic pop
       s.blocked_submitters = blocked_producers_;
       s.submitted = submitted_;
-      s.running = detail::narrow<std::size_t>(started_ - returned);
+      s.running = detail::narrow<std::size_t>(started_ - o.returned);
       s.threads_added = threads_added_;
       s.threads_retired = threads_retired_;
     }
@@ -403,8 +400,8 @@ public:
   pool_metrics metrics() const {
     pool_metrics m;
     m.counts = stats();
-    const auto wait = queue_wait_.summarize();
-    const auto run = run_time_.summarize();
+    const auto wait = counters_.queue_wait();
+    const auto run = counters_.run_time();
     m.queue_wait = {wait.count, wait.p50, wait.p99, wait.max};
     m.run_time = {run.count, run.p50, run.p99, run.max};
     return m;
@@ -437,7 +434,7 @@ private:
     if (stopping_ || (!admitted && policy_ == full_policy::reject && !from_lane)) {
       const bool stopped = stopping_;
       lock.unlock();
-      rejected_.fetch_add(1, std::memory_order_release);
+      counters_.note_rejected();
       return stopped ? admission::stopped : admission::queue_full;
     }
     // From here the queue owns the caller's reference to `op`: dropped by the worker
@@ -483,7 +480,7 @@ private:
     while (!done()) {
       if (detail::pool_op* op = take_next_locked()) {
         lock.unlock();
-        start_running(op, clock::now());
+        counters_.start_running(op, clock::now());
         op->execute(); // drops the queue's reference
         lock.lock();
         continue;
@@ -550,17 +547,6 @@ private:
     admit_next_locked();
     ++started_;
     return op;
-  }
-
-  // Outside the lock, just before `op` runs: records its queue wait, and from here on its
-  // enqueued_at_ holds when it started, which note_returned() times the run from. `now` may be
-  // the previous operation's return, when that was after this one's submission.
-  void start_running(detail::pool_op* op, std::chrono::steady_clock::time_point now) noexcept {
-    if (op->enqueued_at_ != std::chrono::steady_clock::time_point{}) {
-      now = std::max(now, op->enqueued_at_);
-      queue_wait_.record(now - op->enqueued_at_);
-    }
-    op->enqueued_at_ = now;
   }
 
   // An admitted operation left the queue: the first one waiting for admission takes its place.
@@ -638,7 +624,7 @@ private:
         grow_cv_.notify_one();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
-      start_running(op, waited ? clock::now() : last_finish);
+      counters_.start_running(op, waited ? clock::now() : last_finish);
       waited = false;
       op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this)
@@ -787,29 +773,12 @@ private:
     return true;
   }
 
-  // The callable returned (or threw), before its outcome is handed on: whoever sees the
-  // outcome then sees the pool's counters and run times with this operation in them.
-  // `op->enqueued_at_` holds its start time by now. The clock read is the worker's one per
-  // operation: worker_loop takes the next operation's start from it.
-  void note_returned(const detail::pool_op* op) noexcept {
-    const auto now = std::chrono::steady_clock::now();
-    run_time_.record(now - op->enqueued_at_);
-    detail::last_return_ = now;
-    returned_.fetch_add(1, std::memory_order_release);
-  }
-  void note_finished(bool failed) noexcept {
-    (failed ? failed_ : completed_).fetch_add(1, std::memory_order_release);
-  }
-  void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_release); }
-  // Cancelled while running, after its deadline (with_timeout).
-  void note_timed_out() noexcept { timed_out_.fetch_add(1, std::memory_order_release); }
-  // Its deadline passed before it started: removed from the queue by a canceller, or reached
-  // by a worker (`taken`: started_ counted it, so it counts as returned at once).
-  void note_expired(bool taken) noexcept {
-    if (taken)
-      returned_.fetch_add(1, std::memory_order_release);
-    expired_.fetch_add(1, std::memory_order_release);
-  }
+  // An operation's outcomes and timings (see detail::pool_counters).
+  void note_returned(const detail::pool_op* op) noexcept { counters_.note_returned(op); }
+  void note_finished(bool failed) noexcept { counters_.note_finished(failed); }
+  void note_cancelled() noexcept { counters_.note_cancelled(); }
+  void note_timed_out() noexcept { counters_.note_timed_out(); }
+  void note_expired(bool taken) noexcept { counters_.note_expired(taken); }
   // A nested call runs inline on the worker that makes it; it is counted as submitted and
   // started like any other.
   void note_nested_start(detail::pool_op* op) {
@@ -959,11 +928,8 @@ private:
   // does not contend with the mutex, the queue or the counters.
   alignas(detail::cache_line_size) std::atomic<bool> work_hint_{false};
 
-  // Written by workers (rejected_ by submitters, rarely).
-  alignas(detail::cache_line_size) std::atomic<std::uint64_t> completed_{0};
-  std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0}, returned_{0};
-  std::atomic<std::uint64_t> expired_{0}, timed_out_{0};
-  detail::latency_histogram queue_wait_, run_time_;
+  // Written by workers (by submitters and cancellers for the rarer outcomes).
+  detail::pool_counters counters_;
 
   // Cancelled calls that have not returned yet, watched by a thread started on first need.
   struct watched_stop {
