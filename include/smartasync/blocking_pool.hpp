@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/detail/call_site.hpp"
+#include "smartasync/detail/ignored_stop_watcher.hpp"
 #include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/metrics.hpp"
@@ -176,13 +177,17 @@ public:
   explicit blocking_pool(const pool_options& options)
       : capacity_(options.queue_capacity), policy_(options.when_full),
         spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
-        ignored_stop_after_(options.report_ignored_stop_after), min_threads_(options.threads),
+        min_threads_(options.threads),
         max_threads_(std::max(options.threads, options.max_threads)),
         elastic_(max_threads_ > min_threads_),
         grow_after_(std::max(options.grow_after, std::chrono::microseconds::zero())),
         keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
         on_thread_start_(options.on_thread_start),
-        lifeline_(std::make_shared<detail::pool_lifeline>(this)) {
+        lifeline_(std::make_shared<detail::pool_lifeline>(this)),
+        stop_watcher_(options.report_ignored_stop_after,
+                      [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
+                        report(ignored_stop_report(who, overrun));
+                      }) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
@@ -226,7 +231,7 @@ public:
    */
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
-    stop_watching_ignored_stops();
+    stop_watcher_.stop(); // after the workers: every watched call has returned
     for (auto& worker : workers_)
       if (worker.joinable()) // only the calling worker is left (see shutdown)
         worker.detach();
@@ -791,63 +796,12 @@ private:
   const std::shared_ptr<detail::pool_lifeline>& lifeline() const noexcept { return lifeline_; }
 
   // A running operation was asked to stop and its caller waits for it to return: watch it,
-  // and report it while it keeps running (pool_options::report_ignored_stop_after).
-  // Precondition: the caller holds a reference to `op` for the duration of the call.
-  // The operation is identified only by its address, never touched: the worker that returns
-  // from it removes it (stopped_call_returned) before it completes the operation.
+  // and report it while it keeps running (see detail::ignored_stop_watcher).
   void watch_ignored_stop(const detail::pool_op* op, detail::call_identity who) noexcept {
-    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
-      return;
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(watch_mutex_);
-    if (watch_stopping_)
-      return;
-    try {
-      if (!watcher_.joinable())
-        watcher_ = std::thread([this] { watch_loop(); });
-      watched_.push_back({op, who, now, now + ignored_stop_after_});
-    } catch (...) {
-      return; // no thread, no memory: the call is still waited for, only not reported
-    }
-    watch_cv_.notify_one();
+    stop_watcher_.watch(op, who);
   }
-
   // On the worker, after a call that was asked to stop has returned.
-  void stopped_call_returned(const detail::pool_op* op) noexcept {
-    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
-      return;
-    std::lock_guard lock(watch_mutex_);
-    std::erase_if(watched_, [&](const watched_stop& w) { return w.op == op; });
-  }
-
-  void watch_loop() {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(watch_mutex_);
-    while (!watch_stopping_) {
-      auto wake_at = clock::time_point::max();
-      std::vector<diagnostic> reports;
-      const auto now = clock::now();
-      for (watched_stop& w : watched_) {
-        if (now >= w.report_at) {
-          const auto overrun = now - w.stop_requested_at;
-          reports.push_back(ignored_stop_report(w.who, overrun));
-          w.report_at = now + overrun; // the next report when the overrun has doubled
-        }
-        wake_at = std::min(wake_at, w.report_at);
-      }
-      if (!reports.empty()) {
-        lock.unlock();
-        for (const auto& d : reports)
-          report(d);
-        lock.lock();
-        continue;
-      }
-      if (wake_at == clock::time_point::max())
-        watch_cv_.wait(lock);
-      else
-        watch_cv_.wait_until(lock, wake_at);
-    }
-  }
+  void stopped_call_returned(const detail::pool_op* op) noexcept { stop_watcher_.returned(op); }
 
   diagnostic ignored_stop_report(const detail::call_identity& who,
                                  std::chrono::steady_clock::duration overrun) const {
@@ -867,17 +821,6 @@ private:
     };
   }
 
-  // After the workers are joined (every watched operation has returned).
-  void stop_watching_ignored_stops() noexcept {
-    {
-      std::lock_guard lock(watch_mutex_);
-      watch_stopping_ = true;
-    }
-    watch_cv_.notify_all();
-    if (watcher_.joinable())
-      watcher_.join();
-  }
-
   // The layout keeps the two sides of the pool off each other's cache lines. A submitter and
   // a worker exchange each operation through the mutex and the queue, which they share by
   // necessity; anything else one of them writes per operation lives on a line of its own, or
@@ -887,7 +830,6 @@ private:
   const std::size_t capacity_;
   const full_policy policy_;
   const std::chrono::microseconds spin_;
-  const std::chrono::milliseconds ignored_stop_after_;
   const std::size_t min_threads_, max_threads_;
   const bool elastic_; // max_threads_ > min_threads_
   const std::chrono::microseconds grow_after_;
@@ -931,17 +873,8 @@ private:
   // Written by workers (by submitters and cancellers for the rarer outcomes).
   detail::pool_counters counters_;
 
-  // Cancelled calls that have not returned yet, watched by a thread started on first need.
-  struct watched_stop {
-    const detail::pool_op* op; // removed by its worker when the call returns
-    detail::call_identity who;
-    std::chrono::steady_clock::time_point stop_requested_at, report_at;
-  };
-  std::mutex watch_mutex_;
-  std::condition_variable watch_cv_;
-  std::vector<watched_stop> watched_;
-  bool watch_stopping_ = false;
-  std::thread watcher_;
+  // Cancelled calls that have not returned yet.
+  detail::ignored_stop_watcher stop_watcher_;
 
   std::mutex grower_join_mutex_;
   std::thread grower_;
