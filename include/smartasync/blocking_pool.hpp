@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
+#include "smartasync/detail/admission_queue.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/ignored_stop_watcher.hpp"
 #include "smartasync/detail/pool_counters.hpp"
@@ -46,15 +47,6 @@ class offload_op;
 class lane_core;
 struct worker_helping;
 struct default_pool_holder;
-
-// Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // How often this thread was switched out while still runnable: preempted, or yielded to a
 // thread that wanted its core. In a VM, time the host takes the virtual CPU away does not
@@ -175,7 +167,7 @@ public:
   /// Starts a pool described by `options`.
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
-      : capacity_(options.queue_capacity), policy_(options.when_full),
+      : policy_(options.when_full),
         spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
         min_threads_(options.threads),
         max_threads_(std::max(options.threads, options.max_threads)),
@@ -184,6 +176,7 @@ public:
         keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
         on_thread_start_(options.on_thread_start),
         lifeline_(std::make_shared<detail::pool_lifeline>(this)),
+        queue_(options.queue_capacity, options.when_full == full_policy::reject),
         stop_watcher_(options.report_ignored_stop_after,
                       [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
                         report(ignored_stop_report(who, overrun));
@@ -204,7 +197,7 @@ public:
       std::lock_guard lock(join_mutex_);
       for (std::size_t i = 0; i < min_threads_; ++i) {
         {
-          std::lock_guard count_lock(mutex_);
+          std::lock_guard count_lock(queue_.mutex());
           ++starting_;
         }
         workers_[i] = std::thread([this, i] { worker_loop(i); });
@@ -258,8 +251,8 @@ public:
 
   /// True once shutdown() has begun.
   bool stopped() const {
-    std::lock_guard lock(mutex_);
-    return stopping_;
+    std::lock_guard lock(queue_.mutex());
+    return queue_.closed_locked();
   }
 
 private:
@@ -268,19 +261,8 @@ private:
   // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
   // asks running calls to stop, joins the grower. The workers finish on their own.
   void begin_shutdown(shutdown_mode mode) {
-    detail::op_queue cancelled;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      if (mode == shutdown_mode::cancel)
-        while (detail::pool_op* op = queue_.pop_front()) {
-          op->state_.store(detail::op_state::cancelled, std::memory_order_release);
-          cancelled.push_back(op);
-        }
-      boundary_ = nullptr;
-    }
+    detail::op_queue cancelled = queue_.close(mode == shutdown_mode::cancel);
     work_cv_.notify_all();
-    space_cv_.notify_all();
     grow_cv_.notify_all();
     if (mode == shutdown_mode::cancel)
       stop_source_.request_stop();
@@ -291,7 +273,7 @@ private:
     }
     {
       // Before join_mutex_, which the grower takes to start a worker. It starts none once
-      // stopping_ is set, and a worker it has started is in workers_ by the time it returns.
+      // the queue is closed, and a worker it has started is in workers_ by the time it returns.
       std::lock_guard grower_lock(grower_join_mutex_);
       if (grower_.joinable())
         grower_.join();
@@ -314,7 +296,7 @@ private:
           ids.push_back(worker.get_id());
       }
       {
-        std::unique_lock lock(mutex_);
+        std::unique_lock lock(queue_.mutex());
         const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
           return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
         });
@@ -362,7 +344,7 @@ public:
   std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
 
   /// The queue capacity.
-  std::size_t queue_capacity() const noexcept { return capacity_; }
+  std::size_t queue_capacity() const noexcept { return queue_.capacity(); }
 
   /// The policy applied when the queue is full.
   full_policy when_full() const noexcept { return policy_; }
@@ -373,7 +355,7 @@ public:
     s.threads = thread_count();
     s.min_threads = min_threads_;
     s.max_threads = max_threads_;
-    s.queue_capacity = capacity_;
+    s.queue_capacity = queue_.capacity();
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
     const detail::pool_outcomes o = counters_.outcomes();
@@ -384,16 +366,17 @@ public:
     s.timed_out = o.timed_out;
     s.rejected = o.rejected;
     {
-      std::lock_guard lock(mutex_);
-      s.queued = std::min(queue_.size(), capacity_);
-      s.parked = queue_.size() - s.queued;
+      std::lock_guard lock(queue_.mutex());
+      const auto counts = queue_.counts_locked();
+      s.queued = counts.admitted;
+      s.parked = counts.parked;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
       s.waiting = s.parked; // the former name, filled for one release
 #pragma GCC diagnostic pop
-      s.blocked_submitters = blocked_producers_;
-      s.submitted = submitted_;
-      s.running = detail::narrow<std::size_t>(started_ - o.returned);
+      s.blocked_submitters = counts.blocked_submitters;
+      s.submitted = counts.submitted;
+      s.running = detail::narrow<std::size_t>(counts.started - o.returned);
       s.threads_added = threads_added_;
       s.threads_retired = threads_retired_;
     }
@@ -419,7 +402,7 @@ private:
   friend struct detail::pool_access;
   friend class detail::lane_core;
 
-  enum class admission { accepted, queue_full, stopped };
+  using admission = detail::admission;
 
   static error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
@@ -432,58 +415,38 @@ private:
     // Every operation's queue wait is measured (an undersized pool shows in a burst of a few
     // calls); read outside the lock, which the workers need too.
     op->enqueued_at_ = std::chrono::steady_clock::now();
-    std::unique_lock lock(mutex_, std::defer_lock);
-    lock_briefly(lock);
-    ++submitted_; // every submission has exactly one outcome, a rejection included
-    const bool admitted = queue_.size() < capacity_;
-    if (stopping_ || (!admitted && policy_ == full_policy::reject && !from_lane)) {
-      const bool stopped = stopping_;
-      lock.unlock();
+    const admission result =
+        queue_.submit(op, may_block, from_lane, [this](std::unique_lock<std::mutex>& lock) {
+          // Wake a parked worker only if none is already on its way. A futex wake-up costs the
+          // waker microseconds (more when the cores are busy), and this is usually an event
+          // loop's thread: a burst of submissions pays for one, and the woken worker wakes the
+          // next while work remains (worker_loop), so the burst still spreads over the idle
+          // workers. A spinning worker (worker_loop) will see the work without one.
+          const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
+          if (wake)
+            ++waking_;
+          const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
+          lock.unlock();
+          if (wake)
+            work_cv_.notify_one();
+          if (arm_grower)
+            grow_cv_.notify_one();
+        });
+    if (result != admission::accepted)
       counters_.note_rejected();
-      return stopped ? admission::stopped : admission::queue_full;
-    }
-    // From here the queue owns the caller's reference to `op`: dropped by the worker
-    // (pool_op::execute) or the canceller.
-    op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
-    op->admitted_ = admitted;
-    queue_.push_back(op);
-    if (!admitted) {
-      // Beyond the capacity: it waits for admission in FIFO order, whoever submitted it, so
-      // a blocked thread is not overtaken forever by an event loop's parked operations.
-      if (!boundary_)
-        boundary_ = op;
-      if (may_block)
-        wait_for_admission(lock, op);
-      return admission::accepted;
-    }
-    set_work_hint(true);
-    // Wake a parked worker only if none is already on its way. A futex wake-up costs the
-    // waker microseconds (more when the cores are busy), and this is usually an event loop's
-    // thread: a burst of submissions pays for one, and the woken worker wakes the next while
-    // work remains (worker_loop), so the burst still spreads over the idle workers.
-    // A spinning worker (worker_loop) will see the work without one.
-    const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
-    if (wake)
-      ++waking_;
-    const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
-    lock.unlock();
-    if (wake)
-      work_cv_.notify_one();
-    if (arm_grower)
-      grow_cv_.notify_one();
-    return admission::accepted;
+    return result;
   }
 
   // On one of our workers that must wait for something which may itself need this pool
   // (block_on of an awaitable that offloads here): runs queued operations while it waits, so
-  // the pool cannot deadlock on its own blocked workers. `done` is read under mutex_ and set
+  // the pool cannot deadlock on its own blocked workers. `done` is read under the pool lock and set
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
     using clock = std::chrono::steady_clock;
-    std::unique_lock lock(mutex_);
+    std::unique_lock lock(queue_.mutex());
     while (!done()) {
-      if (detail::pool_op* op = take_next_locked()) {
+      if (detail::pool_op* op = queue_.take_next_locked()) {
         lock.unlock();
         counters_.start_running(op, clock::now());
         op->execute(); // drops the queue's reference
@@ -502,68 +465,14 @@ private:
   // is released, so this is the last touch of the pool.
   template <typename SetDone>
   void notify_helpers(SetDone set_done) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(queue_.mutex());
     set_done();
     work_cv_.notify_all();
   }
 
-  // full_policy::wait on a thread that may block: `op` is linked beyond the capacity, and the
-  // submitter waits until it is admitted (or leaves the queue: cancelled, shut down).
-  void wait_for_admission(std::unique_lock<std::mutex>& lock, detail::pool_op* op) {
-    op->add_ref(); // the queue's reference may be dropped by a canceller while we look at it
-    ++blocked_producers_;
-    space_cv_.wait(lock, [&] {
-      return op->admitted_ || op->state_.load(std::memory_order_relaxed) != detail::op_state::queued;
-    });
-    --blocked_producers_;
-    lock.unlock();
-    op->release();
-  }
-
   // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
   // counts the outcome: note_cancelled or note_expired).
-  bool try_remove(detail::pool_op* op) {
-    {
-      std::lock_guard lock(mutex_);
-      if (op->state_.load(std::memory_order_relaxed) != detail::op_state::queued)
-        return false;
-      if (op == boundary_)
-        boundary_ = op->next_;
-      queue_.unlink(op);
-      if (op->admitted_)
-        admit_next_locked();
-      set_work_hint(queue_.size() > 0);
-      op->state_.store(detail::op_state::cancelled, std::memory_order_release);
-      if (blocked_producers_ > 0)
-        space_cv_.notify_all(); // it may be a blocked submitter's own operation
-    }
-    op->release(); // the queue's reference; the caller holds its own
-    return true;
-  }
-
-  // Under mutex_: takes the next operation for this thread to run (a worker, or a worker
-  // helping while it waits), or null when the queue is empty.
-  detail::pool_op* take_next_locked() noexcept {
-    detail::pool_op* op = queue_.pop_front();
-    if (!op)
-      return nullptr;
-    set_work_hint(!queue_.empty());
-    op->state_.store(detail::op_state::running, std::memory_order_release);
-    admit_next_locked();
-    ++started_;
-    return op;
-  }
-
-  // An admitted operation left the queue: the first one waiting for admission takes its place.
-  void admit_next_locked() {
-    detail::pool_op* op = boundary_;
-    if (!op)
-      return;
-    op->admitted_ = true;
-    boundary_ = op->next_;
-    if (blocked_producers_ > 0)
-      space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
-  }
+  bool try_remove(detail::pool_op* op) { return queue_.try_remove(op); }
 
   void worker_loop(std::size_t slot) noexcept {
     using clock = std::chrono::steady_clock;
@@ -572,24 +481,24 @@ private:
     detail::current_pool_ = this;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
-    std::unique_lock lock(mutex_);
+    std::unique_lock lock(queue_.mutex());
     --starting_; // here to take work (the grower of an elastic pool counts on it until now)
     for (;;) {
-      if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0 &&
+      if (queue_.empty_locked() && !queue_.closed_locked() && !waited && spin_.count() > 0 && spinning_ == 0 &&
           last_finish >= spin_suppressed_until_) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
         ++spinning_;
         lock.unlock();
         const bool lost_core = !spin_for_work();
-        lock_briefly(lock);
+        detail::admission_queue::lock_briefly(lock);
         --spinning_;
         if (lost_core) // the machine is oversubscribed: spinning takes a core someone needs
           spin_suppressed_until_ = clock::now() + spin_backoff;
         waited = true; // not part of the next operation's run time
       }
       const auto idle_since = elastic_ ? clock::now() : clock::time_point{};
-      while (queue_.empty() && !stopping_) {
+      while (queue_.empty_locked() && !queue_.closed_locked()) {
         waited = true;
         ++idle_workers_;
         bool idle_too_long = false;
@@ -601,13 +510,13 @@ private:
         --idle_workers_;
         if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
           --waking_;     // notification too many later, never one too few
-        if (idle_too_long && queue_.empty() && !stopping_ &&
+        if (idle_too_long && queue_.empty_locked() && !queue_.closed_locked() &&
             threads_.load(std::memory_order_relaxed) > min_threads_) {
           retire_locked(slot);
           return;
         }
       }
-      detail::pool_op* op = take_next_locked();
+      detail::pool_op* op = queue_.take_next_locked();
       if (!op) {
         ++exited_; // stopping and drained (shutdown_at_exit waits for this, bounded)
         exit_cv_.notify_all();
@@ -616,12 +525,12 @@ private:
       running_[slot].busy = true; // named by shutdown_at_exit if it never returns
       op->identify(running_[slot].who);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
-      const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
+      const bool wake_next = !queue_.empty_locked() && waking_ == 0 && idle_workers_ > 0;
       if (wake_next)
         ++waking_;
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = elastic_ && !queue_.empty() && arm_grower_if_needed_locked();
+      const bool arm_grower = elastic_ && !queue_.empty_locked() && arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
         work_cv_.notify_one();
@@ -635,12 +544,12 @@ private:
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
-      lock_briefly(lock);
+      detail::admission_queue::lock_briefly(lock);
       running_[slot].busy = false;
     }
   }
 
-  // Under mutex_: worker `slot` leaves an elastic pool, idle beyond its keep-alive. Its thread
+  // Under the pool lock: worker `slot` leaves an elastic pool, idle beyond its keep-alive. Its thread
   // returns without touching the pool again; the grower or shutdown() joins it.
   void retire_locked(std::size_t slot) noexcept {
     threads_.fetch_sub(1, std::memory_order_release);
@@ -648,10 +557,10 @@ private:
     retired_[slot].store(true, std::memory_order_release);
   }
 
-  // Under mutex_, in an elastic pool: work is queued (or about to be) and no worker is free
+  // Under the pool lock, in an elastic pool: work is queued (or about to be) and no worker is free
   // to take it (idle ones are all being woken already, none spins), and the pool may grow,
   // so the grower should time the queue: arms it, and true if the caller must notify
-  // grow_cv_ (once it has released mutex_).
+  // grow_cv_ (once it has released the pool lock).
   bool arm_grower_if_needed_locked() noexcept {
     if (grower_armed_ || idle_workers_ > waking_ || spinning_ > 0 ||
         threads_.load(std::memory_order_relaxed) >= max_threads_)
@@ -667,23 +576,23 @@ private:
   // started here, never on the submitting thread, which is usually an event loop.
   void grow_loop() {
     using clock = std::chrono::steady_clock;
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
+    std::unique_lock lock(queue_.mutex());
+    while (!queue_.closed_locked()) {
       const std::size_t threads = threads_.load(std::memory_order_relaxed);
-      if (queue_.empty() || threads >= max_threads_) {
+      if (queue_.empty_locked() || threads >= max_threads_) {
         grower_armed_ = false;
         grow_cv_.wait(lock);
         continue;
       }
       const auto now = clock::now();
-      const auto due = queue_.front()->enqueued_at_ + grow_after_;
+      const auto due = queue_.front_locked()->enqueued_at_ + grow_after_;
       if (now < due) {
         grow_cv_.wait_until(lock, due);
         continue;
       }
       // One worker per queued operation, less those that workers already woken or started will
       // take.
-      const std::size_t queued = std::min(queue_.size(), capacity_);
+      const std::size_t queued = queue_.admitted_locked();
       const std::size_t coming = waking_ + starting_;
       const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
       if (wanted == 0 || idle_workers_ > waking_ || spinning_ > 0) {
@@ -712,8 +621,8 @@ private:
       }
       retired_[slot].store(false, std::memory_order_relaxed);
       {
-        std::lock_guard lock(mutex_);
-        if (stopping_)
+        std::lock_guard lock(queue_.mutex());
+        if (queue_.closed_locked())
           break;
         threads_.fetch_add(1, std::memory_order_release);
         ++threads_added_;
@@ -722,7 +631,7 @@ private:
       try {
         worker = std::thread([this, slot] { worker_loop(slot); });
       } catch (const std::system_error&) {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(queue_.mutex());
         threads_.fetch_sub(1, std::memory_order_release);
         --threads_added_;
         --starting_;
@@ -731,24 +640,6 @@ private:
       ++started;
     }
     return started;
-  }
-
-  // The submitter (usually an event loop) and the workers hold mutex_ for a few dozen
-  // nanoseconds at a time, so when they collide, retrying briefly is far cheaper than what
-  // std::mutex does at once: sleep in the kernel, and make the holder pay a futex wake-up.
-  static void lock_briefly(std::unique_lock<std::mutex>& lock) {
-    for (int i = 0; i < 100; ++i) {
-      if (lock.try_lock())
-        return;
-      detail::cpu_relax();
-    }
-    lock.lock();
-  }
-
-  // Under mutex_. Writes only on a change: a spinner polls this cache line.
-  void set_work_hint(bool available) noexcept {
-    if (work_hint_.load(std::memory_order_relaxed) != available)
-      work_hint_.store(available, std::memory_order_relaxed);
   }
 
   // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
@@ -765,7 +656,7 @@ private:
     const auto deadline = now + spin_;
     do {
       for (int i = 0; i < 64; ++i) {
-        if (work_hint_.load(std::memory_order_relaxed))
+        if (queue_.work_hinted())
           return true;
         detail::cpu_relax();
       }
@@ -788,9 +679,7 @@ private:
   // started like any other.
   void note_nested_start(detail::pool_op* op) {
     op->enqueued_at_ = std::chrono::steady_clock::now(); // its start: it never queues
-    std::lock_guard lock(mutex_);
-    ++submitted_;
-    ++started_;
+    queue_.count_inline_start();
   }
   std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
   const std::shared_ptr<detail::pool_lifeline>& lifeline() const noexcept { return lifeline_; }
@@ -827,7 +716,6 @@ private:
   // every operation would also pay for moving that line between their cores.
 
   // Read by both sides, never written after construction.
-  const std::size_t capacity_;
   const full_policy policy_;
   const std::chrono::microseconds spin_;
   const std::size_t min_threads_, max_threads_;
@@ -838,17 +726,12 @@ private:
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
   const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
-  // Guarded by mutex_, written by both sides on every operation.
-  alignas(detail::cache_line_size) mutable std::mutex mutex_;
-  detail::op_queue queue_;
+  // The FIFO and the pool lock, written by both sides on every operation. The lock also
+  // guards the workers' and the grower's state below.
+  detail::admission_queue queue_;
   std::size_t idle_workers_ = 0;
   std::size_t waking_ = 0;   // notified workers that have not woken yet
   std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
-  std::size_t blocked_producers_ = 0;
-  std::uint64_t submitted_ = 0;
-  std::uint64_t started_ = 0;           // taken by a worker, or run inline by a nested call
-  detail::pool_op* boundary_ = nullptr; // the first operation waiting for admission, if any
-  bool stopping_ = false;
   bool grower_armed_ = false; // the grower is awake, or timing the queue (elastic pools)
   std::size_t starting_ = 0;  // workers started that have not reached their loop yet
   std::uint64_t threads_added_ = 0, threads_retired_ = 0;
@@ -862,13 +745,9 @@ private:
   static constexpr std::chrono::microseconds lost_core_gap{500};
   std::chrono::steady_clock::time_point spin_suppressed_until_{};
   std::condition_variable work_cv_;  // workers wait for work
-  std::condition_variable space_cv_; // blocked producers wait for space
   std::condition_variable grow_cv_;  // an elastic pool's grower waits for busy workers
-  std::atomic<std::size_t> threads_{0}; // live workers; changed under mutex_
+  std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
 
-  // !queue_.empty(), for a spinner outside the lock: alone on its line, so that polling it
-  // does not contend with the mutex, the queue or the counters.
-  alignas(detail::cache_line_size) std::atomic<bool> work_hint_{false};
 
   // Written by workers (by submitters and cancellers for the rarer outcomes).
   detail::pool_counters counters_;
@@ -878,13 +757,13 @@ private:
 
   std::mutex grower_join_mutex_;
   std::thread grower_;
-  // Per worker slot, guarded by mutex_: the call it is in, for shutdown_at_exit's report.
+  // Per worker slot, guarded by the pool lock: the call it is in, for shutdown_at_exit's report.
   struct running_call {
     bool busy = false;
     detail::call_identity who{};
   };
   std::vector<running_call> running_;
-  std::size_t exited_ = 0; // workers that left their loop at shutdown; under mutex_
+  std::size_t exited_ = 0; // workers that left their loop at shutdown; under the pool lock
   std::condition_variable exit_cv_;
 
   std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
