@@ -10,6 +10,7 @@
 #include "smartasync/detail/ignored_stop_watcher.hpp"
 #include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
+#include "smartasync/detail/worker_park.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
@@ -35,10 +36,6 @@
 #include <utility>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/resource.h>
-#endif
-
 namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
@@ -47,18 +44,6 @@ class offload_op;
 class lane_core;
 struct worker_helping;
 struct default_pool_holder;
-
-// How often this thread was switched out while still runnable: preempted, or yielded to a
-// thread that wanted its core. In a VM, time the host takes the virtual CPU away does not
-// count, only threads of this machine competing for the core. Linux only; elsewhere 0.
-inline long involuntary_switches() noexcept {
-#if defined(__linux__) && defined(RUSAGE_THREAD)
-  rusage usage{};
-  if (getrusage(RUSAGE_THREAD, &usage) == 0)
-    return usage.ru_nivcsw;
-#endif
-  return 0;
-}
 
 // What outlives a pool, for whoever may still reach for it once it is destroyed:
 // - an operation's cancellation handler stays installed until its completion runs on the
@@ -168,7 +153,6 @@ public:
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
       : policy_(options.when_full),
-        spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
         min_threads_(options.threads),
         max_threads_(std::max(options.threads, options.max_threads)),
         elastic_(max_threads_ > min_threads_),
@@ -177,6 +161,7 @@ public:
         on_thread_start_(options.on_thread_start),
         lifeline_(std::make_shared<detail::pool_lifeline>(this)),
         queue_(options.queue_capacity, options.when_full == full_policy::reject),
+        park_(options.spin_before_park),
         stop_watcher_(options.report_ignored_stop_after,
                       [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
                         report(ignored_stop_report(who, overrun));
@@ -262,7 +247,7 @@ private:
   // asks running calls to stop, joins the grower. The workers finish on their own.
   void begin_shutdown(shutdown_mode mode) {
     detail::op_queue cancelled = queue_.close(mode == shutdown_mode::cancel);
-    work_cv_.notify_all();
+    park_.wake_all();
     grow_cv_.notify_all();
     if (mode == shutdown_mode::cancel)
       stop_source_.request_stop();
@@ -422,13 +407,11 @@ private:
           // loop's thread: a burst of submissions pays for one, and the woken worker wakes the
           // next while work remains (worker_loop), so the burst still spreads over the idle
           // workers. A spinning worker (worker_loop) will see the work without one.
-          const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
-          if (wake)
-            ++waking_;
+          const bool wake = park_.claim_wake_for_submission_locked();
           const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
           lock.unlock();
           if (wake)
-            work_cv_.notify_one();
+            park_.wake_one();
           if (arm_grower)
             grow_cv_.notify_one();
         });
@@ -443,22 +426,7 @@ private:
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(queue_.mutex());
-    while (!done()) {
-      if (detail::pool_op* op = queue_.take_next_locked()) {
-        lock.unlock();
-        counters_.start_running(op, clock::now());
-        op->execute(); // drops the queue's reference
-        lock.lock();
-        continue;
-      }
-      ++idle_workers_;
-      work_cv_.wait(lock);
-      --idle_workers_;
-      if (waking_ > 0)
-        --waking_;
-    }
+    park_.help_until(queue_, counters_, std::move(done));
   }
 
   // Sets what help_until() waits for and wakes it. The helper cannot return before the lock
@@ -467,7 +435,7 @@ private:
   void notify_helpers(SetDone set_done) {
     std::lock_guard lock(queue_.mutex());
     set_done();
-    work_cv_.notify_all();
+    park_.wake_all();
   }
 
   // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
@@ -484,32 +452,20 @@ private:
     std::unique_lock lock(queue_.mutex());
     --starting_; // here to take work (the grower of an elastic pool counts on it until now)
     for (;;) {
-      if (queue_.empty_locked() && !queue_.closed_locked() && !waited && spin_.count() > 0 && spinning_ == 0 &&
-          last_finish >= spin_suppressed_until_) {
+      if (queue_.empty_locked() && !queue_.closed_locked() && !waited &&
+          park_.may_spin_locked(last_finish)) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
-        ++spinning_;
-        lock.unlock();
-        const bool lost_core = !spin_for_work();
-        detail::admission_queue::lock_briefly(lock);
-        --spinning_;
-        if (lost_core) // the machine is oversubscribed: spinning takes a core someone needs
-          spin_suppressed_until_ = clock::now() + spin_backoff;
+        park_.spin_locked(lock, queue_);
         waited = true; // not part of the next operation's run time
       }
       const auto idle_since = elastic_ ? clock::now() : clock::time_point{};
       while (queue_.empty_locked() && !queue_.closed_locked()) {
         waited = true;
-        ++idle_workers_;
-        bool idle_too_long = false;
-        if (elastic_ && threads_.load(std::memory_order_relaxed) > min_threads_)
-          idle_too_long = work_cv_.wait_until(lock, idle_since + keep_alive_) ==
-                          std::cv_status::timeout;
-        else
-          work_cv_.wait(lock);
-        --idle_workers_;
-        if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
-          --waking_;     // notification too many later, never one too few
+        const bool idle_too_long =
+            elastic_ && threads_.load(std::memory_order_relaxed) > min_threads_
+                ? park_.park_locked(lock, idle_since + keep_alive_)
+                : park_.park_locked(lock);
         if (idle_too_long && queue_.empty_locked() && !queue_.closed_locked() &&
             threads_.load(std::memory_order_relaxed) > min_threads_) {
           retire_locked(slot);
@@ -525,15 +481,13 @@ private:
       running_[slot].busy = true; // named by shutdown_at_exit if it never returns
       op->identify(running_[slot].who);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
-      const bool wake_next = !queue_.empty_locked() && waking_ == 0 && idle_workers_ > 0;
-      if (wake_next)
-        ++waking_;
+      const bool wake_next = !queue_.empty_locked() && park_.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
       const bool arm_grower = elastic_ && !queue_.empty_locked() && arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
-        work_cv_.notify_one();
+        park_.wake_one();
       if (arm_grower)
         grow_cv_.notify_one();
       // One clock read per operation: straight from the previous one, it started when that
@@ -562,7 +516,7 @@ private:
   // so the grower should time the queue: arms it, and true if the caller must notify
   // grow_cv_ (once it has released the pool lock).
   bool arm_grower_if_needed_locked() noexcept {
-    if (grower_armed_ || idle_workers_ > waking_ || spinning_ > 0 ||
+    if (grower_armed_ || park_.has_free_worker_locked() ||
         threads_.load(std::memory_order_relaxed) >= max_threads_)
       return false;
     grower_armed_ = true;
@@ -593,9 +547,9 @@ private:
       // One worker per queued operation, less those that workers already woken or started will
       // take.
       const std::size_t queued = queue_.admitted_locked();
-      const std::size_t coming = waking_ + starting_;
+      const std::size_t coming = park_.waking_locked() + starting_;
       const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
-      if (wanted == 0 || idle_workers_ > waking_ || spinning_ > 0) {
+      if (wanted == 0 || park_.has_free_worker_locked()) {
         // Workers on their way, or a free one about to take the head: look again a little later.
         grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
         continue;
@@ -640,33 +594,6 @@ private:
       ++started;
     }
     return started;
-  }
-
-  // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
-  // yields, so a thread waiting for this core gets it. False if another thread of this machine
-  // ran on this core for about a scheduler time slice (an involuntary switch, and a gap between
-  // two looks of lost_core_gap or more): then spinning only delays the work it waits for,
-  // because a submission does not wake a worker while one spins. Shorter gaps are our own
-  // threads passing through (the loop we just woke may land on this core and run for tens of
-  // microseconds on a VM); a long gap without a switch is the hypervisor taking the virtual
-  // CPU. Neither says anything about load.
-  bool spin_for_work() const noexcept {
-    const long switches = detail::involuntary_switches();
-    auto now = std::chrono::steady_clock::now();
-    const auto deadline = now + spin_;
-    do {
-      for (int i = 0; i < 64; ++i) {
-        if (queue_.work_hinted())
-          return true;
-        detail::cpu_relax();
-      }
-      std::this_thread::yield();
-      const auto before = now;
-      now = std::chrono::steady_clock::now();
-      if (now - before >= lost_core_gap && detail::involuntary_switches() != switches)
-        return false;
-    } while (now < deadline);
-    return true;
   }
 
   // An operation's outcomes and timings (see detail::pool_counters).
@@ -717,7 +644,6 @@ private:
 
   // Read by both sides, never written after construction.
   const full_policy policy_;
-  const std::chrono::microseconds spin_;
   const std::size_t min_threads_, max_threads_;
   const bool elastic_; // max_threads_ > min_threads_
   const std::chrono::microseconds grow_after_;
@@ -729,25 +655,15 @@ private:
   // The FIFO and the pool lock, written by both sides on every operation. The lock also
   // guards the workers' and the grower's state below.
   detail::admission_queue queue_;
-  std::size_t idle_workers_ = 0;
-  std::size_t waking_ = 0;   // notified workers that have not woken yet
-  std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
+  // The workers without an operation, spinning or parked.
+  detail::worker_park park_;
   bool grower_armed_ = false; // the grower is awake, or timing the queue (elastic pools)
   std::size_t starting_ = 0;  // workers started that have not reached their loop yet
   std::uint64_t threads_added_ = 0, threads_retired_ = 0;
-  // A spinner that lost its core stops all spinning for a while; then one spin probes again.
-  static constexpr std::chrono::milliseconds spin_backoff{100};
   // The grower's next look when a free worker was about to take the queue's head.
   static constexpr std::chrono::microseconds relook_after{100};
-  // Between our own threads' short runs on a spinner's core (up to ~150 us measured on a
-  // 2-vCPU VM) and a CPU-bound competitor's time slice (~3 ms measured there, and at least
-  // 0.75 ms on Linux's default settings).
-  static constexpr std::chrono::microseconds lost_core_gap{500};
-  std::chrono::steady_clock::time_point spin_suppressed_until_{};
-  std::condition_variable work_cv_;  // workers wait for work
   std::condition_variable grow_cv_;  // an elastic pool's grower waits for busy workers
   std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
-
 
   // Written by workers (by submitters and cancellers for the rarer outcomes).
   detail::pool_counters counters_;
