@@ -11,6 +11,7 @@
 #include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/detail/worker_park.hpp"
+#include "smartasync/detail/worker_threads.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
@@ -153,15 +154,11 @@ public:
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
       : policy_(options.when_full),
-        min_threads_(options.threads),
-        max_threads_(std::max(options.threads, options.max_threads)),
-        elastic_(max_threads_ > min_threads_),
-        grow_after_(std::max(options.grow_after, std::chrono::microseconds::zero())),
-        keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
         on_thread_start_(options.on_thread_start),
         lifeline_(std::make_shared<detail::pool_lifeline>(this)),
         queue_(options.queue_capacity, options.when_full == full_policy::reject),
         park_(options.spin_before_park),
+        threads_(options.threads, options.max_threads, options.grow_after, options.keep_alive),
         stop_watcher_(options.report_ignored_stop_after,
                       [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
                         report(ignored_stop_report(who, overrun));
@@ -172,24 +169,8 @@ public:
     if (options.max_threads != 0 && options.max_threads < options.threads)
       throw std::invalid_argument("smartasync::blocking_pool: max_threads is less than threads "
                                   "(0 makes a fixed pool)");
-    // Every slot exists from the start, so that shutdown() can join them while the grower
-    // starts threads in free ones (both under join_mutex_).
-    workers_.resize(max_threads_);
-    running_.resize(max_threads_);
-    if (elastic_)
-      retired_ = std::make_unique<std::atomic<bool>[]>(max_threads_);
     try {
-      std::lock_guard lock(join_mutex_);
-      for (std::size_t i = 0; i < min_threads_; ++i) {
-        {
-          std::lock_guard count_lock(queue_.mutex());
-          ++starting_;
-        }
-        workers_[i] = std::thread([this, i] { worker_loop(i); });
-        threads_.fetch_add(1, std::memory_order_relaxed);
-      }
-      if (elastic_)
-        grower_ = std::thread([this] { grow_loop(); });
+      threads_.start(queue_, park_, [this](std::size_t slot) { worker_loop(slot); });
     } catch (...) {
       shutdown(shutdown_mode::cancel);
       throw;
@@ -210,9 +191,7 @@ public:
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
     stop_watcher_.stop(); // after the workers: every watched call has returned
-    for (auto& worker : workers_)
-      if (worker.joinable()) // only the calling worker is left (see shutdown)
-        worker.detach();
+    threads_.detach_rest(); // only the calling worker is left (see shutdown)
     if (detail::current_pool_ == this)
       detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
     std::lock_guard lock(lifeline_->mutex);
@@ -228,10 +207,7 @@ public:
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
-    std::lock_guard join_lock(join_mutex_);
-    for (auto& worker : workers_)
-      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
-        worker.join();
+    threads_.join();
   }
 
   /// True once shutdown() has begun.
@@ -248,7 +224,6 @@ private:
   void begin_shutdown(shutdown_mode mode) {
     detail::op_queue cancelled = queue_.close(mode == shutdown_mode::cancel);
     park_.wake_all();
-    grow_cv_.notify_all();
     if (mode == shutdown_mode::cancel)
       stop_source_.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
@@ -256,13 +231,7 @@ private:
       op->abort_queued(make_aborted());
       op->release();
     }
-    {
-      // Before join_mutex_, which the grower takes to start a worker. It starts none once
-      // the queue is closed, and a worker it has started is in workers_ by the time it returns.
-      std::lock_guard grower_lock(grower_join_mutex_);
-      if (grower_.joinable())
-        grower_.join();
-    }
+    threads_.stop_grower();
   }
 
   // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
@@ -272,34 +241,9 @@ private:
   bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
     try {
       begin_shutdown(shutdown_mode::cancel);
-      const bool on_worker = detail::current_pool_ == this;
-      std::vector<detail::call_identity> stuck;
-      std::vector<std::thread::id> ids; // per slot (the grower is joined: no slot changes now)
-      {
-        std::lock_guard join_lock(join_mutex_); // never under mutex_ (start_workers' order)
-        for (const auto& worker : workers_)
-          ids.push_back(worker.get_id());
-      }
-      {
-        std::unique_lock lock(queue_.mutex());
-        const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
-          return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
-        });
-        if (!all_out)
-          for (std::size_t slot = 0; slot < ids.size(); ++slot)
-            if (running_[slot].busy && ids[slot] != std::this_thread::get_id()) {
-              stuck.push_back(running_[slot].who);
-              ids[slot] = std::thread::id(); // left running, not joined
-            }
-      }
+      const auto stuck = threads_.join_at_exit(grace, detail::current_pool_ == this);
       for (const auto& who : stuck)
         report(exit_report(who, grace));
-      // Every other worker is out of its calls and leaving (or gone): joined at once.
-      std::lock_guard join_lock(join_mutex_);
-      for (std::size_t slot = 0; slot < workers_.size(); ++slot)
-        if (workers_[slot].joinable() && ids[slot] != std::thread::id() &&
-            ids[slot] != std::this_thread::get_id())
-          workers_[slot].join();
       return stuck.empty();
     } catch (...) {
       return false; // no report, no join: leave rather than hang or throw at exit
@@ -326,7 +270,7 @@ private:
 public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
-  std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
+  std::size_t thread_count() const noexcept { return threads_.count(); }
 
   /// The queue capacity.
   std::size_t queue_capacity() const noexcept { return queue_.capacity(); }
@@ -338,8 +282,8 @@ public:
   pool_stats stats() const {
     pool_stats s;
     s.threads = thread_count();
-    s.min_threads = min_threads_;
-    s.max_threads = max_threads_;
+    s.min_threads = threads_.min();
+    s.max_threads = threads_.max();
     s.queue_capacity = queue_.capacity();
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
@@ -362,8 +306,8 @@ public:
       s.blocked_submitters = counts.blocked_submitters;
       s.submitted = counts.submitted;
       s.running = detail::narrow<std::size_t>(counts.started - o.returned);
-      s.threads_added = threads_added_;
-      s.threads_retired = threads_retired_;
+      s.threads_added = threads_.added_locked();
+      s.threads_retired = threads_.retired_locked();
     }
     return s;
   }
@@ -408,12 +352,12 @@ private:
           // next while work remains (worker_loop), so the burst still spreads over the idle
           // workers. A spinning worker (worker_loop) will see the work without one.
           const bool wake = park_.claim_wake_for_submission_locked();
-          const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
+          const bool arm_grower = threads_.arm_grower_if_needed_locked();
           lock.unlock();
           if (wake)
             park_.wake_one();
           if (arm_grower)
-            grow_cv_.notify_one();
+            threads_.wake_grower();
         });
     if (result != admission::accepted)
       counters_.note_rejected();
@@ -450,7 +394,7 @@ private:
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
     std::unique_lock lock(queue_.mutex());
-    --starting_; // here to take work (the grower of an elastic pool counts on it until now)
+    threads_.arrived_locked();
     for (;;) {
       if (queue_.empty_locked() && !queue_.closed_locked() && !waited &&
           park_.may_spin_locked(last_finish)) {
@@ -459,37 +403,34 @@ private:
         park_.spin_locked(lock, queue_);
         waited = true; // not part of the next operation's run time
       }
-      const auto idle_since = elastic_ ? clock::now() : clock::time_point{};
+      const auto idle_since = threads_.elastic() ? clock::now() : clock::time_point{};
       while (queue_.empty_locked() && !queue_.closed_locked()) {
         waited = true;
-        const bool idle_too_long =
-            elastic_ && threads_.load(std::memory_order_relaxed) > min_threads_
-                ? park_.park_locked(lock, idle_since + keep_alive_)
-                : park_.park_locked(lock);
+        const bool idle_too_long = threads_.may_retire_locked()
+                                       ? park_.park_locked(lock, threads_.retire_at(idle_since))
+                                       : park_.park_locked(lock);
         if (idle_too_long && queue_.empty_locked() && !queue_.closed_locked() &&
-            threads_.load(std::memory_order_relaxed) > min_threads_) {
-          retire_locked(slot);
+            threads_.may_retire_locked()) {
+          threads_.retire_locked(slot);
           return;
         }
       }
       detail::pool_op* op = queue_.take_next_locked();
       if (!op) {
-        ++exited_; // stopping and drained (shutdown_at_exit waits for this, bounded)
-        exit_cv_.notify_all();
+        threads_.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
         return;
       }
-      running_[slot].busy = true; // named by shutdown_at_exit if it never returns
-      op->identify(running_[slot].who);
+      threads_.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next = !queue_.empty_locked() && park_.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = elastic_ && !queue_.empty_locked() && arm_grower_if_needed_locked();
+      const bool arm_grower = !queue_.empty_locked() && threads_.arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
         park_.wake_one();
       if (arm_grower)
-        grow_cv_.notify_one();
+        threads_.wake_grower();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
       counters_.start_running(op, waited ? clock::now() : last_finish);
@@ -499,101 +440,8 @@ private:
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
       detail::admission_queue::lock_briefly(lock);
-      running_[slot].busy = false;
+      threads_.idle_locked(slot);
     }
-  }
-
-  // Under the pool lock: worker `slot` leaves an elastic pool, idle beyond its keep-alive. Its thread
-  // returns without touching the pool again; the grower or shutdown() joins it.
-  void retire_locked(std::size_t slot) noexcept {
-    threads_.fetch_sub(1, std::memory_order_release);
-    ++threads_retired_;
-    retired_[slot].store(true, std::memory_order_release);
-  }
-
-  // Under the pool lock, in an elastic pool: work is queued (or about to be) and no worker is free
-  // to take it (idle ones are all being woken already, none spins), and the pool may grow,
-  // so the grower should time the queue: arms it, and true if the caller must notify
-  // grow_cv_ (once it has released the pool lock).
-  bool arm_grower_if_needed_locked() noexcept {
-    if (grower_armed_ || park_.has_free_worker_locked() ||
-        threads_.load(std::memory_order_relaxed) >= max_threads_)
-      return false;
-    grower_armed_ = true;
-    return true;
-  }
-
-  // An elastic pool's grower: while work is queued it waits for the oldest operation to have
-  // waited grow_after; if every worker is busy then, it starts a worker for each queued
-  // operation, up to max_threads. With nothing queued it sleeps until a submission, or a worker
-  // leaving work behind, finds every worker busy (arm_grower_if_needed_locked). Workers are
-  // started here, never on the submitting thread, which is usually an event loop.
-  void grow_loop() {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(queue_.mutex());
-    while (!queue_.closed_locked()) {
-      const std::size_t threads = threads_.load(std::memory_order_relaxed);
-      if (queue_.empty_locked() || threads >= max_threads_) {
-        grower_armed_ = false;
-        grow_cv_.wait(lock);
-        continue;
-      }
-      const auto now = clock::now();
-      const auto due = queue_.front_locked()->enqueued_at_ + grow_after_;
-      if (now < due) {
-        grow_cv_.wait_until(lock, due);
-        continue;
-      }
-      // One worker per queued operation, less those that workers already woken or started will
-      // take.
-      const std::size_t queued = queue_.admitted_locked();
-      const std::size_t coming = park_.waking_locked() + starting_;
-      const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
-      if (wanted == 0 || park_.has_free_worker_locked()) {
-        // Workers on their way, or a free one about to take the head: look again a little later.
-        grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
-        continue;
-      }
-      lock.unlock();
-      const std::size_t started = start_workers(wanted);
-      lock.lock();
-      if (started < wanted) // no thread to be had: try again later, not in a tight loop
-        grow_cv_.wait_for(lock, std::chrono::milliseconds(100));
-    }
-  }
-
-  // On the grower: starts up to `count` workers in free or retired slots; how many it started.
-  std::size_t start_workers(std::size_t count) {
-    std::lock_guard join_lock(join_mutex_);
-    std::size_t started = 0;
-    for (std::size_t slot = 0; slot < workers_.size() && started < count; ++slot) {
-      std::thread& worker = workers_[slot];
-      if (worker.joinable()) {
-        if (!retired_[slot].load(std::memory_order_acquire))
-          continue;
-        worker.join(); // it has returned from worker_loop, or is returning
-      }
-      retired_[slot].store(false, std::memory_order_relaxed);
-      {
-        std::lock_guard lock(queue_.mutex());
-        if (queue_.closed_locked())
-          break;
-        threads_.fetch_add(1, std::memory_order_release);
-        ++threads_added_;
-        ++starting_;
-      }
-      try {
-        worker = std::thread([this, slot] { worker_loop(slot); });
-      } catch (const std::system_error&) {
-        std::lock_guard lock(queue_.mutex());
-        threads_.fetch_sub(1, std::memory_order_release);
-        --threads_added_;
-        --starting_;
-        break;
-      }
-      ++started;
-    }
-    return started;
   }
 
   // An operation's outcomes and timings (see detail::pool_counters).
@@ -644,10 +492,6 @@ private:
 
   // Read by both sides, never written after construction.
   const full_policy policy_;
-  const std::size_t min_threads_, max_threads_;
-  const bool elastic_; // max_threads_ > min_threads_
-  const std::chrono::microseconds grow_after_;
-  const std::chrono::milliseconds keep_alive_;
   const std::function<void()> on_thread_start_;
   std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
   const std::shared_ptr<detail::pool_lifeline> lifeline_;
@@ -657,34 +501,14 @@ private:
   detail::admission_queue queue_;
   // The workers without an operation, spinning or parked.
   detail::worker_park park_;
-  bool grower_armed_ = false; // the grower is awake, or timing the queue (elastic pools)
-  std::size_t starting_ = 0;  // workers started that have not reached their loop yet
-  std::uint64_t threads_added_ = 0, threads_retired_ = 0;
-  // The grower's next look when a free worker was about to take the queue's head.
-  static constexpr std::chrono::microseconds relook_after{100};
-  std::condition_variable grow_cv_;  // an elastic pool's grower waits for busy workers
-  std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
+  // The threads: started, grown, retired, joined.
+  detail::worker_threads threads_;
 
   // Written by workers (by submitters and cancellers for the rarer outcomes).
   detail::pool_counters counters_;
 
   // Cancelled calls that have not returned yet.
   detail::ignored_stop_watcher stop_watcher_;
-
-  std::mutex grower_join_mutex_;
-  std::thread grower_;
-  // Per worker slot, guarded by the pool lock: the call it is in, for shutdown_at_exit's report.
-  struct running_call {
-    bool busy = false;
-    detail::call_identity who{};
-  };
-  std::vector<running_call> running_;
-  std::size_t exited_ = 0; // workers that left their loop at shutdown; under the pool lock
-  std::condition_variable exit_cv_;
-
-  std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
-  std::vector<std::thread> workers_; // max_threads_ slots; an idle slot holds no thread
-  std::unique_ptr<std::atomic<bool>[]> retired_; // per slot: its worker returned (elastic)
 };
 
 namespace detail {

@@ -42,8 +42,9 @@ public:
                  std::chrono::milliseconds keep_alive)
       : min_(min), max_(std::max(min, max)), elastic_(max_ > min_),
         grow_after_(std::max(grow_after, std::chrono::microseconds::zero())),
-        keep_alive_(std::max(keep_alive, std::chrono::milliseconds::zero())), workers_(max_),
-        running_(max_), retired_(elastic_ ? std::make_unique<std::atomic<bool>[]>(max_) : nullptr) {}
+        keep_alive_(std::max(keep_alive, std::chrono::milliseconds::zero())), running_(max_),
+        workers_(max_),
+        retired_(elastic_ ? std::make_unique<std::atomic<bool>[]>(max_) : nullptr) {}
 
   // Starts the minimum and, in an elastic pool, the grower. Throws what std::thread throws; the
   // caller then shuts down (stop_grower, join) the threads started so far.
