@@ -5,13 +5,8 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
-#include "smartasync/detail/admission_queue.hpp"
 #include "smartasync/detail/call_site.hpp"
-#include "smartasync/detail/ignored_stop_watcher.hpp"
-#include "smartasync/detail/pool_counters.hpp"
-#include "smartasync/detail/pool_op.hpp"
-#include "smartasync/detail/worker_park.hpp"
-#include "smartasync/detail/worker_threads.hpp"
+#include "smartasync/detail/pool_core.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
@@ -40,31 +35,9 @@
 namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
-template <typename Handler, typename Work>
-class offload_op;
 class lane_core;
 struct worker_helping;
 struct default_pool_holder;
-
-// What outlives a pool, for whoever may still reach for it once it is destroyed:
-// - an operation's cancellation handler stays installed until its completion runs on the
-//   caller's executor, which may be after the pool was shut down and destroyed (a timer firing
-//   in that window): it takes `mutex` and looks at `pool`;
-// - a smart_async wrapper may outlive its pool: its async form looks at `pool` before it
-//   submits, and completes with error::pool_stopped once the pool is gone.
-// The pool clears `pool` under `mutex` when it is destroyed, after it has completed every
-// operation. (Atomic for the wrapper's unlocked look; a wrapper used concurrently with the
-// pool's destruction is a race in the program, as any use of a pool being destroyed is.)
-struct pool_lifeline {
-  explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
-  std::mutex mutex;
-  std::atomic<blocking_pool*> pool;
-};
-
-// For the library's own wrappers (smart_async.hpp): the pool's lifeline.
-struct pool_access {
-  static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
-};
 } // namespace detail
 
 /// What a submission does when the pool's queue is full.
@@ -153,16 +126,13 @@ public:
   /// Starts a pool described by `options`.
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
-      : policy_(options.when_full),
-        on_thread_start_(options.on_thread_start),
-        lifeline_(std::make_shared<detail::pool_lifeline>(this)),
-        queue_(options.queue_capacity, options.when_full == full_policy::reject),
-        park_(options.spin_before_park),
-        threads_(options.threads, options.max_threads, options.grow_after, options.keep_alive),
-        stop_watcher_(options.report_ignored_stop_after,
-                      [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
-                        report(ignored_stop_report(who, overrun));
-                      }) {
+      : policy_(options.when_full), on_thread_start_(options.on_thread_start),
+        core_(this, options.queue_capacity, options.when_full == full_policy::reject,
+              options.spin_before_park, options.threads, options.max_threads, options.grow_after,
+              options.keep_alive, options.report_ignored_stop_after,
+              [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
+                report(ignored_stop_report(who, overrun));
+              }) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
@@ -170,7 +140,7 @@ public:
       throw std::invalid_argument("smartasync::blocking_pool: max_threads is less than threads "
                                   "(0 makes a fixed pool)");
     try {
-      threads_.start(queue_, park_, [this](std::size_t slot) { worker_loop(slot); });
+      core_.threads.start(core_.queue, core_.park, [this](std::size_t slot) { worker_loop(slot); });
     } catch (...) {
       shutdown(shutdown_mode::cancel);
       throw;
@@ -190,12 +160,12 @@ public:
    */
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
-    stop_watcher_.stop(); // after the workers: every watched call has returned
-    threads_.detach_rest(); // only the calling worker is left (see shutdown)
+    core_.stop_watcher.stop(); // after the workers: every watched call has returned
+    core_.threads.detach_rest(); // only the calling worker is left (see shutdown)
     if (detail::current_pool_ == this)
       detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
-    std::lock_guard lock(lifeline_->mutex);
-    lifeline_->pool = nullptr;
+    std::lock_guard lock(core_.lifeline()->mutex);
+    core_.lifeline()->pool = nullptr;
   }
 
   /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
@@ -207,13 +177,13 @@ public:
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
-    threads_.join();
+    core_.threads.join();
   }
 
   /// True once shutdown() has begun.
   bool stopped() const {
-    std::lock_guard lock(queue_.mutex());
-    return queue_.closed_locked();
+    std::lock_guard lock(core_.queue.mutex());
+    return core_.queue.closed_locked();
   }
 
 private:
@@ -222,16 +192,16 @@ private:
   // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
   // asks running calls to stop, joins the grower. The workers finish on their own.
   void begin_shutdown(shutdown_mode mode) {
-    detail::op_queue cancelled = queue_.close(mode == shutdown_mode::cancel);
-    park_.wake_all();
+    detail::op_queue cancelled = core_.queue.close(mode == shutdown_mode::cancel);
+    core_.park.wake_all();
     if (mode == shutdown_mode::cancel)
-      stop_source_.request_stop();
+      core_.stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      counters_.note_cancelled();
+      core_.counters.note_cancelled();
       op->abort_queued(make_aborted());
       op->release();
     }
-    threads_.stop_grower();
+    core_.threads.stop_grower();
   }
 
   // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
@@ -241,7 +211,7 @@ private:
   bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
     try {
       begin_shutdown(shutdown_mode::cancel);
-      const auto stuck = threads_.join_at_exit(grace, detail::current_pool_ == this);
+      const auto stuck = core_.threads.join_at_exit(grace, detail::current_pool_ == this);
       for (const auto& who : stuck)
         report(exit_report(who, grace));
       return stuck.empty();
@@ -270,10 +240,10 @@ private:
 public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
-  std::size_t thread_count() const noexcept { return threads_.count(); }
+  std::size_t thread_count() const noexcept { return core_.threads.count(); }
 
   /// The queue capacity.
-  std::size_t queue_capacity() const noexcept { return queue_.capacity(); }
+  std::size_t queue_capacity() const noexcept { return core_.queue.capacity(); }
 
   /// The policy applied when the queue is full.
   full_policy when_full() const noexcept { return policy_; }
@@ -282,12 +252,12 @@ public:
   pool_stats stats() const {
     pool_stats s;
     s.threads = thread_count();
-    s.min_threads = threads_.min();
-    s.max_threads = threads_.max();
-    s.queue_capacity = queue_.capacity();
+    s.min_threads = core_.threads.min();
+    s.max_threads = core_.threads.max();
+    s.queue_capacity = core_.queue.capacity();
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
-    const detail::pool_outcomes o = counters_.outcomes();
+    const detail::pool_outcomes o = core_.counters.outcomes();
     s.completed = o.completed;
     s.failed = o.failed;
     s.cancelled = o.cancelled;
@@ -295,8 +265,8 @@ public:
     s.timed_out = o.timed_out;
     s.rejected = o.rejected;
     {
-      std::lock_guard lock(queue_.mutex());
-      const auto counts = queue_.counts_locked();
+      std::lock_guard lock(core_.queue.mutex());
+      const auto counts = core_.queue.counts_locked();
       s.queued = counts.admitted;
       s.parked = counts.parked;
 #pragma GCC diagnostic push
@@ -306,8 +276,8 @@ public:
       s.blocked_submitters = counts.blocked_submitters;
       s.submitted = counts.submitted;
       s.running = detail::narrow<std::size_t>(counts.started - o.returned);
-      s.threads_added = threads_.added_locked();
-      s.threads_retired = threads_.retired_locked();
+      s.threads_added = core_.threads.added_locked();
+      s.threads_retired = core_.threads.retired_locked();
     }
     return s;
   }
@@ -317,16 +287,14 @@ public:
   pool_metrics metrics() const {
     pool_metrics m;
     m.counts = stats();
-    const auto wait = counters_.queue_wait();
-    const auto run = counters_.run_time();
+    const auto wait = core_.counters.queue_wait();
+    const auto run = core_.counters.run_time();
     m.queue_wait = {wait.count, wait.p50, wait.p99, wait.max};
     m.run_time = {run.count, run.p50, run.p99, run.max};
     return m;
   }
 
 private:
-  template <typename, typename>
-  friend class detail::offload_op;
   friend struct detail::worker_helping;
   friend struct detail::pool_access;
   friend class detail::lane_core;
@@ -341,27 +309,7 @@ private:
   // accepted the operation already, so the pool's reject policy does not apply (it waits for
   // admission in FIFO order like a parked operation).
   admission submit(detail::pool_op* op, bool may_block, bool from_lane = false) {
-    // Every operation's queue wait is measured (an undersized pool shows in a burst of a few
-    // calls); read outside the lock, which the workers need too.
-    op->enqueued_at_ = std::chrono::steady_clock::now();
-    const admission result =
-        queue_.submit(op, may_block, from_lane, [this](std::unique_lock<std::mutex>& lock) {
-          // Wake a parked worker only if none is already on its way. A futex wake-up costs the
-          // waker microseconds (more when the cores are busy), and this is usually an event
-          // loop's thread: a burst of submissions pays for one, and the woken worker wakes the
-          // next while work remains (worker_loop), so the burst still spreads over the idle
-          // workers. A spinning worker (worker_loop) will see the work without one.
-          const bool wake = park_.claim_wake_for_submission_locked();
-          const bool arm_grower = threads_.arm_grower_if_needed_locked();
-          lock.unlock();
-          if (wake)
-            park_.wake_one();
-          if (arm_grower)
-            threads_.wake_grower();
-        });
-    if (result != admission::accepted)
-      counters_.note_rejected();
-    return result;
+    return core_.submit(op, may_block, from_lane);
   }
 
   // On one of our workers that must wait for something which may itself need this pool
@@ -370,21 +318,17 @@ private:
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
-    park_.help_until(queue_, counters_, std::move(done));
+    core_.park.help_until(core_.queue, core_.counters, std::move(done));
   }
 
   // Sets what help_until() waits for and wakes it. The helper cannot return before the lock
   // is released, so this is the last touch of the pool.
   template <typename SetDone>
   void notify_helpers(SetDone set_done) {
-    std::lock_guard lock(queue_.mutex());
+    std::lock_guard lock(core_.queue.mutex());
     set_done();
-    park_.wake_all();
+    core_.park.wake_all();
   }
-
-  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
-  // counts the outcome: note_cancelled or note_expired).
-  bool try_remove(detail::pool_op* op) { return queue_.try_remove(op); }
 
   void worker_loop(std::size_t slot) noexcept {
     using clock = std::chrono::steady_clock;
@@ -393,79 +337,56 @@ private:
     detail::current_pool_ = this;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
-    std::unique_lock lock(queue_.mutex());
-    threads_.arrived_locked();
+    std::unique_lock lock(core_.queue.mutex());
+    core_.threads.arrived_locked();
     for (;;) {
-      if (queue_.empty_locked() && !queue_.closed_locked() && !waited &&
-          park_.may_spin_locked(last_finish)) {
+      if (core_.queue.empty_locked() && !core_.queue.closed_locked() && !waited &&
+          core_.park.may_spin_locked(last_finish)) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
-        park_.spin_locked(lock, queue_);
+        core_.park.spin_locked(lock, core_.queue);
         waited = true; // not part of the next operation's run time
       }
-      const auto idle_since = threads_.elastic() ? clock::now() : clock::time_point{};
-      while (queue_.empty_locked() && !queue_.closed_locked()) {
+      const auto idle_since = core_.threads.elastic() ? clock::now() : clock::time_point{};
+      while (core_.queue.empty_locked() && !core_.queue.closed_locked()) {
         waited = true;
-        const bool idle_too_long = threads_.may_retire_locked()
-                                       ? park_.park_locked(lock, threads_.retire_at(idle_since))
-                                       : park_.park_locked(lock);
-        if (idle_too_long && queue_.empty_locked() && !queue_.closed_locked() &&
-            threads_.may_retire_locked()) {
-          threads_.retire_locked(slot);
+        const bool idle_too_long = core_.threads.may_retire_locked()
+                                       ? core_.park.park_locked(lock, core_.threads.retire_at(idle_since))
+                                       : core_.park.park_locked(lock);
+        if (idle_too_long && core_.queue.empty_locked() && !core_.queue.closed_locked() &&
+            core_.threads.may_retire_locked()) {
+          core_.threads.retire_locked(slot);
           return;
         }
       }
-      detail::pool_op* op = queue_.take_next_locked();
+      detail::pool_op* op = core_.queue.take_next_locked();
       if (!op) {
-        threads_.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
+        core_.threads.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
         return;
       }
-      threads_.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
+      core_.threads.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
-      const bool wake_next = !queue_.empty_locked() && park_.claim_wake_to_pass_on_locked();
+      const bool wake_next = !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = !queue_.empty_locked() && threads_.arm_grower_if_needed_locked();
+      const bool arm_grower = !core_.queue.empty_locked() && core_.threads.arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
-        park_.wake_one();
+        core_.park.wake_one();
       if (arm_grower)
-        threads_.wake_grower();
+        core_.threads.wake_grower();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
-      counters_.start_running(op, waited ? clock::now() : last_finish);
+      core_.counters.start_running(op, waited ? clock::now() : last_finish);
       waited = false;
       op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
       detail::admission_queue::lock_briefly(lock);
-      threads_.idle_locked(slot);
+      core_.threads.idle_locked(slot);
     }
   }
-
-  // An operation's outcomes and timings (see detail::pool_counters).
-  void note_returned(const detail::pool_op* op) noexcept { counters_.note_returned(op); }
-  void note_finished(bool failed) noexcept { counters_.note_finished(failed); }
-  void note_cancelled() noexcept { counters_.note_cancelled(); }
-  void note_timed_out() noexcept { counters_.note_timed_out(); }
-  void note_expired(bool taken) noexcept { counters_.note_expired(taken); }
-  // A nested call runs inline on the worker that makes it; it is counted as submitted and
-  // started like any other.
-  void note_nested_start(detail::pool_op* op) {
-    op->enqueued_at_ = std::chrono::steady_clock::now(); // its start: it never queues
-    queue_.count_inline_start();
-  }
-  std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
-  const std::shared_ptr<detail::pool_lifeline>& lifeline() const noexcept { return lifeline_; }
-
-  // A running operation was asked to stop and its caller waits for it to return: watch it,
-  // and report it while it keeps running (see detail::ignored_stop_watcher).
-  void watch_ignored_stop(const detail::pool_op* op, detail::call_identity who) noexcept {
-    stop_watcher_.watch(op, who);
-  }
-  // On the worker, after a call that was asked to stop has returned.
-  void stopped_call_returned(const detail::pool_op* op) noexcept { stop_watcher_.returned(op); }
 
   diagnostic ignored_stop_report(const detail::call_identity& who,
                                  std::chrono::steady_clock::duration overrun) const {
@@ -493,28 +414,17 @@ private:
   // Read by both sides, never written after construction.
   const full_policy policy_;
   const std::function<void()> on_thread_start_;
-  std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
-  const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
-  // The FIFO and the pool lock, written by both sides on every operation. The lock also
-  // guards the workers' and the grower's state below.
-  detail::admission_queue queue_;
-  // The workers without an operation, spinning or parked.
-  detail::worker_park park_;
-  // The threads: started, grown, retired, joined.
-  detail::worker_threads threads_;
-
-  // Written by workers (by submitters and cancellers for the rarer outcomes).
-  detail::pool_counters counters_;
-
-  // Cancelled calls that have not returned yet.
-  detail::ignored_stop_watcher stop_watcher_;
+  // The parts: the queue and the pool lock, the parked workers, the threads, the counters,
+  // the ignored-stop watcher (see detail::pool_core).
+  detail::pool_core core_;
 };
 
 namespace detail {
 
+inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
 inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
-  return pool.lifeline();
+  return pool.core_.lifeline();
 }
 
 // For whoever makes a pool worker wait on something that may need the same pool (block_on,
