@@ -60,7 +60,14 @@ struct rig {
         return;
       }
       threads.running_locked(slot, *op);
+      // As the pool does: pass the wake-up on, and arm the grower for work left behind.
+      const bool wake_next = !queue.empty_locked() && park.claim_wake_to_pass_on_locked();
+      const bool arm = !queue.empty_locked() && threads.arm_grower_if_needed_locked();
       lock.unlock();
+      if (wake_next)
+        park.wake_one();
+      if (arm)
+        threads.wake_grower();
       op->execute();
       lock.lock();
       threads.idle_locked(slot);
@@ -92,6 +99,13 @@ struct rig {
   }
 };
 
+// Opens a gate when a test ends, also when a REQUIRE ends it early, so that the rig (declared
+// after the gate, destroyed before it) can join its workers.
+struct open_at_end {
+  test_support::gate& gate;
+  ~open_at_end() { gate.open(); }
+};
+
 template <typename Ready>
 bool eventually(Ready ready) {
   const auto give_up = std::chrono::steady_clock::now() + 30s;
@@ -106,10 +120,11 @@ bool eventually(Ready ready) {
 } // namespace
 
 TEST_CASE("a fixed set of workers starts its minimum and never grows", "[worker_threads]") {
+  test_support::gate gate;
   rig r(2, 2);
+  open_at_end opener{gate};
   CHECK_FALSE(r.threads.elastic());
   CHECK(r.threads.count() == 2);
-  test_support::gate gate;
   for (int i = 0; i < 4; ++i)
     r.submit_blocked_on(gate);
   REQUIRE(eventually([&] { return r.running == 2; }));
@@ -125,10 +140,11 @@ TEST_CASE("a fixed set of workers starts its minimum and never grows", "[worker_
 
 TEST_CASE("an elastic set grows while every worker is busy, up to its maximum",
           "[worker_threads]") {
+  test_support::gate gate;
   rig r(1, 3);
+  open_at_end opener{gate};
   CHECK(r.threads.elastic());
   CHECK(r.threads.count() == 1);
-  test_support::gate gate;
   for (int i = 0; i < 5; ++i)
     r.submit_blocked_on(gate);
   REQUIRE(eventually([&] { return r.running == 3; }));
@@ -145,8 +161,9 @@ TEST_CASE("an elastic set grows while every worker is busy, up to its maximum",
 
 TEST_CASE("workers beyond the minimum retire when idle past their keep-alive",
           "[worker_threads]") {
-  rig r(1, 3, 1ms);
   test_support::gate gate;
+  rig r(1, 3, 1ms);
+  open_at_end opener{gate};
   for (int i = 0; i < 3; ++i)
     r.submit_blocked_on(gate);
   REQUIRE(eventually([&] { return r.running == 3; }));
@@ -174,8 +191,9 @@ TEST_CASE("retired slots are reused when the set grows again", "[worker_threads]
 
 TEST_CASE("at exit the workers that left are joined and the one still in a call is named",
           "[worker_threads]") {
-  rig r(2, 2);
   test_support::gate gate;
+  rig r(2, 2);
+  open_at_end opener{gate};
   r.submit_blocked_on(gate);
   REQUIRE(eventually([&] { return r.running == 1; }));
   r.queue.close(false);
