@@ -130,7 +130,8 @@ public:
         core_(this, options.queue_capacity, options.when_full == full_policy::reject,
               options.spin_before_park, options.threads, options.max_threads, options.grow_after,
               options.keep_alive, options.report_ignored_stop_after,
-              [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
+              [this](const detail::call_identity& who,
+                     std::chrono::steady_clock::duration overrun) {
                 report(ignored_stop_report(who, overrun));
               }) {
     if (options.threads == 0 || options.queue_capacity == 0)
@@ -350,9 +351,10 @@ private:
       const auto idle_since = core_.threads.elastic() ? clock::now() : clock::time_point{};
       while (core_.queue.empty_locked() && !core_.queue.closed_locked()) {
         waited = true;
-        const bool idle_too_long = core_.threads.may_retire_locked()
-                                       ? core_.park.park_locked(lock, core_.threads.retire_at(idle_since))
-                                       : core_.park.park_locked(lock);
+        const bool idle_too_long =
+            core_.threads.may_retire_locked()
+                ? core_.park.park_locked(lock, core_.threads.retire_at(idle_since))
+                : core_.park.park_locked(lock);
         if (idle_too_long && core_.queue.empty_locked() && !core_.queue.closed_locked() &&
             core_.threads.may_retire_locked()) {
           core_.threads.retire_locked(slot);
@@ -366,10 +368,12 @@ private:
       }
       core_.threads.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
-      const bool wake_next = !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
+      const bool wake_next =
+          !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = !core_.queue.empty_locked() && core_.threads.arm_grower_if_needed_locked();
+      const bool arm_grower =
+          !core_.queue.empty_locked() && core_.threads.arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
         core_.park.wake_one();

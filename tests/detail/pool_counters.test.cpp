@@ -16,7 +16,8 @@ using time_point = std::chrono::steady_clock::time_point;
 TEST_CASE("fresh pool counters count nothing", "[pool_counters]") {
   pool_counters counters;
   const auto o = counters.outcomes();
-  CHECK(o.completed + o.failed + o.cancelled + o.expired + o.timed_out + o.rejected + o.returned == 0);
+  CHECK(o.completed + o.failed + o.cancelled + o.expired + o.timed_out + o.rejected + o.returned ==
+        0);
   CHECK(counters.queue_wait().count == 0);
   CHECK(counters.run_time().count == 0);
 }

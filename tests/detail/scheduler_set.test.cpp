@@ -22,7 +22,8 @@ const scheduler_set::scheduler* scheduler_of(asio::io_context& context) {
 }
 
 // What `set` answers on a thread running `context`.
-const scheduler_set::scheduler* running_inside(asio::io_context& context, const scheduler_set& set) {
+const scheduler_set::scheduler* running_inside(asio::io_context& context,
+                                               const scheduler_set& set) {
   auto answer = asio::post(context, asio::use_future([&] { return set.running_here(); }));
   context.run();
   context.restart();
