@@ -5,45 +5,16 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/this_thread.hpp"
+#include "smartasync/detail/scheduler_set.hpp"
 
-#include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
 #include SMARTASYNC_ASIO_HEADER(detail/scheduler.hpp)
-#include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(execution_context.hpp)
 
-#include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <vector>
+#include <utility>
 
 namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
-
-// The schedulers of the contexts declared with allow_blocking(). The count lets the common
-// case (none declared) skip the lock: the check sits on the sync form's on-loop path and on
-// every submission from a loop thread.
-struct blocking_contexts {
-  std::atomic<std::size_t> count{0};
-  std::mutex mutex;
-  std::vector<const asio::detail::thread_context*> schedulers;
-
-  static blocking_contexts& instance() {
-    static blocking_contexts contexts;
-    return contexts;
-  }
-
-  bool contains_this_thread() {
-    if (count.load(std::memory_order_acquire) == 0)
-      return false;
-    std::lock_guard lock(mutex);
-    return std::any_of(schedulers.begin(), schedulers.end(), [](const auto* scheduler) {
-      return asio::detail::call_stack<asio::detail::thread_context,
-                                      asio::detail::thread_info_base>::
-                 contains(const_cast<asio::detail::thread_context*>(scheduler)) != nullptr;
-    });
-  }
-};
 
 // Lives in the declared context: registers its scheduler, and unregisters it when the context
 // shuts down, so a dead context's address is never matched.
@@ -55,10 +26,7 @@ public:
   explicit blocking_context_service(asio::execution_context& context)
       : asio::execution_context::service(context),
         scheduler_(&asio::use_service<asio::detail::scheduler>(context)) {
-    auto& contexts = blocking_contexts::instance();
-    std::lock_guard lock(contexts.mutex);
-    contexts.schedulers.push_back(scheduler_);
-    contexts.count.fetch_add(1, std::memory_order_release);
+    blocking_contexts::instance().add(scheduler_);
   }
   ~blocking_context_service() override { unregister(); }
 
@@ -67,11 +35,7 @@ private:
   void unregister() {
     if (!scheduler_)
       return;
-    auto& contexts = blocking_contexts::instance();
-    std::lock_guard lock(contexts.mutex);
-    std::erase(contexts.schedulers, scheduler_);
-    contexts.count.fetch_sub(1, std::memory_order_release);
-    scheduler_ = nullptr;
+    blocking_contexts::instance().remove(std::exchange(scheduler_, nullptr));
   }
   const asio::detail::thread_context* scheduler_;
 };
@@ -116,9 +80,7 @@ namespace this_thread {
  * One thread-local load off a loop; on a loop thread, one atomic load unless some context was
  * declared.
  */
-inline bool may_block() noexcept {
-  return !is_running_event_loop() || detail::blocking_contexts::instance().contains_this_thread();
-}
+inline bool may_block() noexcept { return detail::may_block_here(); }
 
 } // namespace this_thread
 

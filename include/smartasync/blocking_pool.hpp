@@ -6,8 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/diagnostics.hpp"
 #include "smartasync/detail/call_site.hpp"
-#include "smartasync/detail/latency_histogram.hpp"
-#include "smartasync/detail/pool_op.hpp"
+#include "smartasync/detail/pool_core.hpp"
 #include "smartasync/metrics.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
@@ -33,62 +32,12 @@
 #include <utility>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/resource.h>
-#endif
-
 namespace SMARTASYNC_NAMESPACE {
 
 namespace detail {
-template <typename Handler, typename Work>
-class offload_op;
 class lane_core;
 struct worker_helping;
 struct default_pool_holder;
-
-// Tells the core this is a spin-wait (saves power, frees resources for a sibling hyperthread).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// How often this thread was switched out while still runnable: preempted, or yielded to a
-// thread that wanted its core. In a VM, time the host takes the virtual CPU away does not
-// count, only threads of this machine competing for the core. Linux only; elsewhere 0.
-inline long involuntary_switches() noexcept {
-#if defined(__linux__) && defined(RUSAGE_THREAD)
-  rusage usage{};
-  if (getrusage(RUSAGE_THREAD, &usage) == 0)
-    return usage.ru_nivcsw;
-#endif
-  return 0;
-}
-
-// When the callable of this worker's latest operation returned (blocking_pool::note_returned).
-inline thread_local std::chrono::steady_clock::time_point last_return_{};
-
-// What outlives a pool, for whoever may still reach for it once it is destroyed:
-// - an operation's cancellation handler stays installed until its completion runs on the
-//   caller's executor, which may be after the pool was shut down and destroyed (a timer firing
-//   in that window): it takes `mutex` and looks at `pool`;
-// - a smart_async wrapper may outlive its pool: its async form looks at `pool` before it
-//   submits, and completes with error::pool_stopped once the pool is gone.
-// The pool clears `pool` under `mutex` when it is destroyed, after it has completed every
-// operation. (Atomic for the wrapper's unlocked look; a wrapper used concurrently with the
-// pool's destruction is a race in the program, as any use of a pool being destroyed is.)
-struct pool_lifeline {
-  explicit pool_lifeline(blocking_pool* p) noexcept : pool(p) {}
-  std::mutex mutex;
-  std::atomic<blocking_pool*> pool;
-};
-
-// For the library's own wrappers (smart_async.hpp): the pool's lifeline.
-struct pool_access {
-  static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
-};
 } // namespace detail
 
 /// What a submission does when the pool's queue is full.
@@ -177,39 +126,22 @@ public:
   /// Starts a pool described by `options`.
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
-      : capacity_(options.queue_capacity), policy_(options.when_full),
-        spin_(std::max(options.spin_before_park, std::chrono::microseconds::zero())),
-        ignored_stop_after_(options.report_ignored_stop_after), min_threads_(options.threads),
-        max_threads_(std::max(options.threads, options.max_threads)),
-        elastic_(max_threads_ > min_threads_),
-        grow_after_(std::max(options.grow_after, std::chrono::microseconds::zero())),
-        keep_alive_(std::max(options.keep_alive, std::chrono::milliseconds::zero())),
-        on_thread_start_(options.on_thread_start),
-        lifeline_(std::make_shared<detail::pool_lifeline>(this)) {
+      : policy_(options.when_full), on_thread_start_(options.on_thread_start),
+        core_(this, options.queue_capacity, options.when_full == full_policy::reject,
+              options.spin_before_park, options.threads, options.max_threads, options.grow_after,
+              options.keep_alive, options.report_ignored_stop_after,
+              [this](const detail::call_identity& who,
+                     std::chrono::steady_clock::duration overrun) {
+                report(ignored_stop_report(who, overrun));
+              }) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
     if (options.max_threads != 0 && options.max_threads < options.threads)
       throw std::invalid_argument("smartasync::blocking_pool: max_threads is less than threads "
                                   "(0 makes a fixed pool)");
-    // Every slot exists from the start, so that shutdown() can join them while the grower
-    // starts threads in free ones (both under join_mutex_).
-    workers_.resize(max_threads_);
-    running_.resize(max_threads_);
-    if (elastic_)
-      retired_ = std::make_unique<std::atomic<bool>[]>(max_threads_);
     try {
-      std::lock_guard lock(join_mutex_);
-      for (std::size_t i = 0; i < min_threads_; ++i) {
-        {
-          std::lock_guard count_lock(mutex_);
-          ++starting_;
-        }
-        workers_[i] = std::thread([this, i] { worker_loop(i); });
-        threads_.fetch_add(1, std::memory_order_relaxed);
-      }
-      if (elastic_)
-        grower_ = std::thread([this] { grow_loop(); });
+      core_.threads.start(core_.queue, core_.park, [this](std::size_t slot) { worker_loop(slot); });
     } catch (...) {
       shutdown(shutdown_mode::cancel);
       throw;
@@ -229,14 +161,12 @@ public:
    */
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
-    stop_watching_ignored_stops();
-    for (auto& worker : workers_)
-      if (worker.joinable()) // only the calling worker is left (see shutdown)
-        worker.detach();
+    core_.stop_watcher.stop(); // after the workers: every watched call has returned
+    core_.threads.detach_rest(); // only the calling worker is left (see shutdown)
     if (detail::current_pool_ == this)
       detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
-    std::lock_guard lock(lifeline_->mutex);
-    lifeline_->pool = nullptr;
+    std::lock_guard lock(core_.lifeline()->mutex);
+    core_.lifeline()->pool = nullptr;
   }
 
   /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
@@ -248,16 +178,13 @@ public:
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
-    std::lock_guard join_lock(join_mutex_);
-    for (auto& worker : workers_)
-      if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
-        worker.join();
+    core_.threads.join();
   }
 
   /// True once shutdown() has begun.
   bool stopped() const {
-    std::lock_guard lock(mutex_);
-    return stopping_;
+    std::lock_guard lock(core_.queue.mutex());
+    return core_.queue.closed_locked();
   }
 
 private:
@@ -266,34 +193,16 @@ private:
   // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
   // asks running calls to stop, joins the grower. The workers finish on their own.
   void begin_shutdown(shutdown_mode mode) {
-    detail::op_queue cancelled;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      if (mode == shutdown_mode::cancel)
-        while (detail::pool_op* op = queue_.pop_front()) {
-          op->state_.store(detail::op_state::cancelled, std::memory_order_release);
-          cancelled.push_back(op);
-        }
-      boundary_ = nullptr;
-    }
-    work_cv_.notify_all();
-    space_cv_.notify_all();
-    grow_cv_.notify_all();
+    detail::op_queue cancelled = core_.queue.close(mode == shutdown_mode::cancel);
+    core_.park.wake_all();
     if (mode == shutdown_mode::cancel)
-      stop_source_.request_stop();
+      core_.stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      cancelled_.fetch_add(1, std::memory_order_relaxed);
+      core_.counters.note_cancelled();
       op->abort_queued(make_aborted());
       op->release();
     }
-    {
-      // Before join_mutex_, which the grower takes to start a worker. It starts none once
-      // stopping_ is set, and a worker it has started is in workers_ by the time it returns.
-      std::lock_guard grower_lock(grower_join_mutex_);
-      if (grower_.joinable())
-        grower_.join();
-    }
+    core_.threads.stop_grower();
   }
 
   // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
@@ -303,34 +212,9 @@ private:
   bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
     try {
       begin_shutdown(shutdown_mode::cancel);
-      const bool on_worker = detail::current_pool_ == this;
-      std::vector<detail::call_identity> stuck;
-      std::vector<std::thread::id> ids; // per slot (the grower is joined: no slot changes now)
-      {
-        std::lock_guard join_lock(join_mutex_); // never under mutex_ (start_workers' order)
-        for (const auto& worker : workers_)
-          ids.push_back(worker.get_id());
-      }
-      {
-        std::unique_lock lock(mutex_);
-        const bool all_out = exit_cv_.wait_for(lock, grace, [&] {
-          return exited_ + (on_worker ? 1 : 0) >= threads_.load(std::memory_order_relaxed);
-        });
-        if (!all_out)
-          for (std::size_t slot = 0; slot < ids.size(); ++slot)
-            if (running_[slot].busy && ids[slot] != std::this_thread::get_id()) {
-              stuck.push_back(running_[slot].who);
-              ids[slot] = std::thread::id(); // left running, not joined
-            }
-      }
+      const auto stuck = core_.threads.join_at_exit(grace, detail::current_pool_ == this);
       for (const auto& who : stuck)
         report(exit_report(who, grace));
-      // Every other worker is out of its calls and leaving (or gone): joined at once.
-      std::lock_guard join_lock(join_mutex_);
-      for (std::size_t slot = 0; slot < workers_.size(); ++slot)
-        if (workers_[slot].joinable() && ids[slot] != std::thread::id() &&
-            ids[slot] != std::this_thread::get_id())
-          workers_[slot].join();
       return stuck.empty();
     } catch (...) {
       return false; // no report, no join: leave rather than hang or throw at exit
@@ -357,10 +241,10 @@ private:
 public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
-  std::size_t thread_count() const noexcept { return threads_.load(std::memory_order_acquire); }
+  std::size_t thread_count() const noexcept { return core_.threads.count(); }
 
   /// The queue capacity.
-  std::size_t queue_capacity() const noexcept { return capacity_; }
+  std::size_t queue_capacity() const noexcept { return core_.queue.capacity(); }
 
   /// The policy applied when the queue is full.
   full_policy when_full() const noexcept { return policy_; }
@@ -369,31 +253,32 @@ public:
   pool_stats stats() const {
     pool_stats s;
     s.threads = thread_count();
-    s.min_threads = min_threads_;
-    s.max_threads = max_threads_;
-    s.queue_capacity = capacity_;
+    s.min_threads = core_.threads.min();
+    s.max_threads = core_.threads.max();
+    s.queue_capacity = core_.queue.capacity();
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
-    s.completed = completed_.load(std::memory_order_acquire);
-    s.failed = failed_.load(std::memory_order_acquire);
-    s.cancelled = cancelled_.load(std::memory_order_acquire);
-    s.expired = expired_.load(std::memory_order_acquire);
-    s.timed_out = timed_out_.load(std::memory_order_acquire);
-    s.rejected = rejected_.load(std::memory_order_acquire);
-    const std::uint64_t returned = returned_.load(std::memory_order_acquire);
+    const detail::pool_outcomes o = core_.counters.outcomes();
+    s.completed = o.completed;
+    s.failed = o.failed;
+    s.cancelled = o.cancelled;
+    s.expired = o.expired;
+    s.timed_out = o.timed_out;
+    s.rejected = o.rejected;
     {
-      std::lock_guard lock(mutex_);
-      s.queued = std::min(queue_.size(), capacity_);
-      s.parked = queue_.size() - s.queued;
+      std::lock_guard lock(core_.queue.mutex());
+      const auto counts = core_.queue.counts_locked();
+      s.queued = counts.admitted;
+      s.parked = counts.parked;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
       s.waiting = s.parked; // the former name, filled for one release
 #pragma GCC diagnostic pop
-      s.blocked_submitters = blocked_producers_;
-      s.submitted = submitted_;
-      s.running = detail::narrow<std::size_t>(started_ - returned);
-      s.threads_added = threads_added_;
-      s.threads_retired = threads_retired_;
+      s.blocked_submitters = counts.blocked_submitters;
+      s.submitted = counts.submitted;
+      s.running = detail::narrow<std::size_t>(counts.started - o.returned);
+      s.threads_added = core_.threads.added_locked();
+      s.threads_retired = core_.threads.retired_locked();
     }
     return s;
   }
@@ -403,21 +288,19 @@ public:
   pool_metrics metrics() const {
     pool_metrics m;
     m.counts = stats();
-    const auto wait = queue_wait_.summarize();
-    const auto run = run_time_.summarize();
+    const auto wait = core_.counters.queue_wait();
+    const auto run = core_.counters.run_time();
     m.queue_wait = {wait.count, wait.p50, wait.p99, wait.max};
     m.run_time = {run.count, run.p50, run.p99, run.max};
     return m;
   }
 
 private:
-  template <typename, typename>
-  friend class detail::offload_op;
   friend struct detail::worker_helping;
   friend struct detail::pool_access;
   friend class detail::lane_core;
 
-  enum class admission { accepted, queue_full, stopped };
+  using admission = detail::admission;
 
   static error_code make_aborted() noexcept { return asio::error::operation_aborted; }
 
@@ -427,151 +310,25 @@ private:
   // accepted the operation already, so the pool's reject policy does not apply (it waits for
   // admission in FIFO order like a parked operation).
   admission submit(detail::pool_op* op, bool may_block, bool from_lane = false) {
-    // Every operation's queue wait is measured (an undersized pool shows in a burst of a few
-    // calls); read outside the lock, which the workers need too.
-    op->enqueued_at_ = std::chrono::steady_clock::now();
-    std::unique_lock lock(mutex_, std::defer_lock);
-    lock_briefly(lock);
-    ++submitted_; // every submission has exactly one outcome, a rejection included
-    const bool admitted = queue_.size() < capacity_;
-    if (stopping_ || (!admitted && policy_ == full_policy::reject && !from_lane)) {
-      const bool stopped = stopping_;
-      lock.unlock();
-      rejected_.fetch_add(1, std::memory_order_release);
-      return stopped ? admission::stopped : admission::queue_full;
-    }
-    // From here the queue owns the caller's reference to `op`: dropped by the worker
-    // (pool_op::execute) or the canceller.
-    op->state_.store(detail::op_state::queued, std::memory_order_relaxed);
-    op->admitted_ = admitted;
-    queue_.push_back(op);
-    if (!admitted) {
-      // Beyond the capacity: it waits for admission in FIFO order, whoever submitted it, so
-      // a blocked thread is not overtaken forever by an event loop's parked operations.
-      if (!boundary_)
-        boundary_ = op;
-      if (may_block)
-        wait_for_admission(lock, op);
-      return admission::accepted;
-    }
-    set_work_hint(true);
-    // Wake a parked worker only if none is already on its way. A futex wake-up costs the
-    // waker microseconds (more when the cores are busy), and this is usually an event loop's
-    // thread: a burst of submissions pays for one, and the woken worker wakes the next while
-    // work remains (worker_loop), so the burst still spreads over the idle workers.
-    // A spinning worker (worker_loop) will see the work without one.
-    const bool wake = waking_ == 0 && spinning_ == 0 && idle_workers_ > 0;
-    if (wake)
-      ++waking_;
-    const bool arm_grower = elastic_ && arm_grower_if_needed_locked();
-    lock.unlock();
-    if (wake)
-      work_cv_.notify_one();
-    if (arm_grower)
-      grow_cv_.notify_one();
-    return admission::accepted;
+    return core_.submit(op, may_block, from_lane);
   }
 
   // On one of our workers that must wait for something which may itself need this pool
   // (block_on of an awaitable that offloads here): runs queued operations while it waits, so
-  // the pool cannot deadlock on its own blocked workers. `done` is read under mutex_ and set
+  // the pool cannot deadlock on its own blocked workers. `done` is read under the pool lock and set
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(mutex_);
-    while (!done()) {
-      if (detail::pool_op* op = take_next_locked()) {
-        lock.unlock();
-        start_running(op, clock::now());
-        op->execute(); // drops the queue's reference
-        lock.lock();
-        continue;
-      }
-      ++idle_workers_;
-      work_cv_.wait(lock);
-      --idle_workers_;
-      if (waking_ > 0)
-        --waking_;
-    }
+    core_.park.help_until(core_.queue, core_.counters, std::move(done));
   }
 
   // Sets what help_until() waits for and wakes it. The helper cannot return before the lock
   // is released, so this is the last touch of the pool.
   template <typename SetDone>
   void notify_helpers(SetDone set_done) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(core_.queue.mutex());
     set_done();
-    work_cv_.notify_all();
-  }
-
-  // full_policy::wait on a thread that may block: `op` is linked beyond the capacity, and the
-  // submitter waits until it is admitted (or leaves the queue: cancelled, shut down).
-  void wait_for_admission(std::unique_lock<std::mutex>& lock, detail::pool_op* op) {
-    op->add_ref(); // the queue's reference may be dropped by a canceller while we look at it
-    ++blocked_producers_;
-    space_cv_.wait(lock, [&] {
-      return op->admitted_ || op->state_.load(std::memory_order_relaxed) != detail::op_state::queued;
-    });
-    --blocked_producers_;
-    lock.unlock();
-    op->release();
-  }
-
-  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
-  // counts the outcome: note_cancelled or note_expired).
-  bool try_remove(detail::pool_op* op) {
-    {
-      std::lock_guard lock(mutex_);
-      if (op->state_.load(std::memory_order_relaxed) != detail::op_state::queued)
-        return false;
-      if (op == boundary_)
-        boundary_ = op->next_;
-      queue_.unlink(op);
-      if (op->admitted_)
-        admit_next_locked();
-      set_work_hint(queue_.size() > 0);
-      op->state_.store(detail::op_state::cancelled, std::memory_order_release);
-      if (blocked_producers_ > 0)
-        space_cv_.notify_all(); // it may be a blocked submitter's own operation
-    }
-    op->release(); // the queue's reference; the caller holds its own
-    return true;
-  }
-
-  // Under mutex_: takes the next operation for this thread to run (a worker, or a worker
-  // helping while it waits), or null when the queue is empty.
-  detail::pool_op* take_next_locked() noexcept {
-    detail::pool_op* op = queue_.pop_front();
-    if (!op)
-      return nullptr;
-    set_work_hint(!queue_.empty());
-    op->state_.store(detail::op_state::running, std::memory_order_release);
-    admit_next_locked();
-    ++started_;
-    return op;
-  }
-
-  // Outside the lock, just before `op` runs: records its queue wait, and from here on its
-  // enqueued_at_ holds when it started, which note_returned() times the run from. `now` may be
-  // the previous operation's return, when that was after this one's submission.
-  void start_running(detail::pool_op* op, std::chrono::steady_clock::time_point now) noexcept {
-    if (op->enqueued_at_ != std::chrono::steady_clock::time_point{}) {
-      now = std::max(now, op->enqueued_at_);
-      queue_wait_.record(now - op->enqueued_at_);
-    }
-    op->enqueued_at_ = now;
-  }
-
-  // An admitted operation left the queue: the first one waiting for admission takes its place.
-  void admit_next_locked() {
-    detail::pool_op* op = boundary_;
-    if (!op)
-      return;
-    op->admitted_ = true;
-    boundary_ = op->next_;
-    if (blocked_producers_ > 0)
-      space_cv_.notify_all(); // the blocked submitter of `op`, if it has one, may return
+    core_.park.wake_all();
   }
 
   void worker_loop(std::size_t slot) noexcept {
@@ -581,302 +338,57 @@ private:
     detail::current_pool_ = this;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
-    std::unique_lock lock(mutex_);
-    --starting_; // here to take work (the grower of an elastic pool counts on it until now)
+    std::unique_lock lock(core_.queue.mutex());
+    core_.threads.arrived_locked();
     for (;;) {
-      if (queue_.empty() && !stopping_ && !waited && spin_.count() > 0 && spinning_ == 0 &&
-          last_finish >= spin_suppressed_until_) {
+      if (core_.queue.empty_locked() && !core_.queue.closed_locked() && !waited &&
+          core_.park.may_spin_locked(last_finish)) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
-        ++spinning_;
-        lock.unlock();
-        const bool lost_core = !spin_for_work();
-        lock_briefly(lock);
-        --spinning_;
-        if (lost_core) // the machine is oversubscribed: spinning takes a core someone needs
-          spin_suppressed_until_ = clock::now() + spin_backoff;
+        core_.park.spin_locked(lock, core_.queue);
         waited = true; // not part of the next operation's run time
       }
-      const auto idle_since = elastic_ ? clock::now() : clock::time_point{};
-      while (queue_.empty() && !stopping_) {
+      const auto idle_since = core_.threads.elastic() ? clock::now() : clock::time_point{};
+      while (core_.queue.empty_locked() && !core_.queue.closed_locked()) {
         waited = true;
-        ++idle_workers_;
-        bool idle_too_long = false;
-        if (elastic_ && threads_.load(std::memory_order_relaxed) > min_threads_)
-          idle_too_long = work_cv_.wait_until(lock, idle_since + keep_alive_) ==
-                          std::cv_status::timeout;
-        else
-          work_cv_.wait(lock);
-        --idle_workers_;
-        if (waking_ > 0) // ours, or another's if this wake-up was spurious: at worst one
-          --waking_;     // notification too many later, never one too few
-        if (idle_too_long && queue_.empty() && !stopping_ &&
-            threads_.load(std::memory_order_relaxed) > min_threads_) {
-          retire_locked(slot);
+        const bool idle_too_long =
+            core_.threads.may_retire_locked()
+                ? core_.park.park_locked(lock, core_.threads.retire_at(idle_since))
+                : core_.park.park_locked(lock);
+        if (idle_too_long && core_.queue.empty_locked() && !core_.queue.closed_locked() &&
+            core_.threads.may_retire_locked()) {
+          core_.threads.retire_locked(slot);
           return;
         }
       }
-      detail::pool_op* op = take_next_locked();
+      detail::pool_op* op = core_.queue.take_next_locked();
       if (!op) {
-        ++exited_; // stopping and drained (shutdown_at_exit waits for this, bounded)
-        exit_cv_.notify_all();
+        core_.threads.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
         return;
       }
-      running_[slot].busy = true; // named by shutdown_at_exit if it never returns
-      op->identify(running_[slot].who);
+      core_.threads.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
-      const bool wake_next = !queue_.empty() && waking_ == 0 && idle_workers_ > 0;
-      if (wake_next)
-        ++waking_;
+      const bool wake_next =
+          !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
-      const bool arm_grower = elastic_ && !queue_.empty() && arm_grower_if_needed_locked();
+      const bool arm_grower =
+          !core_.queue.empty_locked() && core_.threads.arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
-        work_cv_.notify_one();
+        core_.park.wake_one();
       if (arm_grower)
-        grow_cv_.notify_one();
+        core_.threads.wake_grower();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
-      start_running(op, waited ? clock::now() : last_finish);
+      core_.counters.start_running(op, waited ? clock::now() : last_finish);
       waited = false;
       op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
       last_finish = detail::last_return_;
-      lock_briefly(lock);
-      running_[slot].busy = false;
-    }
-  }
-
-  // Under mutex_: worker `slot` leaves an elastic pool, idle beyond its keep-alive. Its thread
-  // returns without touching the pool again; the grower or shutdown() joins it.
-  void retire_locked(std::size_t slot) noexcept {
-    threads_.fetch_sub(1, std::memory_order_release);
-    ++threads_retired_;
-    retired_[slot].store(true, std::memory_order_release);
-  }
-
-  // Under mutex_, in an elastic pool: work is queued (or about to be) and no worker is free
-  // to take it (idle ones are all being woken already, none spins), and the pool may grow,
-  // so the grower should time the queue: arms it, and true if the caller must notify
-  // grow_cv_ (once it has released mutex_).
-  bool arm_grower_if_needed_locked() noexcept {
-    if (grower_armed_ || idle_workers_ > waking_ || spinning_ > 0 ||
-        threads_.load(std::memory_order_relaxed) >= max_threads_)
-      return false;
-    grower_armed_ = true;
-    return true;
-  }
-
-  // An elastic pool's grower: while work is queued it waits for the oldest operation to have
-  // waited grow_after; if every worker is busy then, it starts a worker for each queued
-  // operation, up to max_threads. With nothing queued it sleeps until a submission, or a worker
-  // leaving work behind, finds every worker busy (arm_grower_if_needed_locked). Workers are
-  // started here, never on the submitting thread, which is usually an event loop.
-  void grow_loop() {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      const std::size_t threads = threads_.load(std::memory_order_relaxed);
-      if (queue_.empty() || threads >= max_threads_) {
-        grower_armed_ = false;
-        grow_cv_.wait(lock);
-        continue;
-      }
-      const auto now = clock::now();
-      const auto due = queue_.front()->enqueued_at_ + grow_after_;
-      if (now < due) {
-        grow_cv_.wait_until(lock, due);
-        continue;
-      }
-      // One worker per queued operation, less those that workers already woken or started will
-      // take.
-      const std::size_t queued = std::min(queue_.size(), capacity_);
-      const std::size_t coming = waking_ + starting_;
-      const std::size_t wanted = std::min(queued - std::min(queued, coming), max_threads_ - threads);
-      if (wanted == 0 || idle_workers_ > waking_ || spinning_ > 0) {
-        // Workers on their way, or a free one about to take the head: look again a little later.
-        grow_cv_.wait_until(lock, now + std::max<clock::duration>(grow_after_, relook_after));
-        continue;
-      }
-      lock.unlock();
-      const std::size_t started = start_workers(wanted);
-      lock.lock();
-      if (started < wanted) // no thread to be had: try again later, not in a tight loop
-        grow_cv_.wait_for(lock, std::chrono::milliseconds(100));
-    }
-  }
-
-  // On the grower: starts up to `count` workers in free or retired slots; how many it started.
-  std::size_t start_workers(std::size_t count) {
-    std::lock_guard join_lock(join_mutex_);
-    std::size_t started = 0;
-    for (std::size_t slot = 0; slot < workers_.size() && started < count; ++slot) {
-      std::thread& worker = workers_[slot];
-      if (worker.joinable()) {
-        if (!retired_[slot].load(std::memory_order_acquire))
-          continue;
-        worker.join(); // it has returned from worker_loop, or is returning
-      }
-      retired_[slot].store(false, std::memory_order_relaxed);
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_)
-          break;
-        threads_.fetch_add(1, std::memory_order_release);
-        ++threads_added_;
-        ++starting_;
-      }
-      try {
-        worker = std::thread([this, slot] { worker_loop(slot); });
-      } catch (const std::system_error&) {
-        std::lock_guard lock(mutex_);
-        threads_.fetch_sub(1, std::memory_order_release);
-        --threads_added_;
-        --starting_;
-        break;
-      }
-      ++started;
-    }
-    return started;
-  }
-
-  // The submitter (usually an event loop) and the workers hold mutex_ for a few dozen
-  // nanoseconds at a time, so when they collide, retrying briefly is far cheaper than what
-  // std::mutex does at once: sleep in the kernel, and make the holder pay a futex wake-up.
-  static void lock_briefly(std::unique_lock<std::mutex>& lock) {
-    for (int i = 0; i < 100; ++i) {
-      if (lock.try_lock())
-        return;
-      detail::cpu_relax();
-    }
-    lock.lock();
-  }
-
-  // Under mutex_. Writes only on a change: a spinner polls this cache line.
-  void set_work_hint(bool available) noexcept {
-    if (work_hint_.load(std::memory_order_relaxed) != available)
-      work_hint_.store(available, std::memory_order_relaxed);
-  }
-
-  // Until work shows up or spin_ has passed. Between short bursts of pause instructions it
-  // yields, so a thread waiting for this core gets it. False if another thread of this machine
-  // ran on this core for about a scheduler time slice (an involuntary switch, and a gap between
-  // two looks of lost_core_gap or more): then spinning only delays the work it waits for,
-  // because a submission does not wake a worker while one spins. Shorter gaps are our own
-  // threads passing through (the loop we just woke may land on this core and run for tens of
-  // microseconds on a VM); a long gap without a switch is the hypervisor taking the virtual
-  // CPU. Neither says anything about load.
-  bool spin_for_work() const noexcept {
-    const long switches = detail::involuntary_switches();
-    auto now = std::chrono::steady_clock::now();
-    const auto deadline = now + spin_;
-    do {
-      for (int i = 0; i < 64; ++i) {
-        if (work_hint_.load(std::memory_order_relaxed))
-          return true;
-        detail::cpu_relax();
-      }
-      std::this_thread::yield();
-      const auto before = now;
-      now = std::chrono::steady_clock::now();
-      if (now - before >= lost_core_gap && detail::involuntary_switches() != switches)
-        return false;
-    } while (now < deadline);
-    return true;
-  }
-
-  // The callable returned (or threw), before its outcome is handed on: whoever sees the
-  // outcome then sees the pool's counters and run times with this operation in them.
-  // `op->enqueued_at_` holds its start time by now. The clock read is the worker's one per
-  // operation: worker_loop takes the next operation's start from it.
-  void note_returned(const detail::pool_op* op) noexcept {
-    const auto now = std::chrono::steady_clock::now();
-    run_time_.record(now - op->enqueued_at_);
-    detail::last_return_ = now;
-    returned_.fetch_add(1, std::memory_order_release);
-  }
-  void note_finished(bool failed) noexcept {
-    (failed ? failed_ : completed_).fetch_add(1, std::memory_order_release);
-  }
-  void note_cancelled() noexcept { cancelled_.fetch_add(1, std::memory_order_release); }
-  // Cancelled while running, after its deadline (with_timeout).
-  void note_timed_out() noexcept { timed_out_.fetch_add(1, std::memory_order_release); }
-  // Its deadline passed before it started: removed from the queue by a canceller, or reached
-  // by a worker (`taken`: started_ counted it, so it counts as returned at once).
-  void note_expired(bool taken) noexcept {
-    if (taken)
-      returned_.fetch_add(1, std::memory_order_release);
-    expired_.fetch_add(1, std::memory_order_release);
-  }
-  // A nested call runs inline on the worker that makes it; it is counted as submitted and
-  // started like any other.
-  void note_nested_start(detail::pool_op* op) {
-    op->enqueued_at_ = std::chrono::steady_clock::now(); // its start: it never queues
-    std::lock_guard lock(mutex_);
-    ++submitted_;
-    ++started_;
-  }
-  std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
-  const std::shared_ptr<detail::pool_lifeline>& lifeline() const noexcept { return lifeline_; }
-
-  // A running operation was asked to stop and its caller waits for it to return: watch it,
-  // and report it while it keeps running (pool_options::report_ignored_stop_after).
-  // Precondition: the caller holds a reference to `op` for the duration of the call.
-  // The operation is identified only by its address, never touched: the worker that returns
-  // from it removes it (stopped_call_returned) before it completes the operation.
-  void watch_ignored_stop(const detail::pool_op* op, detail::call_identity who) noexcept {
-    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
-      return;
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(watch_mutex_);
-    if (watch_stopping_)
-      return;
-    try {
-      if (!watcher_.joinable())
-        watcher_ = std::thread([this] { watch_loop(); });
-      watched_.push_back({op, who, now, now + ignored_stop_after_});
-    } catch (...) {
-      return; // no thread, no memory: the call is still waited for, only not reported
-    }
-    watch_cv_.notify_one();
-  }
-
-  // On the worker, after a call that was asked to stop has returned.
-  void stopped_call_returned(const detail::pool_op* op) noexcept {
-    if (ignored_stop_after_ <= std::chrono::milliseconds::zero())
-      return;
-    std::lock_guard lock(watch_mutex_);
-    std::erase_if(watched_, [&](const watched_stop& w) { return w.op == op; });
-  }
-
-  void watch_loop() {
-    using clock = std::chrono::steady_clock;
-    std::unique_lock lock(watch_mutex_);
-    while (!watch_stopping_) {
-      auto wake_at = clock::time_point::max();
-      std::vector<diagnostic> reports;
-      const auto now = clock::now();
-      for (watched_stop& w : watched_) {
-        if (now >= w.report_at) {
-          const auto overrun = now - w.stop_requested_at;
-          reports.push_back(ignored_stop_report(w.who, overrun));
-          w.report_at = now + overrun; // the next report when the overrun has doubled
-        }
-        wake_at = std::min(wake_at, w.report_at);
-      }
-      if (!reports.empty()) {
-        lock.unlock();
-        for (const auto& d : reports)
-          report(d);
-        lock.lock();
-        continue;
-      }
-      if (wake_at == clock::time_point::max())
-        watch_cv_.wait(lock);
-      else
-        watch_cv_.wait_until(lock, wake_at);
+      detail::admission_queue::lock_briefly(lock);
+      core_.threads.idle_locked(slot);
     }
   }
 
@@ -898,105 +410,25 @@ private:
     };
   }
 
-  // After the workers are joined (every watched operation has returned).
-  void stop_watching_ignored_stops() noexcept {
-    {
-      std::lock_guard lock(watch_mutex_);
-      watch_stopping_ = true;
-    }
-    watch_cv_.notify_all();
-    if (watcher_.joinable())
-      watcher_.join();
-  }
-
   // The layout keeps the two sides of the pool off each other's cache lines. A submitter and
   // a worker exchange each operation through the mutex and the queue, which they share by
   // necessity; anything else one of them writes per operation lives on a line of its own, or
   // every operation would also pay for moving that line between their cores.
 
   // Read by both sides, never written after construction.
-  const std::size_t capacity_;
   const full_policy policy_;
-  const std::chrono::microseconds spin_;
-  const std::chrono::milliseconds ignored_stop_after_;
-  const std::size_t min_threads_, max_threads_;
-  const bool elastic_; // max_threads_ > min_threads_
-  const std::chrono::microseconds grow_after_;
-  const std::chrono::milliseconds keep_alive_;
   const std::function<void()> on_thread_start_;
-  std::stop_source stop_source_; // stopped by shutdown(cancel), seen by stop-aware callables
-  const std::shared_ptr<detail::pool_lifeline> lifeline_;
 
-  // Guarded by mutex_, written by both sides on every operation.
-  alignas(detail::cache_line_size) mutable std::mutex mutex_;
-  detail::op_queue queue_;
-  std::size_t idle_workers_ = 0;
-  std::size_t waking_ = 0;   // notified workers that have not woken yet
-  std::size_t spinning_ = 0; // workers looking for work before they park (at most one)
-  std::size_t blocked_producers_ = 0;
-  std::uint64_t submitted_ = 0;
-  std::uint64_t started_ = 0;           // taken by a worker, or run inline by a nested call
-  detail::pool_op* boundary_ = nullptr; // the first operation waiting for admission, if any
-  bool stopping_ = false;
-  bool grower_armed_ = false; // the grower is awake, or timing the queue (elastic pools)
-  std::size_t starting_ = 0;  // workers started that have not reached their loop yet
-  std::uint64_t threads_added_ = 0, threads_retired_ = 0;
-  // A spinner that lost its core stops all spinning for a while; then one spin probes again.
-  static constexpr std::chrono::milliseconds spin_backoff{100};
-  // The grower's next look when a free worker was about to take the queue's head.
-  static constexpr std::chrono::microseconds relook_after{100};
-  // Between our own threads' short runs on a spinner's core (up to ~150 us measured on a
-  // 2-vCPU VM) and a CPU-bound competitor's time slice (~3 ms measured there, and at least
-  // 0.75 ms on Linux's default settings).
-  static constexpr std::chrono::microseconds lost_core_gap{500};
-  std::chrono::steady_clock::time_point spin_suppressed_until_{};
-  std::condition_variable work_cv_;  // workers wait for work
-  std::condition_variable space_cv_; // blocked producers wait for space
-  std::condition_variable grow_cv_;  // an elastic pool's grower waits for busy workers
-  std::atomic<std::size_t> threads_{0}; // live workers; changed under mutex_
-
-  // !queue_.empty(), for a spinner outside the lock: alone on its line, so that polling it
-  // does not contend with the mutex, the queue or the counters.
-  alignas(detail::cache_line_size) std::atomic<bool> work_hint_{false};
-
-  // Written by workers (rejected_ by submitters, rarely).
-  alignas(detail::cache_line_size) std::atomic<std::uint64_t> completed_{0};
-  std::atomic<std::uint64_t> failed_{0}, cancelled_{0}, rejected_{0}, returned_{0};
-  std::atomic<std::uint64_t> expired_{0}, timed_out_{0};
-  detail::latency_histogram queue_wait_, run_time_;
-
-  // Cancelled calls that have not returned yet, watched by a thread started on first need.
-  struct watched_stop {
-    const detail::pool_op* op; // removed by its worker when the call returns
-    detail::call_identity who;
-    std::chrono::steady_clock::time_point stop_requested_at, report_at;
-  };
-  std::mutex watch_mutex_;
-  std::condition_variable watch_cv_;
-  std::vector<watched_stop> watched_;
-  bool watch_stopping_ = false;
-  std::thread watcher_;
-
-  std::mutex grower_join_mutex_;
-  std::thread grower_;
-  // Per worker slot, guarded by mutex_: the call it is in, for shutdown_at_exit's report.
-  struct running_call {
-    bool busy = false;
-    detail::call_identity who{};
-  };
-  std::vector<running_call> running_;
-  std::size_t exited_ = 0; // workers that left their loop at shutdown; under mutex_
-  std::condition_variable exit_cv_;
-
-  std::mutex join_mutex_; // guards the workers_ slots (starting, joining)
-  std::vector<std::thread> workers_; // max_threads_ slots; an idle slot holds no thread
-  std::unique_ptr<std::atomic<bool>[]> retired_; // per slot: its worker returned (elastic)
+  // The parts: the queue and the pool lock, the parked workers, the threads, the counters,
+  // the ignored-stop watcher (see detail::pool_core).
+  detail::pool_core core_;
 };
 
 namespace detail {
 
+inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
 inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
-  return pool.lifeline();
+  return pool.core_.lifeline();
 }
 
 // For whoever makes a pool worker wait on something that may need the same pool (block_on,

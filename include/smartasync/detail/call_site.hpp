@@ -7,6 +7,7 @@
 #include "smartasync/diagnostics.hpp"
 
 #include "smartasync/source_location.hpp"
+#include "smartasync/detail/scheduler_set.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(detail/call_stack.hpp)
 #include SMARTASYNC_ASIO_HEADER(detail/thread_context.hpp)
@@ -272,38 +273,11 @@ struct inline_call_slots {
 };
 
 // The schedulers that loop_watchdogs watch. An inline call records which of them its thread is
-// running (Asio's call stack can answer "is this thread running scheduler S?", not "which
-// scheduler is this thread running?"). The count keeps the common case, no watchdog, lock-free.
+// running, for the watchdog of that loop to name it.
 struct watched_loops {
-  std::atomic<std::size_t> count{0};
-  std::mutex mutex;
-  std::vector<const asio::detail::thread_context*> schedulers;
-
-  static watched_loops& instance() {
-    static watched_loops loops;
+  static scheduler_set& instance() {
+    static scheduler_set loops;
     return loops;
-  }
-  void add(const asio::detail::thread_context* scheduler) {
-    std::lock_guard lock(mutex);
-    schedulers.push_back(scheduler);
-    count.fetch_add(1, std::memory_order_release);
-  }
-  void remove(const asio::detail::thread_context* scheduler) {
-    std::lock_guard lock(mutex);
-    if (auto at = std::find(schedulers.begin(), schedulers.end(), scheduler); at != schedulers.end()) {
-      schedulers.erase(at);
-      count.fetch_sub(1, std::memory_order_release);
-    }
-  }
-  const asio::detail::thread_context* running_here() {
-    if (count.load(std::memory_order_acquire) == 0)
-      return nullptr;
-    std::lock_guard lock(mutex);
-    for (const auto* scheduler : schedulers)
-      if (asio::detail::call_stack<asio::detail::thread_context, asio::detail::thread_info_base>::
-              contains(const_cast<asio::detail::thread_context*>(scheduler)))
-        return scheduler;
-    return nullptr;
   }
 };
 

@@ -4,13 +4,15 @@
 #define SMARTASYNC_DETAIL_OFFLOAD_OP_HPP
 
 #include "smartasync/config.hpp"
-#include "smartasync/blocking_context.hpp"
-#include "smartasync/blocking_pool.hpp"
-#include "smartasync/context_carrier.hpp"
-#include "smartasync/deadline.hpp"
-#include "smartasync/detail/completion_service.hpp"
-#include "smartasync/detail/pool_op.hpp"
 #include "smartasync/diagnostics.hpp"
+#include "smartasync/error.hpp"
+#include "smartasync/this_thread.hpp"
+#include "smartasync/detail/call_deadline.hpp"
+#include "smartasync/detail/completion_service.hpp"
+#include "smartasync/detail/context_capture.hpp"
+#include "smartasync/detail/pool_core.hpp"
+#include "smartasync/detail/pool_op.hpp"
+#include "smartasync/detail/scheduler_set.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
 #include SMARTASYNC_ASIO_HEADER(associated_cancellation_slot.hpp)
@@ -205,7 +207,7 @@ public:
 
   template <typename H, typename W>
   offload_op(blocking_pool& pool, H&& handler, W&& work)
-      : pool_(&pool), work_(std::forward<W>(work)), handler_(std::forward<H>(handler)) {}
+      : pool_(&pool_access::core(pool)), work_(std::forward<W>(work)), handler_(std::forward<H>(handler)) {}
 
   ~offload_op() override {
     if constexpr (tracked) {
@@ -254,22 +256,21 @@ public:
         release();
       return;
     }
-    blocking_pool::admission admission;
+    detail::admission admission;
     if constexpr (on_lane) // a pool worker never blocks for a lane: its op parks instead
-      admission = work_.lane()->submit(this, this_thread::may_block() &&
-                                                 this_thread::current_pool() != pool_);
+      admission = work_.lane()->submit(this, may_block_here() && !pool_->is_current());
     else
-      admission = pool_->submit(this, this_thread::may_block());
+      admission = pool_->submit(this, may_block_here());
     switch (admission) {
-    case blocking_pool::admission::accepted:
+    case detail::admission::accepted:
       // The queue holds our reference now, and a worker may be running the operation
       // already: not one more touch of it here, or its memory would bounce between cores.
       return;
-    case blocking_pool::admission::queue_full:
+    case detail::admission::queue_full:
       state_.store(op_state::cancelled, std::memory_order_relaxed);
       abort(smartasync::error::queue_full);
       break;
-    case blocking_pool::admission::stopped:
+    case detail::admission::stopped:
       state_.store(op_state::cancelled, std::memory_order_relaxed);
       abort(smartasync::error::pool_stopped);
       break;
@@ -521,7 +522,7 @@ private:
     if constexpr (on_lane)
       return work_.lane()->is_current(); // inside this lane's own call: it holds the turn
     else
-      return this_thread::current_pool() == pool_;
+      return pool_->is_current();
   }
 
   // Also true when with_timeout cancels at its deadline a call it could not give the deadline
@@ -685,7 +686,7 @@ private:
     }
   }
 
-  blocking_pool* pool_;
+  pool_core* pool_;
   // Set by with_deadline / with_timeout around the initiation (deadline.hpp).
   std::chrono::steady_clock::time_point deadline_ = initiating_deadline_;
   bool timed_out_ = false; // cancelled while running, after its deadline
