@@ -5,6 +5,7 @@
 
 #include "smartasync/config.hpp"
 #include "smartasync/blocking_pool.hpp"
+#include "smartasync/detail/call_target.hpp"
 #include "smartasync/detail/offload_op.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(async_result.hpp)
@@ -42,6 +43,21 @@ struct abandoning_work {
     requires(!std::is_invocable_v<Work&> && std::is_invocable_v<Work&, std::stop_token>)
   {
     return work(std::move(token));
+  }
+};
+
+// A wrapper's initiation: submits to the pool while it exists. Looked at when the operation is
+// launched (a deferred one may be launched long after it was made).
+struct initiate_smart_call {
+  std::shared_ptr<pool_lifeline> lifeline; // null: the default pool
+
+  template <typename Handler, typename Work>
+  void operator()(Handler&& handler, Work&& work) const {
+    blocking_pool* pool = lifeline ? lifeline->pool.load(std::memory_order_acquire)
+                                   : &default_pool();
+    if (!pool) [[unlikely]]
+      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
+    initiate_offload{pool}(std::forward<Handler>(handler), std::forward<Work>(work));
   }
 };
 

@@ -64,6 +64,20 @@ struct smart_options {
 
 namespace detail {
 
+template <>
+struct call_target<blocking_pool> {
+  blocking_pool* pool; // nullptr: default_pool(), resolved on each async use
+  // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
+  // completes with error::pool_stopped instead of reaching for freed memory.
+  std::shared_ptr<pool_lifeline> lifeline;
+
+  explicit call_target(blocking_pool* p)
+      : pool(p), lifeline(p ? pool_access::lifeline(*p) : nullptr) {}
+
+  blocking_pool& executor_pool() const { return pool ? *pool : default_pool(); }
+  initiate_smart_call initiation() const { return {lifeline}; }
+};
+
 template <typename F>
 inline constexpr bool is_std_function_v = false;
 template <typename Signature>

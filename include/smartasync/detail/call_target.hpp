@@ -4,9 +4,8 @@
 #define SMARTASYNC_DETAIL_CALL_TARGET_HPP
 
 #include "smartasync/config.hpp"
-#include "smartasync/blocking_pool.hpp"
 #include "smartasync/error.hpp"
-#include "smartasync/offload.hpp"
+#include "smartasync/detail/offload_op.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(associated_allocator.hpp)
 #include SMARTASYNC_ASIO_HEADER(associated_executor.hpp)
@@ -44,40 +43,12 @@ struct complete_pool_gone {
   }
 };
 
-// A wrapper's initiation: submits to the pool while it exists. Looked at when the operation is
-// launched (a deferred one may be launched long after it was made).
-struct initiate_smart_call {
-  std::shared_ptr<pool_lifeline> lifeline; // null: the default pool
-
-  template <typename Handler, typename Work>
-  void operator()(Handler&& handler, Work&& work) const {
-    blocking_pool* pool = lifeline ? lifeline->pool.load(std::memory_order_acquire)
-                                   : &default_pool();
-    if (!pool) [[unlikely]]
-      return complete_pool_gone::complete<Handler, Work>(std::forward<Handler>(handler));
-    initiate_offload{pool}(std::forward<Handler>(handler), std::forward<Work>(work));
-  }
-};
-
 // Where a smart_async_function<F, Executor> sends its calls. The sync form calls
 // `run_sync(call)` off the loop (after the loop check on one); the async form initiates with
-// `initiation()`. The specialisations for the lanes live in serial_lane.hpp.
+// `initiation()`. The specialisations live beside what they send to: the pool's in
+// smart_async.hpp, the lanes' in serial_lane.hpp.
 template <typename Executor>
 struct call_target;
-
-template <>
-struct call_target<blocking_pool> {
-  blocking_pool* pool; // nullptr: default_pool(), resolved on each async use
-  // The pool's, when one was given: the wrapper may outlive the pool, and then its async form
-  // completes with error::pool_stopped instead of reaching for freed memory.
-  std::shared_ptr<pool_lifeline> lifeline;
-
-  explicit call_target(blocking_pool* p)
-      : pool(p), lifeline(p ? pool_access::lifeline(*p) : nullptr) {}
-
-  blocking_pool& executor_pool() const { return pool ? *pool : default_pool(); }
-  initiate_smart_call initiation() const { return {lifeline}; }
-};
 
 } // namespace detail
 } // namespace smartasync

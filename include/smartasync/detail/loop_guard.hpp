@@ -4,7 +4,7 @@
 #define SMARTASYNC_DETAIL_LOOP_GUARD_HPP
 
 #include "smartasync/config.hpp"
-#include "smartasync/blocking_context.hpp"
+#include "smartasync/detail/scheduler_set.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/error.hpp"
 #include "smartasync/this_thread.hpp"
