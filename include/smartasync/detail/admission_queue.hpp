@@ -126,7 +126,8 @@ public:
 
   // Stops accepting submissions (they return admission::stopped from now on) and wakes the
   // blocked submitters. With `cancel`, empties the queue: the caller completes what it gets
-  // (each marked cancelled, each still holding the queue's reference).
+  // (each marked cancelled, each still holding the queue's reference); without, admits what
+  // is parked, which the workers then drain.
   op_queue close(bool cancel) {
     op_queue removed;
     {
@@ -137,6 +138,11 @@ public:
           op->state_.store(op_state::cancelled, std::memory_order_release);
           removed.push_back(op);
         }
+      // Draining runs every queued operation, the parked ones too: admit them now, or their
+      // blocked submitters would wait for a notification that never comes (with the boundary
+      // gone, no worker taking one admits the next).
+      for (pool_op* op = boundary_; op; op = op->next_)
+        op->admitted_ = true;
       boundary_ = nullptr; // what is left is run, parked or not
       set_work_hint(!queue_.empty());
     }
