@@ -275,6 +275,12 @@ private:
           op->state_.store(detail::op_state::cancelled, std::memory_order_release);
           cancelled.push_back(op);
         }
+      // Draining runs every queued operation, those still waiting for admission too: admit
+      // them now, or their blocked submitters would wait for a notification that never comes
+      // (the boundary is gone, so no worker taking one would admit the next).
+      if (mode == shutdown_mode::drain)
+        for (detail::pool_op* op = boundary_; op; op = op->next_)
+          op->admitted_ = true;
       boundary_ = nullptr;
     }
     work_cv_.notify_all();
