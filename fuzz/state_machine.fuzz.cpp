@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
+#include <unistd.h>
 #include <future>
 #include <map>
 #include <memory>
@@ -928,8 +929,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::thread([] {
     for (;;) {
       std::this_thread::sleep_for(1s);
-      if (clock_type::now().time_since_epoch().count() > input_deadline.load())
+      if (clock_type::now().time_since_epoch().count() > input_deadline.load()) {
+        // FUZZ_HANG_GDB=1: every thread's stack first, to see who waits for whom.
+        if (std::getenv("FUZZ_HANG_GDB"))
+          std::system(("gdb -p " + std::to_string(getpid()) +
+                       " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
+                          .c_str());
         violated("an input finishes within 60 s (something hangs)");
+      }
     }
   }).detach();
   return 0;
