@@ -79,6 +79,12 @@ for preset in "${presets[@]}"; do
   fi
 done
 
+# The fuzzers' short run (a minute per target, then the state machine's corpus under TSan).
+if [[ ${1:-all} == all ]]; then
+  echo "=== fuzz ($((SECONDS - start)) s)"
+  scripts/fuzz.sh 60
+fi
+
 if ((${#rows[@]})); then
   read -r -a deps <<<"$(printf '%s\n' "${rows[@]}" | tr ' ' '\n' | grep -E '^(asio|boost|fmt)-' | sort -u | tr '\n' ' ')"
   scripts/fetch-deps-matrix.sh "${deps[@]}"
