@@ -353,8 +353,10 @@ struct pool_entry {
   bool rejects = false;
 };
 
+using wrapper_fn = sa::any_smart_async_function<int(std::stop_token, const work_fn&)>;
+
 struct wrapper_entry {
-  std::optional<sa::any_smart_async_function<int(std::stop_token, const work_fn&)>> fn;
+  std::optional<wrapper_fn> fn;
   std::shared_ptr<pool_probe> probe;
   bool rejects = false;
   int pool_slot = -1;
@@ -401,7 +403,7 @@ private:
     sa::blocking_pool* pool = nullptr;
     std::shared_ptr<sa::blocking_pool> pool_owner;
     std::shared_ptr<lane_holder> lane;
-    wrapper_entry* wrapper = nullptr;
+    std::optional<wrapper_fn> wrapper; // a copy: calls may outlive the harness's wrapper
     std::shared_ptr<pool_probe> probe;
     bool rejects = false;
     int lane_slot = -1;
@@ -460,7 +462,7 @@ private:
     // Not in a wrapper's call: the wrapper destroys its copy of the argument inside the call,
     // and a nested step may own the last owner of the pool running it, which the pool does not
     // survive yet (a known defect, see docs/reliability.md).
-    if (parent.wrapper)
+    if (parent.wrapper.has_value())
       return nullptr;
     auto n = std::make_shared<nested_step>();
     const int kind = pick(4);
@@ -523,7 +525,7 @@ private:
       auto& w = wrappers_[slot % 2];
       if (!w.fn)
         return std::nullopt;
-      t.wrapper = &w;
+      t.wrapper = *w.fn;
       t.pool_owner = w.pool.lock();
       t.pool = t.pool_owner.get();
       t.pool_slot = w.pool_slot;
@@ -550,7 +552,7 @@ private:
     if (t.lane)
       sa::async_offload(t.lane->get(), w, std::forward<Token>(token));
     else if (t.wrapper)
-      t.wrapper->fn->async_call(w, sa::as_token(std::forward<Token>(token)));
+      t.wrapper->async_call(w, sa::as_token(std::forward<Token>(token)));
     else
       sa::async_offload(*t.pool, w, std::forward<Token>(token));
   }
@@ -756,14 +758,14 @@ private:
         if (t.lane)
           v = co_await sa::with_timeout(sa::async_offload(t.lane->get(), w, sa::deferred), timeout);
         else if (t.wrapper)
-          v = co_await sa::with_timeout(t.wrapper->fn->async_call(w, sa::deferred), timeout);
+          v = co_await sa::with_timeout(t.wrapper->async_call(w, sa::deferred), timeout);
         else
           v = co_await sa::with_timeout(sa::async_offload(*t.pool, w, sa::deferred), timeout);
       } else {
         if (t.lane)
           v = co_await sa::async_offload(t.lane->get(), w);
         else if (t.wrapper)
-          v = co_await t.wrapper->fn->async_call(w);
+          v = co_await t.wrapper->async_call(w);
         else
           v = co_await sa::async_offload(*t.pool, w);
       }
@@ -818,13 +820,13 @@ private:
       return;
     auto r = new_record();
     prepare(*r, *t, 0);
-    const work_fn w = make_work(r, *t, t->wrapper || t->lane);
+    const work_fn w = make_work(r, *t, t->wrapper.has_value() || t->lane);
     r->submitted = true;
     outcome o = outcome::value;
     int v = 0;
     try {
       if (t->wrapper) {
-        v = (*t->wrapper->fn)(w);
+        v = (*t->wrapper)(w);
       } else if (t->lane) {
         v = t->lane->get().run([&] { return w(std::stop_token{}); });
       } else {

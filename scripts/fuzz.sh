@@ -35,10 +35,11 @@ for t in "${targets[@]}"; do
   # The state machine's threads make LeakSanitizer's end-of-input scan see objects still in
   # flight between threads; its own checks (every call completed, pools destroyed, threads
   # and descriptors back to their count) cover what a leak check would.
-  [[ $t == state_machine ]] && args=(-max_len=256 -detect_leaks=0 "${args[@]}")
+  asan=detect_leaks=1
+  [[ $t == state_machine ]] && args=(-max_len=256 -detect_leaks=0 "${args[@]}") asan=detect_leaks=0
   echo "=== fuzz $t for ${seconds} s"
   log=build/fuzz/$t.log
-  if ! build/fuzz/fuzz_"$t" "${args[@]}" >"$log" 2>&1; then
+  if ! ASAN_OPTIONS=$asan build/fuzz/fuzz_"$t" "${args[@]}" >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz $t: FAILED (input in build/fuzz/artifacts/)"
     exit 1
