@@ -134,8 +134,12 @@ for preset in "${presets[@]}"; do
   fi
 done
 
-# Further phases of the full run go here, each opened with `phase NAME` so that the table at the
-# end shows what it costs.
+# The fuzzers' short run (a minute per target, then the state machine's corpus under TSan).
+if [[ ${1:-all} == all ]]; then
+  phase "fuzz: a minute per target, TSan replay"
+  scripts/fuzz.sh 60
+  phase_close ""
+fi
 
 if ((${#rows[@]})); then
   read -r -a deps <<<"$(printf '%s\n' "${rows[@]}" | tr ' ' '\n' | grep -E '^(asio|boost|fmt)-' | sort -u | tr '\n' ' ')"

@@ -616,3 +616,31 @@ TEST_CASE("on_thread_start runs once on each worker before its first call, grown
   CHECK(starts == 3);
   CHECK(started.size() == 3);
 }
+
+TEST_CASE("a thread blocked for space returns once a draining shutdown has run its call",
+          "[blocking_pool][shutdown]") {
+  using namespace std::chrono_literals;
+  smartasync::blocking_pool pool{1, 1}; // full_policy::wait
+  gate started, release;
+  auto ignore = [](std::exception_ptr) {};
+  smartasync::async_offload(pool, [&] { started.open(); release.wait(); }, ignore);
+  started.wait();
+  smartasync::async_offload(pool, [] {}, ignore); // the queue is full now
+  std::atomic<bool> third_ran{false};
+  std::promise<void> submitted;
+  std::thread submitter([&] {
+    smartasync::async_offload(pool, [&] { third_ran = true; }, ignore); // blocks for space
+    submitted.set_value();
+  });
+  while (pool.stats().blocked_submitters == 0)
+    std::this_thread::yield();
+  std::thread closer([&] { pool.shutdown(smartasync::shutdown_mode::drain); });
+  while (!pool.stopped())
+    std::this_thread::yield();
+  release.open();
+  closer.join(); // drained: every accepted call, the blocked one included, has run
+  CHECK(third_ran);
+  // A generous bound, only to turn a submitter blocked forever into a failure.
+  REQUIRE(submitted.get_future().wait_for(30s) == std::future_status::ready);
+  submitter.join();
+}
