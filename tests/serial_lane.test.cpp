@@ -3,6 +3,7 @@
 
 #include "common/test_support.hpp"
 
+#include "smartasync/blocking_context.hpp"
 #include "smartasync/offload.hpp"
 
 #include "common/catch.hpp"

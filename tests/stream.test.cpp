@@ -1,6 +1,8 @@
 // Test that the header is self-contained.
 #include "smartasync/stream.hpp"
 
+#include "smartasync/blocking_context.hpp"
+
 #include "common/catch.hpp"
 
 #include "common/asio_flavour.hpp"
