@@ -808,7 +808,7 @@ TEST_CASE("a call made inside a lane's own run() on a loop is not reported a sec
   CHECK(capture.reports().size() == 1);
 }
 
-TEST_CASE("keyed_lanes' lanes carry its name and loop policy; reports name where it was made",
+TEST_CASE("keyed_lanes' lanes carry its name and loop policy and reports name where it was made",
           "[serial_lane][diagnostics]") {
   test_support::diagnostics_capture capture;
   smartasync::blocking_pool pool{1};
