@@ -424,6 +424,7 @@ private:
   detail::pool_core core_;
 };
 
+/// @cond INTERNAL
 namespace detail {
 
 inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
@@ -481,6 +482,7 @@ inline pool_options default_pool_options() {
 }
 
 } // namespace detail
+/// @endcond
 
 namespace detail {
 

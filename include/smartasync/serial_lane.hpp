@@ -511,6 +511,8 @@ struct lane_access {
 class serial_lane {
 public:
   /// A lane on `pool`.
+  /// @param pool The pool whose workers run the lane's calls; it must outlive the lane.
+  /// @param options The lane's queue bound, full policy, name and loop policy.
   /// @throws std::invalid_argument if options.queue_capacity is 0.
   /// @param where Where the lane is made, named in reports; leave it defaulted.
   explicit serial_lane(blocking_pool& pool, lane_options options = {},
@@ -622,7 +624,9 @@ work_result_t<std::decay_t<F>> run_on_thread_of(blocking_pool& pool, F& f) {
  */
 class thread_affine_lane {
 public:
-  /// Starts the lane's own thread; `options` bound its queue as for a serial_lane.
+  /// Starts the lane's own thread.
+  /// @param options The lane's queue bound and full policy (as for a serial_lane), name and
+  ///        loop policy.
   /// @param where Where the lane is made, named in reports; leave it defaulted.
   explicit thread_affine_lane(lane_options options = {},
                               smartasync::source_location where =
