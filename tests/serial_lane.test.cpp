@@ -650,6 +650,7 @@ TEST_CASE("a thread-affine lane runs every call, asynchronous or synchronous, on
     c.join();
   CHECK(seen == std::set<std::thread::id>{lane.thread_id()});
   CHECK(lane.thread_id() != std::this_thread::get_id());
+  CHECK(lane.thread_id() != std::thread::id());
   CHECK(lane.run([] { return std::string("value"); }) == "value");
   CHECK_THROWS_AS(lane.run([]() -> int { throw std::runtime_error("boom"); }), std::runtime_error);
 }

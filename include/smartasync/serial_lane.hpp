@@ -636,8 +636,10 @@ public:
                            .when_full = options.when_full}),
         site_(std::move(options.name), options.on_loop, where,
               detail::blocking_entry::thread_affine_lane) {
-    // Waiting for the thread to start is not a blocking call the policy is about.
-    thread_ = run_unchecked([] { return std::this_thread::get_id(); });
+    // The pool's one fixed worker never retires, so its thread is the lane's for good. (Asking
+    // the worker itself, through a call, costs every includer of this header the compile
+    // time of a whole offload operation.)
+    thread_ = detail::pool_access::core(pool_).threads.thread_id(0);
   }
   thread_affine_lane(const thread_affine_lane&) = delete;
   thread_affine_lane& operator=(const thread_affine_lane&) = delete;

@@ -126,6 +126,12 @@ public:
     if (grower_.joinable())
       grower_.join();
   }
+  // The thread in `slot` (a default id when the slot holds none): a one-thread pool's thread
+  // is known once start() has returned, without a round trip through the queue.
+  std::thread::id thread_id(std::size_t slot) {
+    std::lock_guard lock(join_mutex_);
+    return slot < workers_.size() ? workers_[slot].get_id() : std::thread::id();
+  }
   // Joins every worker but the calling one (which cannot join itself).
   void join() {
     std::lock_guard lock(join_mutex_);
