@@ -7,9 +7,10 @@
 // fmtlib/fmt#4477), and libc++ 21 no longer includes it on fmt's behalf.
 #include <cstdlib>
 
-// core.h, not format.h: every header includes this one, and format.h costs about a tenth of a
-// translation unit's compile time. The library's formatters therefore never call a member that
-// only format.h defines (fmt 9's formatter<string_view>::format): they write through format_to.
-#include <fmt/core.h>
+// format.h, not core.h, although format.h costs about a tenth of a translation unit's compile
+// time: with fmt 9's compiled library, a formatter writing through format_to (metrics.hpp)
+// needs an instantiation of detail::vformat_to that clang names differently from the gcc-built
+// libfmt, so a clang program including core.h alone fails to link.
+#include <fmt/format.h>
 
 #endif // SMARTASYNC_DETAIL_FORMAT_HPP
