@@ -636,13 +636,15 @@ struct catalog_syncer::impl {
     std::optional<std::size_t> end = pages; // the first index past the last page
     std::vector<std::size_t> sizes{first_items}; // items per page index, for the checks below
     constexpr std::size_t not_fetched = static_cast<std::size_t>(-1);
-    // The first and last names of each page: neighbours alike mean the API ignores the offset
-    // or page parameter (a misspelt --offset-param), which would otherwise never reach an
-    // empty page.
+    // The first and last names of each page: a page alike to a neighbour or to the first page
+    // means the API ignores the offset or page parameter (a misspelt --offset-param), which
+    // would otherwise never reach an empty page. (The first page too: pages arrive out of
+    // order, and a later page alike to it must be named so before staging reports it as
+    // repeated records.)
     std::vector<std::string> page_ends{first_ends};
     const auto check_not_repeated = [&](std::size_t index) {
-      for (std::size_t other : {index - 1, index + 1}) {
-        if (index == 0 && other == index - 1)
+      for (std::size_t other : {std::size_t{0}, index - 1, index + 1}) {
+        if (other == index || (index == 0 && other == index - 1))
           continue;
         if (other < page_ends.size() && !page_ends[other].empty() && page_ends[other] == page_ends[index])
           throw sync_error(fmt::format(
