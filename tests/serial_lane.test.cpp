@@ -699,17 +699,8 @@ TEST_CASE("a lane call's captures are destroyed exactly once, whichever form awa
 
 namespace {
 
-// Runs `f` as a handler of `ioc` (so on a thread running an event loop) and returns.
-template <typename F>
-void on_loop(asio::io_context& ioc, F f) {
-  asio::post(ioc, std::move(f));
-  ioc.run();
-  ioc.restart();
-}
-
-bool mentions(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using test_support::mentions;
+using test_support::on_loop;
 
 std::string at_line(std::uint_least32_t line) {
   return fmt::format("serial_lane.test.cpp:{}", line);

@@ -735,17 +735,8 @@ TEST_CASE("a stream held by a coroutine on its producer's stopped loop does not 
 
 namespace {
 
-// Runs `f` as a handler of `ioc` (so on a thread running an event loop) and returns.
-template <typename F>
-void on_loop(asio::io_context& ioc, F f) {
-  asio::post(ioc, std::move(f));
-  ioc.run();
-  ioc.restart();
-}
-
-bool mentions(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using test_support::mentions;
+using test_support::on_loop;
 
 std::string at_line(std::uint_least32_t line) {
   return fmt::format("stream.test.cpp:{}", line);

@@ -12,6 +12,7 @@
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
+#include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -172,6 +174,19 @@ inline void wait_for_stop(std::stop_token token) {
   std::condition_variable_any cv;
   std::unique_lock lock(m);
   cv.wait(lock, token, [] { return false; });
+}
+
+/// Runs `f` as a handler of `ioc` (so on a thread running an event loop) and returns.
+template <typename F>
+void on_loop(asio::io_context& ioc, F f) {
+  asio::post(ioc, std::move(f));
+  ioc.run();
+  ioc.restart();
+}
+
+/// True when `text` contains `part` (for checking report messages).
+inline bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 } // namespace test_support
