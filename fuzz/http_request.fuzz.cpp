@@ -10,25 +10,16 @@
 //    (headers, body) and its decoded query is what parse_query makes of its target's query;
 //  * percent_decode(percent_encode(x)) == x for any bytes, and percent_encode's output is
 //    only unreserved characters and escapes; parse_query of an encoded pair gives it back.
+#define FUZZ_TARGET_NAME "http_request"
+#include "property.hpp"
+
 #include "http.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 namespace {
-
-[[noreturn]] void violated(const char* property) {
-  std::fprintf(stderr, "\nhttp_request: property violated: %s\n", property);
-  std::abort();
-}
-#define FUZZ_CHECK(cond, property)                                                                 \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      violated(property);                                                                          \
-  } while (0)
 
 namespace http = sqlite_search::http;
 

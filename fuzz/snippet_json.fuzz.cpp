@@ -9,6 +9,9 @@
 //    valid UTF-8, and it fits one SSE event (no raw line break);
 //  * a page body decoded into records (from_json) either fails with invalid_record or gives
 //    exactly one record per item, and those records encoded again decode to the same records.
+#define FUZZ_TARGET_NAME "snippet_json"
+#include "property.hpp"
+
 #include "catalog/errors.hpp"
 #include "catalog/json.hpp"
 #include "catalog/record.hpp"
@@ -17,22 +20,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace {
-
-[[noreturn]] void violated(const char* property) {
-  std::fprintf(stderr, "\nsnippet_json: property violated: %s\n", property);
-  std::abort();
-}
-#define FUZZ_CHECK(cond, property)                                                                 \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      violated(property);                                                                          \
-  } while (0)
 
 using nlohmann::json;
 
@@ -85,7 +76,7 @@ void check_hit(FuzzedDataProvider& in) {
   try {
     back = json::parse(text);
   } catch (const json::exception&) {
-    violated("an encoded hit is valid JSON");
+    ::fuzz::property_violated(FUZZ_TARGET_NAME, "an encoded hit is valid JSON");
   }
   FUZZ_CHECK(back.is_object() && back.size() == 5, "an encoded hit has its five fields");
   if (valid_utf8(hit.name))
