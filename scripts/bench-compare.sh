@@ -7,7 +7,8 @@
 # Usage: scripts/bench-compare.sh <old-rev> [<new-rev>]     (new-rev: HEAD by default)
 # Environment:
 #   RUNS=N         runs of each program (default 5)
-#   BENCH_ARGS=... passed to each run (default "--rounds 5"; e.g. "--only 'pool of 2'")
+#   BENCH_ARGS=... passed to each run, split at spaces (default "--rounds 5")
+#   BENCH_ONLY=... only the tables whose title contains this text, spaces kept (e.g. "pool of 1")
 #   KEEP=1         keep the worktrees and builds (under $TMPDIR/smartasync-bench-compare)
 # Results: build/bench-compare/{old,new}-<i>.tsv and summary.txt.
 #
@@ -24,6 +25,7 @@ old_rev=$(git rev-parse --verify "$1^{commit}")
 new_rev=$(git rev-parse --verify "${2:-HEAD}^{commit}")
 runs=${RUNS:-5}
 read -r -a bench_args <<<"${BENCH_ARGS:---rounds 5}"
+[[ -n ${BENCH_ONLY:-} ]] && bench_args+=(--only "$BENCH_ONLY")
 
 work=${TMPDIR:-/tmp}/smartasync-bench-compare
 out=build/bench-compare
