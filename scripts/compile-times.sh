@@ -6,6 +6,9 @@
 # time: on a shared machine the wall time of one compile mostly measures the other processes
 # (at load 4 on 2 cores, 3 rounds of wall time put stream.hpp above the umbrella header that
 # includes it), while its CPU time moves by a few percent.
+# Each smartasync header is also measured against its floor: a translation unit holding only the
+# Asio, fmt and standard headers that the smartasync headers it reaches include; the difference
+# ("ours") is what smartasync's own code costs, the floor what its dependencies cost.
 # Usage: scripts/compile-times.sh [ROUNDS]   (default 5; CXX picks the compiler, default g++)
 #   SMARTASYNC_FLAVOUR=boost measures the Boost.Asio flavour (BOOST_INCLUDE: where boost/ is).
 set -euo pipefail
@@ -48,9 +51,28 @@ for i in "${!headers[@]}"; do
   printf '#include %s\nint main() {}\n' "${headers[$i]}" > "$work/tu$i.cpp"
 done
 
+# The floor of each smartasync header: a translation unit of only what the smartasync headers it
+# reaches include from outside (Asio, fmt, the standard library), so that "ours" below is what
+# smartasync's own code adds. Found from the compiler's dependency list, then each reached
+# header's own #include lines (SMARTASYNC_ASIO_HEADER(x) spelled for the flavour in use).
+n=${#headers[@]}
+floor_of=()
+for ((i = 2; i < n; i++)); do
+  reached=$("$cxx" "${flags[@]}" -M "$work/tu$i.cpp" | tr ' \\' '\n\n' | grep -E '/include/smartasync/.*\.hpp$' | sort -u)
+  # shellcheck disable=SC2086 # one path per word
+  externals=$(sed -nE -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*(<[^>]+>).*/\1/p' \
+                      -e "s|^[[:space:]]*#[[:space:]]*include[[:space:]]+SMARTASYNC_ASIO_HEADER\(([^)]+)\).*|<$asio/\\1>|p" $reached |
+              grep -v '^<smartasync/' | sort -u)
+  if [[ $asio == asio ]]; then externals=$(grep -v '^<boost/' <<<"$externals"); else externals=$(grep -v '^<asio/' <<<"$externals"); fi
+  f=$((n + i - 2))
+  floor_of[i]=$f
+  { sed 's/^/#include /' <<<"$externals"; echo 'int main() {}'; } > "$work/tu$f.cpp"
+done
+all_tus=$(ls "$work"/tu*.cpp | wc -l)
+
 declare -A times
 for ((r = 0; r < rounds; r++)); do
-  for i in "${!headers[@]}"; do
+  for ((i = 0; i < all_tus; i++)); do
     /usr/bin/time -f '%U %S' -o "$work/time" "$cxx" "${flags[@]}" "$work/tu$i.cpp" -o "$work/tu$i.o"
     times[$i]+="$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$work/time") "
   done
@@ -59,9 +81,16 @@ done
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 base=$(echo "${times[1]}" | median)
 echo "# $("$cxx" --version | head -1), -std=c++20 -O2 -c, CPU time, median of $rounds rounds, load $(cut -d' ' -f1 /proc/loadavg)"
-printf '| %-34s | %8s | %s |\n' "header" "CPU ms" "vs <$asio.hpp>"
-printf '|%s|%s|%s|\n' "------------------------------------" "----------" "--------------"
+# header: the header alone; floor: what it includes from outside, alone; ours: the difference.
+ratio() { awk -v m="$1" -v b="$base" 'BEGIN { printf "%.2fx", m / b }'; }
+printf '| %-34s | %8s | %8s | %12s | %12s |\n' "header" "CPU ms" "vs <$asio.hpp>" "floor" "ours"
+printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "---------:" "---------:" "-------------:" "-------------:"
 for i in "${!headers[@]}"; do
   m=$(echo "${times[$i]}" | median)
-  printf '| %-34s | %8s | %s |\n' "\`${headers[$i]}\`" "$m" "$(awk -v m="$m" -v b="$base" 'BEGIN { printf "%.2fx", m / b }')"
+  floor='' ours=''
+  if [[ -n ${floor_of[i]:-} ]]; then
+    fm=$(echo "${times[${floor_of[i]}]}" | median)
+    floor=$(ratio "$fm") ours=$(ratio $((m - fm)))
+  fi
+  printf '| %-34s | %8s | %8s | %12s | %12s |\n' "\`${headers[$i]}\`" "$m" "$(ratio "$m")" "$floor" "$ours"
 done
