@@ -39,7 +39,7 @@ enum class admission { accepted, queue_full, stopped };
 class alignas(cache_line_size) admission_queue {
 public:
   admission_queue(std::size_t capacity, bool reject_when_full) noexcept
-      : capacity_(capacity), reject_when_full_(reject_when_full) {}
+      : reject_when_full_(reject_when_full), capacity_(capacity) {}
 
   std::mutex& mutex() const noexcept { return mutex_; }
   std::size_t capacity() const noexcept { return capacity_; }
@@ -209,15 +209,17 @@ private:
       work_hint_.store(available, std::memory_order_relaxed);
   }
 
+  // What every submission and every take writes comes first, on the mutex's own cache line
+  // (40 + 16 + 8 bytes with glibc); what changes rarely follows.
   mutable std::mutex mutex_;
   op_queue queue_;
-  pool_op* boundary_ = nullptr;
-  std::size_t blocked_submitters_ = 0;
   std::uint64_t submitted_ = 0;
   std::uint64_t started_ = 0; // taken by a worker, or run inline by a nested call
+  pool_op* boundary_ = nullptr;
+  std::size_t blocked_submitters_ = 0;
   bool closed_ = false;
-  const std::size_t capacity_;
   const bool reject_when_full_;
+  const std::size_t capacity_;
   std::condition_variable space_cv_; // blocked submitters wait for admission
 
   alignas(cache_line_size) std::atomic<bool> work_hint_{false};
