@@ -10,6 +10,7 @@
 # Asio, fmt and standard headers that the smartasync headers it reaches include; the difference
 # ("ours") is what smartasync's own code costs, the floor what its dependencies cost.
 # Usage: scripts/compile-times.sh [ROUNDS]   (default 5; CXX picks the compiler, default g++)
+#   KEEP_WORK=1 keeps the generated translation units (their folder is the newest /tmp/tmp.*).
 #   SMARTASYNC_FLAVOUR=boost measures the Boost.Asio flavour (BOOST_INCLUDE: where boost/ is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ if [[ ! -x /usr/bin/time ]]; then
 fi
 cxx=${CXX:-g++}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+[[ -n ${KEEP_WORK:-} ]] || trap 'rm -rf "$work"' EXIT
 
 flags=(-std=c++20 -O2 -c -Iinclude)
 if [[ ${SMARTASYNC_FLAVOUR:-standalone} == boost ]]; then
@@ -58,7 +59,7 @@ done
 n=${#headers[@]}
 floor_of=()
 for ((i = 2; i < n; i++)); do
-  reached=$("$cxx" "${flags[@]}" -M "$work/tu$i.cpp" | tr ' \\' '\n\n' | grep -E '/include/smartasync/.*\.hpp$' | sort -u)
+  reached=$("$cxx" "${flags[@]}" -M "$work/tu$i.cpp" | tr ' \\' '\n\n' | grep -E '(^|/)include/smartasync/.*\.hpp$' | sort -u)
   # shellcheck disable=SC2086 # one path per word
   externals=$(sed -nE -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*(<[^>]+>).*/\1/p' \
                       -e "s|^[[:space:]]*#[[:space:]]*include[[:space:]]+SMARTASYNC_ASIO_HEADER\(([^)]+)\).*|<$asio/\\1>|p" $reached |
