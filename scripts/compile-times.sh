@@ -54,20 +54,20 @@ done
 
 # The floor of each smartasync header: a translation unit of only what the smartasync headers it
 # reaches include from outside (Asio, fmt, the standard library), so that "ours" below is what
-# smartasync's own code adds. Found from the compiler's dependency list, then each reached
-# header's own #include lines (SMARTASYNC_ASIO_HEADER(x) spelled for the flavour in use).
+# smartasync's own code adds. Read from the compiler's include tree (-H), so that conditional
+# includes count as this compiler and this Asio take them: every outside header whose includer
+# is a smartasync header, by its full path.
 n=${#headers[@]}
 floor_of=()
 for ((i = 2; i < n; i++)); do
-  reached=$("$cxx" "${flags[@]}" -M "$work/tu$i.cpp" | tr ' \\' '\n\n' | grep -E '(^|/)include/smartasync/.*\.hpp$' | sort -u)
-  # shellcheck disable=SC2086 # one path per word
-  externals=$(sed -nE -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*(<[^>]+>).*/\1/p' \
-                      -e "s|^[[:space:]]*#[[:space:]]*include[[:space:]]+SMARTASYNC_ASIO_HEADER\(([^)]+)\).*|<$asio/\\1>|p" $reached |
-              grep -v '^<smartasync/' | sort -u)
-  if [[ $asio == asio ]]; then externals=$(grep -v '^<boost/' <<<"$externals"); else externals=$(grep -v '^<asio/' <<<"$externals"); fi
+  "$cxx" "${flags[@]}" -H -fsyntax-only "$work/tu$i.cpp" 2>&1 >/dev/null |
+    awk '/^\.+ / {
+           depth = length($1); ours[depth] = ($2 ~ /(^|\/)include\/smartasync\//)
+           if (depth > 1 && ours[depth - 1] && !ours[depth]) print $2
+         }' | sort -u | sed 's/.*/#include "&"/' > "$work/floor$i.h"
   f=$((n + i - 2))
   floor_of[i]=$f
-  { sed 's/^/#include /' <<<"$externals"; echo 'int main() {}'; } > "$work/tu$f.cpp"
+  { cat "$work/floor$i.h"; echo 'int main() {}'; } > "$work/tu$f.cpp"
 done
 all_tus=$(ls "$work"/tu*.cpp | wc -l)
 
