@@ -301,10 +301,12 @@ public:
    *
    * @par Cancellation
    * Any type (terminal, partial, total): the receive completes with an exception_ptr holding
-   * smartasync::system_error(asio::error::operation_aborted), and no item is taken: an item
+   * smartasync::system_error(asio::error::operation_aborted), and no item is taken: for a
+   * receive that can be cancelled (its handler has a connected cancellation slot) an item
    * leaves the buffer only when the completion runs on the caller's executor, so a receive
    * cancelled after an item arrived but before it resumed (the loser of an awaitable `||`)
-   * leaves the item for the next receive. The stream itself stays open.
+   * leaves the item for the next receive. (A receive without a slot, which nothing can cancel,
+   * takes an item already buffered at once.) The stream itself stays open.
    *
    * @par Lifetime
    * The stream object may be destroyed while a receive is pending (the receive keeps the shared
