@@ -42,6 +42,7 @@ headers=(
   "<smartasync/timeout.hpp>"
   "<smartasync/fan_out.hpp>"
   "<smartasync/stream.hpp>"
+  "<smartasync/async_stream.hpp>"
   "<smartasync/semaphore.hpp>"
   "<smartasync/watchdog.hpp>"
   "<smartasync/serial_lane.hpp>"

@@ -130,3 +130,71 @@ TEST_CASE("a carrier registered twice is carried once, until its last registrati
         }, asio::use_future).get() == 0);
   tenant::current = 0;
 }
+
+namespace {
+
+// Declared in one line; never registered.
+using tenant_id = smartasync::carried_thread_local<int, struct tenant_id_tag>;
+using region = smartasync::carried_thread_local<std::string, struct region_tag>;
+
+static_assert(smartasync::context_carrier<tenant_id>);
+static_assert(smartasync::context_carrier<smartasync::request_id>);
+
+} // namespace
+
+TEST_CASE("a carried_thread_local is carried to the worker and back without registration",
+          "[carried_thread_local]") {
+  smartasync::blocking_pool pool{1, 16};
+  tenant_id::current() = 9;
+  region::current() = "eu-west";
+  const auto [seen_tenant, seen_region] = smartasync::async_offload(pool, [] {
+    auto seen = std::pair{tenant_id::current(), region::current()};
+    tenant_id::current() = -1; // the call's own change stays with the call
+    return seen;
+  }, asio::use_future).get();
+  CHECK(seen_tenant == 9);
+  CHECK(seen_region == "eu-west");
+  CHECK(tenant_id::current() == 9); // the submitter's own value is untouched
+  tenant_id::current() = 0;
+  region::current().clear();
+}
+
+TEST_CASE("the built-in request_id reaches the worker, and each coroutine resumes with its own",
+          "[carried_thread_local][request_id]") {
+  smartasync::blocking_pool pool{2, 16};
+  asio::io_context io;
+  std::vector<std::string> resumed_with;
+  for (const char* name : {"req-1", "req-2", "req-3"}) {
+    asio::co_spawn(io, [&, name]() -> asio::awaitable<void> {
+      smartasync::request_id::current() = name; // each request sets its id on the loop thread
+      const auto inside =
+          co_await smartasync::async_offload(pool, [] { return smartasync::request_id::current(); });
+      resumed_with.push_back(inside + "/" + smartasync::request_id::current());
+    }, asio::detached);
+  }
+  io.run();
+  std::sort(resumed_with.begin(), resumed_with.end());
+  CHECK(resumed_with == std::vector<std::string>{"req-1/req-1", "req-2/req-2", "req-3/req-3"});
+  smartasync::request_id::current().clear();
+}
+
+TEST_CASE("registering a carried_thread_local as well carries it once, and for good",
+          "[carried_thread_local]") {
+  smartasync::blocking_pool pool{1, 16};
+  tenant_id::current() = 5;
+  const auto carried_now = [] {
+    return smartasync::detail::carrier_registry::instance().active()->entries.size();
+  };
+  const std::size_t before = carried_now();
+  {
+    auto also = smartasync::carry_context<tenant_id>();
+    CHECK(carried_now() == before); // the same carrier: counted, not added a second time
+    CHECK(smartasync::async_offload(pool, [] { return tenant_id::current(); }, asio::use_future)
+              .get() == 5);
+  }
+  tenant_id::current() = 6; // the registration is gone; the built-in carrying is not
+  CHECK(carried_now() == before);
+  CHECK(smartasync::async_offload(pool, [] { return tenant_id::current(); }, asio::use_future)
+            .get() == 6);
+  tenant_id::current() = 0;
+}

@@ -5,7 +5,6 @@
 
 #include "catalog/catalog_db.hpp"
 #include "catalog/connection_pool.hpp"
-#include "request_id.hpp"
 
 #include <smartasync/smartasync.hpp>
 
@@ -37,7 +36,7 @@ using search_result = std::vector<catalog::search_hit>;
 struct catalog_search {
   catalog::connection_pool* connections;
   /// When set: one line per search served for an HTTP request, written from inside the call
-  /// (on the pool worker), naming the request (request_id, carried there by smartasync).
+  /// (on the pool worker), naming the request (smartasync::request_id, which smartasync carries there).
   std::function<void(const std::string&)> trace = {};
 
   search_result operator()(std::stop_token stop, std::string query, int limit) const {
@@ -46,9 +45,9 @@ struct catalog_search {
     // waits for a run of it in progress on another thread).
     const std::stop_callback interrupt(stop, [&db]() noexcept { db->interrupt(); });
     auto hits = db->search(query, limit);
-    if (trace && !request_id::current.empty())
-      trace(fmt::format("{}: search {:?} (limit {}): {} hits", request_id::current, query, limit,
-                        hits.size()));
+    const std::string& request = smartasync::request_id::current();
+    if (trace && !request.empty())
+      trace(fmt::format("{}: search {:?} (limit {}): {} hits", request, query, limit, hits.size()));
     return hits;
   }
 };

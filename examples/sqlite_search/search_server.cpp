@@ -6,6 +6,7 @@
 #include "catalog/json.hpp"
 #include "example/as_tuple.hpp"
 
+#include <smartasync/context_carrier.hpp>
 #include <smartasync/error.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -292,7 +293,7 @@ asio::awaitable<void> search_server::session(tcp::socket raw_socket) {
       conn->busy = true;
       // Read by the offloaded search on its worker: smartasync carries it there (and back to
       // this coroutine when the search completes), whatever other connections set meanwhile.
-      request_id::current = fmt::format("req-{}", ++next_request_id_);
+      smartasync::request_id::current() = fmt::format("req-{}", ++next_request_id_);
       const response r = co_await handle(request, *conn);
       requests_.fetch_add(1, std::memory_order_relaxed);
       if (r.streamed)

@@ -5,9 +5,7 @@
 
 #include "catalog/record.hpp"
 #include "http.hpp"
-#include "request_id.hpp"
 
-#include <smartasync/context_carrier.hpp>
 #include <smartasync/smart_async.hpp>
 
 #include <asio/awaitable.hpp>
@@ -237,8 +235,6 @@ private:
   std::atomic<std::uint64_t> requests_{0};
   std::uint64_t next_request_id_ = 0; // on the loop thread
   std::uint64_t next_wait_number_ = 0; // orders the connections waiting for a request
-  // Each request's id travels with its offloaded search (request_id.hpp).
-  smartasync::context_registration carried_request_ids_ = smartasync::carry_context<request_id>();
   std::atomic<std::uint64_t> accept_failures_{0}, rejected_{0}, shed_{0}, silent_{0};
   std::atomic<std::uint64_t> finished_in_grace_{0}, cancelled_queued_{0}, cancelled_running_{0};
   std::atomic<std::uint64_t> timed_out_{0};

@@ -46,7 +46,7 @@ public:
     sqlite_search::add_db_option(app, db_file_);
     app.add_flag("--trace", trace_,
                  "log every search from inside its offloaded call, with its request's id (carried to "
-                 "the pool worker by smartasync::carry_context)");
+                 "the pool worker by smartasync, as smartasync::request_id)");
   }
 
   sqlite_search::search_backend open(smartasync::blocking_pool& pool, std::size_t threads) override {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -109,6 +110,89 @@ template <context_carrier C>
     }
   });
 }
+
+/// A thread_local that offloaded calls carry, declared in one line: no registration.
+/**
+ * Each `carried_thread_local<T, Tag>` is a variable of its own, one per thread, and a
+ * context_carrier for it; `Tag` is any type that names the variable, usually declared right in
+ * the argument list:
+ * @code
+ * using tenant = smartasync::carried_thread_local<int, struct tenant_tag>;
+ * tenant::current() = 42;          // on the loop thread, for the request being served
+ * co_await w.async_call(query);    // the call sees tenant::current() == 42 on its worker
+ * @endcode
+ * It is carried like a carrier registered with carry_context(): captured on the submitting
+ * thread, installed on the worker around the call and restored afterwards, and installed
+ * around the completion handler on the caller's executor.
+ *
+ * @par Cost
+ * Carrying starts the first time any thread calls current() (a variable a program never uses
+ * costs nothing, and neither does the declaration), and lasts for the rest of the process, at
+ * the cost of a registered carrier: one allocation per offloaded call holding every carried
+ * value, a copy of this one, and two moves on each side. Until then, an offloaded call pays one
+ * atomic load for all carriers together. current() itself costs a thread-local access and a
+ * check that the carrier is registered.
+ *
+ * @par Lifetime
+ * The value lives in a thread_local of `T`, destroyed when its thread exits; the carrier's
+ * bookkeeping is never destroyed, so calls still finishing during static destruction (on the
+ * default pool) restore and destroy their captured value safely.
+ *
+ * @tparam T The value type: default-constructible (each thread starts with `T{}`), copyable
+ * (capture copies it) and nothrow-move-constructible.
+ * @tparam Tag Any type, only to make distinct declarations distinct variables.
+ */
+template <typename T, typename Tag>
+class carried_thread_local {
+  static_assert(std::is_default_constructible_v<T> && std::is_copy_constructible_v<T> &&
+                    std::is_nothrow_move_constructible_v<T>,
+                "smartasync::carried_thread_local<T, Tag>: T must be default-constructible, "
+                "copyable and nothrow-move-constructible");
+
+public:
+  /// The carried value type.
+  using value_type = T;
+
+  /// This thread's value; the first call in the process starts carrying it.
+  static T& current() {
+    // A function-local static: registered once, by whichever thread gets here first, and
+    // retried on the next call if registering ran out of memory.
+    static const bool registered = (detail::carrier_registry::instance().add<carried_thread_local>(),
+                                    true);
+    (void)registered;
+    return slot();
+  }
+
+  /// The carrier's capture: a copy of this thread's value.
+  static value_type capture() noexcept { return slot(); }
+  /// The carrier's exchange: makes `v` this thread's value and returns the one it replaces.
+  static value_type exchange(value_type v) noexcept { return std::exchange(slot(), std::move(v)); }
+
+private:
+  static T& slot() noexcept {
+    thread_local T value{};
+    return value;
+  }
+};
+
+namespace detail {
+struct request_id_tag;
+} // namespace detail
+
+/// The id of the request this thread is serving ("req-17"), carried to every offloaded call
+/// without registration.
+/**
+ * Set it where a request starts (on the loop thread, in the coroutine serving it); read it
+ * anywhere downstream, including inside blocking calls offloaded to a pool, which see their
+ * own request's id, and in the coroutine after each co_await, which resumes with its own
+ * request's id whatever other requests set on that thread meanwhile. An empty string means no
+ * request. See carried_thread_local for what carrying costs.
+ * @code
+ * smartasync::request_id::current() = fmt::format("req-{}", ++served);
+ * auto hits = co_await search.async_call(query);   // logs request_id::current() on its worker
+ * @endcode
+ */
+using request_id = carried_thread_local<std::string, detail::request_id_tag>;
 
 } // namespace smartasync
 

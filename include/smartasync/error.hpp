@@ -28,7 +28,9 @@ enum class error {
   deadlock,
   /// An operation did not complete before its deadline (with_timeout).
   timeout,
-  /// A stream's producer stopped before the consumer asked for the next item.
+  /// A stream no longer accepts items: an async_stream's send() or try_send() after a sender
+  /// closed it, the last sender went, or its consumer closed it or is gone. The item was not
+  /// sent.
   stream_closed,
   /// The operation's deadline (with_deadline, with_timeout) passed while it was still queued:
   /// the call never started.
@@ -78,7 +80,7 @@ inline const detail::error_category_base& error_category() noexcept {
       case error::timeout:
         return "the operation timed out";
       case error::stream_closed:
-        return "the stream's producer has finished";
+        return "the stream is closed";
       case error::deadline_expired:
         return "the deadline passed while the call was still queued; it never started";
       }

@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/version.hpp"
 
+#include "smartasync/async_stream.hpp"
 #include "smartasync/block_on.hpp"
 #include "smartasync/blocking_context.hpp"
 #include "smartasync/blocking_pool.hpp"

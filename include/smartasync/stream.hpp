@@ -54,17 +54,6 @@ namespace SMARTASYNC_NAMESPACE {
 template <typename T>
 class sync_stream;
 
-/// Options of a sync_stream: who it is in reports, and what its blocking reads do on a loop.
-struct stream_options {
-  /// A name for reports ("export rows"); the default is where the stream was made.
-  std::string name{};
-  /// What next(), begin() and ++ do on a thread running an event loop, as for a smart_async
-  /// wrapper's sync form: report (read, then report how long the loop was blocked), strict
-  /// (throw error::blocking_call_on_loop without taking an item), silent. Contexts declared
-  /// with allow_blocking() pass.
-  loop_call_policy on_loop = loop_call_policy::report;
-};
-
 /// An emitter's end of a sync_stream: hands items to the consumer.
 /**
  * Copyable handle; copies refer to the same stream, and each copy is an emitter. The stream

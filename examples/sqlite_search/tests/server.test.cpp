@@ -116,7 +116,7 @@ TEST_CASE("each search logs its own request's id from inside the offloaded call"
                                           R"(req-2: search "netkit" (limit 10): 1 hits)",
                                           R"(req-4: search "lib*" (limit 3): 3 hits)"});
   CHECK_FALSE(traced_on.contains(server.thread.get_id()));
-  CHECK(request_id::current.empty()); // this thread's own context is untouched
+  CHECK(smartasync::request_id::current().empty()); // this thread's own context is untouched
 }
 
 TEST_CASE_METHOD(catalogue_fixture, "bad requests get 4xx and the server lives on", "[server]") {

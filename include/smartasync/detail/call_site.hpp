@@ -59,6 +59,7 @@ enum class blocking_entry {
   serial_lane,        // serial_lane::run
   thread_affine_lane, // thread_affine_lane::run
   sync_stream,        // sync_stream::next, begin, ++
+  async_stream_send,  // stream_sender::send
 };
 
 struct call_site {
@@ -89,6 +90,8 @@ struct call_site {
       return fmt::format("thread_affine_lane::run() on lane {}", display_name());
     case blocking_entry::sync_stream:
       return fmt::format("a blocking read (next(), begin(), ++) of sync_stream {}", display_name());
+    case blocking_entry::async_stream_send:
+      return fmt::format("a blocking send() into async_stream {}", display_name());
     case blocking_entry::wrapper:
       break;
     }
@@ -103,6 +106,9 @@ struct call_site {
       return "co_await async_offload(lane, f) or async_offload(lane, f, token)";
     case blocking_entry::sync_stream:
       return "co_await stream.async_next()";
+    case blocking_entry::async_stream_send:
+      return "sender.try_send(item), which never blocks, or send() from a pool worker "
+             "(co_await async_offload(pool, f))";
     case blocking_entry::wrapper:
       break;
     }

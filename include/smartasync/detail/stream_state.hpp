@@ -1,9 +1,11 @@
-// smartasync/detail/stream_state.hpp - the buffer shared by a sync_stream and its emitters.
+// smartasync/detail/stream_state.hpp - the buffer shared by a sync_stream and its emitters; the
+// options and the wake-up of either direction's streams.
 // Distributed under the Boost Software License, Version 1.0.
 #ifndef SMARTASYNC_DETAIL_STREAM_STATE_HPP
 #define SMARTASYNC_DETAIL_STREAM_STATE_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/detail/call_site.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(any_io_executor.hpp)
 #include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
@@ -18,6 +20,24 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <string>
+
+namespace SMARTASYNC_NAMESPACE {
+
+/// Options of a stream (sync_stream, async_stream): who it is in reports, and what its blocking
+/// calls do on an event loop.
+struct stream_options {
+  /// A name for reports ("export rows"); the default is where the stream was made.
+  std::string name{};
+  /// What the stream's blocking calls (a sync_stream's next(), begin() and ++; a stream_sender's
+  /// send()) do on a thread running an event loop, as for a smart_async wrapper's sync form:
+  /// report (go ahead, then report how long the loop was blocked), strict (throw
+  /// error::blocking_call_on_loop without taking or sending an item), silent. Contexts declared
+  /// with allow_blocking() pass.
+  loop_call_policy on_loop = loop_call_policy::report;
+};
+
+} // namespace SMARTASYNC_NAMESPACE
 
 namespace SMARTASYNC_NAMESPACE::detail {
 
