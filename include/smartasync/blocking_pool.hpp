@@ -486,6 +486,9 @@ private:
 namespace detail {
 
 inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
+inline const pool_core& pool_access::core(const blocking_pool& pool) noexcept {
+  return pool.core_;
+}
 inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
   return pool.core_.lifeline();
 }

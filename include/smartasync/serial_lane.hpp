@@ -136,6 +136,12 @@ public:
   // lane (a slow one, one that ignores its stop) may come after the lane is gone.
   const call_site* interned_site() const noexcept { return interned_site_; }
 
+  // True once the serial_lane is destroyed (its calls may still hold this core).
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+
   bool is_current() const noexcept {
     for (const lane_scope* s = lane_scope::innermost; s; s = s->outer)
       if (s->lane == this)
@@ -379,6 +385,9 @@ public:
 #pragma GCC diagnostic pop
     return s;
   }
+
+  // The whole distribution, for an exposition (metrics_registry); lock-free to read.
+  const latency_histogram& turn_wait_histogram() const noexcept { return turn_wait_; }
 
   lane_metrics metrics() const {
     lane_metrics m;

@@ -154,6 +154,7 @@ public:
 // Defined in blocking_pool.hpp, which every caller with a blocking_pool includes.
 struct pool_access {
   static pool_core& core(blocking_pool& pool) noexcept;
+  static const pool_core& core(const blocking_pool& pool) noexcept;
   static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
 };
 
