@@ -5,7 +5,7 @@
 // io_context thread) runs with no watchdog, with the default watchdog (100 ms threshold: one
 // heartbeat every 25 ms) and with an aggressive one (4 ms threshold: a heartbeat every
 // millisecond), alternating in one process. The goal: a watchdog costs nothing measurable on
-// a healthy loop.
+// a healthy loop. Then the pools' own watchdog (the slow-call report), on and off.
 #include "harness.hpp"
 
 #include <smartasync/smartasync.hpp>
@@ -16,6 +16,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -52,7 +54,44 @@ int main(int argc, char** argv) {
       {"64 in flight, watchdog 4 ms", [&](std::size_t n) { round_trips(pool, n, 4ms); }, 0, {}},
       {"64 in flight, no watchdog", [&](std::size_t n) { round_trips(pool, n, std::nullopt); }, 0, {}},
   };
-  bench::alternate(cs, opts);
-  bench::report("watchdog overhead (ratio < 1.0 means the watchdog run was faster)", cs, out);
+  if (opts.wanted("watchdog overhead")) {
+    bench::alternate(cs, opts);
+    bench::report("watchdog overhead (ratio < 1.0 means the watchdog run was faster)", cs, out);
+  }
+
+  // The pool's own watchdog (pool_options::report_slow_call_after) on the hottest path: one
+  // coroutine's sequential round trips through a pool of 1, and 64 in flight through 2 workers,
+  // with the default threshold against a pool that watches nothing.
+  auto watched = [](std::size_t threads, std::chrono::milliseconds threshold) {
+    smartasync::pool_options o;
+    o.threads = threads;
+    o.report_slow_call_after = threshold;
+    return std::make_unique<smartasync::blocking_pool>(o);
+  };
+  for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    const std::string title = fmt::format(
+        "worker watchdog overhead, pool of {}, {} (ratio < 1.0 means the watched pool was faster)",
+        threads, threads == 1 ? "sequential round trips" : "64 in flight");
+    if (!opts.wanted(title))
+      continue;
+    auto on = watched(threads, 60s);
+    auto off = watched(threads, 0ms);
+    auto run = [threads](smartasync::blocking_pool& p, std::size_t n) {
+      if (threads > 1)
+        return round_trips(p, n, std::nullopt);
+      asio::io_context ioc(1);
+      asio::co_spawn(ioc, [&p, n]() -> asio::awaitable<void> {
+        for (std::size_t i = 0; i < n; ++i)
+          bench::keep(co_await smartasync::async_offload(p, [i] { return int(i); }));
+      }, asio::detached);
+      ioc.run();
+    };
+    std::vector<bench::contender> ws{
+        {"slow-call watch 60 s (default)", [&](std::size_t n) { run(*on, n); }, 0, {}},
+        {"slow-call watch off", [&](std::size_t n) { run(*off, n); }, 0, {}},
+    };
+    bench::alternate(ws, opts);
+    bench::report(title, ws, out);
+  }
   return 0;
 }

@@ -25,7 +25,7 @@ if command -v ccache >/dev/null; then
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMARTASYNC_BUILD_BENCHMARKS=ON \
   -DSMARTASYNC_BUILD_TESTS=OFF -DSMARTASYNC_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
-programs=(detect offload features memory heartbeat watchdog streams)
+programs=(detect offload features memory heartbeat watchdog streams metrics_registry)
 cmake --build "$build" -j "$(nproc)" --target "${programs[@]/#/smartasync.bench.}"
 
 rm -rf "$results"

@@ -12,6 +12,7 @@ packages=(
   libasio-dev libfmt-dev catch2
   libsqlite3-dev sqlite3 libhttp-parser-dev nlohmann-json3-dev libcpp-httplib-dev
   libcurl4-openssl-dev curl python3 gnuplot-nox libcli11-dev zlib1g-dev
+  python3-prometheus-client # the test that parses the metrics exposition with a real parser
   libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
   chromium # examples/dashboard's browser test (the asan and gcc presets), driven by playwright-core from npm
   doxygen debhelper lintian # the API reference (scripts/docs.sh); the Debian package (scripts/package.sh)

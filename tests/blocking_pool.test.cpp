@@ -4,6 +4,7 @@
 #include "common/test_support.hpp"
 
 #include <smartasync/offload.hpp>
+#include <smartasync/smart_async.hpp>
 
 #include "common/asio_flavour.hpp"
 
@@ -21,11 +22,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <future>
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -643,4 +646,151 @@ TEST_CASE("a thread blocked for space returns once a draining shutdown has run i
   // A generous bound, only to turn a submitter blocked forever into a failure.
   REQUIRE(submitted.get_future().wait_for(30s) == std::future_status::ready);
   submitter.join();
+}
+
+namespace {
+
+// Sets the repeat interval of rate-limited reports for a test, and restores it.
+struct repeat_interval_for_test {
+  explicit repeat_interval_for_test(std::chrono::steady_clock::duration interval)
+      : previous(smartasync::set_report_repeat_interval(interval)) {}
+  ~repeat_interval_for_test() { smartasync::set_report_repeat_interval(previous); }
+  repeat_interval_for_test(const repeat_interval_for_test&) = delete;
+  repeat_interval_for_test& operator=(const repeat_interval_for_test&) = delete;
+  std::chrono::steady_clock::duration previous;
+};
+
+std::vector<smartasync::diagnostic> slow_call_reports(test_support::diagnostics_capture& capture) {
+  auto all = capture.reports();
+  std::erase_if(all, [](const smartasync::diagnostic& d) {
+    return d.kind != smartasync::diagnostic_kind::slow_call;
+  });
+  return all;
+}
+
+// Waits, without a bound on the behaviour (the limit only turns a hang into a failure), until
+// `pool` has counted `count` slow calls.
+bool wait_for_slow_calls(const smartasync::blocking_pool& pool, std::uint64_t count) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pool.stats().slow_calls < count) {
+    if (std::chrono::steady_clock::now() > give_up)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+smartasync::pool_options slow_after(std::chrono::milliseconds threshold, std::size_t threads = 1) {
+  smartasync::pool_options options;
+  options.threads = threads;
+  options.report_slow_call_after = threshold;
+  return options;
+}
+
+} // namespace
+
+TEST_CASE("a pool watches its workers' calls by default, with a one-minute threshold",
+          "[blocking_pool][slow_call]") {
+  CHECK(smartasync::pool_options{}.report_slow_call_after == std::chrono::minutes(1));
+}
+
+TEST_CASE("a call running past report_slow_call_after is reported once, naming the wrapper, "
+          "where it was made, the worker thread and how long, and is counted",
+          "[blocking_pool][slow_call]") {
+  using namespace std::chrono_literals;
+  test_support::diagnostics_capture capture;
+  repeat_interval_for_test interval(1h);
+  smartasync::blocking_pool pool{slow_after(20ms)};
+  gate started, release;
+  std::thread::id worker;
+  const auto created_line = static_cast<std::uint_least32_t>(__LINE__ + 1);
+  auto export_all = smartasync::smart_async(pool, [&] {
+    worker = std::this_thread::get_id();
+    started.open();
+    release.wait();
+    return 7;
+  }, {.name = "nightly export"});
+  auto result = export_all.async_call(asio::use_future);
+  started.wait();
+  REQUIRE(wait_for_slow_calls(pool, 1));
+  release.open();
+  CHECK(result.get() == 7);
+
+  const auto reports = slow_call_reports(capture);
+  REQUIRE(reports.size() == 1);
+  const auto& d = reports[0];
+  CHECK(d.name == "nightly export");
+  CHECK(d.created_at.line() == created_line);
+  CHECK(test_support::mentions(d.created_at.file_name(), "blocking_pool.test.cpp"));
+  CHECK(d.where.line() == created_line);
+  CHECK(d.thread == worker);
+  CHECK(d.duration >= 20ms);
+  CHECK(test_support::mentions(d.message, "'nightly export'"));
+  CHECK(test_support::mentions(d.message, smartasync::detail::thread_text(worker)));
+  CHECK(test_support::mentions(d.message, "report_slow_call_after: 20 ms"));
+  CHECK(pool.stats().slow_calls == 1);
+  CHECK(pool.metrics().counts.slow_calls == 1);
+}
+
+TEST_CASE("calls that return before report_slow_call_after are neither reported nor counted, "
+          "while a slow one beside them is",
+          "[blocking_pool][slow_call]") {
+  using namespace std::chrono_literals;
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{slow_after(300ms, 2)};
+  gate started, release;
+  auto ignore = [](std::exception_ptr) {};
+  smartasync::async_offload(pool, [&] { started.open(); release.wait(); }, ignore);
+  started.wait();
+  // Short calls on the other worker while the watcher times the slow one.
+  for (int i = 0; i < 50; ++i)
+    smartasync::async_offload(pool, [i] { return i; }, asio::use_future).get();
+  REQUIRE(wait_for_slow_calls(pool, 1));
+  release.open();
+  pool.shutdown();
+  CHECK(pool.stats().slow_calls == 1);
+  CHECK(pool.stats().completed == 51);
+  const auto reports = slow_call_reports(capture);
+  REQUIRE(reports.size() == 1);
+  // Without a wrapper, the report names the callable's type.
+  CHECK(test_support::mentions(reports[0].message, "callable"));
+}
+
+TEST_CASE("slow calls of one wrapper are all counted but reported at most once per repeat "
+          "interval, the next report saying how many went unreported",
+          "[blocking_pool][slow_call]") {
+  using namespace std::chrono_literals;
+  test_support::diagnostics_capture capture;
+  std::optional<repeat_interval_for_test> interval(std::in_place, 1h);
+  smartasync::blocking_pool pool{slow_after(5ms)};
+  auto stuck = smartasync::smart_async(pool, [](gate* g) { g->wait(); }, {.name = "stuck"});
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    gate release;
+    auto done = stuck.async_call(&release, asio::use_future);
+    REQUIRE(wait_for_slow_calls(pool, i));
+    release.open();
+    done.get();
+  }
+  CHECK(slow_call_reports(capture).size() == 1);
+  interval.reset();
+  repeat_interval_for_test every_time(0s);
+  gate release;
+  auto done = stuck.async_call(&release, asio::use_future);
+  REQUIRE(wait_for_slow_calls(pool, 4));
+  release.open();
+  done.get();
+  const auto reports = slow_call_reports(capture);
+  REQUIRE(reports.size() == 2);
+  CHECK(test_support::mentions(reports[1].message, "2 more since the last report"));
+  CHECK(pool.stats().slow_calls == 4);
+}
+
+TEST_CASE("a pool whose slow-call threshold is zero watches nothing", "[blocking_pool][slow_call]") {
+  using namespace std::chrono_literals;
+  test_support::diagnostics_capture capture;
+  smartasync::blocking_pool pool{slow_after(0ms)};
+  smartasync::async_offload(pool, [] { std::this_thread::sleep_for(5ms); }, asio::use_future).get();
+  pool.shutdown();
+  CHECK(pool.stats().slow_calls == 0);
+  CHECK(slow_call_reports(capture).empty());
 }

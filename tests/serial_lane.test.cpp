@@ -896,3 +896,30 @@ TEST_CASE("a thread-affine lane's run() on an event loop follows the lane's loop
     CHECK(capture.reports().empty());
   }
 }
+
+TEST_CASE("a lane call running past its pool's slow-call threshold is reported, naming the "
+          "lane, and counted by the pool",
+          "[serial_lane][slow_call]") {
+  using namespace std::chrono_literals;
+  test_support::diagnostics_capture capture;
+  smartasync::pool_options options;
+  options.threads = 1;
+  options.report_slow_call_after = 5ms;
+  smartasync::blocking_pool pool{options};
+  smartasync::serial_lane lane{pool, {.name = "ledger writes"}};
+  gate release;
+  auto done = smartasync::async_offload(lane, [&] { release.wait(); }, asio::use_future);
+  const auto give_up = std::chrono::steady_clock::now() + 30s; // turns a hang into a failure
+  while (pool.stats().slow_calls == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  release.open();
+  done.get();
+  CHECK(pool.stats().slow_calls == 1);
+  auto reports = capture.reports();
+  std::erase_if(reports, [](const smartasync::diagnostic& d) {
+    return d.kind != smartasync::diagnostic_kind::slow_call;
+  });
+  REQUIRE(reports.size() == 1);
+  CHECK(mentions(reports[0].message, "on serial_lane 'ledger writes' (made at "));
+  CHECK(mentions(reports[0].message, "serial_lane.test.cpp"));
+}

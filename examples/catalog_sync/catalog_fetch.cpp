@@ -785,6 +785,11 @@ smartasync::pool_metrics catalog_syncer::pool_metrics() const { return impl_->po
 
 smartasync::lane_metrics catalog_syncer::database_metrics() const { return impl_->database.metrics(); }
 
+void catalog_syncer::add_metrics_to(smartasync::metrics_registry& registry, const std::string& name) const {
+  registry.add(name, impl_->pool);
+  registry.add(name + " database", impl_->database);
+}
+
 asio::awaitable<catalog::sync_counts> catalog_syncer::run(std::filesystem::path db, event_sink on_event) {
   impl& s = *impl_;
   // Cancellation reaches the operations we await through their slots; between them we check

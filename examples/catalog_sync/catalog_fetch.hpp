@@ -12,6 +12,7 @@
 
 #include <catalog/record.hpp>
 #include <smartasync/blocking_pool.hpp>
+#include <smartasync/metrics_registry.hpp>
 #include <smartasync/serial_lane.hpp>
 #include <smartasync/stream.hpp>
 
@@ -219,6 +220,10 @@ public:
   smartasync::pool_metrics pool_metrics() const;
   /// The lane that orders the database calls on that pool. Callable from any thread.
   smartasync::lane_metrics database_metrics() const;
+  /// Exposes that pool as `name` and that lane as `name` + " database" in `registry` (for a
+  /// Prometheus scraper); they leave it when the syncer is destroyed.
+  /// @throws std::invalid_argument when either name is taken there.
+  void add_metrics_to(smartasync::metrics_registry& registry, const std::string& name) const;
 
 private:
   struct impl;

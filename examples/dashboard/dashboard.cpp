@@ -190,7 +190,11 @@ controller::controller(asio::io_context& io, dashboard_options options, record_c
                       [&](const source& o) { return o.name == s.name; }) != 1)
       throw std::invalid_argument("dashboard: two sources are named '" + s.name + "'");
     syncers_.push_back(std::make_unique<catalog_sync::catalog_syncer>(s.options));
+    syncers_.back()->add_metrics_to(registry_, "sync '" + s.name + "'");
   }
+  for (const auto& w : options_.pools)
+    if (w.pool)
+      registry_.add(w.name, *w.pool);
 }
 
 controller::~controller() { *alive_ = false; }
@@ -252,6 +256,14 @@ asio::awaitable<std::optional<route_response>> controller::route(const http::req
     co_return cancel_sync();
   }
   if (path == "/metrics") {
+    if (!get)
+      co_return error_response(405, "use GET or HEAD", {{"Allow", "GET, HEAD"}});
+    route_response exposition;
+    exposition.body = registry_.prometheus_text();
+    exposition.content_type = std::string(smartasync::metrics_registry::content_type);
+    co_return exposition;
+  }
+  if (path == "/metrics.json") {
     if (!get)
       co_return error_response(405, "use GET or HEAD", {{"Allow", "GET, HEAD"}});
     co_return json_response(200, metrics());

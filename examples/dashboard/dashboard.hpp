@@ -9,7 +9,8 @@
 //   POST /sync[?source=NAME]    starts a sync of a configured source (202; 409 while one runs)
 //   POST /sync/cancel           cancels the sync in progress (202; 409 when none runs)
 //   GET  /catalog               {"records": N}
-//   GET  /metrics               the pools, the lane and the loop's lag, JSON
+//   GET  /metrics               the pools and the lanes, Prometheus text (for a scraper)
+//   GET  /metrics.json          the pools, the lane and the loop's lag, JSON (the live panel's)
 #ifndef DASHBOARD_DASHBOARD_HPP
 #define DASHBOARD_DASHBOARD_HPP
 
@@ -17,6 +18,7 @@
 #include "search_server.hpp"
 
 #include <smartasync/blocking_pool.hpp>
+#include <smartasync/metrics_registry.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -114,9 +116,13 @@ public:
   /// The current state, as GET /sync and the `state` event carry it.
   nlohmann::json state() const;
 
-  /// The pools, the lane and the loop's heartbeat lag since the previous call, as GET /metrics
-  /// and the `metrics` event carry them.
+  /// The pools, the lane and the loop's heartbeat lag since the previous call, as
+  /// GET /metrics.json and the `metrics` event carry them.
   nlohmann::json metrics();
+
+  /// The watched pools, and each source's pool and database lane, as GET /metrics exposes
+  /// them (Prometheus text).
+  const smartasync::metrics_registry& metrics_registry() const noexcept { return registry_; }
 
 private:
   struct run_state {
@@ -151,6 +157,7 @@ private:
   dashboard_options options_;
   record_counter count_records_;
   std::vector<std::unique_ptr<catalog_sync::catalog_syncer>> syncers_; // one per source
+  smartasync::metrics_registry registry_; // what GET /metrics exposes
   std::unique_ptr<asio::cancellation_signal> cancel_; // a fresh one per run
   run_state state_;
   std::deque<nlohmann::json> log_;

@@ -388,6 +388,12 @@ asio::awaitable<search_server::response> search_server::handle(const http::reque
       co_return not_allowed;
     co_return co_await handle_search(request, conn);
   }
+  if (request.path == "/metrics" && options_.metrics) {
+    if (!get_or_head(request))
+      co_return not_allowed;
+    // A few microseconds per pool (bench/metrics_registry.cpp): cheap enough for the loop.
+    co_return response{200, options_.metrics->prometheus_text(), {}, smartasync::metrics_registry::content_type};
+  }
   co_return response{404, error_body("no such resource; try /search?q=..., /health or /ready")};
 }
 

@@ -6,6 +6,7 @@
 #include "catalog/record.hpp"
 #include "http.hpp"
 
+#include <smartasync/metrics_registry.hpp>
 #include <smartasync/smart_async.hpp>
 
 #include <asio/awaitable.hpp>
@@ -126,6 +127,9 @@ struct server_options {
   std::size_t max_connections = 512;
   /// When accept() fails for lack of descriptors or memory, wait this long before the next try.
   std::chrono::milliseconds accept_backoff = std::chrono::milliseconds(100);
+  /// The pools and lanes `GET /metrics` exposes, in the Prometheus text format; it must
+  /// outlive the server. Null: no /metrics (404).
+  const smartasync::metrics_registry* metrics = nullptr;
   /// Routes added in front of the built-in ones (examples/dashboard: its page, /sync and the
   /// event stream). Empty: the built-in ones only.
   route_handler routes{};
@@ -135,7 +139,8 @@ struct server_options {
   };
 };
 
-/// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, on one io_context thread.
+/// `GET /search?q=QUERY&limit=N` (JSON results), `GET /health`, `GET /ready`, `GET /metrics`
+/// (Prometheus text, when server_options::metrics is set), on one io_context thread.
 /**
  * /health is liveness: the loop answers, nothing else is checked. /ready is readiness: a tiny
  * search through the same path as /search succeeds (503 when the database fails, or while the

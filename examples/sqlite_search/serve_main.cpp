@@ -43,6 +43,10 @@ int serve_main(int argc, char** argv, served_store& store) {
     smartasync::blocking_pool pool{cli.threads, 1024};
     search_backend backend = store.open(pool, cli.threads);
     const std::size_t records = store.records();
+    // GET /metrics: the pool, for a Prometheus scraper.
+    smartasync::metrics_registry metrics;
+    metrics.add("search", pool);
+    options.metrics = &metrics;
 
     // 2. One event-loop thread serves every connection.
     asio::io_context io{1};

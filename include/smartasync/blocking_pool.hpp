@@ -95,6 +95,17 @@ struct pool_options {
   /// it, install a thread-local. It must not throw (the process terminates if it does), and it
   /// must not use the pool. Empty: nothing.
   std::function<void()> on_thread_start{};
+  /// A call that has been running on a worker for this long is reported through the
+  /// diagnostics hook (diagnostic_kind::slow_call: the wrapper's name and creation site, or the
+  /// callable's type; the worker thread; how long so far) and counted in
+  /// pool_stats::slow_calls. Each call once; reports of one wrapper (or callable type) are
+  /// rate-limited as a loop call's are (set_report_repeat_interval()). Every call run by the
+  /// workers is watched: async_offload and smart_async's async form on the pool, on a
+  /// serial_lane of it, and on a thread_affine_lane. The default, like the blocked-thread
+  /// check of Vert.x's worker pools, is a minute: long enough that legitimate long work
+  /// (an import, a report query) does not raise it, short enough to name a hung call (a lock
+  /// wait, a peer that never answers) while it hangs. Zero: never watch.
+  std::chrono::milliseconds report_slow_call_after{60000};
 };
 
 /// A set of worker threads with a bounded FIFO queue, for blocking calls.
@@ -133,7 +144,10 @@ public:
               [this](const detail::call_identity& who,
                      std::chrono::steady_clock::duration overrun) {
                 report(ignored_stop_report(who, overrun));
-              }) {
+              },
+              options.report_slow_call_after,
+              [this](const detail::slow_call& call) { report_slow_call(call); }),
+        slow_after_(options.report_slow_call_after) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
                                   "queue capacity of at least one");
@@ -161,7 +175,7 @@ public:
    */
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
-    core_.stop_watcher.stop(); // after the workers: every watched call has returned
+    core_.watcher.stop(); // after the workers: every watched call has returned
     core_.threads.detach_rest(); // only the calling worker is left (see shutdown)
     if (detail::current_pool_ == this)
       detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
@@ -213,6 +227,8 @@ private:
     try {
       begin_shutdown(shutdown_mode::cancel);
       const auto stuck = core_.threads.join_at_exit(grace, detail::current_pool_ == this);
+      // No report from the watcher's thread once exit destroys what reports use.
+      core_.watcher.stop();
       for (const auto& who : stuck)
         report(exit_report(who, grace));
       return stuck.empty();
@@ -280,6 +296,7 @@ public:
       s.threads_added = core_.threads.added_locked();
       s.threads_retired = core_.threads.retired_locked();
     }
+    s.slow_calls = core_.threads.slow_calls();
     return s;
   }
 
@@ -366,7 +383,8 @@ private:
         core_.threads.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
         return;
       }
-      core_.threads.running_locked(slot, *op); // named by shutdown_at_exit if it never returns
+      // Named by shutdown_at_exit if it never returns, and by the call watcher if it runs long.
+      const bool wake_watcher = core_.threads.running_locked(slot, *op);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next =
           !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
@@ -379,13 +397,17 @@ private:
         core_.park.wake_one();
       if (arm_grower)
         core_.threads.wake_grower();
+      if (wake_watcher)
+        core_.watcher.calls_started();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
       core_.counters.start_running(op, waited ? clock::now() : last_finish);
+      core_.threads.started(slot, op->enqueued_at_);
       waited = false;
       op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this)
         return; // the pool was destroyed from inside that call (see ~blocking_pool)
+      core_.threads.returned(slot);
       last_finish = detail::last_return_;
       detail::admission_queue::lock_briefly(lock);
       core_.threads.idle_locked(slot);
@@ -410,6 +432,41 @@ private:
     };
   }
 
+  // Rate-limited per wrapper (or callable type) and pool, as loop calls are per call site.
+  void report_slow_call(const detail::slow_call& call) const noexcept {
+    try {
+      const detail::call_site* site = call.who.site;
+      std::string key = fmt::format("slow|{}|", static_cast<const void*>(this));
+      if (site)
+        key += fmt::format("{}:{}:{}|{}", site->created_at.file_name(), site->created_at.line(),
+                           site->created_at.column(), site->name);
+      else if (call.who.type)
+        key += call.who.type->name();
+      const auto unreported = detail::report_due_key(std::move(key));
+      if (!unreported)
+        return;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(call.running);
+      report(diagnostic{
+          .kind = diagnostic_kind::slow_call,
+          .message = fmt::format(
+              "{} has been running for {} ms on worker thread {} of a pool of {} threads "
+              "(pool_options::report_slow_call_after: {} ms); its caller is still waiting. If "
+              "it is stuck (a lock, a peer that never answers), give the blocking operation a "
+              "timeout or interrupt it from a std::stop_token callback. Counted in "
+              "pool_stats::slow_calls; reported again at most once per repeat interval{}.",
+              call.who.describe(), ms.count(), detail::thread_text(call.thread), thread_count(),
+              slow_after_.count(), detail::more_since(*unreported)),
+          .name = site ? site->name : std::string(),
+          .where = site ? site->created_at : smartasync::source_location{},
+          .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(call.running),
+          .thread = call.thread,
+          .created_at = site ? site->created_at : smartasync::source_location{},
+      });
+    } catch (...) {
+      // A report must never take the watcher down.
+    }
+  }
+
   // The layout keeps the two sides of the pool off each other's cache lines. A submitter and
   // a worker exchange each operation through the mutex and the queue, which they share by
   // necessity; anything else one of them writes per operation lives on a line of its own, or
@@ -420,14 +477,18 @@ private:
   const std::function<void()> on_thread_start_;
 
   // The parts: the queue and the pool lock, the parked workers, the threads, the counters,
-  // the ignored-stop watcher (see detail::pool_core).
+  // the call watcher (see detail::pool_core).
   detail::pool_core core_;
+  const std::chrono::milliseconds slow_after_;
 };
 
 /// @cond INTERNAL
 namespace detail {
 
 inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
+inline const pool_core& pool_access::core(const blocking_pool& pool) noexcept {
+  return pool.core_;
+}
 inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
   return pool.core_.lifeline();
 }

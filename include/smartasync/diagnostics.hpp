@@ -37,6 +37,9 @@ enum class diagnostic_kind {
   /// A running call was cancelled and keeps running long after its stop request (its caller
   /// waits for it): see pool_options::report_ignored_stop_after.
   stop_ignored,
+  /// A call has been running on a pool worker for longer than
+  /// pool_options::report_slow_call_after (the worker watchdog).
+  slow_call,
 };
 
 /// A report from smartasync. `message` is complete and human-readable; the other fields
@@ -107,6 +110,22 @@ struct report_limiter {
 // When this occurrence of `kind` at `where` (and `also`, when given: a second location that
 // tells occurrences at one place apart) is to be reported: how many occurrences there were
 // since the last report (0 the first time). Empty when it is to be counted, not reported.
+// report_due for any key that tells occurrences apart (one per key is reported first, then at
+// most one per repeat interval).
+inline std::optional<std::uint64_t> report_due_key(std::string key) {
+  auto& limiter = report_limiter::instance();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(limiter.mutex);
+  auto [it, first] = limiter.sites.try_emplace(std::move(key));
+  auto& site = it->second;
+  if (!first && now - site.last_report < limiter.repeat_interval) {
+    ++site.unreported;
+    return std::nullopt;
+  }
+  site.last_report = now;
+  return std::exchange(site.unreported, 0);
+}
+
 inline std::optional<std::uint64_t> report_due(diagnostic_kind kind,
                                                const smartasync::source_location& where,
                                                const smartasync::source_location* also = nullptr) {
@@ -122,17 +141,7 @@ inline std::optional<std::uint64_t> report_due(diagnostic_kind kind,
   append(where);
   if (also)
     append(*also);
-  auto& limiter = report_limiter::instance();
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(limiter.mutex);
-  auto [it, first] = limiter.sites.try_emplace(std::move(key));
-  auto& site = it->second;
-  if (!first && now - site.last_report < limiter.repeat_interval) {
-    ++site.unreported;
-    return std::nullopt;
-  }
-  site.last_report = now;
-  return std::exchange(site.unreported, 0);
+  return report_due_key(std::move(key));
 }
 
 // " (3 more since the last report)", or "" when there were none.
@@ -165,7 +174,8 @@ inline diagnostics_handler set_diagnostics_handler(diagnostics_handler handler) 
 }
 
 /// Sets how often a misuse at one site (diagnostic_kind::blocking_call_on_loop,
-/// block_on_from_loop) is reported again, and returns the previous setting.
+/// block_on_from_loop), or a slow call of one wrapper on one pool (diagnostic_kind::slow_call),
+/// is reported again, and returns the previous setting.
 /**
  * The first occurrence at a site is always reported; later ones at most once per interval
  * (default: 60 s), each report saying how many occurrences went unreported since the last.

@@ -61,6 +61,10 @@ struct pool_stats {
   std::uint64_t rejected = 0;
   /// The former name of `parked`, kept for one release (a lane's "waiting" meant queued).
   [[deprecated("use parked")]] std::size_t waiting = 0;
+  /// Calls that ran on a worker for longer than pool_options::report_slow_call_after, ever
+  /// (each counted once, when it reaches the threshold, whether its report was rate-limited
+  /// or not).
+  std::uint64_t slow_calls = 0;
 };
 
 #pragma GCC diagnostic pop
@@ -115,9 +119,11 @@ struct fmt::formatter<smartasync::pool_stats> : fmt::formatter<std::string_view>
                            s.threads_added, s.threads_retired);
     return fmt::format_to(out,
                           " capacity={} queued={} parked={} running={} submitted={} "
-                          "completed={} failed={} cancelled={} expired={} timed_out={} rejected={}",
+                          "completed={} failed={} cancelled={} expired={} timed_out={} rejected={} "
+                          "slow_calls={}",
                           s.queue_capacity, s.queued, s.parked, s.running, s.submitted,
-                          s.completed, s.failed, s.cancelled, s.expired, s.timed_out, s.rejected);
+                          s.completed, s.failed, s.cancelled, s.expired, s.timed_out, s.rejected,
+                          s.slow_calls);
   }
 };
 

@@ -48,7 +48,9 @@ struct lane_options {
   /// the call is refused with error::queue_full.
   full_policy when_full = full_policy::wait;
   /// A name for reports ("ledger writes"); the default is the lane's creation site. Kept with
-  /// the lane (keyed_lanes: shared by all its lanes): name what the lane serialises.
+  /// the lane (keyed_lanes: shared by all its lanes), and, since a report about one of its
+  /// calls may come after the lane is gone, one copy per distinct name and creation site for
+  /// the life of the process: name what the lane serialises, not each connection or key.
   std::string name{};
   /// What run() does on a thread running an event loop, as for a smart_async wrapper's sync
   /// form: report (run, then report how long the loop was blocked), strict (throw
@@ -120,7 +122,9 @@ public:
 
   lane_core(blocking_pool& pool, const lane_options& options, smartasync::source_location where)
       : pool_(&pool), capacity_(options.queue_capacity), policy_(options.when_full),
-        site_(options.name, options.on_loop, where, blocking_entry::serial_lane) {}
+        site_(options.name, options.on_loop, where, blocking_entry::serial_lane),
+        interned_site_(intern_call_site(options.name, options.on_loop, where,
+                                        blocking_entry::serial_lane)) {}
   lane_core(const lane_core&) = delete;
   lane_core& operator=(const lane_core&) = delete;
 
@@ -128,6 +132,15 @@ public:
 
   // Who the lane is, for the loop check of run().
   const call_site& site() const noexcept { return site_; }
+  // The same, kept for the life of the process: reports about a call that went through the
+  // lane (a slow one, one that ignores its stop) may come after the lane is gone.
+  const call_site* interned_site() const noexcept { return interned_site_; }
+
+  // True once the serial_lane is destroyed (its calls may still hold this core).
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
 
   bool is_current() const noexcept {
     for (const lane_scope* s = lane_scope::innermost; s; s = s->outer)
@@ -373,6 +386,9 @@ public:
     return s;
   }
 
+  // The whole distribution, for an exposition (metrics_registry); lock-free to read.
+  const latency_histogram& turn_wait_histogram() const noexcept { return turn_wait_; }
+
   lane_metrics metrics() const {
     lane_metrics m;
     m.counts = stats();
@@ -411,6 +427,7 @@ private:
   const std::size_t capacity_;
   const full_policy policy_;
   const call_site site_;
+  const call_site* const interned_site_;
   mutable std::mutex mutex_;
   op_queue waiting_;    // calls waiting for the turn (empty whenever !busy_)
   bool busy_ = false;   // a call holds the turn
@@ -431,6 +448,7 @@ struct lane_work {
   std::shared_ptr<lane_core> lane_;
 
   lane_core* lane() const noexcept { return lane_.get(); }
+  const call_site* lane_site() const noexcept { return lane_->interned_site(); }
   bool abandons_on_cancel() const noexcept { return abandons_running_call(work); }
 
   decltype(auto) operator()()

@@ -17,6 +17,7 @@
 #include "smartasync/error.hpp"
 #include "smartasync/fan_out.hpp"
 #include "smartasync/metrics.hpp"
+#include "smartasync/metrics_registry.hpp"
 #include "smartasync/offload.hpp"
 #include "smartasync/retry.hpp"
 #include "smartasync/semaphore.hpp"

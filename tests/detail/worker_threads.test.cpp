@@ -10,6 +10,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using smartasync::detail::admission_queue;
@@ -202,4 +203,43 @@ TEST_CASE("at exit the workers that left are joined and the one still in a call 
   const auto stuck = r.threads.join_at_exit(1ms, /*on_worker=*/false);
   CHECK(stuck.size() == 1);
   gate.open(); // the rig's destructor joins the worker left running
+}
+
+TEST_CASE("the slow-call scan finds each call past the threshold once and says when to look next",
+          "[worker_threads][slow_call]") {
+  using clock = std::chrono::steady_clock;
+  worker_threads threads(3, 3, 0us, 1h); // not started: the test plays the workers
+  auto* op = new fake_pool_op;
+  std::vector<smartasync::detail::slow_call> due;
+  const auto t0 = clock::now();
+
+  threads.watch_slow_calls_locked();
+  CHECK(threads.running_locked(0, *op));       // the watcher waits for a call: wake it
+  CHECK_FALSE(threads.running_locked(1, *op)); // it is awake already
+  threads.started(0, t0);
+  threads.started(1, t0 + 5s);
+  CHECK(threads.scan_locked(t0 + 1s, 10s, due) == t0 + 10s);
+  CHECK(due.empty());
+
+  CHECK(threads.scan_locked(t0 + 10s, 10s, due) == t0 + 15s);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].running == 10s);
+  CHECK(due[0].thread == std::this_thread::get_id());
+  CHECK(threads.scan_locked(t0 + 12s, 10s, due) == t0 + 15s); // reported once only
+  CHECK(due.size() == 1);
+
+  // A call whose start is not stored yet counts as starting at the scan.
+  CHECK_FALSE(threads.running_locked(2, *op));
+  CHECK(threads.scan_locked(t0 + 13s, 10s, due) == t0 + 15s);
+  threads.idle_locked(2);
+
+  // Slot 1 returned before its threshold; slot 0 was reported: nothing left to time, so the
+  // watcher waits, and the next call to start wakes it.
+  threads.returned(1);
+  CHECK(threads.scan_locked(t0 + 20s, 10s, due) == clock::time_point::max());
+  CHECK(due.size() == 1);
+  CHECK(threads.slow_calls() == 1);
+  threads.idle_locked(1);
+  CHECK(threads.running_locked(1, *op));
+  op->release();
 }

@@ -477,9 +477,21 @@ TEST_CASE("the metrics stream shows the pools, the lane and the loop's lag, and 
     if (e["type"] == "completed" || e["type"] == "failed")
       break;
   }
-  const json snapshot = get_json(f.port(), "/metrics");
+  const json snapshot = get_json(f.port(), "/metrics.json");
   CHECK(snapshot["type"] == "metrics");
   CHECK(snapshot["pools"].size() == 3);
+}
+
+TEST_CASE("GET /metrics exposes the search pool and each source's pool and lane to a Prometheus scraper",
+          "[dashboard][metrics]") {
+  dashboard_fixture f(10);
+  http_client c(f.port());
+  const auto r = c.get("/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type") == std::string(smartasync::metrics_registry::content_type));
+  CHECK(r.body.find("\nsmartasync_pool_threads{pool=\"search\"} 2\n") != std::string::npos);
+  CHECK(r.body.find("\nsmartasync_pool_threads{pool=\"sync 'api'\"} 3\n") != std::string::npos);
+  CHECK(r.body.find("\nsmartasync_lane_submitted_total{lane=\"sync 'api' database\"} 0\n") != std::string::npos);
 }
 
 TEST_CASE("a heartbeat or metrics period that is not positive is refused at construction", "[dashboard][metrics]") {

@@ -610,3 +610,27 @@ TEST_CASE("a search past --search-timeout-ms is cancelled and answered 504, and 
   CHECK(server.server.timed_out() == 1);
   CHECK(client.get("/health").status == 200);
 }
+
+TEST_CASE("GET /metrics exposes the registered pool in the Prometheus text format", "[server][metrics]") {
+  catalog::testing::temp_dir dir;
+  catalog::connection_pool connections{make_catalogue(dir), 2};
+  smartasync::blocking_pool pool{2, 64};
+  smartasync::metrics_registry metrics;
+  metrics.add("search", pool);
+  smartasync::smart_async_function<catalog_search> search = make_catalog_search(pool, connections);
+  running_server server{make_backend(search), server_options{.metrics = &metrics}};
+  http_client client(server.port());
+  REQUIRE(client.get("/search?q=asio").status == 200);
+  REQUIRE(client.get("/search?q=netkit").status == 200);
+  const auto r = client.get("/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type") == std::string(smartasync::metrics_registry::content_type));
+  CHECK(r.body.find("# TYPE smartasync_pool_submitted_total counter\n") != std::string::npos);
+  CHECK(r.body.find("\nsmartasync_pool_completed_total{pool=\"search\"} 2\n") != std::string::npos);
+  CHECK(r.body.find("smartasync_pool_run_time_seconds_count{pool=\"search\"} 2\n") != std::string::npos);
+}
+
+TEST_CASE_METHOD(catalogue_fixture, "without a registry there is no /metrics", "[server][metrics]") {
+  http_client client(server.port());
+  CHECK(client.get("/metrics").status == 404);
+}

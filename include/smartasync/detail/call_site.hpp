@@ -154,7 +154,8 @@ struct call_origin {
 // its stop request, a handler that throws) by a plain pointer, also once the wrapper is gone,
 // without a reference count per call.
 inline const call_site* intern_call_site(std::string name, loop_call_policy policy,
-                                         smartasync::source_location where) {
+                                         smartasync::source_location where,
+                                         blocking_entry entry = blocking_entry::wrapper) {
   struct registry {
     std::mutex mutex;
     std::vector<std::unique_ptr<const call_site>> sites;
@@ -162,11 +163,11 @@ inline const call_site* intern_call_site(std::string name, loop_call_policy poli
   static registry& all = *new registry; // never destroyed: reports may come at exit
   std::lock_guard lock(all.mutex);
   for (const auto& site : all.sites)
-    if (site->on_loop == policy && site->created_at.line() == where.line() &&
+    if (site->on_loop == policy && site->entry == entry && site->created_at.line() == where.line() &&
         site->created_at.column() == where.column() && site->name == name &&
         std::string_view(site->created_at.file_name()) == where.file_name())
       return site.get();
-  all.sites.push_back(std::make_unique<const call_site>(std::move(name), policy, where));
+  all.sites.push_back(std::make_unique<const call_site>(std::move(name), policy, where, entry));
   return all.sites.back().get();
 }
 
@@ -175,17 +176,28 @@ inline const call_site* intern_call_site(std::string name, loop_call_policy poli
 struct call_identity {
   const call_site* site = nullptr;
   const std::type_info* type = nullptr;
+  // The serial_lane the call went through, when it did (interned as a wrapper's site is).
+  const call_site* lane = nullptr;
 
-  // "blocking call 'search' (wrapped at f.cpp:12)", "callable main::{lambda()#1}".
+  // "blocking call 'search' (wrapped at f.cpp:12)", "callable main::{lambda()#1}", either
+  // followed by " on serial_lane 'ledger' (made at f.cpp:20)".
   std::string describe() const {
+    std::string text;
     if (site)
-      return site->name.empty()
+      text = site->name.empty()
                  ? fmt::format("blocking call {}", site->display_name())
                  : fmt::format("blocking call {} (wrapped at {}:{})", site->display_name(),
                                site->created_at.file_name(), site->created_at.line());
-    if (type)
-      return fmt::format("callable {}", readable_type_name(*type));
-    return "an unknown callable";
+    else if (type)
+      text = fmt::format("callable {}", readable_type_name(*type));
+    else
+      text = "an unknown callable";
+    if (lane)
+      text += lane->name.empty()
+                  ? fmt::format(" on serial_lane {}", lane->display_name())
+                  : fmt::format(" on serial_lane {} (made at {}:{})", lane->display_name(),
+                                lane->created_at.file_name(), lane->created_at.line());
+    return text;
   }
 
   static std::string readable_type_name(const std::type_info& type) {
@@ -204,12 +216,16 @@ struct call_identity {
 // wrap a callable (a lane's, abandon_on_cancel's) expose it as `work`.
 template <typename Work>
 call_identity identity_of(const Work& work) noexcept {
-  if constexpr (requires { { work.site() } -> std::convertible_to<const call_site*>; })
-    return {work.site(), &typeid(Work)};
-  else if constexpr (requires { work.work; })
-    return identity_of(work.work);
-  else
-    return {nullptr, &typeid(Work)};
+  if constexpr (requires { { work.site() } -> std::convertible_to<const call_site*>; }) {
+    return {work.site(), &typeid(Work), nullptr};
+  } else if constexpr (requires { work.work; }) {
+    call_identity who = identity_of(work.work);
+    if constexpr (requires { { work.lane_site() } -> std::convertible_to<const call_site*>; })
+      who.lane = work.lane_site();
+    return who;
+  } else {
+    return {nullptr, &typeid(Work), nullptr};
+  }
 }
 
 inline std::string call_site::strict_message(const call_origin& origin) const {

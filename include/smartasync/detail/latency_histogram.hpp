@@ -26,6 +26,7 @@ public:
   void record(std::chrono::nanoseconds d) noexcept {
     const auto ns = static_cast<std::uint64_t>(d.count() > 0 ? d.count() : 0);
     buckets_[index_of(ns)].fetch_add(1, std::memory_order_relaxed);
+    sum_.fetch_add(ns, std::memory_order_relaxed);
     std::uint64_t seen = max_.load(std::memory_order_relaxed);
     while (ns > seen && !max_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
     }
@@ -52,6 +53,36 @@ public:
     s.p50 = std::min(s.p50, s.max);
     s.p99 = std::min(s.p99, s.max);
     return s;
+  }
+
+  // The coarse, cumulative view a Prometheus histogram exposes: how many values are at most
+  // 2^(8 + 2j) - 1 ns for j = 0 .. export_bounds - 1 (255 ns, 1.02 us, 4.10 us, ... 68.7 s:
+  // a factor of 4 apart), which are bucket boundaries here, so each count is exact. Also the
+  // total count and the sum. Read while workers record: each figure is exact at some instant
+  // of the read, not necessarily the same one.
+  static constexpr unsigned export_bounds = 15;
+  static constexpr std::uint64_t export_bound_ns(unsigned j) noexcept {
+    return (std::uint64_t{1} << (8 + 2 * j)) - 1;
+  }
+  struct cumulative {
+    std::array<std::uint64_t, export_bounds> at_most{};
+    std::uint64_t count = 0;
+    std::uint64_t sum_ns = 0;
+  };
+  cumulative export_cumulative() const noexcept {
+    cumulative c;
+    unsigned j = 0;
+    unsigned last_of_bound = index_of(export_bound_ns(0));
+    for (unsigned i = 0; i < bucket_count; ++i) {
+      c.count += buckets_[i].load(std::memory_order_relaxed);
+      if (j < export_bounds && i == last_of_bound) {
+        c.at_most[j] = c.count;
+        if (++j < export_bounds)
+          last_of_bound = index_of(export_bound_ns(j));
+      }
+    }
+    c.sum_ns = sum_.load(std::memory_order_relaxed);
+    return c;
   }
 
 private:
@@ -87,6 +118,7 @@ private:
 
   std::array<std::atomic<std::uint64_t>, bucket_count> buckets_{};
   std::atomic<std::uint64_t> max_{0};
+  std::atomic<std::uint64_t> sum_{0}; // nanoseconds; wraps after 584 years of recorded time
 };
 
 } // namespace smartasync::detail

@@ -7,7 +7,7 @@
 #include "smartasync/this_thread.hpp"
 #include "smartasync/detail/admission_queue.hpp"
 #include "smartasync/detail/call_site.hpp"
-#include "smartasync/detail/ignored_stop_watcher.hpp"
+#include "smartasync/detail/call_watcher.hpp"
 #include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
 #include "smartasync/detail/worker_park.hpp"
@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <vector>
 
 namespace SMARTASYNC_NAMESPACE {
 
@@ -50,11 +51,19 @@ public:
             std::chrono::microseconds spin, std::size_t min_threads, std::size_t max_threads,
             std::chrono::microseconds grow_after, std::chrono::milliseconds keep_alive,
             std::chrono::milliseconds report_ignored_stop_after,
-            ignored_stop_watcher::report_function report)
+            call_watcher::report_function report,
+            std::chrono::milliseconds report_slow_call_after = {},
+            call_watcher::slow_report_function report_slow = {})
       : owner_(owner), lifeline_(std::make_shared<pool_lifeline>(owner)),
         queue(queue_capacity, reject_when_full), park(spin),
         threads(min_threads, max_threads, grow_after, keep_alive),
-        stop_watcher(report_ignored_stop_after, std::move(report)) {}
+        watcher(report_ignored_stop_after, std::move(report),
+                slow_scan(report_slow_call_after), std::move(report_slow)) {
+    if (report_slow_call_after > std::chrono::milliseconds::zero()) {
+      std::lock_guard lock(queue.mutex());
+      threads.watch_slow_calls_locked();
+    }
+  }
 
   // --- For operations.
 
@@ -100,10 +109,10 @@ public:
   // A running operation was asked to stop and its caller waits for it to return: watch it,
   // and report it while it keeps running (pool_options::report_ignored_stop_after).
   void watch_ignored_stop(const pool_op* op, call_identity who) noexcept {
-    stop_watcher.watch(op, who);
+    watcher.watch(op, who);
   }
   // On the worker, after a call that was asked to stop has returned.
-  void stopped_call_returned(const pool_op* op) noexcept { stop_watcher.returned(op); }
+  void stopped_call_returned(const pool_op* op) noexcept { watcher.returned(op); }
 
   // Stopped by shutdown(cancel), seen by stop-aware callables.
   std::stop_token stop_token() const noexcept { return stop_source.get_token(); }
@@ -113,6 +122,18 @@ public:
   blocking_pool* owner() const noexcept { return owner_; }
 
 private:
+  // The watcher's look at the running calls: under the pool lock, a few loads per worker.
+  // Empty (nothing watched) for a threshold of zero.
+  call_watcher::scan_function slow_scan(std::chrono::milliseconds threshold) {
+    if (threshold <= std::chrono::milliseconds::zero())
+      return {};
+    return [this, threshold](std::chrono::steady_clock::time_point now,
+                             std::vector<slow_call>& due) {
+      std::lock_guard lock(queue.mutex());
+      return threads.scan_locked(now, threshold, due);
+    };
+  }
+
   blocking_pool* const owner_;
   const std::shared_ptr<pool_lifeline> lifeline_;
 
@@ -126,13 +147,14 @@ public:
   worker_park park;                    // the workers without an operation
   worker_threads threads;              // started, grown, retired, joined
   pool_counters counters;              // outcomes and timings
-  ignored_stop_watcher stop_watcher;   // cancelled calls that keep running
+  call_watcher watcher;                // slow calls, and cancelled calls that keep running
 };
 
 // How the library's own code reaches a pool's core (offload_op, smart_async's wrappers).
 // Defined in blocking_pool.hpp, which every caller with a blocking_pool includes.
 struct pool_access {
   static pool_core& core(blocking_pool& pool) noexcept;
+  static const pool_core& core(const blocking_pool& pool) noexcept;
   static std::shared_ptr<pool_lifeline> lifeline(const blocking_pool& pool);
 };
 

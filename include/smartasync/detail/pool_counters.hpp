@@ -86,6 +86,9 @@ public:
 
   latency_histogram::summary queue_wait() const noexcept { return queue_wait_.summarize(); }
   latency_histogram::summary run_time() const noexcept { return run_time_.summarize(); }
+  // For an exposition of the whole distributions (metrics_registry).
+  const latency_histogram& queue_wait_histogram() const noexcept { return queue_wait_; }
+  const latency_histogram& run_time_histogram() const noexcept { return run_time_; }
 
 private:
   std::atomic<std::uint64_t> completed_{0}, failed_{0}, cancelled_{0}, rejected_{0}, returned_{0};
