@@ -459,11 +459,8 @@ private:
   // A nested step only reaches pools of a lower slot (or its own) and lanes of a lower slot, so
   // that no two calls can wait for each other in a cycle (a user's deadlock, not the library's).
   std::shared_ptr<const nested_step> make_nested(const target& parent) {
-    // Not in a wrapper's call: the wrapper destroys its copy of the argument inside the call,
-    // and a nested step may own the last owner of the pool running it, which the pool does not
-    // survive yet (a known defect, see docs/reliability.md).
-    if (parent.wrapper.has_value())
-      return nullptr;
+    // (In a wrapper's call the nested step may hold the last owner of the pool running it: the
+    // wrapper destroys its copy of the argument inside the call, and so the pool with it.)
     auto n = std::make_shared<nested_step>();
     const int kind = pick(4);
     const std::size_t slot = pick<std::size_t>(3);

@@ -366,6 +366,47 @@ TEST_CASE("a pool whose last owner is dropped on its own worker is destroyed the
   CHECK(worker != std::this_thread::get_id());
 }
 
+TEST_CASE("a pool whose last owner is released inside a call on it still completes that call",
+          "[blocking_pool][shutdown]") {
+  // The call owns the last shared_ptr to its pool (as a wrapper's argument or a capture may)
+  // and drops it while it runs: ~blocking_pool runs on the worker, inside the call, and the
+  // worker still counts and delivers the call's outcome once it returns. (Not make_shared,
+  // whose block the weak_ptr below would keep allocated: the pool's memory is freed at once.)
+  std::shared_ptr<smartasync::blocking_pool> pool(new smartasync::blocking_pool(2));
+  std::weak_ptr<smartasync::blocking_pool> watch = pool;
+  auto last_owner = std::make_shared<std::shared_ptr<smartasync::blocking_pool>>(pool);
+  smartasync::blocking_pool* const raw = pool.get();
+  gate proceed;
+  std::promise<int> outcome;
+  std::atomic<int> destroyed_inside{0};
+  auto release_pool = [last_owner, &destroyed_inside, &watch] {
+    last_owner->reset(); // the pool is destroyed here, on its own worker
+    destroyed_inside += watch.expired() ? 1 : 0;
+    return 7;
+  };
+  auto deliver = [&outcome](std::exception_ptr e, int v) { outcome.set_value(e ? -1 : v); };
+
+  SECTION("the call itself") {
+    smartasync::async_offload(*pool, [&proceed, release_pool] {
+      proceed.wait();
+      return release_pool();
+    }, deliver);
+  }
+  SECTION("a nested call, run inline on the worker") {
+    smartasync::async_offload(*pool, [&proceed, raw, release_pool, deliver] {
+      proceed.wait();
+      smartasync::async_offload(*raw, release_pool, deliver);
+      return 0;
+    }, [](std::exception_ptr, int) {});
+  }
+  pool.reset();
+  CHECK_FALSE(watch.expired()); // the call still owns it
+  proceed.open();
+  CHECK(outcome.get_future().get() == 7);
+  CHECK(destroyed_inside.load() == 1);
+  CHECK(watch.expired());
+}
+
 TEST_CASE("destroying a pool under awaiting coroutines aborts them cleanly",
           "[blocking_pool][shutdown]") {
   asio::io_context ioc;
