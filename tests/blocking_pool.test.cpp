@@ -318,6 +318,36 @@ TEST_CASE("submissions after shutdown complete with pool_stopped", "[blocking_po
   CHECK(pool.stats().rejected == 1);
 }
 
+TEST_CASE("a nested call from a call still running while its pool shuts down runs inline",
+          "[blocking_pool][shutdown]") {
+  // Later submissions get pool_stopped, but a nested call is part of the call making it, which
+  // shutdown lets finish: it runs on that worker and returns its value.
+  const auto mode = GENERATE(smartasync::shutdown_mode::drain, smartasync::shutdown_mode::cancel);
+  smartasync::blocking_pool pool{1};
+  gate started;
+  std::promise<int> nested;
+  auto outer = smartasync::async_offload(pool, [&] {
+    started.open();
+    while (!pool.stopped())
+      std::this_thread::yield();
+    smartasync::async_offload(pool, [] { return 5; }, [&nested](std::exception_ptr e, int v) {
+      nested.set_value(e ? -1 : v);
+    });
+    return std::this_thread::get_id();
+  }, asio::use_future);
+  started.wait();
+  std::thread stopper([&] { pool.shutdown(mode); });
+  const std::thread::id worker = outer.get();
+  CHECK(worker != std::this_thread::get_id());
+  CHECK(nested.get_future().get() == 5);
+  stopper.join();
+  const auto s = pool.stats();
+  CHECK(s.submitted == 2);
+  CHECK(s.completed == 2);
+  auto late = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  CHECK(test_support::code_thrown_by([&] { late.get(); }) == smartasync::error::pool_stopped);
+}
+
 TEST_CASE("shutdown from the pool's own worker joins the other workers and returns",
           "[blocking_pool][shutdown]") {
   smartasync::blocking_pool pool{2};

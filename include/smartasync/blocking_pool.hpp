@@ -180,8 +180,11 @@ public:
 
   /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
   /**
-   * Later submissions complete with smartasync::error::pool_stopped. Calling it again, or
-   * from several threads, is safe: every caller returns once the workers are joined.
+   * Later submissions complete with smartasync::error::pool_stopped, except a nested call: one
+   * made by a call still running on one of this pool's workers runs inline, as nested calls
+   * always do, whatever the mode. It is part of the call making it, which shutdown lets finish.
+   * Calling it again, or from several threads, is safe: every caller returns once the workers
+   * are joined.
    * Called from one of the pool's own workers, it joins every other worker and returns; the
    * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
    */
