@@ -3,7 +3,8 @@
 # for a while, starting from its seed corpus in fuzz/corpus/<target>; then replays the
 # state-machine corpus under ThreadSanitizer (a second build, without libFuzzer's engine).
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
-#   targets: state_machine http_request snippet_json (default: all)
+#   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
+#   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
 #   fuzzing it (quicker; for a machine too busy for a minute of fuzzing).
 # A finding stops the script with the failing input in build/fuzz/artifacts/; read it with
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(state_machine http_request snippet_json)
+((${#targets[@]})) || targets=(state_machine http_request snippet_json catalog_page http_headers sse_json)
 
 export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/var/cache}/.cache/smartasync-ccache}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
