@@ -108,6 +108,11 @@ struct pool_probe {
 
 // FUZZ_TRACE=1 in the environment prints each step (to read a failing input).
 const bool trace = std::getenv("FUZZ_TRACE") != nullptr;
+#define FUZZ_TRACE_STEP(...)                                                                       \
+  do {                                                                                             \
+    if (trace)                                                                                     \
+      std::fprintf(stderr, __VA_ARGS__);                                                           \
+  } while (0)
 
 thread_local int nesting = 0; // calls of ours running on this thread, one inside another
 
@@ -459,13 +464,11 @@ private:
   // A nested step only reaches pools of a lower slot (or its own) and lanes of a lower slot, so
   // that no two calls can wait for each other in a cycle (a user's deadlock, not the library's).
   std::shared_ptr<const nested_step> make_nested(const target& parent) {
-    // Not in a wrapper's call: the wrapper destroys its copy of the argument inside the call,
-    // and a nested step may own the last owner of the pool running it, which the pool does not
-    // survive yet (a known defect, see docs/reliability.md).
-    if (parent.wrapper.has_value())
-      return nullptr;
+    // (In a wrapper's call the nested step may hold the last owner of the pool running it: the
+    // wrapper destroys its copy of the argument inside the call, and so the pool with it.)
     auto n = std::make_shared<nested_step>();
     const int kind = pick(4);
+    FUZZ_TRACE_STEP("  nested step of kind %d (0 offload, 1 lane, 2 block_on, 3 shutdown own)\n", kind);
     const std::size_t slot = pick<std::size_t>(3);
     if (kind == 0 || kind == 2) {
       if (!pools_[slot].pool || static_cast<int>(slot) > parent.pool_slot)
@@ -536,6 +539,9 @@ private:
   }
 
   void prepare(record& r, const target& t, int origin) {
+    FUZZ_TRACE_STEP("  call %d: pool %p (slot %d)%s%s, origin %d\n", r.id, static_cast<void*>(t.pool),
+                    t.pool_slot, t.lane ? ", through a lane" : "", t.wrapper ? ", through a wrapper" : "",
+                    origin);
     r.may_reject = t.rejects;
     if (t.lane) {
       r.lane = t.lane_slot;
@@ -599,6 +605,9 @@ private:
     e.probe = std::make_shared<pool_probe>();
     e.probe->max_threads = std::max(o.threads, o.max_threads);
     all_pools_.push_back(e.pool);
+    FUZZ_TRACE_STEP("  pool %p in slot %td: %zu threads (max %zu), queue %zu, %s\n",
+                    static_cast<void*>(e.pool.get()), &e - pools_.data(), o.threads, o.max_threads,
+                    o.queue_capacity, e.rejects ? "reject" : "wait");
   }
 
   void destroy_pool() {
@@ -606,6 +615,8 @@ private:
     auto& e = pools_[slot];
     if (!e.pool)
       return;
+    FUZZ_TRACE_STEP("  destroy pool %p (slot %zu, %ld owners)\n", static_cast<void*>(e.pool.get()),
+                    slot, e.pool.use_count());
     // The pool must outlive its lanes: they go first.
     for (auto& l : lanes_)
       if (l && l->pool == e.pool)
@@ -670,6 +681,7 @@ private:
     if (loops_[s])
       return;
     loops_[s] = std::make_unique<loop_holder>();
+    FUZZ_TRACE_STEP("  loop %zu made (loop #%zu)\n", s, loop_destroyed_.size());
     loop_index_[s] = static_cast<int>(loop_destroyed_.size());
     loop_destroyed_.push_back(false);
   }
@@ -678,6 +690,7 @@ private:
     const std::size_t s = pick<std::size_t>(2);
     if (!loops_[s])
       return;
+    FUZZ_TRACE_STEP("  destroy loop %zu (loop #%d)\n", s, loop_index_[s]);
     loops_[s]->ctx.stop();
     loop_destroyed_[static_cast<std::size_t>(loop_index_[s])] = true;
     loops_[s].reset();
@@ -892,9 +905,19 @@ private:
     for (auto& p : pools_)
       p.pool.reset();
     // Calls may still hold pools (nested steps); each is destroyed when its last call ends.
-    for (auto& weak : all_pools_)
-      while (!weak.expired())
+    for (auto& weak : all_pools_) {
+      const auto since = clock_type::now();
+      bool told = false;
+      while (!weak.expired()) {
         std::this_thread::sleep_for(100us);
+        if (trace && !told && clock_type::now() - since > 5s) {
+          told = true;
+          const auto pool = weak.lock();
+          std::fprintf(stderr, "pool %p still has %ld owners after 5 s\n",
+                       static_cast<void*>(pool.get()), pool ? pool.use_count() - 1 : 0L);
+        }
+      }
+    }
     for (auto& l : loops_)
       l.reset(); // runs what it is owed, then joins
     // A completion without an executor may still be on its way through the system executor.

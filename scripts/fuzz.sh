@@ -3,10 +3,11 @@
 # for a while, starting from its seed corpus in fuzz/corpus/<target>; then replays the
 # state-machine corpus under ThreadSanitizer (a second build, without libFuzzer's engine).
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
-#   targets: state_machine http_request snippet_json (default: all)
+#   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
+#   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
 #   fuzzing it (what the test command does while an input in fuzz/known-hangs/ still hangs:
-#   fresh mutations find that open defect again within a minute or so).
+#   fresh mutations may find that open defect again within minutes).
 # A finding stops the script with the failing input in build/fuzz/artifacts/; read it with
 # `build/fuzz/fuzz_<target> FILE` (FUZZ_TRACE=1 prints the state machine's steps). New inputs
 # found along the way stay in build/fuzz/corpus/<target>, not in the repository.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(state_machine http_request snippet_json)
+((${#targets[@]})) || targets=(state_machine http_request snippet_json catalog_page http_headers sse_json)
 
 export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/var/cache}/.cache/smartasync-ccache}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}

@@ -321,6 +321,36 @@ TEST_CASE("submissions after shutdown complete with pool_stopped", "[blocking_po
   CHECK(pool.stats().rejected == 1);
 }
 
+TEST_CASE("a nested call from a call still running while its pool shuts down runs inline",
+          "[blocking_pool][shutdown]") {
+  // Later submissions get pool_stopped, but a nested call is part of the call making it, which
+  // shutdown lets finish: it runs on that worker and returns its value.
+  const auto mode = GENERATE(smartasync::shutdown_mode::drain, smartasync::shutdown_mode::cancel);
+  smartasync::blocking_pool pool{1};
+  gate started;
+  std::promise<int> nested;
+  auto outer = smartasync::async_offload(pool, [&] {
+    started.open();
+    while (!pool.stopped())
+      std::this_thread::yield();
+    smartasync::async_offload(pool, [] { return 5; }, [&nested](std::exception_ptr e, int v) {
+      nested.set_value(e ? -1 : v);
+    });
+    return std::this_thread::get_id();
+  }, asio::use_future);
+  started.wait();
+  std::thread stopper([&] { pool.shutdown(mode); });
+  const std::thread::id worker = outer.get();
+  CHECK(worker != std::this_thread::get_id());
+  CHECK(nested.get_future().get() == 5);
+  stopper.join();
+  const auto s = pool.stats();
+  CHECK(s.submitted == 2);
+  CHECK(s.completed == 2);
+  auto late = smartasync::async_offload(pool, [] { return 1; }, asio::use_future);
+  CHECK(test_support::code_thrown_by([&] { late.get(); }) == smartasync::error::pool_stopped);
+}
+
 TEST_CASE("shutdown from the pool's own worker joins the other workers and returns",
           "[blocking_pool][shutdown]") {
   smartasync::blocking_pool pool{2};
@@ -367,6 +397,47 @@ TEST_CASE("a pool whose last owner is dropped on its own worker is destroyed the
   worker = destroyed_on.get_future().get();
   CHECK(watch.expired());
   CHECK(worker != std::this_thread::get_id());
+}
+
+TEST_CASE("a pool whose last owner is released inside a call on it still completes that call",
+          "[blocking_pool][shutdown]") {
+  // The call owns the last shared_ptr to its pool (as a wrapper's argument or a capture may)
+  // and drops it while it runs: ~blocking_pool runs on the worker, inside the call, and the
+  // worker still counts and delivers the call's outcome once it returns. (Not make_shared,
+  // whose block the weak_ptr below would keep allocated: the pool's memory is freed at once.)
+  std::shared_ptr<smartasync::blocking_pool> pool(new smartasync::blocking_pool(2));
+  std::weak_ptr<smartasync::blocking_pool> watch = pool;
+  auto last_owner = std::make_shared<std::shared_ptr<smartasync::blocking_pool>>(pool);
+  smartasync::blocking_pool* const raw = pool.get();
+  gate proceed;
+  std::promise<int> outcome;
+  std::atomic<int> destroyed_inside{0};
+  auto release_pool = [last_owner, &destroyed_inside, &watch] {
+    last_owner->reset(); // the pool is destroyed here, on its own worker
+    destroyed_inside += watch.expired() ? 1 : 0;
+    return 7;
+  };
+  auto deliver = [&outcome](std::exception_ptr e, int v) { outcome.set_value(e ? -1 : v); };
+
+  SECTION("the call itself") {
+    smartasync::async_offload(*pool, [&proceed, release_pool] {
+      proceed.wait();
+      return release_pool();
+    }, deliver);
+  }
+  SECTION("a nested call, run inline on the worker") {
+    smartasync::async_offload(*pool, [&proceed, raw, release_pool, deliver] {
+      proceed.wait();
+      smartasync::async_offload(*raw, release_pool, deliver);
+      return 0;
+    }, [](std::exception_ptr, int) {});
+  }
+  pool.reset();
+  CHECK_FALSE(watch.expired()); // the call still owns it
+  proceed.open();
+  CHECK(outcome.get_future().get() == 7);
+  CHECK(destroyed_inside.load() == 1);
+  CHECK(watch.expired());
 }
 
 TEST_CASE("destroying a pool under awaiting coroutines aborts them cleanly",

@@ -17,6 +17,7 @@
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(post.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
+#include SMARTASYNC_ASIO_HEADER(strand.hpp)
 #include SMARTASYNC_ASIO_HEADER(use_future.hpp)
 #include "common/catch.hpp"
 
@@ -304,6 +305,45 @@ TEST_CASE("an io_context destroyed while its operation runs is never touched aga
   pool.shutdown(); // the late completion finds its context gone and is discarded
   CHECK_FALSE(invoked);
   CHECK(pool.stats().completed == 1);
+}
+
+TEST_CASE("an operation whose io_context died releases its callable, though its signal lives on",
+          "[offload][lifetime][cancel]") {
+  // The caller's cancellation_signal outlives the io_context (a member of a longer-lived
+  // object). The operation's cancellation handler in it must not keep the operation, and so
+  // its callable and what that owns, alive once the context is gone: not when the context
+  // abandoned the running call, nor when the completion died queued in the context.
+  const bool finished_first = GENERATE(false, true);
+  const bool through_strand = GENERATE(false, true);
+  smartasync::blocking_pool pool{1};
+  asio::cancellation_signal signal;
+  auto owned = std::make_shared<int>(3);
+  const std::weak_ptr<int> watch = owned;
+  gate started, release;
+  {
+    asio::io_context ioc;
+    auto work = [&started, &release, owned = std::move(owned)] {
+      started.open();
+      release.wait();
+      return *owned;
+    };
+    auto handler = [](std::exception_ptr, int) {};
+    if (through_strand)
+      smartasync::async_offload(pool, std::move(work),
+                                asio::bind_cancellation_slot(
+                                    signal.slot(), asio::bind_executor(asio::make_strand(ioc), handler)));
+    else
+      smartasync::async_offload(pool, std::move(work),
+                                asio::bind_cancellation_slot(signal.slot(), asio::bind_executor(ioc, handler)));
+    started.wait();
+    if (finished_first) {
+      release.open();
+      pool.shutdown(); // the completion is queued in the context, which never runs it
+    }
+  } // ioc destroyed
+  release.open();
+  pool.shutdown(); // the call has returned, and its worker is done with it
+  CHECK(watch.expired());
 }
 
 TEST_CASE("a stopped io_context with a suspended coroutine can be destroyed safely",

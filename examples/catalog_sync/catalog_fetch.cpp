@@ -3,6 +3,8 @@
 #include "catalog_fetch.hpp"
 
 #include "http_client.hpp"
+#include "http_headers.hpp"
+#include "page_decoder.hpp"
 #include "thread_priority.hpp"
 
 #include <catalog/catalog_db.hpp>
@@ -57,28 +59,6 @@ struct page_request {
   std::string url;
 };
 
-struct page_result {
-  std::vector<catalog::catalog_record> records;
-  std::optional<std::size_t> total;      // items, when the API says
-  std::optional<std::size_t> last_page;  // 1-based, from Link rel="last"
-  std::optional<std::string> next_url;   // Link rel="next", or the URL built from a cursor
-  std::optional<std::string> next_cursor;
-};
-
-/// One failed attempt at a page; `retryable` says whether another attempt may succeed.
-class fetch_failure : public std::runtime_error {
-public:
-  fetch_failure(std::string reason, bool retryable,
-                std::optional<std::chrono::milliseconds> retry_after = {})
-      : std::runtime_error(std::move(reason)), retryable_(retryable), retry_after_(retry_after) {}
-  bool retryable() const noexcept { return retryable_; }
-  std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
-
-private:
-  bool retryable_;
-  std::optional<std::chrono::milliseconds> retry_after_;
-};
-
 std::string percent_encode(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
@@ -102,93 +82,6 @@ std::string with_params(const std::string& url,
     sep = '&';
   }
   return out;
-}
-
-/// The value of query parameter `name` in `url`.
-std::optional<std::string> query_param(std::string_view url, std::string_view name) {
-  auto q = url.find('?');
-  if (q == std::string_view::npos)
-    return std::nullopt;
-  std::string_view rest = url.substr(q + 1);
-  if (auto hash = rest.find('#'); hash != std::string_view::npos)
-    rest = rest.substr(0, hash);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    std::string_view pair = rest.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name)
-      return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (amp == std::string_view::npos)
-      break;
-    rest.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
-
-/// The URLs of an RFC 8288 Link header by relation ("next", "last", ...).
-std::optional<std::string> link_with_rel(std::string_view header, std::string_view rel) {
-  std::size_t pos = 0;
-  while ((pos = header.find('<', pos)) != std::string_view::npos) {
-    const auto close = header.find('>', pos);
-    if (close == std::string_view::npos)
-      return std::nullopt;
-    const std::string_view target = header.substr(pos + 1, close - pos - 1);
-    auto next_link = header.find('<', close);
-    const std::string_view params = header.substr(close + 1, next_link == std::string_view::npos
-                                                                 ? std::string_view::npos
-                                                                 : next_link - close - 1);
-    // rel="a b" may list several relations.
-    if (auto r = params.find("rel="); r != std::string_view::npos) {
-      std::string_view value = params.substr(r + 4);
-      if (!value.empty() && value.front() == '"') {
-        value.remove_prefix(1);
-        value = value.substr(0, value.find('"'));
-      } else {
-        value = value.substr(0, value.find_first_of(";, "));
-      }
-      std::size_t start = 0;
-      while (start <= value.size()) {
-        auto end = value.find(' ', start);
-        if (value.substr(start, end - start) == rel)
-          return std::string(target);
-        if (end == std::string_view::npos)
-          break;
-        start = end + 1;
-      }
-    }
-    pos = close;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::size_t> to_size(std::string_view s) {
-  std::size_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size())
-    return std::nullopt;
-  return v;
-}
-
-/// Retry-After: delta-seconds (decimals tolerated) or an HTTP-date.
-std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value) {
-  double seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec == std::errc() && end == value.data() + value.size() && seconds >= 0)
-    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-  const time_t when = curl_getdate(value.c_str(), nullptr);
-  if (when < 0)
-    return std::nullopt;
-  const auto delta = std::chrono::system_clock::from_time_t(when) - std::chrono::system_clock::now();
-  return std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(delta));
-}
-
-const nlohmann::json& items_of(const nlohmann::json& body, const std::string& key) {
-  if (body.is_array())
-    return body;
-  // Valid JSON of the wrong shape is what the server meant to send: retrying cannot change it.
-  if (!body.is_object() || !body.contains(key) || !body.at(key).is_array())
-    throw fetch_failure(fmt::format("malformed page: no \"{}\" array in the body", key), false);
-  return body.at(key);
 }
 
 /// The blocking part of one attempt, run on an HTTP pool worker: GET, status, parse.
@@ -218,58 +111,8 @@ page_result fetch_page_blocking(std::stop_token stop, const sync_options& o,
                         false);
   }
 
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(response.body);
-  } catch (const nlohmann::json::exception& e) {
-    throw fetch_failure(fmt::format("malformed JSON ({} bytes): {}", response.body.size(), e.what()),
-                        true);
-  }
-
-  page_result page;
-  const nlohmann::json& items = items_of(body, o.names.items_key);
-  page.records.reserve(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    try {
-      page.records.push_back(items[i].get<catalog::catalog_record>());
-    } catch (const std::exception& e) { // catalog::invalid_record, or nlohmann's own
-      // Deterministic: the same bytes parse the same way on every attempt, so not retried.
-      std::string name;
-      if (items[i].is_object() && items[i].contains("name") && items[i]["name"].is_string())
-        name = fmt::format(" (name \"{}\")", items[i]["name"].get<std::string>());
-      throw fetch_failure(fmt::format("malformed record: item {} of the page{}: {}", i, name, e.what()), false);
-    }
-    // The catalogue refuses it anyway; refused here, the message names the page and the item.
-    if (const std::size_t bytes = catalog::record_bytes(page.records.back()); bytes > catalog::max_record_bytes)
-      throw fetch_failure(fmt::format("record too large: item {} of the page (name \"{}\"): {} bytes, over the "
-                                      "cap of {} bytes per record",
-                                      i, page.records.back().name.substr(0, 100), bytes, catalog::max_record_bytes),
-                          false);
-  }
-
-  // The total, in every style: from the body, else from the header.
-  if (body.is_object() && body.contains(o.names.total_key) && body.at(o.names.total_key).is_number_unsigned())
-    page.total = body.at(o.names.total_key).get<std::size_t>();
-  else if (auto h = response.header(o.names.total_header))
-    page.total = to_size(*h);
-
-  switch (o.style) {
-  case pagination_style::offset:
-    break;
-  case pagination_style::page:
-    if (auto h = response.header("link")) {
-      page.next_url = link_with_rel(*h, "next");
-      if (auto last = link_with_rel(*h, "last"))
-        if (auto p = query_param(*last, o.names.page_param))
-          page.last_page = to_size(*p);
-    }
-    break;
-  case pagination_style::cursor:
-    if (body.is_object() && body.contains(o.names.next_key) && body.at(o.names.next_key).is_string())
-      page.next_cursor = body.at(o.names.next_key).get<std::string>();
-    break;
-  }
-  return page;
+  return decode_page({response.body, response.header(o.names.total_header), response.header("link")},
+                     o.style, o.names);
 }
 
 std::string describe(std::exception_ptr e, const sync_options& o) {

@@ -22,6 +22,20 @@ enum class pagination_style {
   cursor,
 };
 
+/// Parameter, field and header names: how a particular API spells the conventions.
+struct api_names {
+  std::string offset_param = "offset";
+  std::string limit_param = "limit";
+  std::string page_param = "page";
+  std::string per_page_param = "per_page";
+  std::string cursor_param = "cursor";
+  /// Where the records are in an object body (offset and cursor styles).
+  std::string items_key = "items";
+  std::string total_key = "total";
+  std::string next_key = "next";
+  std::string total_header = "X-Total-Count";
+};
+
 inline std::string_view to_string(pagination_style s) noexcept {
   switch (s) {
   case pagination_style::offset:

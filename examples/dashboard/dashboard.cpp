@@ -1,6 +1,7 @@
 // dashboard.cpp - the sync controller, the event hub and the routes of the catalogue dashboard.
 // Distributed under the Boost Software License, Version 1.0.
 #include "dashboard.hpp"
+#include "sse.hpp"
 
 #include "example/as_tuple.hpp"
 
@@ -31,13 +32,10 @@ using example::as_tuple;
 
 namespace {
 
-// Invalid UTF-8 (a reason quoting a server's bytes) must not throw while answering.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 route_response json_response(int status, const json& body, http::header_list headers = {}) {
   headers.emplace_back("Cache-Control", "no-store");
   headers.emplace_back("X-Content-Type-Options", "nosniff");
-  return route_response{status, "application/json", dump(body), std::move(headers)};
+  return route_response{status, "application/json", json_text(body), std::move(headers)};
 }
 
 route_response error_response(int status, std::string_view message, http::header_list headers = {}) {
@@ -136,8 +134,6 @@ struct event_client {
 };
 
 namespace {
-
-std::string sse(const json& event) { return "data: " + dump(event) + "\n\n"; }
 
 // Reads (and ignores) whatever the client sends until the connection ends: that is how a
 // vanished client is noticed while nothing is being written to it.
@@ -454,7 +450,7 @@ void controller::on_run_finished(std::uint64_t run) {
 }
 
 void controller::broadcast(json event) {
-  const std::string text = sse(event);
+  const std::string text = sse_event(event);
   log_.push_back(std::move(event));
   while (log_.size() > options_.log_size)
     log_.pop_front();
@@ -486,7 +482,7 @@ asio::awaitable<void> controller::stream_events(asio::ip::tcp::socket& socket, b
            "Connection: close\r\n"
            "\r\n"
            "retry: 1000\n\n" +
-           sse(first);
+           sse_event(first);
   if (stopping_)
     c->closed = true; // the state, then the end
   asio::co_spawn(socket.get_executor(), watch_peer(socket, c), asio::detached);
@@ -636,7 +632,7 @@ void controller::on_heartbeat() {
   lags_.push_back(now - heartbeat_due_);
   if (now - metrics_sent_ >= options_.metrics_interval) {
     metrics_sent_ = now;
-    const std::string text = sse(metrics());
+    const std::string text = sse_event(metrics());
     for (const auto& c : clients_)
       if (c->metrics)
         c->push(text);

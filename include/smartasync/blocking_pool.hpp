@@ -138,15 +138,15 @@ public:
   /// @throws std::invalid_argument if threads or queue_capacity is 0.
   explicit blocking_pool(const pool_options& options)
       : policy_(options.when_full), on_thread_start_(options.on_thread_start),
-        core_(this, options.queue_capacity, options.when_full == full_policy::reject,
-              options.spin_before_park, options.threads, options.max_threads, options.grow_after,
-              options.keep_alive, options.report_ignored_stop_after,
-              [this](const detail::call_identity& who,
-                     std::chrono::steady_clock::duration overrun) {
-                report(ignored_stop_report(who, overrun));
-              },
-              options.report_slow_call_after,
-              [this](const detail::slow_call& call) { report_slow_call(call); }),
+        core_(std::make_unique<detail::pool_core>(
+            this, options.queue_capacity, options.when_full == full_policy::reject,
+            options.spin_before_park, options.threads, options.max_threads, options.grow_after,
+            options.keep_alive, options.report_ignored_stop_after,
+            [this](const detail::call_identity& who, std::chrono::steady_clock::duration overrun) {
+              report(ignored_stop_report(who, overrun));
+            },
+            options.report_slow_call_after,
+            [this](const detail::slow_call& call) { report_slow_call(call); })),
         slow_after_(options.report_slow_call_after) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "
@@ -155,7 +155,7 @@ public:
       throw std::invalid_argument("smartasync::blocking_pool: max_threads is less than threads "
                                   "(0 makes a fixed pool)");
     try {
-      core_.threads.start(core_.queue, core_.park, [this](std::size_t slot) { worker_loop(slot); });
+      core_->threads.start(core_->queue, core_->park, [this](std::size_t slot) { worker_loop(slot); });
     } catch (...) {
       shutdown(shutdown_mode::cancel);
       throw;
@@ -168,37 +168,49 @@ public:
   /// Shuts down with shutdown_mode::cancel (unless already shut down) and joins the workers.
   /**
    * It may run on one of the pool's own workers: a wrapped call that calls std::exit() (the
-   * default pool is a static), or a handler without an executor that drops the last owner of
-   * the pool. Then it joins the other workers, and the calling worker, which cannot join
-   * itself, is detached and ends as soon as the call or handler it is in returns, without
-   * touching the destroyed pool again.
+   * default pool is a static), a call whose arguments or captures hold the last owner of the
+   * pool, or a handler without an executor that drops it. Then it joins the other workers,
+   * and the calling worker, which cannot join itself, is detached and ends as soon as the call
+   * or handler it is in returns. The pool's internal state stays with that worker until then
+   * (the call's outcome is still counted and delivered); the pool object itself is not touched
+   * again.
    */
   ~blocking_pool() {
     shutdown(shutdown_mode::cancel);
-    core_.watcher.stop(); // after the workers: every watched call has returned
-    core_.threads.detach_rest(); // only the calling worker is left (see shutdown)
-    if (detail::current_pool_ == this)
+    core_->watcher.stop(); // after the workers: every watched call has returned
+    core_->threads.detach_rest(); // only the calling worker is left (see shutdown)
+    {
+      std::lock_guard lock(core_->lifeline()->mutex);
+      core_->lifeline()->pool = nullptr;
+    }
+    if (detail::current_pool_ == this) {
       detail::current_pool_ = nullptr; // tells worker_loop its pool is gone
-    std::lock_guard lock(core_.lifeline()->mutex);
-    core_.lifeline()->pool = nullptr;
+      // This worker is inside one of our calls (perhaps nested, perhaps helping a block_on),
+      // and once the call returns it counts the outcome and hands it on through the core: the
+      // core goes with the worker, which frees it as it leaves its loop.
+      detail::orphaned_core_ = core_.release();
+    }
   }
 
   /// Stops accepting work, settles accepted work according to `mode`, joins the workers.
   /**
-   * Later submissions complete with smartasync::error::pool_stopped. Calling it again, or
-   * from several threads, is safe: every caller returns once the workers are joined.
+   * Later submissions complete with smartasync::error::pool_stopped, except a nested call: one
+   * made by a call still running on one of this pool's workers runs inline, as nested calls
+   * always do, whatever the mode. It is part of the call making it, which shutdown lets finish.
+   * Calling it again, or from several threads, is safe: every caller returns once the workers
+   * are joined.
    * Called from one of the pool's own workers, it joins every other worker and returns; the
    * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
-    core_.threads.join();
+    core_->threads.join();
   }
 
   /// True once shutdown() has begun.
   bool stopped() const {
-    std::lock_guard lock(core_.queue.mutex());
-    return core_.queue.closed_locked();
+    std::lock_guard lock(core_->queue.mutex());
+    return core_->queue.closed_locked();
   }
 
 private:
@@ -207,16 +219,16 @@ private:
   // The first half of shutdown(): stops accepting work, settles the queue according to `mode`,
   // asks running calls to stop, joins the grower. The workers finish on their own.
   void begin_shutdown(shutdown_mode mode) {
-    detail::op_queue cancelled = core_.queue.close(mode == shutdown_mode::cancel);
-    core_.park.wake_all();
+    detail::op_queue cancelled = core_->queue.close(mode == shutdown_mode::cancel);
+    core_->park.wake_all();
     if (mode == shutdown_mode::cancel)
-      core_.stop_source.request_stop();
+      core_->stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      core_.counters.note_cancelled();
+      core_->counters.note_cancelled();
       op->abort_queued(make_aborted());
       op->release();
     }
-    core_.threads.stop_grower();
+    core_->threads.stop_grower();
   }
 
   // The default pool at process exit (default_pool()): shutdown(cancel), but the workers get
@@ -226,9 +238,9 @@ private:
   bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
     try {
       begin_shutdown(shutdown_mode::cancel);
-      const auto stuck = core_.threads.join_at_exit(grace, detail::current_pool_ == this);
+      const auto stuck = core_->threads.join_at_exit(grace, detail::current_pool_ == this);
       // No report from the watcher's thread once exit destroys what reports use.
-      core_.watcher.stop();
+      core_->watcher.stop();
       for (const auto& who : stuck)
         report(exit_report(who, grace));
       return stuck.empty();
@@ -257,10 +269,10 @@ private:
 public:
 
   /// The number of worker threads now (in an elastic pool, between its minimum and maximum).
-  std::size_t thread_count() const noexcept { return core_.threads.count(); }
+  std::size_t thread_count() const noexcept { return core_->threads.count(); }
 
   /// The queue capacity.
-  std::size_t queue_capacity() const noexcept { return core_.queue.capacity(); }
+  std::size_t queue_capacity() const noexcept { return core_->queue.capacity(); }
 
   /// The policy applied when the queue is full.
   full_policy when_full() const noexcept { return policy_; }
@@ -269,12 +281,12 @@ public:
   pool_stats stats() const {
     pool_stats s;
     s.threads = thread_count();
-    s.min_threads = core_.threads.min();
-    s.max_threads = core_.threads.max();
-    s.queue_capacity = core_.queue.capacity();
+    s.min_threads = core_->threads.min();
+    s.max_threads = core_->threads.max();
+    s.queue_capacity = core_->queue.capacity();
     // Outcomes first, then what was submitted and started: a snapshot taken while operations
     // finish then never shows more outcomes than submissions, nor more returns than starts.
-    const detail::pool_outcomes o = core_.counters.outcomes();
+    const detail::pool_outcomes o = core_->counters.outcomes();
     s.completed = o.completed;
     s.failed = o.failed;
     s.cancelled = o.cancelled;
@@ -282,8 +294,8 @@ public:
     s.timed_out = o.timed_out;
     s.rejected = o.rejected;
     {
-      std::lock_guard lock(core_.queue.mutex());
-      const auto counts = core_.queue.counts_locked();
+      std::lock_guard lock(core_->queue.mutex());
+      const auto counts = core_->queue.counts_locked();
       s.queued = counts.admitted;
       s.parked = counts.parked;
 #pragma GCC diagnostic push
@@ -293,10 +305,10 @@ public:
       s.blocked_submitters = counts.blocked_submitters;
       s.submitted = counts.submitted;
       s.running = detail::narrow<std::size_t>(counts.started - o.returned);
-      s.threads_added = core_.threads.added_locked();
-      s.threads_retired = core_.threads.retired_locked();
+      s.threads_added = core_->threads.added_locked();
+      s.threads_retired = core_->threads.retired_locked();
     }
-    s.slow_calls = core_.threads.slow_calls();
+    s.slow_calls = core_->threads.slow_calls();
     return s;
   }
 
@@ -305,8 +317,8 @@ public:
   pool_metrics metrics() const {
     pool_metrics m;
     m.counts = stats();
-    const auto wait = core_.counters.queue_wait();
-    const auto run = core_.counters.run_time();
+    const auto wait = core_->counters.queue_wait();
+    const auto run = core_->counters.run_time();
     m.queue_wait = {wait.count, wait.p50, wait.p99, wait.max};
     m.run_time = {run.count, run.p50, run.p99, run.max};
     return m;
@@ -327,7 +339,7 @@ private:
   // accepted the operation already, so the pool's reject policy does not apply (it waits for
   // admission in FIFO order like a parked operation).
   admission submit(detail::pool_op* op, bool may_block, bool from_lane = false) {
-    return core_.submit(op, may_block, from_lane);
+    return core_->submit(op, may_block, from_lane);
   }
 
   // On one of our workers that must wait for something which may itself need this pool
@@ -336,16 +348,16 @@ private:
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
-    core_.park.help_until(core_.queue, core_.counters, std::move(done));
+    core_->park.help_until(core_->queue, core_->counters, std::move(done));
   }
 
   // Sets what help_until() waits for and wakes it. The helper cannot return before the lock
   // is released, so this is the last touch of the pool.
   template <typename SetDone>
   void notify_helpers(SetDone set_done) {
-    std::lock_guard lock(core_.queue.mutex());
+    std::lock_guard lock(core_->queue.mutex());
     set_done();
-    core_.park.wake_all();
+    core_->park.wake_all();
   }
 
   void worker_loop(std::size_t slot) noexcept {
@@ -353,64 +365,70 @@ private:
     if (on_thread_start_)
       on_thread_start_(); // noexcept here: a throwing hook terminates, as documented
     detail::current_pool_ = this;
+    // Through a local reference: the pool may be destroyed from inside a call this worker
+    // runs, and then the core is all this worker may touch until it leaves (see ~blocking_pool).
+    detail::pool_core& core = *core_;
     clock::time_point last_finish{}; // the clock read after the previous operation
     bool waited = true;
-    std::unique_lock lock(core_.queue.mutex());
-    core_.threads.arrived_locked();
+    std::unique_lock lock(core.queue.mutex());
+    core.threads.arrived_locked();
     for (;;) {
-      if (core_.queue.empty_locked() && !core_.queue.closed_locked() && !waited &&
-          core_.park.may_spin_locked(last_finish)) {
+      if (core.queue.empty_locked() && !core.queue.closed_locked() && !waited &&
+          core.park.may_spin_locked(last_finish)) {
         // Just finished one: the next is often moments away (a loop resuming the caller and
         // submitting again). Look for it briefly, without the lock, before paying a park.
-        core_.park.spin_locked(lock, core_.queue);
+        core.park.spin_locked(lock, core.queue);
         waited = true; // not part of the next operation's run time
       }
-      const auto idle_since = core_.threads.elastic() ? clock::now() : clock::time_point{};
-      while (core_.queue.empty_locked() && !core_.queue.closed_locked()) {
+      const auto idle_since = core.threads.elastic() ? clock::now() : clock::time_point{};
+      while (core.queue.empty_locked() && !core.queue.closed_locked()) {
         waited = true;
         const bool idle_too_long =
-            core_.threads.may_retire_locked()
-                ? core_.park.park_locked(lock, core_.threads.retire_at(idle_since))
-                : core_.park.park_locked(lock);
-        if (idle_too_long && core_.queue.empty_locked() && !core_.queue.closed_locked() &&
-            core_.threads.may_retire_locked()) {
-          core_.threads.retire_locked(slot);
+            core.threads.may_retire_locked()
+                ? core.park.park_locked(lock, core.threads.retire_at(idle_since))
+                : core.park.park_locked(lock);
+        if (idle_too_long && core.queue.empty_locked() && !core.queue.closed_locked() &&
+            core.threads.may_retire_locked()) {
+          core.threads.retire_locked(slot);
           return;
         }
       }
-      detail::pool_op* op = core_.queue.take_next_locked();
+      detail::pool_op* op = core.queue.take_next_locked();
       if (!op) {
-        core_.threads.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
+        core.threads.exited_locked(); // stopping and drained (shutdown_at_exit waits, bounded)
         return;
       }
       // Named by shutdown_at_exit if it never returns, and by the call watcher if it runs long.
-      const bool wake_watcher = core_.threads.running_locked(slot, *op);
+      const bool wake_watcher = core.threads.running_locked(slot, *op);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next =
-          !core_.queue.empty_locked() && core_.park.claim_wake_to_pass_on_locked();
+          !core.queue.empty_locked() && core.park.claim_wake_to_pass_on_locked();
       // Work left behind and no worker free for it: an elastic pool's grower times it (a
       // burst submitted while idle workers were still waking up arms it here).
       const bool arm_grower =
-          !core_.queue.empty_locked() && core_.threads.arm_grower_if_needed_locked();
+          !core.queue.empty_locked() && core.threads.arm_grower_if_needed_locked();
       lock.unlock();
       if (wake_next)
-        core_.park.wake_one();
+        core.park.wake_one();
       if (arm_grower)
-        core_.threads.wake_grower();
+        core.threads.wake_grower();
       if (wake_watcher)
-        core_.watcher.calls_started();
+        core.watcher.calls_started();
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
-      core_.counters.start_running(op, waited ? clock::now() : last_finish);
-      core_.threads.started(slot, op->enqueued_at_);
+      core.counters.start_running(op, waited ? clock::now() : last_finish);
+      core.threads.started(slot, op->enqueued_at_);
       waited = false;
       op->execute(); // drops the queue's reference
-      if (detail::current_pool_ != this)
-        return; // the pool was destroyed from inside that call (see ~blocking_pool)
-      core_.threads.returned(slot);
+      if (detail::current_pool_ != this) {
+        // The pool was destroyed from inside that call and left us its core (~blocking_pool).
+        delete std::exchange(detail::orphaned_core_, nullptr);
+        return;
+      }
+      core.threads.returned(slot);
       last_finish = detail::last_return_;
       detail::admission_queue::lock_briefly(lock);
-      core_.threads.idle_locked(slot);
+      core.threads.idle_locked(slot);
     }
   }
 
@@ -477,20 +495,21 @@ private:
   const std::function<void()> on_thread_start_;
 
   // The parts: the queue and the pool lock, the parked workers, the threads, the counters,
-  // the call watcher (see detail::pool_core).
-  detail::pool_core core_;
+  // the call watcher (see detail::pool_core). On the heap, so that a worker inside a call that
+  // destroys the pool keeps them until the call has returned (see ~blocking_pool).
+  std::unique_ptr<detail::pool_core> core_;
   const std::chrono::milliseconds slow_after_;
 };
 
 /// @cond INTERNAL
 namespace detail {
 
-inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return pool.core_; }
+inline pool_core& pool_access::core(blocking_pool& pool) noexcept { return *pool.core_; }
 inline const pool_core& pool_access::core(const blocking_pool& pool) noexcept {
-  return pool.core_;
+  return *pool.core_;
 }
 inline std::shared_ptr<pool_lifeline> pool_access::lifeline(const blocking_pool& pool) {
-  return pool.core_.lifeline();
+  return pool.core_->lifeline();
 }
 
 // For whoever makes a pool worker wait on something that may need the same pool (block_on,

@@ -235,8 +235,8 @@ public:
           emplace_work_guard(executor);
         if (!completion_service::track(context_of(executor), this, tracking_.batch_context,
                                        tracking_.registry)) {
-          // the context is being destroyed right now
-          abandon();
+          // the context is being destroyed right now (no cancellation handler installed yet)
+          drop_handler();
           release(refs);
           return;
         }
@@ -299,14 +299,17 @@ public:
   void identify(call_identity& who) const noexcept override { who = identity_of(work_); }
 
   void abandon() noexcept override {
-    handler_.reset();
-    if constexpr (own_work_guard)
-      work_guard_.reset();
+    // The caller's cancellation slot may outlive the context (a signal that is a member of a
+    // longer-lived object): our cancellation handler would stay in it, and with it this
+    // operation, its callable and whatever that owns. The context is dying, so none of its
+    // handlers runs now: the slot is cleared here, as the completion would have cleared it.
+    clear_cancellation_slot(*handler_);
+    drop_handler();
   }
 
   void complete() override {
     if constexpr (tracked) {
-      completion done{std::move(*handler_), std::move(tracking_.error),
+      completion done{armed_handler(std::move(*handler_)), std::move(tracking_.error),
                       std::move(tracking_.value), std::move(context_)};
       handler_.reset(); // no work guard: the registry counted our work (see start())
       done();
@@ -320,8 +323,10 @@ public:
         reposted(offload_op* o) noexcept : op(o) {}
         reposted(reposted&& other) noexcept : op(std::exchange(other.op, nullptr)) {}
         ~reposted() {
-          if (op)
+          if (op) { // destroyed unrun: its context died with it queued
+            op->abandon();
             op->release();
+          }
         }
         void operator()() { std::exchange(op, nullptr)->complete_and_release(); }
       };
@@ -331,6 +336,37 @@ public:
   }
 
 private:
+  void drop_handler() noexcept {
+    handler_.reset();
+    if constexpr (own_work_guard)
+      work_guard_.reset();
+  }
+
+  static void clear_cancellation_slot(Handler& handler) noexcept {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected())
+      slot.clear();
+  }
+
+  // The handler inside a completion on its way to the caller's executor. Destroyed there unrun
+  // (the context died with it queued), it clears its cancellation slot, as invoking it would
+  // have: the slot may outlive the context, and our cancellation handler in it holds this
+  // operation. A moved-from one is not armed, so only the last holder does it, on the
+  // context's side.
+  struct armed_handler {
+    Handler handler;
+    bool armed = true;
+    explicit armed_handler(Handler&& h) noexcept(std::is_nothrow_move_constructible_v<Handler>)
+        : handler(std::move(h)) {}
+    armed_handler(armed_handler&& other) noexcept(std::is_nothrow_move_constructible_v<Handler>)
+        : handler(std::move(other.handler)), armed(std::exchange(other.armed, false)) {}
+    armed_handler& operator=(armed_handler&&) = delete;
+    ~armed_handler() {
+      if (armed)
+        clear_cancellation_slot(handler);
+    }
+  };
+
   using value_storage =
       std::conditional_t<std::is_void_v<result_type>, std::optional<std::monostate>,
                          result_slot<result_type>>;
@@ -355,16 +391,16 @@ private:
   // Whatever we post carries the handler and the outcome, so the operation can be destroyed
   // independently of when (or whether) the handler's context runs it.
   struct completion {
-    Handler handler;
+    armed_handler armed;
     std::exception_ptr error;
     value_storage value;
     captured_context_ptr context; // the submitter's, installed around the handler
 
     void operator()() {
       context_scope carried(context.get());
-      auto slot = asio::get_associated_cancellation_slot(handler);
-      if (slot.is_connected())
-        slot.clear(); // on the handler's own executor, where the slot may be touched
+      Handler& handler = armed.handler;
+      armed.armed = false;
+      clear_cancellation_slot(handler); // on the handler's own executor, where the slot may be touched
       if constexpr (std::is_void_v<result_type>) {
         std::move(handler)(std::move(error));
       } else {
@@ -619,8 +655,8 @@ private:
         }();
         auto allocator = asio::get_associated_allocator(*handler_);
         auto done = asio::bind_allocator(
-            allocator, completion{std::move(*handler_), std::move(error), std::move(value),
-                                  std::move(context)});
+            allocator, completion{armed_handler(std::move(*handler_)), std::move(error),
+                                  std::move(value), std::move(context)});
         handler_.reset();
         if (direct) {
           // An asynchronous completion, as Asio's own operations deliver theirs: dispatch. For
@@ -644,7 +680,7 @@ private:
       else
         post();
     } else {
-      completion done{std::move(*handler_), std::move(error), std::move(value),
+      completion done{armed_handler(std::move(*handler_)), std::move(error), std::move(value),
                       std::move(context)};
       handler_.reset();
       if (direct) {

@@ -150,6 +150,12 @@ public:
   call_watcher watcher;                // slow calls, and cancelled calls that keep running
 };
 
+// The core of a pool destroyed from inside a call on this worker (~blocking_pool): the worker
+// still counts and delivers that call's outcome through it, and frees it as it leaves its loop.
+// A plain pointer, not a smart one: a pool destroyed at exit (std::exit inside a call) may run
+// after this thread's thread_local destructors.
+inline thread_local pool_core* orphaned_core_ = nullptr;
+
 // How the library's own code reaches a pool's core (offload_op, smart_async's wrappers).
 // Defined in blocking_pool.hpp, which every caller with a blocking_pool includes.
 struct pool_access {
