@@ -374,6 +374,43 @@ TEST_CASE("shutdown from the pool's own worker joins the other workers and retur
   CHECK(test_support::code_thrown_by([&] { late.get(); }) == smartasync::error::pool_stopped);
 }
 
+TEST_CASE("shutdown from a worker returns while another thread's shutdown is joining that worker",
+          "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{2};
+  gate in_call, proceed;
+  auto from_worker = smartasync::async_offload(pool, [&] {
+    in_call.open();
+    proceed.wait();
+    pool.shutdown(); // the other thread is joining this very worker meanwhile
+    return true;
+  }, asio::use_future);
+  in_call.wait();
+  std::thread outside([&] { pool.shutdown(); });
+  // Let the outside shutdown reach the join of the worker above before that worker shuts down
+  // too (ordering help only: either order must return).
+  while (!pool.stopped())
+    std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  proceed.open();
+  CHECK(from_worker.get());
+  outside.join(); // a hang here is the failure (the test's timeout turns it into one)
+  CHECK(pool.stats().running == 0);
+}
+
+TEST_CASE("two calls shutting their own pool down at once both return", "[blocking_pool][shutdown]") {
+  smartasync::blocking_pool pool{2};
+  std::latch both_in{2};
+  auto shut_down_from_call = [&] {
+    both_in.arrive_and_wait(); // each worker is in a call when the other shuts down
+    pool.shutdown();
+    return std::this_thread::get_id();
+  };
+  auto a = smartasync::async_offload(pool, shut_down_from_call, asio::use_future);
+  auto b = smartasync::async_offload(pool, shut_down_from_call, asio::use_future);
+  CHECK(a.get() != b.get()); // a hang here is the failure
+  CHECK(pool.stopped());
+}
+
 TEST_CASE("a pool whose last owner is dropped on its own worker is destroyed there",
           "[blocking_pool][shutdown]") {
   // A completion handler without an executor runs on the worker; if it drops the last

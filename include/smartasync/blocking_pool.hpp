@@ -204,7 +204,7 @@ public:
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
-    core_->threads.join();
+    core_->threads.join(detail::current_pool_ == this);
   }
 
   /// True once shutdown() has begun.

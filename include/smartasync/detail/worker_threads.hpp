@@ -187,8 +187,22 @@ public:
     std::lock_guard lock(join_mutex_);
     return slot < workers_.size() ? workers_[slot].get_id() : std::thread::id();
   }
-  // Joins every worker but the calling one (which cannot join itself).
-  void join() {
+  // Joins every worker but the calling one (which cannot join itself). A worker (`on_worker`:
+  // shutdown from inside a call) only waits for the others to leave their loops, or to wait
+  // here too: another thread may be joining every worker, the caller included, under
+  // join_mutex_, so waiting for that lock would never end, and two workers joining each other
+  // would wait forever. Whoever joins next (that thread, or the pool's destructor) joins them.
+  void join(bool on_worker = false) {
+    if (on_worker) {
+      std::unique_lock lock(queue_->mutex());
+      ++joining_workers_;
+      exit_cv_.notify_all();
+      exit_cv_.wait(lock, [&] {
+        return exited_ + joining_workers_ >= threads_.load(std::memory_order_relaxed);
+      });
+      --joining_workers_;
+      return;
+    }
     std::lock_guard lock(join_mutex_);
     for (auto& worker : workers_)
       if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
@@ -317,6 +331,7 @@ private:
   std::size_t starting_ = 0;  // workers started that have not reached their loop yet
   std::uint64_t added_ = 0, retired_count_ = 0;
   std::size_t exited_ = 0; // workers that left their loop at shutdown
+  std::size_t joining_workers_ = 0; // workers waiting in join() from inside a call
   std::condition_variable grow_cv_;
   std::condition_variable exit_cv_;
   std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
