@@ -199,8 +199,9 @@ public:
    * always do, whatever the mode. It is part of the call making it, which shutdown lets finish.
    * Calling it again, or from several threads, is safe: every caller returns once the workers
    * are joined.
-   * Called from one of the pool's own workers, it joins every other worker and returns; the
-   * calling worker settles what is left (with shutdown_mode::drain) after the call it is in.
+   * Called from one of the pool's own workers, it waits until every other worker has left
+   * (another thread's shutdown, or the destructor, joins them) and returns; the calling worker
+   * settles what is left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
