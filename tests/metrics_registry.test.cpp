@@ -51,7 +51,7 @@ TEST_CASE("a label value is escaped as the text format requires", "[metrics_regi
                  "smartasync_pool_threads{pool=\"a \\\"quoted\\\" back\\\\slash\\nnew line\"} 1\n"));
 }
 
-TEST_CASE("an empty name or one already taken is refused; a destroyed pool's name is free again",
+TEST_CASE("an empty name or one already taken is refused, and a destroyed pool's name is free again",
           "[metrics_registry]") {
   smartasync::metrics_registry registry;
   smartasync::blocking_pool pool{1};
