@@ -146,7 +146,10 @@ public:
               report(ignored_stop_report(who, overrun));
             },
             options.report_slow_call_after,
-            [this](const detail::slow_call& call) { report_slow_call(call); })),
+            [this](const detail::slow_call& call) {
+              report_slow_call(call);
+              core_->threads.count_slow_call(); // after the report: see slow_calls()
+            })),
         slow_after_(options.report_slow_call_after) {
     if (options.threads == 0 || options.queue_capacity == 0)
       throw std::invalid_argument("smartasync::blocking_pool needs at least one thread and a "

@@ -140,7 +140,6 @@ public:
       if (now - since >= threshold) {
         r.reported = r.call;
         due.push_back({r.who, r.thread, now - since});
-        slow_calls_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       next = std::min(next, since + threshold);
@@ -148,8 +147,11 @@ public:
     watcher_waits_ = next == clock::time_point::max();
     return next;
   }
-  // Calls that ran past the slow-call threshold, ever (each counted once).
-  std::uint64_t slow_calls() const noexcept { return slow_calls_.load(std::memory_order_relaxed); }
+  // Calls that ran past the slow-call threshold, ever (each counted once, by the watcher,
+  // after its report went to the diagnostics hook or was held back by the rate limit: whoever
+  // sees the count sees the report).
+  void count_slow_call() noexcept { slow_calls_.fetch_add(1, std::memory_order_release); }
+  std::uint64_t slow_calls() const noexcept { return slow_calls_.load(std::memory_order_acquire); }
   // The worker leaves its loop: the pool is stopping and drained.
   void exited_locked() noexcept {
     ++exited_;
