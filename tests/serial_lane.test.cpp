@@ -562,6 +562,29 @@ TEST_CASE("shutting the pool down settles every lane call: none is lost, none le
   CHECK_FALSE(lane.stats().busy);
 }
 
+TEST_CASE("a lane call that shuts its pool down returns while another worker waits for the "
+          "lane's turn") {
+  // The other worker's call waits for the turn the shutting-down call holds: a shutdown that
+  // waited for that worker to leave would wait for itself.
+  smartasync::blocking_pool pool{2, 1024};
+  smartasync::serial_lane lane{pool};
+  gate waiter_running;
+  auto holder = smartasync::async_offload(lane, [&] {
+    waiter_running.wait();
+    pool.shutdown(); // a hang here is the failure (the test's timeout turns it into one)
+    return std::this_thread::get_id();
+  }, asio::use_future);
+  auto waiter = smartasync::async_offload(pool, [&] {
+    waiter_running.open();
+    return lane.run([] { return std::this_thread::get_id(); }); // waits for the holder's turn
+  }, asio::use_future);
+  const auto holder_thread = holder.get();
+  const auto waiter_ran_on = waiter.get(); // the lane call ran, after the holder returned
+  CHECK(holder_thread != waiter_ran_on);
+  CHECK(pool.stopped());
+  CHECK_FALSE(lane.stats().busy);
+}
+
 TEST_CASE("a lane destroyed inside its own asynchronous call cancels the calls waiting for the "
           "turn, and the call completes") {
   smartasync::blocking_pool pool{2, 1024};

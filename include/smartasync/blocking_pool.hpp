@@ -179,7 +179,10 @@ public:
    * again.
    */
   ~blocking_pool() {
-    shutdown(shutdown_mode::cancel);
+    begin_shutdown(shutdown_mode::cancel);
+    // From inside a call too, every other worker must have left its loop: the core goes away
+    // with this worker (below), so no other may still be in a call that uses it.
+    core_->threads.join(detail::current_pool_ == this, detail::worker_threads::until_all_left);
     core_->watcher.stop(); // after the workers: every watched call has returned
     core_->threads.detach_rest(); // only the calling worker is left (see shutdown)
     {
@@ -203,8 +206,10 @@ public:
    * Calling it again, or from several threads, is safe: every caller returns once the workers
    * are joined.
    * Called from one of the pool's own workers, it waits until every other worker has left
-   * (another thread's shutdown, or the destructor, joins them) and returns; the calling worker
-   * settles what is left (with shutdown_mode::drain) after the call it is in.
+   * (another thread's shutdown, or the destructor, joins them) or waits inside its call with
+   * nothing of the pool's to run (for a lane's turn, a nested call, a block_on: what it waits
+   * for may be the very call shutting down), and returns; the calling worker settles what is
+   * left (with shutdown_mode::drain) after the call it is in.
    */
   void shutdown(shutdown_mode mode = shutdown_mode::drain) {
     begin_shutdown(mode);
@@ -352,7 +357,9 @@ private:
   // through notify_helpers().
   template <typename Done>
   void help_until(Done done) {
-    core_->park.help_until(core_->queue, core_->counters, std::move(done));
+    core_->park.help_until(core_->queue, core_->counters, std::move(done), [this](bool parked) {
+      core_->threads.waiting_in_call_locked(parked);
+    });
   }
 
   // Sets what help_until() waits for and wakes it. The helper cannot return before the lock

@@ -137,8 +137,10 @@ TEST_CASE("a helping worker runs queued operations on its own thread, in order, 
              ran.push_back(i);
              threads.push_back(std::this_thread::get_id());
            }));
-  park.help_until(queue, counters, [&] { return ran.size() == 3; });
+  int parks = 0;
+  park.help_until(queue, counters, [&] { return ran.size() == 3; }, [&](bool) { ++parks; });
   CHECK(ran == std::vector<int>{0, 1, 2});
+  CHECK(parks == 0); // there was always something to run
   for (auto id : threads)
     CHECK(id == std::this_thread::get_id());
   CHECK(counters.queue_wait().count == 3);
@@ -149,14 +151,24 @@ TEST_CASE("a helping worker with nothing to run parks until it is told it is don
   admission_queue queue(8, false);
   worker_park park(0us);
   pool_counters counters;
-  bool done = false; // guarded by the pool lock
-  std::thread helper([&] { park.help_until(queue, counters, [&] { return done; }); });
+  bool done = false;      // guarded by the pool lock
+  int parked_now = 0;     // likewise: what the parked(...) brackets say
+  int parked_ever = 0;
+  std::thread helper([&] {
+    park.help_until(queue, counters, [&] { return done; }, [&](bool parked) {
+      parked_now += parked ? 1 : -1;
+      parked_ever += parked ? 1 : 0;
+    });
+  });
   REQUIRE(wait_locked(queue, [&] { return park.idle_locked() == 1; }));
   {
     std::lock_guard lock(queue.mutex());
+    CHECK(parked_now == 1); // a shutdown from another worker sees it waiting inside its call
     done = true;
   }
   park.wake_all();
   helper.join();
+  CHECK(parked_now == 0);
+  CHECK(parked_ever >= 1);
   CHECK(counters.queue_wait().count == 0);
 }

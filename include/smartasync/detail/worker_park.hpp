@@ -109,9 +109,10 @@ public:
   // On one of the pool's workers that must wait for something which may itself need this pool
   // (block_on of an awaitable that offloads here): runs queued operations while it waits, so
   // the pool cannot deadlock on its own blocked workers. `done` is read under the pool lock;
-  // whoever makes it true does so under the lock and calls wake_all().
-  template <typename Done>
-  void help_until(admission_queue& queue, pool_counters& counters, Done done) {
+  // whoever makes it true does so under the lock and calls wake_all(). `parked(true)` and
+  // `parked(false)`, under the lock, bracket each time it parks with nothing to run.
+  template <typename Done, typename Parked>
+  void help_until(admission_queue& queue, pool_counters& counters, Done done, Parked parked) {
     std::unique_lock lock(queue.mutex());
     while (!done()) {
       if (pool_op* op = queue.take_next_locked()) {
@@ -121,7 +122,9 @@ public:
         lock.lock();
         continue;
       }
+      parked(true);
       park_locked(lock);
+      parked(false);
     }
   }
 

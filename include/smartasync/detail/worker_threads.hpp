@@ -157,6 +157,16 @@ public:
     ++exited_;
     exit_cv_.notify_all();
   }
+  // A worker inside a call starts (true) or stops (false) waiting, with nothing of the pool's
+  // to run, for what its call needs: a lane's turn, a nested call, a block_on.
+  void waiting_in_call_locked(bool waiting) noexcept {
+    if (waiting) {
+      ++waiting_in_call_;
+      exit_cv_.notify_all();
+    } else {
+      --waiting_in_call_;
+    }
+  }
 
   // Work is queued (or about to be) and no worker is free to take it: arms the grower of an
   // elastic pool that may still grow; true if the caller must wake_grower() once it has
@@ -190,17 +200,23 @@ public:
     return slot < workers_.size() ? workers_[slot].get_id() : std::thread::id();
   }
   // Joins every worker but the calling one (which cannot join itself). A worker (`on_worker`:
-  // shutdown from inside a call) only waits for the others to leave their loops, or to wait
-  // here too: another thread may be joining every worker, the caller included, under
-  // join_mutex_, so waiting for that lock would never end, and two workers joining each other
-  // would wait forever. Whoever joins next (that thread, or the pool's destructor) joins them.
-  void join(bool on_worker = false) {
+  // shutdown from inside a call) only waits for the others to leave their loops, to wait here
+  // too, or to wait inside their calls: another thread may be joining every worker, the caller
+  // included, under join_mutex_, so waiting for that lock would never end; two workers joining
+  // each other would wait forever; and a call waiting for a lane's turn may wait for the very
+  // call that is shutting down. Whoever joins next (that thread, or the pool's destructor)
+  // joins them.
+  // The pool's destructor passes until_all_left: its core goes with the calling worker, so no
+  // other may still be inside a call.
+  static constexpr bool until_all_left = true;
+  void join(bool on_worker = false, bool all_left = false) {
     if (on_worker) {
       std::unique_lock lock(queue_->mutex());
       ++joining_workers_;
       exit_cv_.notify_all();
       exit_cv_.wait(lock, [&] {
-        return exited_ + joining_workers_ >= threads_.load(std::memory_order_relaxed);
+        return exited_ + joining_workers_ + (all_left ? 0 : waiting_in_call_) >=
+               threads_.load(std::memory_order_relaxed);
       });
       --joining_workers_;
       return;
@@ -334,6 +350,7 @@ private:
   std::uint64_t added_ = 0, retired_count_ = 0;
   std::size_t exited_ = 0; // workers that left their loop at shutdown
   std::size_t joining_workers_ = 0; // workers waiting in join() from inside a call
+  std::size_t waiting_in_call_ = 0; // workers parked inside a call (waiting_in_call_locked)
   std::condition_variable grow_cv_;
   std::condition_variable exit_cv_;
   std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
