@@ -6,9 +6,9 @@
 #   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
 #   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
-#   fuzzing it: what the test command does, so that a defect its fresh mutations find (each
-#   found so far took thousands of executions, about a minute's worth) fails a fuzzing run
-#   instead of whichever unrelated change happened to run next.
+#   fuzzing it: what the test command does while an input in fuzz/known-hangs/ still hangs
+#   (docs/reliability.md, "Still open"), so that fuzzing, which finds it again within minutes,
+#   fails a fuzzing run instead of whichever unrelated change happened to run next.
 # A finding stops the script with the failing input in build/fuzz/artifacts/; read it with
 # `build/fuzz/fuzz_<target> FILE` (FUZZ_TRACE=1 prints the state machine's steps). New inputs
 # found along the way stay in build/fuzz/corpus/<target>, not in the repository.
