@@ -161,7 +161,7 @@ def plot_data(passes, path):
 def tsv(passes, path):
     with open(path, "a") as f:
         for name, p in passes.items():
-            prefix = "peers" if name == "quiet" else f"peers ({name})"
+            prefix = "peers" if name == "quiet" else "peers, 4 busy processes"
             for inflight, pool in configurations(p):
                 group = f"{prefix}, {inflight} in flight, pool of {pool}"
                 for peer in PEERS:
