@@ -7,8 +7,10 @@
 // tokio's spawn_blocking, libuv's uv_queue_work and Python's asyncio.to_thread; each program
 // measures itself the same way (calibrate, rounds, medians, process CPU per call) and appends
 // rows to the same groups, and scripts/bench-peers.sh runs them alternating, one process each.
-// Usage: smartasync.bench.peers [--pool N] [--quick] [--rounds N] [--out results.tsv]
-// (without --pool: pools of 1 and 2, one after the other).
+// Usage: smartasync.bench.peers [--pool N] [--no-spin] [--quick] [--rounds N] [--out results.tsv]
+// (without --pool: pools of 1 and 2, one after the other; --no-spin: the pool's workers park at
+// once, pool_options::spin_before_park = 0, to tell what the spin does beside the peers, whose
+// pools never spin).
 #include "drivers.hpp"
 #include "harness.hpp"
 
@@ -16,7 +18,9 @@
 
 #include <asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,10 +30,13 @@ struct call_trivial {
   int operator()(int x) const noexcept { return bench::trivial(x); }
 };
 
-constexpr std::string_view variant = "smartasync co_await w.async_call(x)";
-
-void pool_group(std::size_t threads, const bench::options& opts, bench::results& out) {
-  smartasync::blocking_pool pool{threads};
+void pool_group(std::size_t threads, bool spin, const bench::options& opts, bench::results& out) {
+  const std::string_view variant = spin ? "smartasync co_await w.async_call(x)"
+                                        : "smartasync, no spin (spin_before_park=0)";
+  smartasync::pool_options options{.threads = threads};
+  if (!spin)
+    options.spin_before_park = std::chrono::microseconds{0};
+  smartasync::blocking_pool pool{options};
   auto w = smartasync::smart_async(pool, call_trivial{});
   auto drive = [&](std::size_t inflight, std::size_t n) {
     bench::drive_awaitable(inflight, n,
@@ -52,11 +59,14 @@ void pool_group(std::size_t threads, const bench::options& opts, bench::results&
 } // namespace
 
 int main(int argc, char** argv) {
-  // --pool N is this program's own; the rest are bench::options'.
+  // --pool N and --no-spin are this program's own; the rest are bench::options'.
   std::vector<std::size_t> pools{1, 2};
+  bool spin = true;
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--pool" && i + 1 < argc) {
+    if (std::string_view(argv[i]) == "--no-spin") {
+      spin = false;
+    } else if (std::string_view(argv[i]) == "--pool" && i + 1 < argc) {
       const long n = std::atol(argv[++i]);
       if (n <= 0) {
         fmt::print(stderr, "--pool needs a positive number of threads\n");
@@ -72,5 +82,5 @@ int main(int argc, char** argv) {
   fmt::print("# smartasync co_await round trip of a trivial function ({} rounds, medians)\n",
              opts.rounds);
   for (std::size_t threads : pools)
-    pool_group(threads, opts, out);
+    pool_group(threads, spin, opts, out);
 }

@@ -148,10 +148,10 @@ def main(path):
               "process run:")
         for group in peer_groups:
             cells = []
-            for peer in ("tokio", "libuv", "python"):
+            for peer in ("tokio", "libuv", "python", "nospin"):
                 r = get(group, peer, "ratio_this_over_ours")
                 if r:
-                    cells.append(f"{peer} {r[0]:.2f}x")
+                    cells.append(f"{peer.replace('nospin', 'smartasync without its spin')} {r[0]:.2f}x")
             print(f"  {group}: " + ", ".join(cells))
 
     print("\n# Goals")

@@ -4,8 +4,9 @@
 # same trivial call from an event loop to a pool of 1 or 2 threads, 1 and 64 calls in flight.
 # Installs what the peers need (Debian packages: Rust's tokio builds offline from
 # librust-tokio-dev), builds them, then runs one process per peer, alternating
-# (smartasync, tokio, libuv, python, smartasync, ...), R runs each per pool size; then the same
-# again with 4 busy processes on the machine; then prints one table per pass and plots it.
+# (smartasync, tokio, libuv, python, then smartasync with its spin off, smartasync, ...), R runs
+# each per pool size; then the same again with 4 busy processes on the machine; then prints one
+# table per pass and plots it.
 # Usage: scripts/bench-peers.sh [--runs R] [--rounds N] [--quick] [--no-loaded] [--results DIR] [--tsv FILE]
 #   --runs R      process runs of each peer per pool size and pass (default 3; --quick: 1)
 #   --rounds N    rounds inside each process (default: the programs' own, 10; --quick: 3)
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '9,15s/^# \{0,1\}//p' "$0" >&2
+  sed -n '10,16s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 positive() { [[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "$0: not a positive number: $1" >&2; usage; }; }
@@ -103,6 +104,7 @@ ${CC:-cc} -O2 -Wall -Wextra -Wpedantic -Werror bench/peers/libuv/uv_queue_work.c
 peer_command() {
   case $1 in
     smartasync) echo "$build/bench/smartasync.bench.peers" ;;
+    nospin) echo "$build/bench/smartasync.bench.peers --no-spin" ;;
     tokio) echo "$peers/tokio-target/release/tokio-peer" ;;
     libuv) echo "$peers/uv_queue_work" ;;
     python) echo "python3 bench/python_to_thread.py" ;;
@@ -127,7 +129,7 @@ run_pass() {
   echo "$pass: load at start $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results/machine.txt"
   for pool in 1 2; do
     for ((run = 1; run <= runs; ++run)); do
-      for peer in smartasync tokio libuv python; do
+      for peer in smartasync tokio libuv python nospin; do
         local name="$results/$pass/$peer-pool$pool-run$run"
         echo "  $pass, pool of $pool, run $run/$runs: $peer"
         # shellcheck disable=SC2046 # the command is a program and its fixed arguments

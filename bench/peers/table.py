@@ -20,7 +20,11 @@ import re
 import statistics
 import sys
 
-PEERS = ("smartasync", "tokio", "libuv", "python")
+PEERS = ("smartasync", "tokio", "libuv", "python", "nospin")
+PLOTTED = PEERS[:4]
+# "nospin" is smartasync with pool_options::spin_before_park = 0: beside it, what the spin
+# buys and costs, the one thing the peers' pools (which never spin) do not do.
+LABELS = {"nospin": "no spin"}
 PASSES = {
     "quiet": "the machine as it is",
     "loaded": "4 busy processes (yes > /dev/null) on the machine",
@@ -102,16 +106,17 @@ def text(passes):
                 if not s:
                     continue
                 ns = s["ns"]
-                print(f"{label:<24} {peer:<11} {ns[0]:>10,.0f} {f'({ns[1]:,.0f}-{ns[2]:,.0f})':>21} "
+                print(f"{label:<24} {LABELS.get(peer, peer):<11} {ns[0]:>10,.0f} {f'({ns[1]:,.0f}-{ns[2]:,.0f})':>21} "
                       f"{1e9 / ns[0]:>11,.0f} {s['cpu']:>11,.0f} {fmt_ratio(s['ratio']):>10} "
                       f"{fmt_ratio(s['cpu_ratio']):>9}")
                 label = ""
         for pool in sorted({pool for pool, _ in p["idle"]}):
-            cells = ", ".join(f"{peer} {statistics.median(p['idle'][(pool, peer)]):.2f} %"
+            cells = ", ".join(f"{LABELS.get(peer, peer)} {statistics.median(p['idle'][(pool, peer)]):.2f} %"
                               for peer in PEERS if (pool, peer) in p["idle"])
             print(f"idle CPU right after a burst, pool of {pool} (% of one core): {cells}")
     print("(time/ours, CPU/ours: the peer's ns and CPU per call over smartasync's, paired run by "
-          "run; above 1 smartasync is faster or cheaper)")
+          "run; above 1 smartasync is faster or cheaper. no spin: smartasync with "
+          "spin_before_park = 0)")
 
 
 def markdown(passes):
@@ -126,14 +131,15 @@ def markdown(passes):
                 if not s:
                     continue
                 ns = s["ns"]
-                who = f"**{peer}**" if peer == "smartasync" else peer
+                who = f"**{peer}**" if peer == "smartasync" else \
+                    "smartasync, no spin" if peer == "nospin" else peer
                 print(f"| {inflight} in flight, pool of {pool} | {who} | {ns[0]:,.0f} "
                       f"({ns[1]:,.0f}-{ns[2]:,.0f}) | {1e9 / ns[0]:,.0f} | {s['cpu']:,.0f} | "
                       f"{fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} |")
         pools = sorted({pool for pool, _ in p["idle"]})
         if pools:
             print("\n| idle CPU right after a burst (% of one core) | "
-                  + " | ".join(PEERS) + " |")
+                  + " | ".join(LABELS.get(peer, peer) for peer in PEERS) + " |")
             print("|---|" + "---:|" * len(PEERS))
             for pool in pools:
                 cells = [f"{statistics.median(p['idle'][(pool, peer)]):.2f}"
@@ -148,10 +154,10 @@ def plot_data(passes, path):
             p = passes.get(name)
             if not p:
                 continue
-            f.write(f"# {PASSES[name]}\n# configuration " + " ".join(PEERS) + "\n")
+            f.write(f"# {PASSES[name]}\n# configuration " + " ".join(PLOTTED) + "\n")
             for inflight, pool in configurations(p):
                 cells = []
-                for peer in PEERS:
+                for peer in PLOTTED:
                     s = summary(p, inflight, pool, peer)
                     cells.append(f"{s['ns'][0]:.1f}" if s else "NaN")
                 f.write(f"\"{inflight} in flight, pool of {pool}\" " + " ".join(cells) + "\n")
