@@ -7,19 +7,20 @@
 # (smartasync, tokio, libuv, python, then smartasync with its spin off, smartasync, ...), R runs
 # each per pool size; then the same again with 4 busy processes on the machine; then prints one
 # table per pass and plots it.
-# Usage: scripts/bench-peers.sh [--runs R] [--rounds N] [--quick] [--no-loaded] [--results DIR] [--tsv FILE]
+# Usage: scripts/bench-peers.sh [--runs R] [--rounds N] [--quick] [--no-loaded] [--no-quiet] [--results DIR] [--tsv FILE]
 #   --runs R      process runs of each peer per pool size and pass (default 3; --quick: 1)
 #   --rounds N    rounds inside each process (default: the programs' own, 10; --quick: 3)
 #   --quick       short runs, a smoke pass: the numbers mean nothing
 #   --no-loaded   skip the pass with 4 busy processes
+#   --no-quiet    skip the pass on the machine as it is (only the one with 4 busy processes)
 #   --results DIR where the runs, the table and the plot go (default build/bench/results/peers)
 #   --tsv FILE    also append the table's rows to FILE (scripts/bench.sh: its results.tsv)
-# A full run (not --quick) also refreshes docs/img/peers.png. Output: the table, as text.
+# A full run (both passes, not --quick) also refreshes docs/img/peers.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '10,16s/^# \{0,1\}//p' "$0" >&2
+  sed -n '10,17s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 positive() { [[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "$0: not a positive number: $1" >&2; usage; }; }
@@ -29,6 +30,7 @@ runs_given=0
 rounds=()
 quick=()
 loaded=1
+quiet_pass=1
 results=build/bench/results/peers
 tsv=""
 while (($#)); do
@@ -37,6 +39,7 @@ while (($#)); do
     --rounds) (($# > 1)) || usage; positive "$2"; rounds=(--rounds "$2"); shift ;;
     --quick) quick=(--quick) ;;
     --no-loaded) loaded=0 ;;
+    --no-quiet) quiet_pass=0 ;;
     --results) (($# > 1)) || usage; results=$2; shift ;;
     --tsv) (($# > 1)) || usage; tsv=$2; shift ;;
     *) usage ;;
@@ -151,7 +154,9 @@ stop_busy() {
 trap stop_busy EXIT
 trap 'stop_busy; exit 130' INT TERM
 
-run_pass quiet
+if ((quiet_pass)); then
+  run_pass quiet
+fi
 if ((loaded)); then
   # Four processes that never sleep, on a machine of two cores: a pool that spins while others
   # wait for the core must show it here, in its time and CPU per call.
@@ -170,8 +175,8 @@ if [[ -n $tsv ]]; then
   python3 bench/peers/table.py "$results" --tsv "$tsv" >/dev/null
 fi
 if command -v gnuplot >/dev/null; then
-  gnuplot -e "data='$results/peers.dat'; out='$results/peers.png'; panels=$((loaded + 1))" bench/peers/peers.gp
-  if ((${#quick[@]} == 0)); then
+  gnuplot -e "data='$results/peers.dat'; out='$results/peers.png'; panels=$((loaded + quiet_pass)); only_loaded=$((1 - quiet_pass))" bench/peers/peers.gp
+  if ((${#quick[@]} == 0 && loaded && quiet_pass)); then
     mkdir -p docs/img
     cp "$results/peers.png" docs/img/peers.png
   fi
