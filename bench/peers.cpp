@@ -73,8 +73,16 @@ int main(int argc, char** argv) {
         return 2;
       }
       pools = {std::size_t(n)};
-    } else {
+    } else if (const std::string_view a = argv[i];
+               a == "--quick" || ((a == "--rounds" || a == "--out" || a == "--data" || a == "--only") &&
+                                  i + 1 < argc)) {
       rest.push_back(argv[i]);
+      if (a != "--quick")
+        rest.push_back(argv[++i]);
+    } else {
+      fmt::print(stderr, "usage: {} [--pool N] [--no-spin] [--quick] [--rounds N] [--out results.tsv]\n",
+                 argv[0]);
+      return 2;
     }
   }
   const auto opts = bench::options::parse(int(rest.size()), rest.data());

@@ -169,8 +169,10 @@ int main(int argc, char** argv) {
     else
       usage_exit(argv[0]);
   }
-  if (rounds > MAX_ROUNDS)
-    usage_exit(argv[0]);
+  if (rounds > MAX_ROUNDS) {
+    fprintf(stderr, "--rounds: at most %d\n", MAX_ROUNDS);
+    return 2;
+  }
   if (quick) {
     rounds = rounds < 3 ? rounds : 3;
     target = 0.02;
