@@ -23,7 +23,7 @@ if (($# < 1 || $# > 2)); then
   echo "usage: $0 <old-rev> [<new-rev>]" >&2
   exit 2
 fi
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+scripts/install-deps.sh valgrind
 old_rev=$(git rev-parse --verify "$1^{commit}")
 new_rev=$(git rev-parse --verify "${2:-HEAD}^{commit}")
 read -r calls1 calls2 <<<"${CALLS:-1024 9216}"

@@ -50,33 +50,13 @@ if ((${#quick[@]})) && ((runs_given == 0)); then
   runs=1
 fi
 
-# What the peers need, installed the way scripts/install-deps.sh does: apt-get only when a
-# package is missing. cargo brings Debian's rustc; librust-tokio-dev puts tokio's source (and
-# its dependencies') in /usr/share/cargo/registry.
-packages=(cmake ninja-build g++ gcc pkg-config libasio-dev libfmt-dev python3 gnuplot-nox
-  cargo librust-tokio-dev libuv1-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  sudo_cmd=""
-  [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# The project's dependencies and the peers': cargo brings Debian's rustc; librust-tokio-dev puts
+# tokio's source (and its dependencies') in /usr/share/cargo/registry.
+scripts/install-deps.sh cargo librust-tokio-dev libuv1-dev
 
 # smartasync's side: the same Release build as scripts/bench.sh.
 build=build/bench
-launcher=()
-if command -v ccache >/dev/null; then
-  export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/var/cache}/.cache/smartasync-ccache}
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMARTASYNC_BUILD_BENCHMARKS=ON \
-  -DSMARTASYNC_BUILD_TESTS=OFF -DSMARTASYNC_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target smartasync.bench.peers
+scripts/build-bench.sh smartasync.bench.peers
 
 # tokio, offline, with Debian's cargo and rustc (not a rustup toolchain that may come first on
 # PATH): a copy of the crate in the build tree, so that Cargo.lock and the source-replacement

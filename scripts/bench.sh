@@ -19,15 +19,8 @@ esac
 scripts/install-deps.sh
 build=build/bench
 results=$build/results
-launcher=()
-if command -v ccache >/dev/null; then
-  export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/var/cache}/.cache/smartasync-ccache}
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMARTASYNC_BUILD_BENCHMARKS=ON \
-  -DSMARTASYNC_BUILD_TESTS=OFF -DSMARTASYNC_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
 programs=(detect offload features memory heartbeat watchdog streams metrics_registry)
-cmake --build "$build" -j "$(nproc)" --target "${programs[@]/#/smartasync.bench.}"
+scripts/build-bench.sh "${programs[@]/#/smartasync.bench.}"
 
 rm -rf "$results"
 mkdir -p "$results"

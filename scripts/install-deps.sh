@@ -5,6 +5,8 @@
 # and tests start throwaway clusters of their own, not the system's (whose service may not run).
 # chromium, node and npm run examples/dashboard's page in a real browser (the asan and gcc presets of scripts/test.sh).
 # Safe to run again: it only calls apt-get when something is missing.
+# Usage: scripts/install-deps.sh [PACKAGE...]   (PACKAGE: also install these, e.g. what a
+# benchmark alone needs: scripts/bench-peers.sh, scripts/bench-instructions.sh)
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,7 @@ packages=(
   libpq-dev postgresql # examples/pg_search: libpq, and the server its demo and tests start
   chromium # examples/dashboard's browser test (the asan and gcc presets), driven by playwright-core from npm
   doxygen debhelper lintian # the API reference (scripts/docs.sh); the Debian package (scripts/package.sh)
+  "$@"
 )
 # The browser test also needs node and npm. Debian's are packages `nodejs` and `npm`; a machine
 # may have them from elsewhere (NodeSource's nodejs brings npm, and conflicts with Debian's), so
