@@ -88,6 +88,15 @@ def summary(p, inflight, pool, peer):
     }
 
 
+def rows(p):
+    """(inflight, pool, peer, summary) of every peer measured, configuration by configuration."""
+    for inflight, pool in configurations(p):
+        for peer in PEERS:
+            s = summary(p, inflight, pool, peer)
+            if s:
+                yield inflight, pool, peer, s
+
+
 def fmt_ratio(r):
     return "-" if r is None else f"{r:.2f}x"
 
@@ -99,17 +108,15 @@ def text(passes):
               "medians over runs of each run's median)")
         print(f"{'configuration':<24} {'peer':<11} {'ns/call':>10} {'(min-max over runs)':>21} "
               f"{'calls/s':>11} {'CPU ns/call':>11} {'time/ours':>10} {'CPU/ours':>9}")
-        for inflight, pool in configurations(p):
-            label = f"{inflight} in flight, pool of {pool}"
-            for peer in PEERS:
-                s = summary(p, inflight, pool, peer)
-                if not s:
-                    continue
-                ns = s["ns"]
-                print(f"{label:<24} {LABELS.get(peer, peer):<11} {ns[0]:>10,.0f} {f'({ns[1]:,.0f}-{ns[2]:,.0f})':>21} "
-                      f"{1e9 / ns[0]:>11,.0f} {s['cpu']:>11,.0f} {fmt_ratio(s['ratio']):>10} "
-                      f"{fmt_ratio(s['cpu_ratio']):>9}")
-                label = ""
+        shown = None
+        for inflight, pool, peer, s in rows(p):
+            # The configuration on its first row only.
+            label = f"{inflight} in flight, pool of {pool}" if (inflight, pool) != shown else ""
+            shown = (inflight, pool)
+            ns = s["ns"]
+            print(f"{label:<24} {LABELS.get(peer, peer):<11} {ns[0]:>10,.0f} {f'({ns[1]:,.0f}-{ns[2]:,.0f})':>21} "
+                  f"{1e9 / ns[0]:>11,.0f} {s['cpu']:>11,.0f} {fmt_ratio(s['ratio']):>10} "
+                  f"{fmt_ratio(s['cpu_ratio']):>9}")
         for pool in sorted({pool for pool, _ in p["idle"]}):
             cells = ", ".join(f"{LABELS.get(peer, peer)} {statistics.median(p['idle'][(pool, peer)]):.2f} %"
                               for peer in PEERS if (pool, peer) in p["idle"])
@@ -125,17 +132,13 @@ def markdown(passes):
         print("| configuration | peer | ns per call (min-max over runs) | calls/s | CPU ns per call "
               "| time / smartasync | CPU / smartasync |")
         print("|---|---|---:|---:|---:|---:|---:|")
-        for inflight, pool in configurations(p):
-            for peer in PEERS:
-                s = summary(p, inflight, pool, peer)
-                if not s:
-                    continue
-                ns = s["ns"]
-                who = f"**{peer}**" if peer == "smartasync" else \
-                    "smartasync, no spin" if peer == "nospin" else peer
-                print(f"| {inflight} in flight, pool of {pool} | {who} | {ns[0]:,.0f} "
-                      f"({ns[1]:,.0f}-{ns[2]:,.0f}) | {1e9 / ns[0]:,.0f} | {s['cpu']:,.0f} | "
-                      f"{fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} |")
+        for inflight, pool, peer, s in rows(p):
+            ns = s["ns"]
+            who = f"**{peer}**" if peer == "smartasync" else \
+                "smartasync, no spin" if peer == "nospin" else peer
+            print(f"| {inflight} in flight, pool of {pool} | {who} | {ns[0]:,.0f} "
+                  f"({ns[1]:,.0f}-{ns[2]:,.0f}) | {1e9 / ns[0]:,.0f} | {s['cpu']:,.0f} | "
+                  f"{fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} |")
         pools = sorted({pool for pool, _ in p["idle"]})
         if pools:
             print("\n| idle CPU right after a burst (% of one core) | "
@@ -168,19 +171,15 @@ def tsv(passes, path):
     with open(path, "a") as f:
         for name, p in passes.items():
             prefix = "peers" if name == "quiet" else "peers, 4 busy processes"
-            for inflight, pool in configurations(p):
+            for inflight, pool, peer, s in rows(p):
                 group = f"{prefix}, {inflight} in flight, pool of {pool}"
-                for peer in PEERS:
-                    s = summary(p, inflight, pool, peer)
-                    if not s:
-                        continue
-                    med, lo, hi = s["ns"]
-                    f.write(f"{group}\t{peer}\tns_per_op\t{med:.6g}\t{lo:.6g}\t{hi:.6g}\tns\n")
-                    f.write(f"{group}\t{peer}\tcpu_ns_per_op\t{s['cpu']:.6g}\t{s['cpu']:.6g}\t"
-                            f"{s['cpu']:.6g}\tns\n")
-                    if s["ratio"] is not None and peer != "smartasync":
-                        f.write(f"{group}\t{peer}\tratio_this_over_ours\t{s['ratio']:.6g}\t"
-                                f"{s['ratio']:.6g}\t{s['ratio']:.6g}\tx\n")
+                med, lo, hi = s["ns"]
+                f.write(f"{group}\t{peer}\tns_per_op\t{med:.6g}\t{lo:.6g}\t{hi:.6g}\tns\n")
+                f.write(f"{group}\t{peer}\tcpu_ns_per_op\t{s['cpu']:.6g}\t{s['cpu']:.6g}\t"
+                        f"{s['cpu']:.6g}\tns\n")
+                if s["ratio"] is not None and peer != "smartasync":
+                    f.write(f"{group}\t{peer}\tratio_this_over_ours\t{s['ratio']:.6g}\t"
+                            f"{s['ratio']:.6g}\t{s['ratio']:.6g}\tx\n")
 
 
 def main():
