@@ -32,48 +32,9 @@
 namespace {
 
 using bench::drive_awaitable;
+using bench::drive_callback;
+using bench::drive_future;
 using bench::trivial;
-
-// `inflight` callback chains on one io_context; each completion starts the next call.
-template <typename Start>
-void drive_callback(std::size_t inflight, std::size_t n, Start start) {
-  asio::io_context ctx;
-  struct chain {
-    asio::io_context* ctx;
-    Start* start;
-    std::size_t left;
-    void next() {
-      if (left-- == 0)
-        return;
-      (*start)(int(left), asio::bind_executor(*ctx, [this](std::exception_ptr, int r) {
-                 bench::keep(r);
-                 next();
-               }));
-    }
-  };
-  std::vector<chain> chains(inflight, chain{&ctx, &start, n / inflight});
-  asio::post(ctx, [&] {
-    for (auto& c : chains)
-      c.next();
-  });
-  ctx.run();
-}
-
-// From a plain thread: start `inflight` futures, wait for all, repeat.
-template <typename Start>
-void drive_future(std::size_t inflight, std::size_t n, Start start) {
-  std::vector<std::future<int>> futures;
-  futures.reserve(inflight);
-  for (std::size_t done = 0; done < n; done += inflight) {
-    for (std::size_t k = 0; k < inflight; ++k)
-      futures.push_back(start(int(k)));
-    for (auto& f : futures) {
-      const int r = f.get();
-      bench::keep(r);
-    }
-    futures.clear();
-  }
-}
 
 smartasync::pool_options no_spin(std::size_t threads) {
   return smartasync::pool_options{.threads = threads,

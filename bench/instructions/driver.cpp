@@ -13,13 +13,11 @@
 //   revision has that option; watch (the default) leaves the revision's default.
 // It is compiled against each revision's headers as they are, so it uses only what every
 // revision since 0.1.0 has: async_offload, pool_options::threads and spin_before_park.
+// The library first: it sets up Asio's coroutine support (the CMake build passes it instead).
 #include <smartasync/smartasync.hpp>
 
-#include <asio/bind_executor.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
+#include "../drivers.hpp"
+
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
@@ -27,16 +25,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
-#include <future>
 #include <string_view>
-#include <vector>
 
 namespace {
-
-volatile int sink; // keeps every result alive
-
-int trivial(int x) { return x + 1; }
 
 // Turns the slow-call watch off, in the revisions that have one (a template, so that the
 // member is looked up only where it exists).
@@ -55,55 +46,6 @@ smartasync::pool_options options(bool watch) {
   return o;
 }
 
-// `in_flight` coroutines on one io_context, each awaiting its share of the calls in turn.
-void awaited(smartasync::blocking_pool& pool, std::size_t calls, std::size_t in_flight) {
-  asio::io_context ctx;
-  for (std::size_t c = 0; c < in_flight; ++c)
-    asio::co_spawn(ctx, [&pool, per = calls / in_flight]() -> asio::awaitable<void> {
-      for (std::size_t i = 0; i < per; ++i)
-        sink = co_await smartasync::async_offload(pool, [i] { return trivial(int(i)); },
-                                                  asio::use_awaitable);
-    }, asio::detached);
-  ctx.run();
-}
-
-// `in_flight` chains of callbacks on one io_context, each starting the next call.
-void by_callback(smartasync::blocking_pool& pool, std::size_t calls, std::size_t in_flight) {
-  asio::io_context ctx;
-  struct chain {
-    asio::io_context* ctx;
-    smartasync::blocking_pool* pool;
-    std::size_t left;
-    void next() {
-      if (left-- == 0)
-        return;
-      smartasync::async_offload(*pool, [x = int(left)] { return trivial(x); },
-                                asio::bind_executor(*ctx, [this](std::exception_ptr, int r) {
-                                  sink = r;
-                                  next();
-                                }));
-    }
-  };
-  std::vector<chain> chains(in_flight, chain{&ctx, &pool, calls / in_flight});
-  for (auto& c : chains)
-    asio::post(ctx, [&c] { c.next(); });
-  ctx.run();
-}
-
-// From a plain thread: `in_flight` futures started, then all waited for, repeated.
-void by_future(smartasync::blocking_pool& pool, std::size_t calls, std::size_t in_flight) {
-  std::vector<std::future<int>> futures;
-  futures.reserve(in_flight);
-  for (std::size_t done = 0; done < calls; done += in_flight) {
-    for (std::size_t k = 0; k < in_flight; ++k)
-      futures.push_back(smartasync::async_offload(pool, [k] { return trivial(int(k)); },
-                                                  asio::use_future));
-    for (auto& f : futures)
-      sink = f.get();
-    futures.clear();
-  }
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -117,12 +59,19 @@ int main(int argc, char** argv) {
   const std::size_t in_flight = std::max<std::size_t>(1, std::strtoul(argv[3], nullptr, 10));
   const bool watch = argc < 5 || std::string_view(argv[4]) != "nowatch";
   smartasync::blocking_pool pool{options(watch)};
+  // The same drivers as bench/offload.cpp's tables.
   if (mode == "await")
-    awaited(pool, calls, in_flight);
+    bench::drive_awaitable(in_flight, calls, [&](std::size_t, int x) {
+      return smartasync::async_offload(pool, [x] { return bench::trivial(x); }, asio::use_awaitable);
+    });
   else if (mode == "callback")
-    by_callback(pool, calls, in_flight);
+    bench::drive_callback(in_flight, calls, [&](int x, auto handler) {
+      smartasync::async_offload(pool, [x] { return bench::trivial(x); }, std::move(handler));
+    });
   else if (mode == "future")
-    by_future(pool, calls, in_flight);
+    bench::drive_future(in_flight, calls, [&](int x) {
+      return smartasync::async_offload(pool, [x] { return bench::trivial(x); }, asio::use_future);
+    });
   else {
     std::fprintf(stderr, "unknown mode '%s'\n", argv[1]);
     return 2;
