@@ -21,6 +21,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -68,6 +69,17 @@ inline long peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss * 1024L;
+}
+
+// CPU used by a pool with nothing to do, right after a burst of work, in % of one core over
+// `seconds` (any spinning shows).
+template <typename Pool, typename Burst>
+double idle_cpu_percent(Pool& pool, Burst burst, double seconds) {
+  burst(pool);
+  const double cpu0 = process_cpu_seconds();
+  const auto t0 = clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return 100.0 * (process_cpu_seconds() - cpu0) / seconds_since(t0);
 }
 
 // One timed run of `ops` operations.

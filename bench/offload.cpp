@@ -211,16 +211,6 @@ void future_group(std::size_t threads, std::size_t inflight, const bench::option
   bench::report(title, cs, out);
 }
 
-// CPU used by a pool with nothing to do, right after a burst of work (any spinning shows).
-template <typename Pool, typename Burst>
-double idle_cpu_percent(Pool& pool, Burst burst, double seconds) {
-  burst(pool);
-  const double cpu0 = bench::process_cpu_seconds();
-  const auto t0 = bench::clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  return 100.0 * (bench::process_cpu_seconds() - cpu0) / bench::seconds_since(t0);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -250,7 +240,7 @@ int main(int argc, char** argv) {
   {
     smartasync::blocking_pool pool{4};
     auto w = smartasync::smart_async(pool, [](int x) { return trivial(x); });
-    const double pct = idle_cpu_percent(pool, [&](auto&) {
+    const double pct = bench::idle_cpu_percent(pool, [&](auto&) {
       drive_awaitable(1, 1000, [&](std::size_t, int x) { return w.async_call(x, asio::use_awaitable); });
     }, idle_seconds);
     fmt::print("{:<34} {:>8.2f} %\n", "smartasync blocking_pool{4}", pct);
@@ -258,7 +248,7 @@ int main(int argc, char** argv) {
   }
   {
     asio::thread_pool tp{4};
-    const double pct = idle_cpu_percent(tp, [&](auto&) {
+    const double pct = bench::idle_cpu_percent(tp, [&](auto&) {
       drive_awaitable(1, 1000, [&](std::size_t, int x) {
         return bench::lean_offload(tp, [x] { return trivial(x); }, asio::use_awaitable);
       });

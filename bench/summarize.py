@@ -142,6 +142,18 @@ def main(path):
                           f"{floor[0]:.0f} ns/op: at most {py[0] / floor[0]:.1f}x asyncio.to_thread "
                           f"for any design that lets the loop sleep")
 
+    peer_groups = [g for g in groups if g.startswith("peers") and "idle" not in g]
+    if peer_groups:
+        print("\npeers (scripts/bench-peers.sh), ns per call of each over smartasync's, paired per "
+              "process run:")
+        for group in peer_groups:
+            cells = []
+            for peer in ("tokio", "libuv", "python", "nospin"):
+                r = get(group, peer, "ratio_this_over_ours")
+                if r:
+                    cells.append(f"{peer.replace('nospin', 'smartasync without its spin')} {r[0]:.2f}x")
+            print(f"  {group}: " + ", ".join(cells))
+
     print("\n# Goals")
     for name, ok, value in goals:
         print(f"  {verdict(ok):<7} {name}: {value}")

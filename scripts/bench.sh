@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds smartasync's benchmarks in Release and runs every one of them, each comparing the
-# library with its baselines inside one process; then the Python anchor, the heartbeat plot
-# and a summary against the goals in docs/benchmarks.md.
+# library with its baselines inside one process; then the Python anchor, the peers in other
+# languages (scripts/bench-peers.sh: tokio, libuv, Python), the heartbeat plot and a summary
+# against the goals in docs/benchmarks.md.
 # Usage: scripts/bench.sh [--quick]    (--quick: a smoke pass for CI, under a minute)
 # Results: build/bench/results/ (results.tsv, one .txt per program, heartbeat samples, plot).
-# A full run also refreshes docs/img/heartbeat_lag.png.
+# A full run also refreshes docs/img/heartbeat_lag.png and docs/img/peers.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,10 @@ for p in "${programs[@]}"; do
 done
 echo
 python3 bench/python_to_thread.py "${quick[@]}" --out "$results/results.tsv" | tee "$results/python.txt"
+echo
+# tokio, libuv and Python beside smartasync, one process each, alternating (its own table and
+# plot; its aggregated rows join results.tsv).
+scripts/bench-peers.sh "${quick[@]}" --results "$results/peers" --tsv "$results/results.tsv"
 
 if command -v gnuplot >/dev/null; then
   gnuplot -e "data='$results'; out='$results/heartbeat_lag.png'" bench/heartbeat_lag.gp

@@ -6,7 +6,7 @@
 #   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
 #   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
-#   fuzzing it: what the test command does while an input in fuzz/known-hangs/ still hangs
+#   fuzzing it: what the test command does while an input in fuzz/open-findings/ still fails
 #   (docs/reliability.md, "Still open"), so that fuzzing, which finds it again within minutes,
 #   fails a fuzzing run instead of whichever unrelated change happened to run next.
 # A finding stops the script with the failing input in build/fuzz/artifacts/; read it with

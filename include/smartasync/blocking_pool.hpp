@@ -309,7 +309,7 @@ public:
       s.parked = counts.parked;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-      s.waiting = s.parked; // the former name, filled for one release
+      s.waiting = s.parked; // the former name, filled until 2.0
 #pragma GCC diagnostic pop
       s.blocked_submitters = counts.blocked_submitters;
       s.submitted = counts.submitted;

@@ -59,7 +59,7 @@ struct pool_stats {
   std::uint64_t timed_out = 0;
   /// Submissions refused with error::queue_full or error::pool_stopped.
   std::uint64_t rejected = 0;
-  /// The former name of `parked`, kept for one release (a lane's "waiting" meant queued).
+  /// The former name of `parked`, kept until 2.0 (a lane's "waiting" meant queued).
   [[deprecated("use parked")]] std::size_t waiting = 0;
   /// Calls that ran on a worker for longer than pool_options::report_slow_call_after, ever
   /// (each counted once, when it reaches the threshold, whether its report was rate-limited

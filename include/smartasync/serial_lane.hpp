@@ -77,9 +77,9 @@ struct lane_stats {
   std::uint64_t rejected = 0;
   /// Calls cancelled while waiting for the turn (they never reached the pool).
   std::uint64_t cancelled = 0;
-  /// Moved to lane_metrics (serial_lane::metrics()); still filled for one release.
+  /// Moved to lane_metrics (serial_lane::metrics()); still filled until 2.0.
   [[deprecated("use metrics().turn_wait")]] latency_summary turn_wait;
-  /// The former name of `queued`, kept for one release (a pool's "waiting" meant parked).
+  /// The former name of `queued`, kept until 2.0 (a pool's "waiting" meant parked).
   [[deprecated("use queued")]] std::size_t waiting = 0;
 };
 
@@ -391,7 +391,7 @@ public:
     s.cancelled = cancelled_;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    // The former fields, filled for one release.
+    // The former fields, filled until 2.0.
     s.waiting = s.queued;
     const auto wait = turn_wait_.summarize();
     s.turn_wait = {wait.count, wait.p50, wait.p99, wait.max};

@@ -45,7 +45,7 @@ enum class running_cancel {
   /// Complete with operation_aborted at once and leave the call running unobserved. Only for
   /// callables that own everything they touch (see abandon_on_cancel() for the hazard).
   abandon,
-  /// The former name of `abandon`, kept for one release.
+  /// The former name of `abandon`, kept until 2.0.
   abandon_call [[deprecated("use running_cancel::abandon")]] = abandon,
 };
 
@@ -415,7 +415,7 @@ public:
     }
   }
 
-  /// The former name of async_call(), kept for one release.
+  /// The former name of async_call(), kept until 2.0.
   template <typename... ArgsAndToken>
   [[deprecated("use async_call")]] auto async(ArgsAndToken&&... xs) const {
     return async_call(std::forward<ArgsAndToken>(xs)...);
@@ -515,11 +515,11 @@ private:
 template <typename Signature, typename Executor = blocking_pool>
 using any_smart_async_function = smart_async_function<std::function<Signature>, Executor>;
 
-/// The former name of smart_async_function, kept for one release.
+/// The former name of smart_async_function, kept until 2.0.
 template <typename F>
 using smart_function [[deprecated("use smart_async_function")]] = smart_async_function<F>;
 
-/// The former name of any_smart_async_function, kept for one release.
+/// The former name of any_smart_async_function, kept until 2.0.
 template <typename Signature>
 using any_smart_function [[deprecated("use any_smart_async_function")]] =
     any_smart_async_function<Signature>;
