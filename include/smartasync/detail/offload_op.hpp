@@ -491,7 +491,7 @@ private:
     if (expired) {
       error = std::make_exception_ptr(
           system_error(make_error_code(smartasync::error::deadline_expired)));
-      pool_->note_expired(/*taken=*/true);
+      pool_->note_returned_unrun(); // counted expired below, unless already completed
       last_return_ = this->enqueued_at_;
     } else {
       try {
@@ -513,14 +513,18 @@ private:
     }
     op_state expected = op_state::running;
     if (state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel)) {
-      if (!expired)
+      if (expired)
+        pool_->note_expired(/*taken=*/false);
+      else
         pool_->note_finished(error != nullptr);
     } else if (expected == op_state::stopping) {
       // Cancelled while running, and the caller waited for the call to return: now it may
       // release what the call referenced. Whatever the call produced is discarded.
       state_.store(op_state::done, std::memory_order_release);
       pool_->stopped_call_returned(this);
-      if (!expired)
+      if (expired)
+        pool_->note_expired(/*taken=*/false);
+      else
         timed_out_ ? pool_->note_timed_out() : pool_->note_cancelled();
       value.reset();
       if (!expired)
