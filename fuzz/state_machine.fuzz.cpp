@@ -90,6 +90,10 @@ struct record {
   bool may_reject = false;   // full_policy::reject applies
   bool has_deadline = false; // with_deadline or with_timeout
   bool has_timeout = false;  // with_timeout
+  bool abandons = false;     // through a wrapper with running_cancel::abandon
+  // Completed as timed out before its callable began: legitimate only for an abandoned call
+  // that a worker had taken, which then runs after its completion (checked by finish()).
+  std::atomic<bool> timed_out_before_start{false};
   std::atomic<bool> submitted{false}, stopped_before{false}, started{false}, returned{false};
   std::atomic<int> completions{0}, drops{0};
   std::shared_ptr<asio::cancellation_signal> cancel;
@@ -167,7 +171,10 @@ void judge(record& r, outcome o, int value) {
     break;
   case outcome::timeout:
     FUZZ_CHECK(r.has_timeout, "timeout only under with_timeout", r.id);
-    FUZZ_CHECK(r.started.load(), "timeout only for a call that started", r.id);
+    if (r.abandons && !r.started.load())
+      r.timed_out_before_start = true; // it must still start: see finish()
+    else
+      FUZZ_CHECK(r.started.load(), "timeout only for a call that started", r.id);
     break;
   case outcome::aborted:
     break;
@@ -364,6 +371,7 @@ struct wrapper_entry {
   std::optional<wrapper_fn> fn;
   std::shared_ptr<pool_probe> probe;
   bool rejects = false;
+  bool abandons = false; // made with running_cancel::abandon
   int pool_slot = -1;
   std::weak_ptr<sa::blocking_pool> pool;
 };
@@ -411,6 +419,7 @@ private:
     std::optional<wrapper_fn> wrapper; // a copy: calls may outlive the harness's wrapper
     std::shared_ptr<pool_probe> probe;
     bool rejects = false;
+    bool abandons = false;
     int lane_slot = -1;
   };
 
@@ -534,6 +543,7 @@ private:
       t.pool_slot = w.pool_slot;
       t.probe = w.probe;
       t.rejects = w.rejects;
+      t.abandons = w.abandons;
     }
     return t;
   }
@@ -543,6 +553,7 @@ private:
                     t.pool_slot, t.lane ? ", through a lane" : "", t.wrapper ? ", through a wrapper" : "",
                     origin);
     r.may_reject = t.rejects;
+    r.abandons = t.abandons;
     if (t.lane) {
       r.lane = t.lane_slot;
       r.origin = origin;
@@ -667,6 +678,7 @@ private:
     o.on_loop = sa::loop_call_policy::report;
     // abandon completes a cancelled running call at once; our callables own what they touch.
     o.on_cancel = in_.ConsumeBool() ? sa::running_cancel::abandon : sa::running_cancel::wait_for_return;
+    w.abandons = o.on_cancel == sa::running_cancel::abandon;
     w.fn.emplace(sa::smart_async(
         *p.pool, std::function<int(std::stop_token, const work_fn&)>([](std::stop_token st, const work_fn& f) {
           return f(std::move(st));
@@ -942,6 +954,9 @@ private:
                              "loop %d, lane %d\n",
                      r->id, done, drops, int(r->started), int(r->returned), r->loop, r->lane);
       FUZZ_CHECK(done == 1, "every operation completes exactly once", r->id);
+      // Every pool is gone, so every call a worker took has run.
+      FUZZ_CHECK(!r->timed_out_before_start.load() || r->started.load(),
+                 "timeout only for a call that started (an abandoned one, by the end)", r->id);
     }
   }
 };

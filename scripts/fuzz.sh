@@ -6,10 +6,9 @@
 #   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
 #   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
-#   fuzzing it: what the test command does while an input in fuzz/open-findings/ still fails
-#   (docs/reliability.md, "Still open"), so that fuzzing, which finds it again within minutes,
-#   fails a fuzzing run instead of whichever unrelated change happened to run next.
-# A finding stops the script with the failing input in build/fuzz/artifacts/; read it with
+#   fuzzing it (its regression inputs, in a few seconds).
+#   FUZZ_JOBS=N fuzzes N targets at once (default: one per core).
+# A finding fails the script, with the failing input in build/fuzz/artifacts/; read it with
 # `build/fuzz/fuzz_<target> FILE` (FUZZ_TRACE=1 prints the state machine's steps). New inputs
 # found along the way stay in build/fuzz/corpus/<target>, not in the repository.
 set -euo pipefail
@@ -31,29 +30,44 @@ configure build/fuzz address
 cmake --build build/fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p build/fuzz/artifacts
-for t in "${targets[@]}"; do
-  corpus=build/fuzz/corpus/$t
+# One target: its log in build/fuzz/<target>.log; fails with the log's end printed.
+run_target() {
+  local t=$1 corpus=build/fuzz/corpus/$1 log=build/fuzz/$1.log asan=detect_leaks=1
   mkdir -p "$corpus"
   cp -n fuzz/corpus/"$t"/* "$corpus"/
-  args=(-max_total_time="$seconds" -timeout=70 -print_final_stats=1
-        -artifact_prefix=build/fuzz/artifacts/"$t"- "$corpus")
+  local args=(-max_total_time="$seconds" -timeout=70 -print_final_stats=1
+              -artifact_prefix=build/fuzz/artifacts/"$t"- "$corpus")
   # The state machine's threads make LeakSanitizer's end-of-input scan see objects still in
   # flight between threads; its own checks (every call completed, pools destroyed, threads
   # and descriptors back to their count) cover what a leak check would.
-  asan=detect_leaks=1
   [[ $t == state_machine ]] && args=(-max_len=256 -detect_leaks=0 "${args[@]}") asan=detect_leaks=0
   if [[ $t == state_machine && ${FUZZ_STATE_MACHINE:-fuzz} == replay ]]; then
     args=(-runs=0 -detect_leaks=0 -timeout=70 -artifact_prefix=build/fuzz/artifacts/"$t"-
           fuzz/corpus/"$t")
   fi
   if [[ ${args[0]} == -runs=0 ]]; then echo "=== replay $t's seed corpus"; else echo "=== fuzz $t for ${seconds} s"; fi
-  log=build/fuzz/$t.log
   if ! ASAN_OPTIONS=$asan build/fuzz/fuzz_"$t" "${args[@]}" >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz $t: FAILED (input in build/fuzz/artifacts/)"
-    exit 1
+    return 1
   fi
-  grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units" "$log" | tail -n 2 || true
+  echo "--- $t: $(grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units" "$log" | tail -n 2 | tr '\n' ' ')"
+}
+# As many targets at once as there are cores (FUZZ_JOBS): each fuzzes on one thread (the state
+# machine's own threads mostly wait on each other), so the cores would otherwise sit idle.
+# Each leaves its status in build/fuzz/<target>.status.
+parallel=${FUZZ_JOBS:-$(nproc)}
+for t in "${targets[@]}"; do
+  while (($(jobs -pr | wc -l) >= parallel)); do wait -n || true; done
+  rm -f build/fuzz/"$t".status
+  {
+    if run_target "$t"; then status=0; else status=1; fi
+    echo "$status" >build/fuzz/"$t".status
+  } &
+done
+wait
+for t in "${targets[@]}"; do
+  [[ $(cat build/fuzz/"$t".status 2>/dev/null) == 0 ]] || exit 1
 done
 
 # The state machine under ThreadSanitizer: every seed input, replayed.

@@ -585,6 +585,46 @@ TEST_CASE("a lane call that shuts its pool down returns while another worker wai
   CHECK_FALSE(lane.stats().busy);
 }
 
+TEST_CASE("a lane destroyed on the only worker of its pool runs the call holding its turn "
+          "first") {
+  // The lane's call is queued in the pool behind the very worker that destroys the lane.
+  smartasync::blocking_pool pool{1, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  gate lane_call_queued;
+  auto destroyer = smartasync::async_offload(pool, [&] {
+    lane_call_queued.wait();
+    lane.reset(); // a hang here is the failure (the test's timeout turns it into one)
+    return true;
+  }, asio::use_future);
+  auto lane_call = smartasync::async_offload(*lane, [] { return 7; }, asio::use_future);
+  while (pool.stats().queued == 0)
+    std::this_thread::yield();
+  lane_call_queued.open();
+  CHECK(destroyer.get());
+  CHECK(lane_call.get() == 7);
+}
+
+TEST_CASE("a lane destroyed on a worker while its call shuts the pool down returns") {
+  // The call holding the turn waits for the destroying worker to be out of the way; the
+  // destroying worker waits for that call.
+  smartasync::blocking_pool pool{2, 1024};
+  auto lane = std::make_unique<smartasync::serial_lane>(pool);
+  gate destroyer_running;
+  auto holder = smartasync::async_offload(*lane, [&] {
+    destroyer_running.wait();
+    pool.shutdown();
+    return 1;
+  }, asio::use_future);
+  auto destroyer = smartasync::async_offload(pool, [&] {
+    destroyer_running.open();
+    lane.reset(); // waits for the holder's call
+    return 2;
+  }, asio::use_future);
+  CHECK(holder.get() == 1); // a hang here is the failure
+  CHECK(destroyer.get() == 2);
+  CHECK(pool.stopped());
+}
+
 TEST_CASE("a lane destroyed inside its own asynchronous call cancels the calls waiting for the "
           "turn, and the call completes") {
   smartasync::blocking_pool pool{2, 1024};

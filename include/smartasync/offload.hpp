@@ -69,7 +69,8 @@ struct initiate_smart_call {
  * a stop request and its caller is completed with operation_aborted only after the call has
  * returned, so that everything the call references outlives it. Passed through this function,
  * the caller is completed at once and the call keeps running on the worker with nobody
- * waiting for it.
+ * waiting for it. A call a worker has taken but not yet begun never begins: its caller is
+ * completed as for a queued call (operation_aborted, or deadline_expired at its deadline).
  *
  * @par Hazard
  * The abandoned call must own everything it touches: capture by value (or shared_ptr), never

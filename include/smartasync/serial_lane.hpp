@@ -252,8 +252,11 @@ public:
       pool_op* next = waiting_.pop_front();
       if (!next) {
         busy_ = false;
-        if (closed_) // only the destructor waits for the lane to go idle
+        if (closed_) { // only the destructor waits for the lane to go idle
           idle_cv_.notify_all();
+          if (closer_helping_)
+            worker_helping::notify_helpers(*closer_helping_, [this] { closer_saw_idle_ = true; });
+        }
         return;
       }
       if (blocked_ > 0)
@@ -343,7 +346,10 @@ public:
   // The serial_lane is being destroyed: calls waiting for the turn are cancelled, later ones
   // refused; then it waits for the call holding the turn to return, unless that call is this
   // thread's (the lane destroyed from inside its own call), which passes the turn on to no
-  // one when it returns, through its own reference to this core.
+  // one when it returns, through its own reference to this core. On a pool worker it waits
+  // the way acquire_turn() does, running the pool's queued work meanwhile: the call holding
+  // the turn may be queued there, or may be shutting that pool down and waiting for this
+  // worker to be out of the way.
   void close() noexcept {
     op_queue waiting;
     std::unique_lock lock(mutex_);
@@ -363,8 +369,15 @@ public:
     }
     lock.lock();
     const sync_turn* outer = waiting_here();
-    if (!is_current() && !(outer && outer->holds_turn))
-      idle_cv_.wait(lock, [&] { return !busy_; });
+    if (is_current() || (outer && outer->holds_turn) || !busy_)
+      return;
+    if (blocking_pool* helped = this_thread::current_pool()) {
+      closer_helping_ = helped;
+      lock.unlock();
+      worker_helping::help_until(*helped, [&] { return closer_saw_idle_; });
+      return;
+    }
+    idle_cv_.wait(lock, [&] { return !busy_; });
   }
 
   lane_stats stats() const {
@@ -435,6 +448,8 @@ private:
   std::size_t blocked_ = 0;
   std::condition_variable space_cv_; // blocked submitters wait for space
   std::condition_variable idle_cv_;  // the destructor waits for the turn to come back
+  blocking_pool* closer_helping_ = nullptr; // the destructor waits on this pool's worker
+  bool closer_saw_idle_ = false;            // under closer_helping_'s lock
   std::uint64_t submitted_ = 0, rejected_ = 0, cancelled_ = 0;
   latency_histogram turn_wait_;
 };

@@ -488,10 +488,20 @@ private:
     // enqueued_at_ holds when it started (start_running, note_nested_start): a call whose
     // deadline passed while it was queued never starts.
     const bool expired = deadline_ != no_deadline && this->enqueued_at_ > deadline_;
-    if (expired) {
-      error = std::make_exception_ptr(
-          system_error(make_error_code(smartasync::error::deadline_expired)));
-      pool_->note_expired(/*taken=*/true);
+    // A canceller that abandons the call may complete it before it begins; then it never
+    // runs, and its outcome says so (on_cancel). Once begun, it runs on without a caller.
+    op_state running_state = op_state::running;
+    bool abandoned_before_start = false;
+    if (!expired && abandons_running_call(work_)) {
+      abandoned_before_start = !state_.compare_exchange_strong(
+          running_state, op_state::started, std::memory_order_acq_rel);
+      running_state = op_state::started;
+    }
+    if (expired || abandoned_before_start) {
+      if (expired)
+        error = std::make_exception_ptr(
+            system_error(make_error_code(smartasync::error::deadline_expired)));
+      pool_->note_returned_unrun(); // counted below, unless already completed
       last_return_ = this->enqueued_at_;
     } else {
       try {
@@ -511,16 +521,20 @@ private:
       if (on_worker_after_task) // it held the lane's turn; a nested call runs inside another's
         work_.lane()->pass_turn();
     }
-    op_state expected = op_state::running;
+    op_state expected = running_state;
     if (state_.compare_exchange_strong(expected, op_state::done, std::memory_order_acq_rel)) {
-      if (!expired)
+      if (expired)
+        pool_->note_expired(/*taken=*/false);
+      else
         pool_->note_finished(error != nullptr);
     } else if (expected == op_state::stopping) {
       // Cancelled while running, and the caller waited for the call to return: now it may
       // release what the call referenced. Whatever the call produced is discarded.
       state_.store(op_state::done, std::memory_order_release);
       pool_->stopped_call_returned(this);
-      if (!expired)
+      if (expired)
+        pool_->note_expired(/*taken=*/false);
+      else
         timed_out_ ? pool_->note_timed_out() : pool_->note_cancelled();
       value.reset();
       if (!expired)
@@ -609,9 +623,19 @@ private:
       return;
     const bool timed_out = deadline_passed();
     if (abandons_running_call(work_)) {
-      // Opted in: complete now; the call runs on with nobody waiting for it.
+      // Opted in: complete now; the call runs on with nobody waiting for it. A worker that
+      // took it but has not begun it yet will not begin it (execute_here): then it is a call
+      // that never started, like one removed from the queue.
       op_state expected = op_state::running;
       if (state_.compare_exchange_strong(expected, op_state::cancelled,
+                                         std::memory_order_acq_rel)) {
+        timed_out ? pool_->note_expired(/*taken=*/false) : pool_->note_cancelled();
+        abort(timed_out ? error_code(smartasync::error::deadline_expired)
+                        : error_code(asio::error::operation_aborted));
+        return;
+      }
+      if (expected == op_state::started &&
+          state_.compare_exchange_strong(expected, op_state::cancelled,
                                          std::memory_order_acq_rel)) {
         stop_.request_stop();
         timed_out ? pool_->note_timed_out() : pool_->note_cancelled();

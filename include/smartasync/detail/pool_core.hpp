@@ -105,6 +105,7 @@ public:
   void note_cancelled() noexcept { counters.note_cancelled(); }
   void note_timed_out() noexcept { counters.note_timed_out(); }
   void note_expired(bool taken) noexcept { counters.note_expired(taken); }
+  void note_returned_unrun() noexcept { counters.note_returned_unrun(); }
 
   // A running operation was asked to stop and its caller waits for it to return: watch it,
   // and report it while it keeps running (pool_options::report_ignored_stop_after).

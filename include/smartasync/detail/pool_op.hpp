@@ -22,13 +22,26 @@ struct call_identity; // detail/call_site.hpp
 //            the lane's mutex.
 // queued:    linked in the pool's FIFO; only changed under the pool mutex.
 // running:   popped by a worker (or run inline by a nested call).
+// started:   running, and the worker has begun the callable; used only by an operation whose
+//            terminal cancellation abandons the call, so that a canceller can tell a call that
+//            will never run (it wins from running) from one that runs on without it.
 // stopping:  running, and a terminal cancellation asked it to stop; the worker still owns the
 //            handler and completes it with operation_aborted once the callable returns, so
 //            nothing the callable references is released while it runs.
 // done:      the worker finished and owns the handler.
 // cancelled: a canceller (or shutdown) won and owns the handler.
-// Whoever moves the state out of queued/running owns the handler, so it is invoked once.
-enum class op_state : std::uint8_t { idle, in_lane, queued, running, stopping, done, cancelled };
+// Whoever moves the state out of queued/running/started owns the handler, so it is invoked
+// once.
+enum class op_state : std::uint8_t {
+  idle,
+  in_lane,
+  queued,
+  running,
+  started,
+  stopping,
+  done,
+  cancelled
+};
 
 class pool_op {
 public:
