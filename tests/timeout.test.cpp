@@ -127,6 +127,36 @@ TEST_CASE("with_timeout passes the operation's own errors through unchanged", "[
   CHECK(code_of_await(body2()) == std::errc::connection_refused);
 }
 
+TEST_CASE("a refusal completing after the deadline is thrown as the refusal and not as a timeout",
+          "[timeout]") {
+  // The operation ignores the cancellation and only then reports that it never ran, as a call
+  // refused by a stopped or full pool does when its completion is delivered after the timer's.
+  for (const auto refusal : {smartasync::error::pool_stopped, smartasync::error::queue_full,
+                             smartasync::error::deadline_expired}) {
+    auto refused_late = [refusal]() -> asio::awaitable<int> {
+      co_await asio::this_coro::reset_cancellation_state(
+          [](asio::cancellation_type) { return asio::cancellation_type::none; });
+      co_await sleep_then(0, 20ms); // long after the deadline below, which fires first
+      throw smartasync::system_error(make_error_code(refusal));
+    };
+    auto body = [&]() -> asio::awaitable<int> {
+      co_return co_await smartasync::with_timeout(refused_late(), 0ms);
+    };
+    CHECK(code_of_await(body()) == refusal);
+  }
+  // Any other error after the deadline is what a cancelled operation reports: a time-out.
+  auto aborted_late = []() -> asio::awaitable<int> {
+    co_await asio::this_coro::reset_cancellation_state(
+        [](asio::cancellation_type) { return asio::cancellation_type::none; });
+    co_await sleep_then(0, 20ms);
+    throw smartasync::system_error(make_error_code(asio::error::operation_aborted));
+  };
+  auto body = [&]() -> asio::awaitable<int> {
+    co_return co_await smartasync::with_timeout(aborted_late(), 0ms);
+  };
+  CHECK(code_of_await(body()) == smartasync::error::timeout);
+}
+
 TEST_CASE("cancelling the caller is operation_aborted, not a timeout", "[timeout][cancellation]") {
   asio::io_context io;
   bool aborted = false;

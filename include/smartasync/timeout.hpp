@@ -49,11 +49,14 @@ template <typename Op>
 concept deferred_operation = !is_awaitable<std::remove_cvref_t<Op>>::value &&
                              requires(Op&& op) { std::move(op)(asio::use_awaitable); };
 
-inline bool is_deadline_expired(const std::exception_ptr& error) noexcept {
+// An error of smartasync's own other than a time-out (deadline_expired, pool_stopped,
+// queue_full, ...): the operation was refused or never started, so that is the answer even
+// when the deadline came first; calling it a time-out would tell the caller that it ran.
+inline bool says_it_never_ran(const std::exception_ptr& error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const system_error& e) {
-    return e.code() == error::deadline_expired;
+    return e.code().category() == error_category() && e.code() != error::timeout;
   } catch (...) {
     return false;
   }
@@ -125,9 +128,10 @@ asio::awaitable<T, Executor> with_timeout_until(asio::awaitable<T, Executor> op,
   }
   // The timer completed first and really expired (it completes with operation_aborted when
   // our own caller cancelled the whole thing; then the operation's error is the answer).
-  // An offloaded call that was still queued at the deadline says so (error::deadline_expired):
-  // that is the answer then, since the call itself never ran.
-  if (order[0] == 1 && !timer_error && !is_deadline_expired(op_error))
+  // An offloaded call that was still queued at the deadline says so (error::deadline_expired),
+  // as does one refused at submission that completed just after the deadline (pool_stopped,
+  // queue_full): that is the answer then, since the call itself never ran.
+  if (order[0] == 1 && !timer_error && !says_it_never_ran(op_error))
     throw system_error(make_error_code(error::timeout), "with_timeout");
   std::rethrow_exception(op_error);
 }
@@ -165,7 +169,9 @@ timeout_awaitable_t<Op> with_timeout_deferred(Op op, deadline_clock::duration ti
  * @returns An awaitable yielding what `op` yields. At the deadline it throws
  *          smartasync::system_error with
  *          - error::deadline_expired when `op` was an offloaded call still queued: it never
- *            started (so retrying it is safe) and the pool counts it as `expired`;
+ *            started (so retrying it is safe) and the pool counts it as `expired`; likewise
+ *            a refusal that completes just after the deadline (error::pool_stopped,
+ *            error::queue_full) is thrown as it is;
  *          - error::timeout otherwise: the operation ran and did not finish in time (an
  *            offloaded call is counted as `timed_out`).
  *          Any other failure of `op` is rethrown unchanged, so a timeout is always
