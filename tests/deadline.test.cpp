@@ -25,6 +25,7 @@
 #include <future>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -190,4 +191,62 @@ TEST_CASE("a lane call whose deadline passed while it waited for the lane's turn
   CHECK(after.get() == 3);
   CHECK_FALSE(ran);
   CHECK(pool.stats().expired == 1);
+}
+
+TEST_CASE("shutdown(cancel) completes a queued call whose deadline passed with deadline_expired") {
+  smartasync::blocking_pool pool{1, 16};
+  gate hold, started;
+  auto blocker = smartasync::async_offload(
+      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
+  started.wait(); // the only worker is busy: the calls below stay queued
+  std::atomic<bool> ran{false};
+  auto late = smartasync::async_offload(
+      pool, [&] { ran = true; return 1; },
+      smartasync::with_deadline(clock_type::now() - 1ms, asio::use_future));
+  auto in_time = smartasync::async_offload(
+      pool, [&] { ran = true; return 2; },
+      smartasync::with_deadline(clock_type::now() + 1h, asio::use_future));
+  std::thread opener([&] {
+    in_time.wait(); // shutdown has completed the queued calls
+    hold.open();
+  });
+  pool.shutdown(smartasync::shutdown_mode::cancel);
+  opener.join();
+  blocker.get();
+  CHECK(code_of_future(late) == smartasync::error::deadline_expired);
+  CHECK(code_of_future(in_time) == asio::error::operation_aborted);
+  CHECK_FALSE(ran);
+  const auto stats = pool.stats();
+  CHECK(stats.expired == 1);
+  CHECK(stats.cancelled == 1);
+  CHECK(stats.completed == 1);
+}
+
+TEST_CASE("a destroyed lane completes a waiting call whose deadline passed with deadline_expired") {
+  smartasync::blocking_pool pool{2, 16};
+  gate hold, started;
+  std::atomic<bool> ran{false};
+  std::future<void> first;
+  std::future<int> late, in_time;
+  std::thread opener;
+  {
+    smartasync::serial_lane lane{pool};
+    first = smartasync::async_offload(lane, [&] { started.open(); hold.wait(); }, asio::use_future);
+    started.wait();
+    late = smartasync::async_offload(
+        lane, [&] { ran = true; return 1; },
+        smartasync::with_deadline(clock_type::now() - 1ms, asio::use_future));
+    in_time = smartasync::async_offload(
+        lane, [&] { ran = true; return 2; },
+        smartasync::with_deadline(clock_type::now() + 1h, asio::use_future));
+    opener = std::thread([&] {
+      in_time.wait(); // the destructor has completed the calls waiting for the turn
+      hold.open();    // and now waits for the first to return
+    });
+  }
+  opener.join();
+  first.get();
+  CHECK(code_of_future(late) == smartasync::error::deadline_expired);
+  CHECK(code_of_future(in_time) == asio::error::operation_aborted);
+  CHECK_FALSE(ran);
 }

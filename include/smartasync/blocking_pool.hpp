@@ -53,8 +53,9 @@ enum class full_policy {
 enum class shutdown_mode {
   /// Run every accepted operation, then join the workers.
   drain,
-  /// Complete queued operations with asio::error::operation_aborted, request stop on running
-  /// stop-aware callables, let running ones finish, then join.
+  /// Complete queued operations with asio::error::operation_aborted (error::deadline_expired
+  /// for one whose deadline has passed), request stop on running stop-aware callables, let
+  /// running ones finish, then join.
   cancel,
 };
 
@@ -233,8 +234,13 @@ private:
     if (mode == shutdown_mode::cancel)
       core_->stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      core_->counters.note_cancelled();
-      op->abort_queued(make_aborted());
+      if (op->deadline_passed()) {
+        core_->counters.note_expired(/*taken=*/false);
+        op->abort_queued(error::deadline_expired);
+      } else {
+        core_->counters.note_cancelled();
+        op->abort_queued(make_aborted());
+      }
       op->release();
     }
     core_->threads.stop_grower();

@@ -364,7 +364,8 @@ public:
     space_cv_.notify_all();
     lock.unlock();
     while (pool_op* op = waiting.pop_front()) {
-      op->abort(asio::error::operation_aborted);
+      op->abort(op->deadline_passed() ? make_error_code(error::deadline_expired)
+                                      : error_code(asio::error::operation_aborted));
       op->release();
     }
     lock.lock();
@@ -526,7 +527,8 @@ struct lane_access {
  * The pool must outlive the lane and the operations submitted through it. The lane itself
  * may be destroyed at any time, even from inside one of its own calls: its calls share its
  * state. The destructor completes the asynchronous calls still waiting for the turn with
- * operation_aborted (and a run() still waiting throws it), then waits for the call holding
+ * operation_aborted (error::deadline_expired for one whose deadline has passed; a run()
+ * still waiting throws operation_aborted), then waits for the call holding
  * the turn to return, unless it is called from inside that call.
  *
  * @par Thread safety

@@ -577,7 +577,7 @@ private:
 
   // Also true when with_timeout cancels at its deadline a call it could not give the deadline
   // to (an awaitable made before it): one meaning whatever the spelling.
-  bool deadline_passed() const noexcept {
+  bool deadline_passed() const noexcept override {
     return cancelling_at_deadline_ ||
            (deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_);
   }

@@ -64,6 +64,10 @@ public:
   // caller, woken here (under the lane's mutex) to throw; false for an operation, which the
   // lane then completes with operation_aborted.
   virtual bool refuse_turn() noexcept { return false; }
+  // Its deadline (with_deadline, with_timeout) has passed. Completed without running, it then
+  // says error::deadline_expired rather than operation_aborted: it would never have started,
+  // and with_timeout must not take it for a call that ran out of time.
+  virtual bool deadline_passed() const noexcept { return false; }
   // Asks a running, stop-aware callable to stop (shutdown(cancel)); no-op otherwise.
   virtual void request_stop() noexcept {}
   // The handler's execution context is being destroyed: destroy the handler and its work
