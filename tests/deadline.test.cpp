@@ -11,8 +11,11 @@
 
 #include "common/asio_flavour.hpp"
 
+#include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_executor.hpp)
+#include SMARTASYNC_ASIO_HEADER(cancellation_signal.hpp)
 #include SMARTASYNC_ASIO_HEADER(co_spawn.hpp)
+#include SMARTASYNC_ASIO_HEADER(detached.hpp)
 #include SMARTASYNC_ASIO_HEADER(io_context.hpp)
 #include SMARTASYNC_ASIO_HEADER(steady_timer.hpp)
 #include SMARTASYNC_ASIO_HEADER(this_coro.hpp)
@@ -249,4 +252,44 @@ TEST_CASE("a destroyed lane completes a waiting call whose deadline passed with 
   CHECK(code_of_future(late) == smartasync::error::deadline_expired);
   CHECK(code_of_future(in_time) == asio::error::operation_aborted);
   CHECK_FALSE(ran);
+}
+
+TEST_CASE("code after a with_timeout that finished at its deadline cancels as usual") {
+  // The bounded operation completes first, but the timer has already fired and its handler
+  // runs next: the group completes there and resumes the coroutine inline. What the coroutine
+  // cancels then has nothing to do with that deadline.
+  smartasync::blocking_pool pool{1, 16};
+  gate hold, started;
+  auto blocker = smartasync::async_offload(
+      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
+  started.wait(); // the only worker is busy: the call below stays queued
+  asio::cancellation_signal cancel_queued;
+  auto queued = smartasync::async_offload(
+      pool, [] { return 2; }, asio::bind_cancellation_slot(cancel_queued.slot(), asio::use_future));
+  asio::io_context io;
+  int value = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer early(ex, 500us); // expires before with_timeout's deadline
+        auto finishes_at_the_deadline = [&]() -> asio::awaitable<int> {
+          // Both timers expire while the loop is held here; the reactor then queues their
+          // handlers in expiry order: this wait's first, the deadline's next.
+          std::this_thread::sleep_for(5ms);
+          co_await early.async_wait(asio::use_awaitable);
+          co_return 1;
+        };
+        value = co_await smartasync::with_timeout(finishes_at_the_deadline(), 1ms);
+        cancel_queued.emit(asio::cancellation_type::terminal);
+      },
+      asio::detached);
+  io.run();
+  hold.open();
+  blocker.get();
+  CHECK(value == 1);
+  CHECK(code_of_future(queued) == asio::error::operation_aborted);
+  const auto stats = pool.stats();
+  CHECK(stats.cancelled == 1);
+  CHECK(stats.expired == 0);
 }

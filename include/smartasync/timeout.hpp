@@ -111,6 +111,7 @@ asio::awaitable<T, Executor> with_timeout_until(asio::awaitable<T, Executor> op,
   auto result = co_await group.async_wait(
       asio::experimental::wait_for_one(asio::cancellation_type::terminal),
       asio::use_awaitable_t<Executor>{});
+  detail::end_deadline_cancellation();
 
   // result = (order, op's exception_ptr, [op's value,] timer's error_code)
   const auto& order = std::get<0>(result);

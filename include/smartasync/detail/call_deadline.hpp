@@ -27,7 +27,13 @@ inline thread_local deadline_clock::time_point call_deadline_ = no_deadline;
 // synchronous extent of that cancellation: a pool operation cancelled then counts and reports it
 // as its deadline passing (deadline_expired while queued, timed_out while running) even when it
 // was initiated without the deadline (an awaitable is initiated out of with_timeout's reach).
+// The extent ends early when the bounded operation had already completed: the group then
+// completes inside it and resumes the awaiting coroutine inline (end_deadline_cancellation).
 inline thread_local bool cancelling_at_deadline_ = false;
+
+// with_timeout's coroutine, resumed: the deadline's cancellation is over, and what it cancels
+// from here on is its own business even while the timer's handler is still on the stack.
+inline void end_deadline_cancellation() noexcept { cancelling_at_deadline_ = false; }
 
 // now + budget, saturating at no_deadline instead of overflowing.
 inline deadline_clock::time_point deadline_after(deadline_clock::duration budget) noexcept {

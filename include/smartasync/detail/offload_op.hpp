@@ -575,11 +575,16 @@ private:
       return pool_->is_current();
   }
 
-  // Also true when with_timeout cancels at its deadline a call it could not give the deadline
-  // to (an awaitable made before it): one meaning whatever the spelling.
+  // Its own deadline (with_deadline, or with_timeout on a deferred call).
   bool deadline_passed() const noexcept override {
-    return cancelling_at_deadline_ ||
-           (deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_);
+    return deadline_ != no_deadline && std::chrono::steady_clock::now() >= deadline_;
+  }
+  // A cancellation arriving now is the deadline's: also when with_timeout cancels at its
+  // deadline a call it could not give the deadline to (an awaitable made before it), one
+  // meaning whatever the spelling. (Only here: the flag belongs to this thread's cancellation,
+  // not to whatever else that cancellation releases, such as the last owner of a lane.)
+  bool cancelled_at_deadline() const noexcept {
+    return cancelling_at_deadline_ || deadline_passed();
   }
 
   template <typename... StopToken>
@@ -598,7 +603,7 @@ private:
       // the lane may be gone by the time a late cancellation arrives.)
       if (state_.load(std::memory_order_acquire) == op_state::in_lane &&
           work_.lane()->try_remove(this)) {
-        abort(deadline_passed() ? error_code(smartasync::error::deadline_expired)
+        abort(cancelled_at_deadline() ? error_code(smartasync::error::deadline_expired)
                                 : error_code(asio::error::operation_aborted));
         return;
       }
@@ -606,7 +611,7 @@ private:
     if (pool_->try_remove(this)) {
       // Queued at its deadline (with_timeout): it never started, which is not a time-out of
       // the call itself.
-      const bool expired = deadline_passed();
+      const bool expired = cancelled_at_deadline();
       if (expired)
         pool_->note_expired(/*taken=*/false);
       else
@@ -621,7 +626,7 @@ private:
     // caller gives up on the outcome) can be honoured; partial and total are ignored.
     if ((type & asio::cancellation_type::terminal) == asio::cancellation_type::none)
       return;
-    const bool timed_out = deadline_passed();
+    const bool timed_out = cancelled_at_deadline();
     if (abandons_running_call(work_)) {
       // Opted in: complete now; the call runs on with nobody waiting for it. A worker that
       // took it but has not begun it yet will not begin it (execute_here): then it is a call
