@@ -293,3 +293,40 @@ TEST_CASE("code after a with_timeout that finished at its deadline cancels as us
   CHECK(stats.cancelled == 1);
   CHECK(stats.expired == 0);
 }
+
+TEST_CASE("a call refused by a shutdown before its deadline but heard of after it is deadline_expired") {
+  // shutdown(cancel) runs on its own thread and removes the call while its deadline is ahead;
+  // the caller's loop only hears of it once the deadline has passed (with_timeout's timer on
+  // that loop may have fired first). It never ran, and its deadline came first as the caller
+  // saw it: deadline_expired, which with_timeout passes on, never a time-out.
+  smartasync::blocking_pool pool{1, 16};
+  gate hold, started;
+  auto blocker = smartasync::async_offload(
+      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
+  started.wait(); // the only worker is busy: the call below stays queued
+  asio::io_context io;
+  smartasync::error_code code;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        try {
+          co_await smartasync::with_timeout(
+              smartasync::async_offload(pool, [] { return 1; }, deferred), 20ms);
+        } catch (...) {
+          code = code_of(std::current_exception());
+        }
+      },
+      asio::detached);
+  while (pool.stats().queued == 0) // the coroutine has submitted its call
+    io.run_one();
+  std::thread stopper([&] { pool.shutdown(smartasync::shutdown_mode::cancel); });
+  while (pool.stats().queued != 0) // the shutdown removed it, before its deadline
+    std::this_thread::yield();
+  std::this_thread::sleep_for(40ms); // the deadline passes before the loop runs again
+  hold.open();
+  stopper.join();
+  io.run();
+  blocker.get();
+  CHECK(code == smartasync::error::deadline_expired);
+  CHECK(pool.stats().cancelled == 1); // counted when it was removed, its deadline still ahead
+}

@@ -54,8 +54,8 @@ enum class shutdown_mode {
   /// Run every accepted operation, then join the workers.
   drain,
   /// Complete queued operations with asio::error::operation_aborted (error::deadline_expired
-  /// for one whose deadline has passed), request stop on running stop-aware callables, let
-  /// running ones finish, then join.
+  /// for one whose deadline has passed by the time its handler runs), request stop on running
+  /// stop-aware callables, let running ones finish, then join.
   cancel,
 };
 

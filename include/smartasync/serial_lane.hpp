@@ -364,8 +364,8 @@ public:
     space_cv_.notify_all();
     lock.unlock();
     while (pool_op* op = waiting.pop_front()) {
-      op->abort(op->deadline_passed() ? make_error_code(error::deadline_expired)
-                                      : error_code(asio::error::operation_aborted));
+      op->abort_refused(op->deadline_passed() ? make_error_code(error::deadline_expired)
+                                              : error_code(asio::error::operation_aborted));
       op->release();
     }
     lock.lock();

@@ -288,8 +288,21 @@ public:
     deliver(std::make_exception_ptr(system_error(ec)), value_storage{}, /*direct=*/false);
   }
 
-  void abort_queued(error_code ec) noexcept override {
+  // Refused before it ran, by a shutdown or a closing lane on some other thread. Whether its
+  // deadline had passed is decided there, but the caller may hear of it later, after a
+  // with_timeout timer on its own loop has fired: then it says deadline_expired (it never ran
+  // and its deadline came first, as the caller saw it), not operation_aborted, which
+  // with_timeout would take for a running call it had cancelled.
+  void abort_refused(error_code ec) noexcept override {
+    refused_unrun_ = ec == asio::error::operation_aborted;
     abort(ec);
+  }
+  deadline_clock::time_point expires_unrun_at() const noexcept {
+    return refused_unrun_ ? deadline_ : no_deadline;
+  }
+
+  void abort_queued(error_code ec) noexcept override {
+    abort_refused(ec);
     if constexpr (on_lane)
       work_.lane()->pass_turn(); // it held the lane's turn while queued in the pool
   }
@@ -395,8 +408,14 @@ private:
     std::exception_ptr error;
     value_storage value;
     captured_context_ptr context; // the submitter's, installed around the handler
+    // A call refused unrun before its deadline (abort_refused): heard of after the deadline,
+    // it reports deadline_expired.
+    deadline_clock::time_point expires_unrun_at = no_deadline;
 
     void operator()() {
+      if (expires_unrun_at != no_deadline && deadline_clock::now() >= expires_unrun_at)
+        error = std::make_exception_ptr(
+            system_error(make_error_code(smartasync::error::deadline_expired)));
       context_scope carried(context.get());
       Handler& handler = armed.handler;
       armed.armed = false;
@@ -475,11 +494,12 @@ private:
 
   // Runs the work and hands the outcome on. True when a batched completion took over the
   // caller's reference; false when the caller still holds it.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 16
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
-// HACK(gcc 16): at -O1 and above it reports the disengaged `value` (a std::optional of a
-// move-only result) as "may be used uninitialized" in the payload's destructor, which the
-// optional only runs when engaged. A false positive that would break users' -Werror builds.
+// HACK(gcc 12 to 16): at -O1 and above it reports the disengaged `value` (a std::optional of
+// the result) as "may be used uninitialized" where deliver() moves it into the completion, or
+// in the payload's destructor, which the optional only runs when engaged. A false positive
+// that would break users' -Werror builds.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
   bool execute_here(bool on_worker_after_task) noexcept {
@@ -554,7 +574,7 @@ private:
     deliver(std::move(error), std::move(value), on_worker_after_task);
     return false;
   }
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 16
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
@@ -685,7 +705,7 @@ private:
         auto allocator = asio::get_associated_allocator(*handler_);
         auto done = asio::bind_allocator(
             allocator, completion{armed_handler(std::move(*handler_)), std::move(error),
-                                  std::move(value), std::move(context)});
+                                  std::move(value), std::move(context), expires_unrun_at()});
         handler_.reset();
         if (direct) {
           // An asynchronous completion, as Asio's own operations deliver theirs: dispatch. For
@@ -710,7 +730,7 @@ private:
         post();
     } else {
       completion done{armed_handler(std::move(*handler_)), std::move(error), std::move(value),
-                      std::move(context)};
+                      std::move(context), expires_unrun_at()};
       handler_.reset();
       if (direct) {
         try {
@@ -755,6 +775,7 @@ private:
   // Set by with_deadline / with_timeout around the initiation (deadline.hpp).
   std::chrono::steady_clock::time_point deadline_ = initiating_deadline_;
   bool timed_out_ = false; // cancelled while running, after its deadline
+  bool refused_unrun_ = false; // abort_refused: the handler checks the deadline when it runs
   captured_context_ptr context_ = capture_context(); // on the initiating thread
   Work work_;
   std::optional<Handler> handler_;

@@ -53,6 +53,10 @@ public:
   virtual void execute() noexcept = 0;
   // Completes with `ec` without running. Precondition: the caller won the state transition.
   virtual void abort(error_code ec) noexcept = 0;
+  // Completes with `ec` an operation refused before it ran by a shutdown or a closing lane
+  // (a handler that runs after the operation's deadline hears deadline_expired instead).
+  // Precondition: the caller won the state transition.
+  virtual void abort_refused(error_code ec) noexcept { abort(ec); }
   // Completes a queued operation that shutdown(cancel) removed from the pool's queue with `ec`.
   // An operation holding a serial_lane's turn also passes the turn on.
   virtual void abort_queued(error_code ec) noexcept { abort(ec); }
