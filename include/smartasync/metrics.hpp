@@ -49,8 +49,8 @@ struct pool_stats {
   std::uint64_t completed = 0;
   /// Operations whose callable threw (see completed).
   std::uint64_t failed = 0;
-  /// Operations completed with operation_aborted (cancelled queued or running, or shut down),
-  /// other than the two kinds below.
+  /// Operations cancelled queued or running, or shut down, other than the two kinds below (one
+  /// shut down before its deadline whose handler ran after it says deadline_expired).
   std::uint64_t cancelled = 0;
   /// Operations whose deadline (with_deadline, with_timeout) passed while they were still
   /// queued: they never started, and completed with error::deadline_expired.
