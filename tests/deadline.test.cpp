@@ -51,6 +51,24 @@ smartasync::error_code code_of_future(Future& f) {
   return {};
 }
 
+// A pool of one worker, held busy by a call until release(): what is submitted meanwhile stays
+// queued. (The gates are declared first so that they outlive the pool's worker.)
+struct held_pool {
+  gate hold, started;
+  smartasync::blocking_pool pool{1, 16};
+  std::future<void> holder =
+      smartasync::async_offload(pool, [this] { started.open(); hold.wait(); }, asio::use_future);
+
+  held_pool() { started.wait(); }
+  held_pool(const held_pool&) = delete;
+  held_pool& operator=(const held_pool&) = delete;
+  ~held_pool() { hold.open(); } // a failed test still lets the pool join its worker
+  void release() {
+    hold.open();
+    holder.get();
+  }
+};
+
 } // namespace
 
 TEST_CASE("a call whose deadline passed while it was queued never starts: deadline_expired") {
@@ -197,11 +215,8 @@ TEST_CASE("a lane call whose deadline passed while it waited for the lane's turn
 }
 
 TEST_CASE("shutdown(cancel) completes a queued call whose deadline passed with deadline_expired") {
-  smartasync::blocking_pool pool{1, 16};
-  gate hold, started;
-  auto blocker = smartasync::async_offload(
-      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
-  started.wait(); // the only worker is busy: the calls below stay queued
+  held_pool held;
+  auto& pool = held.pool;
   std::atomic<bool> ran{false};
   auto late = smartasync::async_offload(
       pool, [&] { ran = true; return 1; },
@@ -209,13 +224,12 @@ TEST_CASE("shutdown(cancel) completes a queued call whose deadline passed with d
   auto in_time = smartasync::async_offload(
       pool, [&] { ran = true; return 2; },
       smartasync::with_deadline(clock_type::now() + 1h, asio::use_future));
-  std::thread opener([&] {
+  std::thread releaser([&] {
     in_time.wait(); // shutdown has completed the queued calls
-    hold.open();
+    held.release();
   });
   pool.shutdown(smartasync::shutdown_mode::cancel);
-  opener.join();
-  blocker.get();
+  releaser.join();
   CHECK(code_of_future(late) == smartasync::error::deadline_expired);
   CHECK(code_of_future(in_time) == asio::error::operation_aborted);
   CHECK_FALSE(ran);
@@ -258,11 +272,8 @@ TEST_CASE("code after a with_timeout that finished at its deadline cancels as us
   // The bounded operation completes first, but the timer has already fired and its handler
   // runs next: the group completes there and resumes the coroutine inline. What the coroutine
   // cancels then has nothing to do with that deadline.
-  smartasync::blocking_pool pool{1, 16};
-  gate hold, started;
-  auto blocker = smartasync::async_offload(
-      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
-  started.wait(); // the only worker is busy: the call below stays queued
+  held_pool held;
+  auto& pool = held.pool;
   asio::cancellation_signal cancel_queued;
   auto queued = smartasync::async_offload(
       pool, [] { return 2; }, asio::bind_cancellation_slot(cancel_queued.slot(), asio::use_future));
@@ -285,8 +296,7 @@ TEST_CASE("code after a with_timeout that finished at its deadline cancels as us
       },
       asio::detached);
   io.run();
-  hold.open();
-  blocker.get();
+  held.release();
   CHECK(value == 1);
   CHECK(code_of_future(queued) == asio::error::operation_aborted);
   const auto stats = pool.stats();
@@ -299,11 +309,8 @@ TEST_CASE("a call refused by a shutdown before its deadline but heard of after i
   // the caller's loop only hears of it once the deadline has passed (with_timeout's timer on
   // that loop may have fired first). It never ran, and its deadline came first as the caller
   // saw it: deadline_expired, which with_timeout passes on, never a time-out.
-  smartasync::blocking_pool pool{1, 16};
-  gate hold, started;
-  auto blocker = smartasync::async_offload(
-      pool, [&] { started.open(); hold.wait(); }, asio::use_future);
-  started.wait(); // the only worker is busy: the call below stays queued
+  held_pool held;
+  auto& pool = held.pool;
   asio::io_context io;
   smartasync::error_code code;
   asio::co_spawn(
@@ -323,10 +330,9 @@ TEST_CASE("a call refused by a shutdown before its deadline but heard of after i
   while (pool.stats().queued != 0) // the shutdown removed it, before its deadline
     std::this_thread::yield();
   std::this_thread::sleep_for(40ms); // the deadline passes before the loop runs again
-  hold.open();
+  held.release();
   stopper.join();
   io.run();
-  blocker.get();
   CHECK(code == smartasync::error::deadline_expired);
   CHECK(pool.stats().cancelled == 1); // counted when it was removed, its deadline still ahead
 }
