@@ -651,19 +651,29 @@ private:
       // Opted in: complete now; the call runs on with nobody waiting for it. A worker that
       // took it but has not begun it yet will not begin it (execute_here): then it is a call
       // that never started, like one removed from the queue.
-      op_state expected = op_state::running;
-      if (state_.compare_exchange_strong(expected, op_state::cancelled,
-                                         std::memory_order_acq_rel)) {
-        timed_out ? pool_->note_expired(/*taken=*/false) : pool_->note_cancelled();
+      // Claimed and counted under the pool lock: a worker that lost the call to us takes that
+      // lock before it can leave the pool, so a shutdown never returns to a caller who then
+      // reads counts without this outcome.
+      bool never_started = false, abandoned = false;
+      {
+        std::lock_guard lock(pool_->queue.mutex());
+        op_state expected = op_state::running;
+        if (state_.compare_exchange_strong(expected, op_state::cancelled,
+                                           std::memory_order_acq_rel)) {
+          timed_out ? pool_->note_expired(/*taken=*/false) : pool_->note_cancelled();
+          never_started = true;
+        } else if (expected == op_state::started &&
+                   state_.compare_exchange_strong(expected, op_state::cancelled,
+                                                  std::memory_order_acq_rel)) {
+          timed_out ? pool_->note_timed_out() : pool_->note_cancelled();
+          abandoned = true;
+        }
+      }
+      if (never_started) {
         abort(timed_out ? error_code(smartasync::error::deadline_expired)
                         : error_code(asio::error::operation_aborted));
-        return;
-      }
-      if (expected == op_state::started &&
-          state_.compare_exchange_strong(expected, op_state::cancelled,
-                                         std::memory_order_acq_rel)) {
+      } else if (abandoned) {
         stop_.request_stop();
-        timed_out ? pool_->note_timed_out() : pool_->note_cancelled();
         // The call still runs with the captured context installed: the handler goes
         // without it rather than free it under the call.
         deliver(std::make_exception_ptr(system_error(asio::error::operation_aborted)),
