@@ -146,9 +146,12 @@ TEST_CASE("removing a queued operation hands it back once, and admits the next",
   head->set_refs_before_sharing(2); // the queue's and ours
   CHECK(submit(queue, head) == admission::accepted);
   CHECK(submit(queue, parked) == admission::accepted);
-  CHECK(queue.try_remove(head));
+  int counted = 0;
+  CHECK(queue.try_remove(head, [&] { ++counted; }));
+  CHECK(counted == 1);
   CHECK(head->state_ == op_state::cancelled);
-  CHECK_FALSE(queue.try_remove(head)); // no longer queued
+  CHECK_FALSE(queue.try_remove(head, [&] { ++counted; })); // no longer queued
+  CHECK(counted == 1);
   CHECK(parked->admitted_);
   CHECK(counts(queue).admitted == 1);
   head->release();

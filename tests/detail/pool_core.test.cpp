@@ -33,7 +33,8 @@ TEST_CASE("a core stamps each submission and counts a refusal among its outcomes
   CHECK(core.submit(refused, false) == admission::queue_full);
   CHECK(core.counters.outcomes().rejected == 1);
   refused->release();
-  CHECK(core.try_remove(first)); // drops the queue's reference: the operation is gone
+  CHECK(core.try_remove(first, /*expired=*/false)); // drops the queue's reference: it is gone
+  CHECK(core.counters.outcomes().cancelled == 1);     // counted by the removal itself
   std::lock_guard lock(core.queue.mutex());
   CHECK(core.queue.counts_locked().submitted == 2);
 }

@@ -105,7 +105,10 @@ public:
 
   // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler and
   // counts its outcome). Drops the queue's reference; the caller holds its own.
-  bool try_remove(pool_op* op) {
+  // `on_removed` runs under the lock once it is unlinked (to count it before a shutdown, which
+  // needs the lock, can see the queue empty).
+  template <typename OnRemoved>
+  bool try_remove(pool_op* op, OnRemoved on_removed) {
     {
       std::lock_guard lock(mutex_);
       if (op->state_.load(std::memory_order_relaxed) != op_state::queued)
@@ -113,6 +116,7 @@ public:
       if (op == boundary_)
         boundary_ = op->next_;
       queue_.unlink(op);
+      on_removed();
       if (op->admitted_)
         admit_next_locked();
       set_work_hint(queue_.size() > 0);

@@ -628,14 +628,10 @@ private:
         return;
       }
     }
-    if (pool_->try_remove(this)) {
-      // Queued at its deadline (with_timeout): it never started, which is not a time-out of
-      // the call itself.
-      const bool expired = cancelled_at_deadline();
-      if (expired)
-        pool_->note_expired(/*taken=*/false);
-      else
-        pool_->note_cancelled();
+    // Queued at its deadline (with_timeout): it never started, which is not a time-out of the
+    // call itself.
+    const bool expired = cancelled_at_deadline();
+    if (pool_->try_remove(this, expired)) {
       if constexpr (on_lane)
         work_.lane()->pass_turn();
       abort(expired ? error_code(smartasync::error::deadline_expired)

@@ -90,9 +90,14 @@ public:
     return result;
   }
 
-  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler, and
-  // counts the outcome: note_cancelled or note_expired).
-  bool try_remove(pool_op* op) { return queue.try_remove(op); }
+  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler). Its
+  // outcome is counted under the pool lock, cancelled or (`expired`) expired: a shutdown that
+  // finds the queue empty then also finds it counted.
+  bool try_remove(pool_op* op, bool expired) {
+    return queue.try_remove(op, [&] {
+      expired ? counters.note_expired(/*taken=*/false) : counters.note_cancelled();
+    });
+  }
 
   // A nested call runs inline on the worker that makes it; it is counted as submitted and
   // started like any other.
