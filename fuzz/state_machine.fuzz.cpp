@@ -378,6 +378,14 @@ struct wrapper_entry {
 
 // Checks the counters of a pool that has been shut down (and so settled everything).
 void check_settled(const sa::pool_stats& s) {
+  if (s.submitted != s.completed + s.failed + s.cancelled + s.rejected + s.expired + s.timed_out)
+    std::fprintf(stderr,
+                 "state_machine: submitted %llu, completed %llu, failed %llu, cancelled %llu, "
+                 "rejected %llu, expired %llu, timed_out %llu\n",
+                 (unsigned long long)s.submitted, (unsigned long long)s.completed,
+                 (unsigned long long)s.failed, (unsigned long long)s.cancelled,
+                 (unsigned long long)s.rejected, (unsigned long long)s.expired,
+                 (unsigned long long)s.timed_out);
   FUZZ_CHECK(s.submitted == s.completed + s.failed + s.cancelled + s.rejected + s.expired +
                                 s.timed_out,
              "submitted == completed + failed + cancelled + rejected + expired + timed_out", -1);
