@@ -545,8 +545,10 @@ private:
       auto& w = wrappers_[slot % 2];
       if (!w.fn)
         return std::nullopt;
-      t.wrapper = *w.fn;
       t.pool_owner = w.pool.lock();
+      if (!t.pool_owner) // the pool is gone (or going): calling its wrapper is the caller's error
+        return std::nullopt;
+      t.wrapper = *w.fn;
       t.pool = t.pool_owner.get();
       t.pool_slot = w.pool_slot;
       t.probe = w.probe;
