@@ -26,8 +26,12 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <sanitizer/common_interface_defs.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +61,43 @@ using clock_type = std::chrono::steady_clock;
     if (!(cond))                                                                                   \
       violated(invariant, id);                                                                     \
   } while (0)
+
+// The ids of the process's threads (its tasks).
+std::vector<pid_t> thread_ids() {
+  std::vector<pid_t> ids;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.')
+        ids.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    closedir(d);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// A thread that outlived its input prints its own stack: what it still waits for. (Not
+// async-signal-safe, and only ever used on the way to an abort.)
+extern "C" void print_own_stack(int) {
+  std::fprintf(stderr, "\nthread %ld, still running:\n", static_cast<long>(gettid()));
+  __sanitizer_print_stack_trace();
+}
+
+void print_threads_not_in(const std::vector<pid_t>& before) {
+  std::signal(SIGUSR2, print_own_stack);
+  for (const pid_t tid : thread_ids())
+    if (!std::binary_search(before.begin(), before.end(), tid)) {
+      char path[64], syscall[256] = "";
+      std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+      if (std::FILE* f = std::fopen(path, "r")) {
+        if (!std::fgets(syscall, sizeof syscall, f))
+          syscall[0] = 0;
+        std::fclose(f);
+      }
+      std::fprintf(stderr, "thread %d not there at the start; in system call: %s", tid, syscall);
+      tgkill(getpid(), tid, SIGUSR2);
+      std::this_thread::sleep_for(200ms); // its stack, before the next one's
+    }
+}
 
 std::size_t count_entries(const char* dir) {
   std::size_t n = 0;
@@ -987,6 +1028,12 @@ private:
 
 } // namespace
 
+// Every thread's stack, to stderr (FUZZ_HANG_GDB=1): who waits for whom, who is still alive.
+void print_all_stacks() {
+  std::system(("gdb -p " + std::to_string(getpid()) + " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
+                  .c_str());
+}
+
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   sa::set_diagnostics_handler([](const sa::diagnostic&) {});
   // The shared background loop starts on first use and lives for the process: start it first.
@@ -1001,9 +1048,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       if (clock_type::now().time_since_epoch().count() > input_deadline.load()) {
         // FUZZ_HANG_GDB=1: every thread's stack first, to see who waits for whom.
         if (std::getenv("FUZZ_HANG_GDB"))
-          std::system(("gdb -p " + std::to_string(getpid()) +
-                       " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
-                          .c_str());
+          print_all_stacks();
         violated("an input finishes within 60 s (something hangs)");
       }
     }
@@ -1012,7 +1057,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::size_t threads = count_entries("/proc/self/task");
+  const std::vector<pid_t> threads_before = thread_ids();
+  const std::size_t threads = threads_before.size();
   const std::size_t fds = count_entries("/proc/self/fd");
   input_deadline = (clock_type::now() + 60s).time_since_epoch().count();
   for (auto& g : gates)
@@ -1026,10 +1072,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto until = clock_type::now() + 5s;
   while (count_entries("/proc/self/task") > threads && clock_type::now() < until)
     std::this_thread::sleep_for(200us);
-  if (count_entries("/proc/self/task") != threads && trace)
-    std::fprintf(stderr, "threads %zu -> %zu\n", threads, count_entries("/proc/self/task"));
-  FUZZ_CHECK(count_entries("/proc/self/task") == threads, "threads return to their starting count",
-             -1);
+  // Judged at this moment; a thread still there prints its stack and how long it stays, which
+  // tells a thread that is merely slow to end from one that never would.
+  const std::size_t threads_at_end = count_entries("/proc/self/task");
+  if (threads_at_end != threads) {
+    std::fprintf(stderr, "\nthreads: %zu at the start of the input, %zu 5 s after its end\n", threads,
+                 threads_at_end);
+    print_threads_not_in(threads_before);
+    const auto since = clock_type::now();
+    while (count_entries("/proc/self/task") > threads && clock_type::now() < since + 20s)
+      std::this_thread::sleep_for(1ms);
+    std::fprintf(stderr, "threads: %zu, %.3f s later\n", count_entries("/proc/self/task"),
+                 std::chrono::duration<double>(clock_type::now() - since).count());
+  }
+  FUZZ_CHECK(threads_at_end == threads, "threads return to their starting count", -1);
 #if !defined(__SANITIZE_THREAD__) && !(defined(__has_feature) && __has_feature(thread_sanitizer))
   // (Not under TSan, whose runtime opens descriptors of its own as it goes.)
   FUZZ_CHECK(count_entries("/proc/self/fd") == fds, "descriptors return to their starting count", -1);
