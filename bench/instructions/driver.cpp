@@ -8,14 +8,17 @@
 // that, so two revisions compare to within a percent. The pool does not spin
 // (spin_before_park = 0): a spin executes as many instructions as the scheduler lets it.
 //
-// Usage: driver await|callback|future CALLS IN_FLIGHT [watch|nowatch]
+// Usage: driver await|callback|future|future-lean CALLS IN_FLIGHT [watch|nowatch]
 //   nowatch: pool_options::report_slow_call_after = 0 (the slow-call watch off), where the
 //   revision has that option; watch (the default) leaves the revision's default.
+//   future-lean: the same round trips through bench/baselines.hpp's lean_offload on an
+//   asio::thread_pool of one thread (scripts/bench-syscalls.sh compares the two).
 // It is compiled against each revision's headers as they are, so it uses only what every
 // revision since 0.1.0 has: async_offload, pool_options::threads and spin_before_park.
 // The library first: it sets up Asio's coroutine support (the CMake build passes it instead).
 #include <smartasync/smartasync.hpp>
 
+#include "../baselines.hpp"
 #include "../drivers.hpp"
 
 #include <asio/use_awaitable.hpp>
@@ -50,7 +53,7 @@ smartasync::pool_options options(bool watch) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s await|callback|future CALLS IN_FLIGHT [watch|nowatch]\n",
+    std::fprintf(stderr, "usage: %s await|callback|future|future-lean CALLS IN_FLIGHT [watch|nowatch]\n",
                  argv[0]);
     return 2;
   }
@@ -72,7 +75,12 @@ int main(int argc, char** argv) {
     bench::drive_future(in_flight, calls, [&](int x) {
       return smartasync::async_offload(pool, [x] { return bench::trivial(x); }, asio::use_future);
     });
-  else {
+  else if (mode == "future-lean") {
+    asio::thread_pool lean_pool{1};
+    bench::drive_future(in_flight, calls, [&](int x) {
+      return bench::lean_offload(lean_pool, [x] { return bench::trivial(x); }, asio::use_future);
+    });
+  } else {
     std::fprintf(stderr, "unknown mode '%s'\n", argv[1]);
     return 2;
   }
