@@ -40,6 +40,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -75,27 +76,25 @@ std::vector<pid_t> thread_ids() {
   return ids;
 }
 
-// A thread that outlived its input prints its own stack: what it still waits for. (Not
-// async-signal-safe, and only ever used on the way to an abort.)
+// A thread asked for its stack (print_stack_of: one that outlived its input, a pool's deleter
+// that takes long) prints it itself: what it still waits for. (Not async-signal-safe; used only
+// when something already went wrong.)
 extern "C" void print_own_stack(int) {
-  std::fprintf(stderr, "\nthread %ld, still running:\n", static_cast<long>(gettid()));
+  std::fprintf(stderr, "\nthread %ld:\n", static_cast<long>(gettid()));
   __sanitizer_print_stack_trace();
 }
 
-void print_threads_not_in(const std::vector<pid_t>& before) {
+void print_stack_of(pid_t tid) {
   std::signal(SIGUSR2, print_own_stack);
+  tgkill(getpid(), tid, SIGUSR2);
+  std::this_thread::sleep_for(200ms); // its stack, before the next one's
+}
+
+void print_threads_not_in(const std::vector<pid_t>& before) {
   for (const pid_t tid : thread_ids())
     if (!std::binary_search(before.begin(), before.end(), tid)) {
-      char path[64], syscall[256] = "";
-      std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-      if (std::FILE* f = std::fopen(path, "r")) {
-        if (!std::fgets(syscall, sizeof syscall, f))
-          syscall[0] = 0;
-        std::fclose(f);
-      }
-      std::fprintf(stderr, "thread %d not there at the start; in system call: %s", tid, syscall);
-      tgkill(getpid(), tid, SIGUSR2);
-      std::this_thread::sleep_for(200ms); // its stack, before the next one's
+      std::fprintf(stderr, "thread %d was not there at the start\n", tid);
+      print_stack_of(tid);
     }
 }
 
@@ -448,14 +447,33 @@ void check_settled(const sa::blocking_pool& pool) {
              "a shut-down pool holds nothing", -1);
 }
 
+// Pools whose deleter has not returned yet, and the threads running those deleters. A pool's
+// last owner may go on any thread (a loop, the system executor, another pool's worker), and its
+// deleter (shutdown, the check above, the destructor that joins its threads) runs there: an
+// input is over only once every deleter has returned, not once every pool has lost its owners.
+std::atomic<int> pools_alive{0};
+std::mutex deleters_mutex;
+std::vector<pid_t> deleter_threads;
+
 std::shared_ptr<sa::blocking_pool> make_pool(const sa::pool_options& o) {
-  return std::shared_ptr<sa::blocking_pool>(new sa::blocking_pool(o), [](sa::blocking_pool* p) {
+  auto pool = std::shared_ptr<sa::blocking_pool>(new sa::blocking_pool(o), [](sa::blocking_pool* p) {
+    {
+      std::lock_guard lock(deleters_mutex);
+      deleter_threads.push_back(gettid());
+    }
     if (sa::this_thread::current_pool() != p) {
       p->shutdown(sa::shutdown_mode::cancel);
       check_settled(*p);
     }
     delete p;
+    {
+      std::lock_guard lock(deleters_mutex);
+      deleter_threads.erase(std::find(deleter_threads.begin(), deleter_threads.end(), gettid()));
+    }
+    pools_alive.fetch_sub(1);
   });
+  pools_alive.fetch_add(1);
+  return pool;
 }
 
 class machine {
@@ -997,6 +1015,20 @@ private:
     }
     for (auto& l : loops_)
       l.reset(); // runs what it is owed, then joins
+    // Their deleters may still be running elsewhere (after the loops: one may run on a loop
+    // thread, and wait there for what the loop owes): wait for the last to return.
+    const auto since = clock_type::now();
+    bool told = false;
+    while (pools_alive.load() > 0) {
+      std::this_thread::sleep_for(100us);
+      if (!told && clock_type::now() - since > 5s) {
+        told = true;
+        std::fprintf(stderr, "\na pool's deleter still runs 5 s after the loops ended:\n");
+        std::lock_guard lock(deleters_mutex);
+        for (const pid_t tid : deleter_threads)
+          print_stack_of(tid);
+      }
+    }
     // A completion without an executor may still be on its way through the system executor.
     const auto until = clock_type::now() + 10s;
     for (const auto& r : records_)
