@@ -63,15 +63,28 @@ using clock_type = std::chrono::steady_clock;
       violated(invariant, id);                                                                     \
   } while (0)
 
-// The ids of the process's threads (its tasks).
-std::vector<pid_t> thread_ids() {
-  std::vector<pid_t> ids;
-  if (DIR* d = opendir("/proc/self/task")) {
+// Calls `f` with the name of each entry of `dir` (a /proc listing: threads, descriptors).
+template <typename F>
+void for_each_entry(const char* dir, F f) {
+  if (DIR* d = opendir(dir)) {
     while (dirent* e = readdir(d))
       if (e->d_name[0] != '.')
-        ids.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+        f(e->d_name);
     closedir(d);
   }
+}
+
+std::size_t count_entries(const char* dir) {
+  std::size_t n = 0;
+  for_each_entry(dir, [&](const char*) { ++n; });
+  return n;
+}
+
+// The ids of the process's threads (its tasks), sorted.
+std::vector<pid_t> thread_ids() {
+  std::vector<pid_t> ids;
+  for_each_entry("/proc/self/task",
+                 [&](const char* name) { ids.push_back(static_cast<pid_t>(std::atoi(name))); });
   std::sort(ids.begin(), ids.end());
   return ids;
 }
@@ -98,15 +111,6 @@ void print_threads_not_in(const std::vector<pid_t>& before) {
     }
 }
 
-std::size_t count_entries(const char* dir) {
-  std::size_t n = 0;
-  if (DIR* d = opendir(dir)) {
-    while (dirent* e = readdir(d))
-      n += e->d_name[0] != '.';
-    closedir(d);
-  }
-  return n;
-}
 
 // A hang watchdog: a generous bound that turns a deadlock into a named failure.
 std::atomic<clock_type::rep> input_deadline{clock_type::time_point::max().time_since_epoch().count()};
@@ -1060,12 +1064,6 @@ private:
 
 } // namespace
 
-// Every thread's stack, to stderr (FUZZ_HANG_GDB=1): who waits for whom, who is still alive.
-void print_all_stacks() {
-  std::system(("gdb -p " + std::to_string(getpid()) + " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
-                  .c_str());
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   sa::set_diagnostics_handler([](const sa::diagnostic&) {});
   // The shared background loop starts on first use and lives for the process: start it first.
@@ -1080,7 +1078,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       if (clock_type::now().time_since_epoch().count() > input_deadline.load()) {
         // FUZZ_HANG_GDB=1: every thread's stack first, to see who waits for whom.
         if (std::getenv("FUZZ_HANG_GDB"))
-          print_all_stacks();
+          std::system(("gdb -p " + std::to_string(getpid()) +
+                       " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
+                          .c_str());
         violated("an input finishes within 60 s (something hangs)");
       }
     }
