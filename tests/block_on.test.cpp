@@ -2,6 +2,7 @@
 #include "smartasync/block_on.hpp"
 
 #include "common/test_support.hpp"
+#include "common/thread_names.hpp"
 
 #include <smartasync/offload.hpp>
 #include "common/asio_flavour.hpp"
@@ -318,3 +319,12 @@ TEST_CASE("block_on inside a pool's only worker, on work offloaded to that pool,
   CHECK(stats.submitted == 2);
   CHECK(stats.completed == 2);
 }
+
+#if defined(__linux__)
+TEST_CASE("the background loop's thread is named for what it is", "[block_on]") {
+  std::promise<std::string> name;
+  asio::post(smartasync::background_executor(),
+             [&] { name.set_value(test_support::this_thread_name()); });
+  CHECK(name.get_future().get() == "sa.background");
+}
+#endif

@@ -2,6 +2,7 @@
 #include <smartasync/blocking_pool.hpp>
 
 #include "common/test_support.hpp"
+#include "common/thread_names.hpp"
 
 #include <smartasync/offload.hpp>
 #include <smartasync/smart_async.hpp>
@@ -727,6 +728,36 @@ TEST_CASE("on_thread_start runs once on each worker before its first call, grown
   CHECK(starts == 3);
   CHECK(started.size() == 3);
 }
+
+#if defined(__linux__)
+TEST_CASE("a pool's threads are named for what they are", "[blocking_pool][elastic]") {
+  using test_support::eventually_threads_named;
+  using test_support::threads_named;
+  const int growers = threads_named("sa.pool-grower"), watchers = threads_named("sa.pool-watcher");
+  {
+    smartasync::blocking_pool pool{elastic(1, 2)};
+    auto name = smartasync::async_offload(pool, [] { return test_support::this_thread_name(); },
+                                          asio::use_future);
+    CHECK(name.get() == "sa.pool-worker");
+    CHECK(eventually_threads_named("sa.pool-grower", growers + 1));
+    // The watcher of slow calls and ignored stops starts with the first call.
+    CHECK(eventually_threads_named("sa.pool-watcher", watchers + 1));
+  }
+  // Joined with the pool.
+  CHECK(threads_named("sa.pool-grower") == growers);
+  CHECK(threads_named("sa.pool-watcher") == watchers);
+}
+
+TEST_CASE("a name given in on_thread_start replaces the worker's", "[blocking_pool]") {
+  smartasync::pool_options options;
+  options.threads = 1;
+  options.on_thread_start = [] { pthread_setname_np(pthread_self(), "indexer"); };
+  smartasync::blocking_pool pool{options};
+  CHECK(smartasync::async_offload(pool, [] { return test_support::this_thread_name(); },
+                                  asio::use_future)
+            .get() == "indexer");
+}
+#endif
 
 TEST_CASE("a thread blocked for space returns once a draining shutdown has run its call",
           "[blocking_pool][shutdown]") {

@@ -94,7 +94,10 @@ struct pool_options {
   /// Runs on each worker thread as it starts, before it takes any work (also on the workers an
   /// elastic pool adds): to name the thread, lower its CPU priority for background work, pin
   /// it, install a thread-local. It must not throw (the process terminates if it does), and it
-  /// must not use the pool. Empty: nothing.
+  /// must not use the pool. Empty: nothing. (On Linux and macOS the pool names its threads
+  /// before this runs: workers `sa.pool-worker`; an elastic pool's grower `sa.pool-grower`;
+  /// the slow-call and ignored-stop watcher `sa.pool-watcher`. A name set here replaces the
+  /// worker's.)
   std::function<void()> on_thread_start{};
   /// A call that has been running on a worker for this long is reported through the
   /// diagnostics hook (diagnostic_kind::slow_call: the wrapper's name and creation site, or the

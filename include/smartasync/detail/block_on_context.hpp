@@ -4,6 +4,7 @@
 #define SMARTASYNC_DETAIL_BLOCK_ON_CONTEXT_HPP
 
 #include "smartasync/config.hpp"
+#include "smartasync/detail/thread_name.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(execution/context.hpp)
 #include SMARTASYNC_ASIO_HEADER(executor_work_guard.hpp)
@@ -48,6 +49,7 @@ private:
   block_on_context() : guard_(context_.get_executor()), thread_([this] { run(); }) {}
 
   void run() noexcept {
+    name_this_thread(background_thread_name);
     // A handler that throws would otherwise end the thread and every later block_on with it.
     for (;;) {
       try {

@@ -6,6 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/pool_op.hpp"
+#include "smartasync/detail/thread_name.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -144,6 +145,7 @@ private:
   }
 
   void run() {
+    name_this_thread(watcher_thread_name);
     std::unique_lock lock(mutex_);
     auto next_scan = clock::time_point::max();
     std::vector<slow_call> slow;

@@ -7,6 +7,7 @@
 #include "smartasync/detail/admission_queue.hpp"
 #include "smartasync/detail/call_site.hpp"
 #include "smartasync/detail/call_watcher.hpp"
+#include "smartasync/detail/thread_name.hpp"
 #include "smartasync/detail/worker_park.hpp"
 
 #include <algorithm>
@@ -60,7 +61,7 @@ public:
         std::lock_guard count_lock(queue.mutex());
         ++starting_;
       }
-      workers_[slot] = std::thread([this, slot] { main_(slot); });
+      workers_[slot] = std::thread([this, slot] { run_worker(slot); });
       threads_.fetch_add(1, std::memory_order_relaxed);
     }
     if (elastic_)
@@ -264,8 +265,15 @@ public:
   }
 
 private:
+  // Named before the pool's loop runs its on_thread_start hook, which may rename it.
+  void run_worker(std::size_t slot) {
+    name_this_thread(worker_thread_name);
+    main_(slot);
+  }
+
   // With nothing queued the grower sleeps until armed (arm_grower_if_needed_locked).
   void grow_loop() {
+    name_this_thread(grower_thread_name);
     admission_queue& queue = *queue_;
     std::unique_lock lock(queue.mutex());
     while (!queue.closed_locked()) {
@@ -320,7 +328,7 @@ private:
         ++starting_;
       }
       try {
-        worker = std::thread([this, slot] { main_(slot); });
+        worker = std::thread([this, slot] { run_worker(slot); });
       } catch (const std::system_error&) {
         std::lock_guard lock(queue_->mutex());
         threads_.fetch_sub(1, std::memory_order_release);
