@@ -42,6 +42,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -103,10 +105,89 @@ void print_stack_of(pid_t tid) {
   std::this_thread::sleep_for(200ms); // its stack, before the next one's
 }
 
+// When each thread that ran the harness's code (the pools' workers, the loops) finished its
+// function: its thread-locals are destroyed then, before the C library and the sanitizer tear
+// the thread down. Tells a thread that was still working from one that was only slow to end.
+std::mutex ended_mutex;
+std::map<pid_t, clock_type::time_point>& ended_threads() {
+  static auto* ended = new std::map<pid_t, clock_type::time_point>; // outlives every thread
+  return *ended;
+}
+struct end_witness {
+  ~end_witness() {
+    std::lock_guard lock(ended_mutex);
+    ended_threads()[gettid()] = clock_type::now();
+  }
+};
+void witness_end_of_this_thread() {
+  thread_local end_witness witness;
+  (void)witness;
+}
+
+std::string read_proc(pid_t tid, const char* what) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/" + what;
+  std::string text;
+  if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+      text.append(buf, n);
+    std::fclose(f);
+  }
+  while (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  return text;
+}
+
+// What the kernel knows of a thread: its name, state and age, where it waits, its kernel stack;
+// and whether (and how long ago) it finished its function.
+void describe_thread(pid_t tid) {
+  const std::string stat = read_proc(tid, "stat");
+  // After the name's closing parenthesis: state (field 3) ... starttime (field 22).
+  char state = '?';
+  double age = -1;
+  if (const auto close = stat.rfind(')'); close != std::string::npos) {
+    std::vector<std::string> fields;
+    std::size_t at = close + 2;
+    while (at < stat.size()) {
+      const auto space = stat.find(' ', at);
+      fields.push_back(stat.substr(at, space - at));
+      if (space == std::string::npos)
+        break;
+      at = space + 1;
+    }
+    if (fields.size() > 19) {
+      state = fields[0][0];
+      double uptime = 0;
+      if (std::FILE* f = std::fopen("/proc/uptime", "r")) {
+        if (std::fscanf(f, "%lf", &uptime) != 1)
+          uptime = 0;
+        std::fclose(f);
+      }
+      age = uptime - std::stod(fields[19]) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  std::fprintf(stderr, "thread %d (\"%s\"): state %c, started %.3f s ago, waits in \"%s\", "
+                       "system call \"%s\"\n",
+               tid, read_proc(tid, "comm").c_str(), state, age, read_proc(tid, "wchan").c_str(),
+               read_proc(tid, "syscall").c_str());
+  {
+    std::lock_guard lock(ended_mutex);
+    const auto it = ended_threads().find(tid);
+    if (it == ended_threads().end())
+      std::fprintf(stderr, "  its function has not returned (or it never ran the harness's code)\n");
+    else
+      std::fprintf(stderr, "  its function returned %.3f s ago\n",
+                   std::chrono::duration<double>(clock_type::now() - it->second).count());
+  }
+  std::fprintf(stderr, "  kernel stack:\n%s\n", read_proc(tid, "stack").c_str());
+}
+
 void print_threads_not_in(const std::vector<pid_t>& before) {
   for (const pid_t tid : thread_ids())
     if (!std::binary_search(before.begin(), before.end(), tid)) {
       std::fprintf(stderr, "thread %d was not there at the start\n", tid);
+      describe_thread(tid);
       print_stack_of(tid);
     }
 }
@@ -382,7 +463,11 @@ void run_nested(const nested_step& step) {
 struct loop_holder {
   asio::io_context ctx;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{ctx.get_executor()};
-  std::thread thread{[this] { ctx.run(); }};
+  std::thread thread{[this] {
+    pthread_setname_np(pthread_self(), "fuzz-loop"); // the library names its own threads
+    witness_end_of_this_thread();
+    ctx.run();
+  }};
   ~loop_holder() {
     guard.reset();
     thread.join();
@@ -697,6 +782,7 @@ private:
     o.grow_after = std::chrono::microseconds(pick(3) * 100);
     o.keep_alive = std::chrono::milliseconds(pick(3));
     o.spin_before_park = in_.ConsumeBool() ? 0us : 25us;
+    o.on_thread_start = [] { witness_end_of_this_thread(); };
     e.pool = make_pool(o);
     e.weak = e.pool;
     e.rejects = o.when_full == sa::full_policy::reject;
@@ -1085,10 +1171,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       }
     }
   }).detach();
+  pthread_setname_np(pthread_self(), "fuzz-main"); // Asio's system executor keeps the program's
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  {
+    std::lock_guard lock(ended_mutex);
+    ended_threads().clear();
+  }
   const std::vector<pid_t> threads_before = thread_ids();
   const std::size_t threads = threads_before.size();
   const std::size_t fds = count_entries("/proc/self/fd");
