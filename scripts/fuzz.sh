@@ -6,8 +6,7 @@
 #   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
 #   (default: all)
 #   FUZZ_STATE_MACHINE=replay runs the state machine once over its seed corpus instead of
-#   fuzzing it: what the test command does while an input in fuzz/open-findings/ still fails
-#   (docs/reliability.md, "Still open").
+#   fuzzing it (a quick check that every input that once failed still passes).
 #   FUZZ_JOBS=N fuzzes N targets at once (default: one per core).
 # A finding fails the script, with the failing input in build/fuzz/artifacts/; read it with
 # `build/fuzz/fuzz_<target> FILE` (FUZZ_TRACE=1 prints the state machine's steps). New inputs
