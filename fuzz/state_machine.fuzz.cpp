@@ -188,20 +188,23 @@ std::optional<clock_type::time_point> function_returned(pid_t tid) {
   return it->second;
 }
 
-// What the kernel knows of a thread: its name, state and age, where it waits, its kernel stack;
-// and whether (and how long ago) it finished its function.
-void describe_thread(pid_t tid) {
+// Prints what the kernel knows of a thread (its name, state and age, where it waits, its kernel
+// stack) and whether, and how long ago, it finished its function. True when it is on its way out
+// (see describe_threads_not_in), judged from what was printed.
+bool describe_thread(pid_t tid) {
   const kernel_view view = kernel_view_of(tid);
+  const auto returned = function_returned(tid);
   std::fprintf(stderr, "thread %d (\"%s\"): state %c, started %.3f s ago, waits in \"%s\", "
                        "system call \"%s\"\n",
                tid, read_proc(tid, "comm").c_str(), view.state, seconds_since_boot() - view.started,
                read_proc(tid, "wchan").c_str(), read_proc(tid, "syscall").c_str());
-  if (const auto returned = function_returned(tid))
+  if (returned)
     std::fprintf(stderr, "  its function returned %.3f s ago\n",
                  std::chrono::duration<double>(clock_type::now() - *returned).count());
   else
     std::fprintf(stderr, "  its function has not returned (or it never ran the harness's code)\n");
   std::fprintf(stderr, "  kernel stack:\n%s\n", read_proc(tid, "stack").c_str());
+  return returned || view.state == 'R';
 }
 
 // Describes each thread not in `before` (with its stack); true when each of them is on its way
@@ -213,8 +216,7 @@ bool describe_threads_not_in(const std::vector<pid_t>& before) {
   for (const pid_t tid : thread_ids())
     if (!std::binary_search(before.begin(), before.end(), tid)) {
       std::fprintf(stderr, "thread %d was not there at the start\n", tid);
-      const bool ending = function_returned(tid) || kernel_view_of(tid).state == 'R';
-      describe_thread(tid);
+      const bool ending = describe_thread(tid);
       print_stack_of(tid);
       all_ending = all_ending && ending;
     }

@@ -736,10 +736,11 @@ TEST_CASE("a pool's threads are named for what they are", "[blocking_pool][elast
   const int growers = threads_named("sa.pool-grower"), watchers = threads_named("sa.pool-watcher");
   {
     smartasync::blocking_pool pool{elastic(1, 2)};
+    CHECK(eventually_threads_named("sa.pool-grower", growers + 1));
+    CHECK(threads_named("sa.pool-watcher") == watchers); // not before the first call
     auto name = smartasync::async_offload(pool, [] { return test_support::this_thread_name(); },
                                           asio::use_future);
     CHECK(name.get() == "sa.pool-worker");
-    CHECK(eventually_threads_named("sa.pool-grower", growers + 1));
     // The watcher of slow calls and ignored stops starts with the first call.
     CHECK(eventually_threads_named("sa.pool-watcher", watchers + 1));
   }
