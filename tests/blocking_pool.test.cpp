@@ -808,16 +808,9 @@ std::vector<smartasync::diagnostic> slow_call_reports(test_support::diagnostics_
   return all;
 }
 
-// Waits, without a bound on the behaviour (the limit only turns a hang into a failure), until
-// `pool` has counted `count` slow calls.
+// Waits until `pool` has counted `count` slow calls (test_support::eventually's bound).
 bool wait_for_slow_calls(const smartasync::blocking_pool& pool, std::uint64_t count) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (pool.stats().slow_calls < count) {
-    if (std::chrono::steady_clock::now() > give_up)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return test_support::eventually([&] { return pool.stats().slow_calls >= count; });
 }
 
 smartasync::pool_options slow_after(std::chrono::milliseconds threshold, std::size_t threads = 1) {

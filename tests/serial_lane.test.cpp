@@ -972,10 +972,9 @@ TEST_CASE("a lane call running past its pool's slow-call threshold is reported, 
   smartasync::serial_lane lane{pool, {.name = "ledger writes"}};
   gate release;
   auto done = smartasync::async_offload(lane, [&] { release.wait(); }, asio::use_future);
-  const auto give_up = std::chrono::steady_clock::now() + 30s; // turns a hang into a failure
-  while (pool.stats().slow_calls == 0 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(1ms);
+  const bool seen = test_support::eventually([&] { return pool.stats().slow_calls > 0; });
   release.open();
+  REQUIRE(seen);
   done.get();
   CHECK(pool.stats().slow_calls == 1);
   auto reports = capture.reports();

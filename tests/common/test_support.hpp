@@ -6,6 +6,7 @@
 #include <smartasync/diagnostics.hpp>
 
 #include "asio_flavour.hpp"
+#include "eventually.hpp"
 
 #include SMARTASYNC_ASIO_HEADER(awaitable.hpp)
 #include SMARTASYNC_ASIO_HEADER(bind_cancellation_slot.hpp)

@@ -3,13 +3,13 @@
 #define SMARTASYNC_TESTS_COMMON_THREAD_NAMES_HPP
 
 #if defined(__linux__)
+#include "eventually.hpp"
+
 #include <dirent.h>
 #include <pthread.h>
 
-#include <chrono>
 #include <fstream>
 #include <string>
-#include <thread>
 
 namespace test_support {
 
@@ -39,13 +39,7 @@ inline int threads_named(const std::string& name) {
 // Waits (a generous bound, only to turn "never" into a failure) until `count` threads are
 // called `name`: a thread names itself once it runs, a moment after it was started.
 inline bool eventually_threads_named(const std::string& name, int count) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (threads_named(name) != count) {
-    if (std::chrono::steady_clock::now() > give_up)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return eventually([&] { return threads_named(name) == count; });
 }
 
 } // namespace test_support

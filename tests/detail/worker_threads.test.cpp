@@ -16,6 +16,7 @@ using namespace std::chrono_literals;
 using smartasync::detail::admission_queue;
 using smartasync::detail::worker_park;
 using smartasync::detail::worker_threads;
+using test_support::eventually;
 using test_support::fake_pool_op;
 
 namespace {
@@ -106,17 +107,6 @@ struct open_at_end {
   test_support::gate& gate;
   ~open_at_end() { gate.open(); }
 };
-
-template <typename Ready>
-bool eventually(Ready ready) {
-  const auto give_up = std::chrono::steady_clock::now() + 30s;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > give_up)
-      return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 } // namespace
 
