@@ -238,8 +238,10 @@ private:
       core_->stop_source.request_stop();
     while (detail::pool_op* op = cancelled.pop_front()) {
       // Its handler says deadline_expired if it runs after the deadline (abort_refused).
-      op->deadline_passed() ? core_->counters.note_expired(/*taken=*/false)
-                            : core_->counters.note_cancelled();
+      if (op->deadline_passed())
+        core_->counters.note_expired(/*taken=*/false);
+      else
+        core_->counters.note_cancelled();
       op->abort_queued(make_aborted());
       op->release();
     }
