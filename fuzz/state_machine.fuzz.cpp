@@ -226,6 +226,24 @@ bool describe_threads_not_in(const std::vector<pid_t>& before) {
 // A hang watchdog: a generous bound that turns a deadlock into a named failure.
 std::atomic<clock_type::rep> input_deadline{clock_type::time_point::max().time_since_epoch().count()};
 
+// FUZZ_PLANT_THREAD=sleep or spin: after each input, leave a thread that nothing joins, to check
+// the judgement of describe_threads_not_in (scripts/fuzz.sh does, on every run). `sleep` is
+// asleep 5 s after the input, its function not returned, and must fail the input; `spin` is
+// runnable then and ends a second later, and must pass it, with its report.
+void plant_leftover_thread() {
+  static const char* const plant = std::getenv("FUZZ_PLANT_THREAD");
+  if (!plant)
+    return;
+  if (std::string(plant) == "sleep")
+    std::thread([] { std::this_thread::sleep_for(5500ms); }).detach();
+  else if (std::string(plant) == "spin")
+    std::thread([] {
+      const auto until = clock_type::now() + 6s;
+      while (clock_type::now() < until) {
+      }
+    }).detach();
+}
+
 enum class outcome { value, thrown, aborted, pool_stopped, queue_full, deadline_expired, timeout,
                      other };
 
@@ -1221,6 +1239,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FuzzedDataProvider in(data, size);
     machine(in).run();
   }
+  plant_leftover_thread();
+  // The waits below end by themselves (after 5 s, then 20 s more at most): they get a minute
+  // of their own, so an input that used most of its minute still fails by its thread count,
+  // not as a hang.
+  input_deadline = (clock_type::now() + 60s).time_since_epoch().count();
   // A pool destroyed on its own worker detaches that worker, which ends a moment later.
   const auto until = clock_type::now() + 5s;
   while (count_entries("/proc/self/task") > threads && clock_type::now() < until)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds smartasync's fuzz targets (fuzz/, clang 14's libFuzzer with ASan+UBSan) and runs each
-# for a while, starting from its seed corpus in fuzz/corpus/<target>; then replays the
-# state-machine corpus under ThreadSanitizer (a second build, without libFuzzer's engine).
+# for a while, starting from its seed corpus in fuzz/corpus/<target>; then checks the state
+# machine's judgement of threads left over after an input, on planted ones, and replays its
+# corpus under ThreadSanitizer (a second build, without libFuzzer's engine).
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
 #   targets: state_machine http_request snippet_json catalog_page http_headers sse_json
 #   (default: all)
@@ -69,6 +70,29 @@ wait
 for t in "${targets[@]}"; do
   [[ $(cat build/fuzz/"$t".status 2>/dev/null) == 0 ]] || exit 1
 done
+
+# The state machine's judgement of a thread left over after an input, on planted threads
+# (FUZZ_PLANT_THREAD, fuzz/state_machine.fuzz.cpp): one asleep 5 s after its input must fail
+# it; one still running then, and gone a second later, must pass it.
+if [[ " ${targets[*]} " == *" state_machine "* ]]; then
+  echo "=== the state machine's judgement of leftover threads, on planted ones"
+  : >build/fuzz/empty-input
+  plant() { # sleep|spin -> the harness's exit status; its output in build/fuzz/plant-<kind>.log
+    FUZZ_PLANT_THREAD=$1 ASAN_OPTIONS=detect_leaks=0 build/fuzz/fuzz_state_machine -detect_leaks=0 \
+      build/fuzz/empty-input >build/fuzz/plant-"$1".log 2>&1
+  }
+  if plant sleep || ! grep -q "invariant violated: threads return to their starting count" \
+    build/fuzz/plant-sleep.log; then
+    tail -n 40 build/fuzz/plant-sleep.log
+    echo "fuzz: a thread asleep 5 s after its input did not fail it"
+    exit 1
+  fi
+  if ! plant spin || ! grep -q "on their way out at 5 s and gone since" build/fuzz/plant-spin.log; then
+    tail -n 40 build/fuzz/plant-spin.log
+    echo "fuzz: a thread still running 5 s after its input, and gone soon after, failed it"
+    exit 1
+  fi
+fi
 
 # The state machine under ThreadSanitizer: every seed input, replayed.
 if [[ " ${targets[*]} " == *" state_machine "* ]]; then
