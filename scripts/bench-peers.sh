@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# smartasync's offload round trip beside its peers in other languages: tokio's spawn_blocking,
-# libuv's uv_queue_work and Python's asyncio.to_thread (bench/peers/README.md), each doing the
+# smartasync's offload round trip beside its peers in other languages: tokio's spawn_blocking
+# (without and with the runtime's IO driver), libuv's uv_queue_work and Python's asyncio.to_thread (bench/peers/README.md), each doing the
 # same trivial call from an event loop to a pool of 1 or 2 threads, 1 and 64 calls in flight.
 # Installs what the peers need (Debian packages: Rust's tokio builds offline from
 # librust-tokio-dev), builds them, then runs one process per peer, alternating
-# (smartasync, tokio, libuv, python, then smartasync with its spin off, smartasync, ...), R runs
+# (smartasync, tokio, tokio with its IO driver, libuv, python, then smartasync with its spin off,
+# smartasync, ...), R runs
 # each per pool size; then the same again with 4 busy processes on the machine; then prints one
 # table per pass and plots it.
 # Usage: scripts/bench-peers.sh [--runs R] [--rounds N] [--quick] [--no-loaded] [--no-quiet] [--results DIR] [--tsv FILE]
@@ -89,6 +90,7 @@ peer_command() {
     smartasync) echo "$build/bench/smartasync.bench.peers" ;;
     nospin) echo "$build/bench/smartasync.bench.peers --no-spin" ;;
     tokio) echo "$peers/tokio-target/release/tokio-peer" ;;
+    tokioio) echo "$peers/tokio-target/release/tokio-peer --io" ;;
     libuv) echo "$peers/uv_queue_work" ;;
     python) echo "python3 bench/python_to_thread.py" ;;
   esac
@@ -112,7 +114,7 @@ run_pass() {
   echo "$pass: load at start $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results/machine.txt"
   for pool in 1 2; do
     for ((run = 1; run <= runs; ++run)); do
-      for peer in smartasync tokio libuv python nospin; do
+      for peer in smartasync tokio tokioio libuv python nospin; do
         local name="$results/$pass/$peer-pool$pool-run$run"
         echo "  $pass, pool of $pool, run $run/$runs: $peer"
         # shellcheck disable=SC2046 # the command is a program and its fixed arguments

@@ -19,13 +19,13 @@ set grid ytics mytics
 set key top right noenhanced
 set xtics noenhanced
 set format y "10^{%T}"
-colors = "#1b9e77 #d95f02 #7570b3 #e7298a"
-array names[4] = ["smartasync co_await w.async_call(x)", "tokio spawn_blocking", "libuv uv_queue_work", "Python asyncio.to_thread"]
+colors = "#1b9e77 #d95f02 #e6ab02 #7570b3 #e7298a"
+array names[5] = ["smartasync co_await w.async_call(x)", "tokio spawn_blocking", "tokio spawn_blocking, IO driver", "libuv uv_queue_work", "Python asyncio.to_thread"]
 set multiplot layout panels,1
 do for [block = 0:panels - 1] {
   set title (block == 0 && !only_loaded ? "Offload round trip of a trivial call: event loop -> pool of N threads -> loop" \
                         : "The same with 4 busy processes on the 2 cores") noenhanced
-  plot for [col = 2:5] data index block using col:xtic(1) lc rgb word(colors, col - 1) \
+  plot for [col = 2:6] data index block using col:xtic(1) lc rgb word(colors, col - 1) \
        title names[col - 1]
 }
 unset multiplot

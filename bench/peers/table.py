@@ -20,11 +20,14 @@ import re
 import statistics
 import sys
 
-PEERS = ("smartasync", "tokio", "libuv", "python", "nospin")
-PLOTTED = PEERS[:4]
+PEERS = ("smartasync", "tokio", "tokioio", "libuv", "python", "nospin")
+PLOTTED = PEERS[:5]
+# "tokioio" is tokio's runtime with its IO driver enabled, as a server's is: its thread then
+# sleeps in epoll_wait like an Asio io_context's, where plain "tokio" parks on a futex.
 # "nospin" is smartasync with pool_options::spin_before_park = 0: beside it, what the spin
 # buys and costs, the one thing the peers' pools (which never spin) do not do.
-LABELS = {"nospin": "no spin"}
+LABELS = {"tokioio": "tokio+IO", "nospin": "no spin"}
+NAMES = {"tokioio": "tokio, IO driver", "nospin": "smartasync, no spin"}
 PASSES = {
     "quiet": "the machine as it is",
     "loaded": "4 busy processes (yes > /dev/null) on the machine",
@@ -122,8 +125,8 @@ def text(passes):
                               for peer in PEERS if (pool, peer) in p["idle"])
             print(f"idle CPU right after a burst, pool of {pool} (% of one core): {cells}")
     print("(time/ours, CPU/ours: the peer's ns and CPU per call over smartasync's, paired run by "
-          "run; above 1 smartasync is faster or cheaper. no spin: smartasync with "
-          "spin_before_park = 0)")
+          "run; above 1 smartasync is faster or cheaper. tokio+IO: tokio's runtime with its IO "
+          "driver. no spin: smartasync with spin_before_park = 0)")
 
 
 def markdown(passes):
@@ -134,8 +137,7 @@ def markdown(passes):
         print("|---|---|---:|---:|---:|---:|---:|")
         for inflight, pool, peer, s in rows(p):
             ns = s["ns"]
-            who = f"**{peer}**" if peer == "smartasync" else \
-                "smartasync, no spin" if peer == "nospin" else peer
+            who = f"**{peer}**" if peer == "smartasync" else NAMES.get(peer, peer)
             print(f"| {inflight} in flight, pool of {pool} | {who} | {ns[0]:,.0f} "
                   f"({ns[1]:,.0f}-{ns[2]:,.0f}) | {1e9 / ns[0]:,.0f} | {s['cpu']:,.0f} | "
                   f"{fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} |")

@@ -7,6 +7,10 @@
 //! calibrate until a run takes ~150 ms, run several rounds, report the median and min-max of
 //! wall time and of process CPU time (user+sys, getrusage) per call, rows appended to --out in
 //! the TSV format of the C++ programs. Then the CPU the idle pool uses right after a burst.
+//!
+//! `--io` enables the runtime's IO driver, as every tokio server has it: the runtime's thread
+//! then sleeps in epoll_wait and is woken through an eventfd, as an Asio io_context is. Without
+//! it the thread parks on a futex, which no program that also serves sockets can do.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -14,6 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 const VARIANT: &str = "tokio spawn_blocking(f).await";
+const VARIANT_IO: &str = "tokio spawn_blocking(f).await, IO driver";
 
 /// The offloaded function: not inlined, and its argument read through a volatile load so the
 /// call cannot be folded away (`std::hint::black_box` needs a newer rustc than Debian's).
@@ -94,10 +99,11 @@ struct Options {
     target_seconds: f64,
     idle_seconds: f64,
     out: Option<String>,
+    io: bool,
 }
 
 fn usage_exit(program: &str) -> ! {
-    eprintln!("usage: {program} [--quick] [--pool N] [--rounds N] [--out results.tsv]");
+    eprintln!("usage: {program} [--quick] [--io] [--pool N] [--rounds N] [--out results.tsv]");
     std::process::exit(2);
 }
 
@@ -109,6 +115,7 @@ fn parse_options() -> Options {
         target_seconds: 0.15,
         idle_seconds: 1.0,
         out: None,
+        io: false,
     };
     let mut quick = false;
     let mut i = 1;
@@ -122,6 +129,7 @@ fn parse_options() -> Options {
         };
         match args[i].as_str() {
             "--quick" => quick = true,
+            "--io" => o.io = true,
             "--pool" => {
                 o.pools = vec![number(i)];
                 i += 1;
@@ -148,17 +156,21 @@ fn parse_options() -> Options {
 
 fn main() {
     let o = parse_options();
+    let variant = if o.io { VARIANT_IO } else { VARIANT };
     let mut rows = String::new();
     println!(
-        "# tokio spawn_blocking round trip of a trivial function, current-thread runtime \
+        "# tokio spawn_blocking round trip of a trivial function, current-thread runtime{} \
          ({} rounds, medians)",
+        if o.io { " with its IO driver" } else { "" },
         o.rounds
     );
     for &pool in &o.pools {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .max_blocking_threads(pool)
-            .build()
-            .expect("a runtime can be built");
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.max_blocking_threads(pool);
+        if o.io {
+            builder.enable_io();
+        }
+        let rt = builder.build().expect("a runtime can be built");
         for inflight in [1usize, 64] {
             let group = format!("peers, {inflight} in flight, pool of {pool}");
             let mut run = |n: usize| drive(&rt, inflight, n);
@@ -180,17 +192,17 @@ fn main() {
             let sleeps = summarize(samples.iter().map(|s| s.sleeps as f64 / s.ops as f64).collect());
             println!("\n## {group}");
             println!(
-                "{:<34} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+                "{:<41} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
                 "variant", "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op"
             );
             println!(
-                "{:<34} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>10.0} {:>10.3}",
-                VARIANT, t.0, t.1, t.2, 1e9 / t.0, cpu.0, sleeps.0
+                "{:<41} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>10.0} {:>10.3}",
+                variant, t.0, t.1, t.2, 1e9 / t.0, cpu.0, sleeps.0
             );
             for (metric, (med, lo, hi), unit) in
                 [("ns_per_op", t, "ns"), ("cpu_ns_per_op", cpu, "ns"), ("sleeps_per_op", sleeps, "")]
             {
-                rows += &format!("{group}\t{VARIANT}\t{metric}\t{med:.6}\t{lo:.6}\t{hi:.6}\t{unit}\n");
+                rows += &format!("{group}\t{variant}\t{metric}\t{med:.6}\t{lo:.6}\t{hi:.6}\t{unit}\n");
             }
         }
         // The idle pool right after a burst of 1000 sequential round trips: its threads wait
@@ -203,7 +215,7 @@ fn main() {
         let idle = 100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
         println!("\nidle CPU over {} s after a burst, pool of {pool}: {idle:.2} % of one core", o.idle_seconds);
         rows += &format!(
-            "peers, idle after a burst, pool of {pool}\t{VARIANT}\tcpu_percent\t{idle:.6}\t{idle:.6}\t{idle:.6}\t%\n"
+            "peers, idle after a burst, pool of {pool}\t{variant}\tcpu_percent\t{idle:.6}\t{idle:.6}\t{idle:.6}\t%\n"
         );
     }
     if let Some(path) = &o.out {
