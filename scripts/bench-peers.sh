@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # smartasync's offload round trip beside its peers in other languages: tokio's spawn_blocking
-# (without and with the runtime's IO driver), libuv's uv_queue_work and Python's asyncio.to_thread (bench/peers/README.md), each doing the
-# same trivial call from an event loop to a pool of 1 or 2 threads, 1 and 64 calls in flight.
+# (without and with the runtime's IO driver), libuv's uv_queue_work and Python's
+# asyncio.to_thread (bench/peers/README.md), each doing the same trivial call from an event loop
+# to a pool of 1 or 2 threads, 1 and 64 calls in flight.
 # Installs what the peers need (Debian packages: Rust's tokio builds offline from
-# librust-tokio-dev), builds them, then runs one process per peer, alternating
-# (smartasync, tokio, tokio with its IO driver, libuv, python, then smartasync with its spin off,
-# smartasync, ...), R runs
-# each per pool size; then the same again with 4 busy processes on the machine; then prints one
-# table per pass and plots it.
+# librust-tokio-dev), builds them, then runs one process per peer, alternating (smartasync,
+# tokio, tokio with its IO driver, libuv, python, then smartasync with its spin off, smartasync,
+# ...), R runs each per pool size; then the same again with 4 busy processes on the machine; then
+# prints one table per pass and plots it.
 # Usage: scripts/bench-peers.sh [--runs R] [--rounds N] [--quick] [--no-loaded] [--no-quiet] [--results DIR] [--tsv FILE]
 #   --runs R      process runs of each peer per pool size and pass (default 3; --quick: 1)
 #   --rounds N    rounds inside each process (default: the programs' own, 10; --quick: 3)
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '10,17s/^# \{0,1\}//p' "$0" >&2
+  sed -n '/^# Usage:/,/^#   --tsv/s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 positive() { [[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "$0: not a positive number: $1" >&2; usage; }; }
