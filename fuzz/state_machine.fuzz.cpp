@@ -226,6 +226,18 @@ bool describe_threads_not_in(const std::vector<pid_t>& before) {
 // A hang watchdog: a generous bound that turns a deadlock into a named failure.
 std::atomic<clock_type::rep> input_deadline{clock_type::time_point::max().time_since_epoch().count()};
 
+// The watchdog's bound on an input's own steps: 60 s, or FUZZ_INPUT_SECONDS. scripts/fuzz.sh
+// sets 1 s for a planted thread, to check that the waits after an input have a bound of their
+// own and so fail by the thread count, not as a hang.
+std::chrono::seconds input_limit() {
+  static const std::chrono::seconds limit = [] {
+    const char* given = std::getenv("FUZZ_INPUT_SECONDS");
+    const long seconds = given ? std::atol(given) : 0;
+    return std::chrono::seconds(seconds > 0 ? seconds : 60);
+  }();
+  return limit;
+}
+
 // FUZZ_PLANT_THREAD=sleep or spin: after each input, leave a thread that nothing joins, to check
 // the judgement of describe_threads_not_in (scripts/fuzz.sh does, on every run). `sleep` is
 // asleep 5 s after the input, its function not returned, and must fail the input; `spin` is
@@ -1215,7 +1227,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
           std::system(("gdb -p " + std::to_string(getpid()) +
                        " -batch -ex 'thread apply all bt 30' >&2 2>/dev/null")
                           .c_str());
-        violated("an input finishes within 60 s (something hangs)");
+        static const std::string hang = "an input finishes within " +
+                                        std::to_string(input_limit().count()) +
+                                        " s (something hangs)";
+        violated(hang.c_str());
       }
     }
   }).detach();
@@ -1231,7 +1246,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<pid_t> threads_before = thread_ids();
   const std::size_t threads = threads_before.size();
   std::size_t fds = count_entries("/proc/self/fd");
-  input_deadline = (clock_type::now() + 60s).time_since_epoch().count();
+  input_deadline = (clock_type::now() + input_limit()).time_since_epoch().count();
   for (auto& g : gates)
     g = false;
   all_open = false;

@@ -71,20 +71,24 @@ for t in "${targets[@]}"; do
   [[ $(cat build/fuzz/"$t".status 2>/dev/null) == 0 ]] || exit 1
 done
 
-# The state machine's judgement of a thread left over after an input, on planted threads
-# (FUZZ_PLANT_THREAD, fuzz/state_machine.fuzz.cpp): one asleep 5 s after its input must fail
-# it; one still running then, and gone a second later, must pass it.
+# The state machine: its judgement of a thread left over after an input, on planted threads
+# (FUZZ_PLANT_THREAD, fuzz/state_machine.fuzz.cpp): one asleep 5 s after its input must fail it
+# by the thread count, also when the input's own time limit has long passed (FUZZ_INPUT_SECONDS);
+# one still running then, and gone a second later, must pass it. Then every seed input, replayed
+# under ThreadSanitizer.
 if [[ " ${targets[*]} " == *" state_machine "* ]]; then
   echo "=== the state machine's judgement of leftover threads, on planted ones"
   : >build/fuzz/empty-input
-  plant() { # sleep|spin -> the harness's exit status; its output in build/fuzz/plant-<kind>.log
-    FUZZ_PLANT_THREAD=$1 ASAN_OPTIONS=detect_leaks=0 build/fuzz/fuzz_state_machine -detect_leaks=0 \
-      build/fuzz/empty-input >build/fuzz/plant-"$1".log 2>&1
+  plant() { # sleep|spin [env...] -> the harness's exit status; its output in build/fuzz/plant-<kind>.log
+    local kind=$1
+    shift
+    env FUZZ_PLANT_THREAD="$kind" ASAN_OPTIONS=detect_leaks=0 "$@" build/fuzz/fuzz_state_machine \
+      -detect_leaks=0 build/fuzz/empty-input >build/fuzz/plant-"$kind".log 2>&1
   }
-  if plant sleep || ! grep -q "invariant violated: threads return to their starting count" \
-    build/fuzz/plant-sleep.log; then
+  if plant sleep FUZZ_INPUT_SECONDS=1 ||
+    ! grep -q "invariant violated: threads return to their starting count" build/fuzz/plant-sleep.log; then
     tail -n 40 build/fuzz/plant-sleep.log
-    echo "fuzz: a thread asleep 5 s after its input did not fail it"
+    echo "fuzz: a thread asleep 5 s after its input did not fail it by the thread count"
     exit 1
   fi
   if ! plant spin || ! grep -q "on their way out at 5 s and gone since" build/fuzz/plant-spin.log; then
@@ -92,10 +96,7 @@ if [[ " ${targets[*]} " == *" state_machine "* ]]; then
     echo "fuzz: a thread still running 5 s after its input, and gone soon after, failed it"
     exit 1
   fi
-fi
 
-# The state machine under ThreadSanitizer: every seed input, replayed.
-if [[ " ${targets[*]} " == *" state_machine "* ]]; then
   configure build/fuzz-tsan thread
   cmake --build build/fuzz-tsan -j "$(nproc)" --target fuzz_state_machine
   echo "=== replay state_machine corpus under TSan"
