@@ -238,22 +238,28 @@ std::chrono::seconds input_limit() {
   return limit;
 }
 
-// FUZZ_PLANT_THREAD=sleep or spin: after each input, leave a thread that nothing joins, to check
-// the judgement of describe_threads_not_in (scripts/fuzz.sh does, on every run). `sleep` is
-// asleep 5 s after the input, its function not returned, and must fail the input; `spin` is
-// runnable then and ends a second later, and must pass it, with its report.
+// FUZZ_PLANT_THREAD=sleep, spin or spin-long: after each input, leave a thread that nothing
+// joins, to check the judgement of describe_threads_not_in (scripts/fuzz.sh does, on every run).
+// `sleep` is asleep 5 s after the input, its function not returned, and must fail the input;
+// `spin` is runnable then and ends a second later, and must pass it, with its report;
+// `spin-long` is runnable then too but still there 25 s after the input, and must fail it.
 void plant_leftover_thread() {
   static const char* const plant = std::getenv("FUZZ_PLANT_THREAD");
   if (!plant)
     return;
-  if (std::string(plant) == "sleep")
-    std::thread([] { std::this_thread::sleep_for(5500ms); }).detach();
-  else if (std::string(plant) == "spin")
-    std::thread([] {
-      const auto until = clock_type::now() + 6s;
+  const auto spin_for = [](clock_type::duration length) {
+    std::thread([length] {
+      const auto until = clock_type::now() + length;
       while (clock_type::now() < until) {
       }
     }).detach();
+  };
+  if (std::string(plant) == "sleep")
+    std::thread([] { std::this_thread::sleep_for(5500ms); }).detach();
+  else if (std::string(plant) == "spin")
+    spin_for(6s);
+  else if (std::string(plant) == "spin-long")
+    spin_for(30s);
 }
 
 enum class outcome { value, thrown, aborted, pool_stopped, queue_full, deadline_expired, timeout,

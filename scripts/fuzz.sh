@@ -74,12 +74,12 @@ done
 # The state machine: its judgement of a thread left over after an input, on planted threads
 # (FUZZ_PLANT_THREAD, fuzz/state_machine.fuzz.cpp): one asleep 5 s after its input must fail it
 # by the thread count, also when the input's own time limit has long passed (FUZZ_INPUT_SECONDS);
-# one still running then, and gone a second later, must pass it. Then every seed input, replayed
-# under ThreadSanitizer.
+# one still running then must pass it if it is gone a second later, and fail it if it is still
+# there 25 s after the input. Then every seed input, replayed under ThreadSanitizer.
 if [[ " ${targets[*]} " == *" state_machine "* ]]; then
   echo "=== the state machine's judgement of leftover threads, on planted ones"
   : >build/fuzz/empty-input
-  plant() { # sleep|spin [env...] -> the harness's exit status; its output in build/fuzz/plant-<kind>.log
+  plant() { # sleep|spin|spin-long [env...] -> the harness's exit status; output in build/fuzz/plant-<kind>.log
     local kind=$1
     shift
     env FUZZ_PLANT_THREAD="$kind" ASAN_OPTIONS=detect_leaks=0 "$@" build/fuzz/fuzz_state_machine \
@@ -94,6 +94,12 @@ if [[ " ${targets[*]} " == *" state_machine "* ]]; then
   if ! plant spin || ! grep -q "on their way out at 5 s and gone since" build/fuzz/plant-spin.log; then
     tail -n 40 build/fuzz/plant-spin.log
     echo "fuzz: a thread still running 5 s after its input, and gone soon after, failed it"
+    exit 1
+  fi
+  if plant spin-long || ! grep -q "the input fails" build/fuzz/plant-spin-long.log ||
+    ! grep -q "invariant violated: threads return to their starting count" build/fuzz/plant-spin-long.log; then
+    tail -n 40 build/fuzz/plant-spin-long.log
+    echo "fuzz: a thread still there 25 s after its input did not fail it"
     exit 1
   fi
 
