@@ -4,9 +4,7 @@
 # full run leaves out what another configuration already covers, to stay well inside CI's time:
 # the plain clang 14 preset, whose compiler the TSan preset and the "boost-1.81 clang" row
 # build with -Werror, and the examples in the plain gcc build, which the ASan build compiles
-# with the same gcc and warnings, except the PostgreSQL example's tests, which run only without
-# a sanitizer and so run in the gcc build. `scripts/test.sh gcc` or `clang` runs those presets
-# whole.)
+# with the same gcc and warnings. `scripts/test.sh gcc` or `clang` runs those presets whole.)
 # UBSan rides with TSan, not ASan: gcc 12's UBSan instrumentation nearly doubled the ASan
 # build (a large test file: 50 s with it, 28 s without), clang's adds a third to TSan's. Two
 # checks stay off there (clang 14): -fsanitize=function fails to assemble on coroutines ("Cannot
@@ -136,14 +134,6 @@ for preset in "${presets[@]}"; do
   phase "$preset: tests"
   # shellcheck disable=SC2086 # the arguments are words
   ctest --preset "$preset" -j "$jobs" ${preset_ctest_args[$preset]:-}
-  # The PostgreSQL example's tests run only without a sanitizer (libpq and the server are not
-  # instrumented): when this run builds the examples only under the sanitizers, they run here.
-  if [[ $preset == gcc && ${preset_args[gcc]:-} == -DSMARTASYNC_BUILD_EXAMPLES=OFF ]]; then
-    phase "gcc: the PostgreSQL example's tests"
-    cmake --preset gcc -DSMARTASYNC_BUILD_EXAMPLES=ON >/dev/null
-    cmake --build --preset gcc -j "$jobs" --target pg_search_tests
-    ctest --preset gcc -j "$jobs" -R '^pg_search:'
-  fi
 done
 
 # The fuzzers' short run: a minute per target, from its seed corpus (one target per core),
