@@ -152,7 +152,7 @@ public:
             options.report_slow_call_after,
             [this](const detail::slow_call& call) {
               report_slow_call(call);
-              core_->threads.count_slow_call(); // after the report: see slow_calls()
+              core_->calls.count_slow_call(); // after the report: see slow_calls()
             })),
         slow_after_(options.report_slow_call_after) {
     if (options.threads == 0 || options.queue_capacity == 0)
@@ -255,7 +255,8 @@ private:
   bool shutdown_at_exit(std::chrono::milliseconds grace) noexcept {
     try {
       begin_shutdown(shutdown_mode::cancel);
-      const auto stuck = core_->threads.join_at_exit(grace, detail::current_pool_ == this);
+      const auto stuck =
+          core_->threads.join_at_exit(grace, detail::current_pool_ == this, core_->calls);
       // No report from the watcher's thread once exit destroys what reports use.
       core_->watcher.stop();
       for (const auto& who : stuck)
@@ -325,7 +326,7 @@ public:
       s.threads_added = core_->threads.added_locked();
       s.threads_retired = core_->threads.retired_locked();
     }
-    s.slow_calls = core_->threads.slow_calls();
+    s.slow_calls = core_->calls.slow_calls();
     return s;
   }
 
@@ -418,7 +419,7 @@ private:
         return;
       }
       // Named by shutdown_at_exit if it never returns, and by the call watcher if it runs long.
-      const bool wake_watcher = core.threads.running_locked(slot, *op);
+      const bool wake_watcher = core.calls.running_locked(slot, *op);
       // Pass the wake-up on: more work is queued, a parked worker can take it in parallel.
       const bool wake_next =
           !core.queue.empty_locked() && core.park.claim_wake_to_pass_on_locked();
@@ -436,7 +437,7 @@ private:
       // One clock read per operation: straight from the previous one, it started when that
       // one finished (or when it was queued, if later).
       core.counters.start_running(op, waited ? clock::now() : last_finish);
-      core.threads.started(slot, op->enqueued_at_);
+      core.calls.started(slot, op->enqueued_at_);
       waited = false;
       op->execute(); // drops the queue's reference
       if (detail::current_pool_ != this) {
@@ -444,10 +445,10 @@ private:
         delete std::exchange(detail::orphaned_core_, nullptr);
         return;
       }
-      core.threads.returned(slot);
+      core.calls.returned(slot);
       last_finish = detail::last_return_;
       detail::admission_queue::lock_briefly(lock);
-      core.threads.idle_locked(slot);
+      core.calls.idle_locked(slot);
     }
   }
 

@@ -14,6 +14,7 @@
 
 using namespace std::chrono_literals;
 using smartasync::detail::admission_queue;
+using smartasync::detail::running_calls;
 using smartasync::detail::worker_park;
 using smartasync::detail::worker_threads;
 using test_support::eventually;
@@ -21,18 +22,19 @@ using test_support::fake_pool_op;
 
 namespace {
 
-// The three parts a pool wires together, with a minimal worker loop (the pool's own adds
+// The parts a pool wires together, with a minimal worker loop (the pool's own adds
 // spinning, timing and the exit report), to test the threads' part through its interface.
 struct rig {
   admission_queue queue{64, false};
   worker_park park{0us};
   worker_threads threads;
+  running_calls calls;
   std::atomic<std::size_t> most_running{0};
   std::atomic<std::size_t> running{0};
   std::atomic<std::size_t> finished{0};
 
   rig(std::size_t min, std::size_t max, std::chrono::milliseconds keep_alive = 1h)
-      : threads(min, max, 0us, keep_alive) {
+      : threads(min, max, 0us, keep_alive), calls(threads.max()) {
     threads.start(queue, park, [this](std::size_t slot) { loop(slot); });
   }
   ~rig() {
@@ -61,7 +63,7 @@ struct rig {
         threads.exited_locked();
         return;
       }
-      threads.running_locked(slot, *op);
+      calls.running_locked(slot, *op);
       // As the pool does: pass the wake-up on, and arm the grower for work left behind.
       const bool wake_next = !queue.empty_locked() && park.claim_wake_to_pass_on_locked();
       const bool arm = !queue.empty_locked() && threads.arm_grower_if_needed_locked();
@@ -72,7 +74,7 @@ struct rig {
         threads.wake_grower();
       op->execute();
       lock.lock();
-      threads.idle_locked(slot);
+      calls.idle_locked(slot);
     }
   }
 
@@ -190,48 +192,7 @@ TEST_CASE("at exit the workers that left are joined and the one still in a call 
   r.queue.close(false);
   r.park.wake_all();
   r.threads.stop_grower();
-  const auto stuck = r.threads.join_at_exit(1ms, /*on_worker=*/false);
+  const auto stuck = r.threads.join_at_exit(1ms, /*on_worker=*/false, r.calls);
   CHECK(stuck.size() == 1);
   gate.open(); // the rig's destructor joins the worker left running
-}
-
-TEST_CASE("the slow-call scan finds each call past the threshold once and says when to look next",
-          "[worker_threads][slow_call]") {
-  using clock = std::chrono::steady_clock;
-  worker_threads threads(3, 3, 0us, 1h); // not started: the test plays the workers
-  auto* op = new fake_pool_op;
-  std::vector<smartasync::detail::slow_call> due;
-  const auto t0 = clock::now();
-
-  threads.watch_slow_calls_locked();
-  CHECK(threads.running_locked(0, *op));       // the watcher waits for a call: wake it
-  CHECK_FALSE(threads.running_locked(1, *op)); // it is awake already
-  threads.started(0, t0);
-  threads.started(1, t0 + 5s);
-  CHECK(threads.scan_locked(t0 + 1s, 10s, due) == t0 + 10s);
-  CHECK(due.empty());
-
-  CHECK(threads.scan_locked(t0 + 10s, 10s, due) == t0 + 15s);
-  REQUIRE(due.size() == 1);
-  CHECK(due[0].running == 10s);
-  CHECK(due[0].thread == std::this_thread::get_id());
-  CHECK(threads.scan_locked(t0 + 12s, 10s, due) == t0 + 15s); // reported once only
-  CHECK(due.size() == 1);
-
-  // A call whose start is not stored yet counts as starting at the scan.
-  CHECK_FALSE(threads.running_locked(2, *op));
-  CHECK(threads.scan_locked(t0 + 13s, 10s, due) == t0 + 15s);
-  threads.idle_locked(2);
-
-  // Slot 1 returned before its threshold; slot 0 was reported: nothing left to time, so the
-  // watcher waits, and the next call to start wakes it.
-  threads.returned(1);
-  CHECK(threads.scan_locked(t0 + 20s, 10s, due) == clock::time_point::max());
-  CHECK(due.size() == 1);
-  CHECK(threads.slow_calls() == 0); // counted once reported (the pool's watcher does)
-  threads.count_slow_call();
-  CHECK(threads.slow_calls() == 1);
-  threads.idle_locked(1);
-  CHECK(threads.running_locked(1, *op));
-  op->release();
 }

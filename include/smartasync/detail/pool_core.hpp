@@ -10,6 +10,7 @@
 #include "smartasync/detail/call_watcher.hpp"
 #include "smartasync/detail/pool_counters.hpp"
 #include "smartasync/detail/pool_op.hpp"
+#include "smartasync/detail/running_calls.hpp"
 #include "smartasync/detail/worker_park.hpp"
 #include "smartasync/detail/worker_threads.hpp"
 
@@ -57,11 +58,12 @@ public:
       : owner_(owner), lifeline_(std::make_shared<pool_lifeline>(owner)),
         queue(queue_capacity, reject_when_full), park(spin),
         threads(min_threads, max_threads, grow_after, keep_alive),
+        calls(threads.max()),
         watcher(report_ignored_stop_after, std::move(report),
                 slow_scan(report_slow_call_after), std::move(report_slow)) {
     if (report_slow_call_after > std::chrono::milliseconds::zero()) {
       std::lock_guard lock(queue.mutex());
-      threads.watch_slow_calls_locked();
+      calls.watch_slow_calls_locked();
     }
   }
 
@@ -136,7 +138,7 @@ private:
     return [this, threshold](std::chrono::steady_clock::time_point now,
                              std::vector<slow_call>& due) {
       std::lock_guard lock(queue.mutex());
-      return threads.scan_locked(now, threshold, due);
+      return calls.scan_locked(now, threshold, due);
     };
   }
 
@@ -152,6 +154,7 @@ public:
   admission_queue queue;               // the FIFO and the pool lock
   worker_park park;                    // the workers without an operation
   worker_threads threads;              // started, grown, retired, joined
+  running_calls calls;                 // the call each worker is in, and since when
   pool_counters counters;              // outcomes and timings
   call_watcher watcher;                // slow calls, and cancelled calls that keep running
 };

@@ -6,7 +6,7 @@
 #include "smartasync/config.hpp"
 #include "smartasync/detail/admission_queue.hpp"
 #include "smartasync/detail/call_site.hpp"
-#include "smartasync/detail/call_watcher.hpp"
+#include "smartasync/detail/running_calls.hpp"
 #include "smartasync/detail/thread_name.hpp"
 #include "smartasync/detail/worker_park.hpp"
 
@@ -33,8 +33,9 @@ namespace SMARTASYNC_NAMESPACE::detail {
 // (retire_locked) and its slot is reused. Workers are started on the grower, never on the
 // submitting thread, which is usually an event loop.
 //
-// Counts and per-slot call records are guarded by the pool lock (`_locked` members);
-// join_mutex_ guards the slots' std::thread objects, and is never taken under the pool lock.
+// Counts are guarded by the pool lock (`_locked` members); join_mutex_ guards the slots'
+// std::thread objects, and is never taken under the pool lock. Which call each slot's worker
+// is in is running_calls' (detail/running_calls.hpp).
 class worker_threads {
 public:
   using clock = std::chrono::steady_clock;
@@ -45,8 +46,7 @@ public:
                  std::chrono::milliseconds keep_alive)
       : min_(min), max_(std::max(min, max)), elastic_(max_ > min_),
         grow_after_(std::max(grow_after, std::chrono::microseconds::zero())),
-        keep_alive_(std::max(keep_alive, std::chrono::milliseconds::zero())), running_(max_),
-        workers_(max_),
+        keep_alive_(std::max(keep_alive, std::chrono::milliseconds::zero())), workers_(max_),
         retired_(elastic_ ? std::make_unique<std::atomic<bool>[]>(max_) : nullptr) {}
 
   // Starts the minimum and, in an elastic pool, the grower. Throws what std::thread throws; the
@@ -92,67 +92,6 @@ public:
     ++retired_count_;
     retired_[slot].store(true, std::memory_order_release);
   }
-  // What worker `slot` runs, named by join_at_exit if it never returns and by the slow-call
-  // scan if it runs long. True when the caller must tell the call watcher, once it has
-  // released the pool lock, that a call started (the watcher waits for one: see scan_locked).
-  bool running_locked(std::size_t slot, const pool_op& op) noexcept {
-    running_call& r = running_[slot];
-    r.busy = true;
-    op.identify(r.who);
-    ++r.call;
-    r.thread = std::this_thread::get_id();
-    // Unknown until started(): a scan meanwhile counts the call as starting now.
-    r.started.store(0, std::memory_order_relaxed);
-    if (!watcher_waits_)
-      return false; // read only: the line stays shared between the workers
-    watcher_waits_ = false;
-    return true;
-  }
-  // On worker `slot`, outside the pool lock: its call started at `at` (the pool's one clock
-  // read for the operation), and then returned. A word of the slot's own line each: the scan
-  // reads them under the pool lock, where running_locked's reset is visible to it, so it never
-  // pairs a call with an earlier call's start.
-  void started(std::size_t slot, clock::time_point at) noexcept {
-    running_[slot].started.store(at.time_since_epoch().count(), std::memory_order_relaxed);
-  }
-  void returned(std::size_t slot) noexcept {
-    running_[slot].started.store(returned_mark, std::memory_order_relaxed);
-  }
-  void idle_locked(std::size_t slot) noexcept { running_[slot].busy = false; }
-
-  // --- The slow-call watch (detail/call_watcher.hpp), under the pool lock.
-
-  // Calls are watched: the first call to start wakes the watcher (running_locked).
-  void watch_slow_calls_locked() noexcept { watcher_waits_ = true; }
-  // Appends to `due` each running call that has run `threshold` by `now` and was not reported
-  // yet, marking it reported; returns when the next running call reaches the threshold, or
-  // time_point::max() when none is running that was not reported (the next call to start then
-  // wakes the watcher).
-  clock::time_point scan_locked(clock::time_point now, clock::duration threshold,
-                                std::vector<slow_call>& due) {
-    auto next = clock::time_point::max();
-    for (running_call& r : running_) {
-      if (!r.busy || r.reported == r.call)
-        continue;
-      const clock::rep start = r.started.load(std::memory_order_relaxed);
-      if (start == returned_mark)
-        continue; // returned: the worker is on its way to idle_locked
-      const clock::time_point since = start == 0 ? now : clock::time_point(clock::duration(start));
-      if (now - since >= threshold) {
-        r.reported = r.call;
-        due.push_back({r.who, r.thread, now - since});
-        continue;
-      }
-      next = std::min(next, since + threshold);
-    }
-    watcher_waits_ = next == clock::time_point::max();
-    return next;
-  }
-  // Calls that ran past the slow-call threshold, ever (each counted once, by the watcher,
-  // after its report went to the diagnostics hook or was held back by the rate limit: whoever
-  // sees the count sees the report).
-  void count_slow_call() noexcept { slow_calls_.fetch_add(1, std::memory_order_release); }
-  std::uint64_t slow_calls() const noexcept { return slow_calls_.load(std::memory_order_acquire); }
   // The worker leaves its loop: the pool is stopping and drained.
   void exited_locked() noexcept {
     ++exited_;
@@ -234,8 +173,10 @@ public:
         worker.detach();
   }
   // Waits up to `grace` for the workers (but this thread, `on_worker`) to leave their loops,
-  // joins those that did, and returns who the others are still running (left unjoined).
-  std::vector<call_identity> join_at_exit(std::chrono::milliseconds grace, bool on_worker) {
+  // joins those that did, and returns who the others are still running (left unjoined), as
+  // `calls` records it.
+  std::vector<call_identity> join_at_exit(std::chrono::milliseconds grace, bool on_worker,
+                                          const running_calls& calls) {
     std::vector<call_identity> stuck;
     std::vector<std::thread::id> ids; // per slot (the grower is joined: no slot changes now)
     {
@@ -250,8 +191,8 @@ public:
       });
       if (!all_out)
         for (std::size_t slot = 0; slot < ids.size(); ++slot)
-          if (running_[slot].busy && ids[slot] != std::this_thread::get_id()) {
-            stuck.push_back(running_[slot].who);
+          if (calls.busy_locked(slot) && ids[slot] != std::this_thread::get_id()) {
+            stuck.push_back(calls.who_locked(slot));
             ids[slot] = std::thread::id(); // left running, not joined
           }
     }
@@ -362,22 +303,6 @@ private:
   std::condition_variable grow_cv_;
   std::condition_variable exit_cv_;
   std::atomic<std::size_t> threads_{0}; // live workers; changed under the pool lock
-  // Per slot: the call it is in, for join_at_exit's report and the slow-call scan. A line of
-  // its own: its worker writes `started` outside the pool lock on every call.
-  struct alignas(cache_line_size) running_call {
-    bool busy = false;          // pool lock
-    call_identity who{};        // pool lock
-    std::uint64_t call = 0;     // pool lock: calls started in the slot
-    std::uint64_t reported = 0; // pool lock: the last one the scan found slow
-    std::thread::id thread{};   // pool lock
-    // When the call started (steady_clock ticks); 0 until known, returned_mark once returned.
-    std::atomic<clock::rep> started{0};
-  };
-  static constexpr clock::rep returned_mark = -1;
-  std::vector<running_call> running_;
-  bool watcher_waits_ = false; // pool lock: the call watcher waits for a call to start
-  std::atomic<std::uint64_t> slow_calls_{0};
-
   std::mutex grower_join_mutex_;
   std::thread grower_;
   std::mutex join_mutex_;            // guards the slots (starting, joining)
