@@ -35,7 +35,7 @@ struct slow_call {
 //   again each time its overrun doubles. The pool hands them over (watch) and takes them back
 //   (returned); an operation is identified only by its address, never touched.
 // - Calls that simply run long (pool_options::report_slow_call_after): the pool keeps what each
-//   worker runs and since when (worker_threads); the watcher asks it to look (`scan`) when the
+//   worker runs and since when (running_calls); the watcher asks it to look (`scan`) when the
 //   earliest running call reaches the threshold, and each call found past it is reported.
 //   While no call runs, the scan says so (time_point::max()) and the watcher sleeps until the
 //   pool says a call started (calls_started), so an idle pool costs no wake-up.
