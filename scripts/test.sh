@@ -132,6 +132,14 @@ for preset in "${presets[@]}"; do
   cmake --preset "$preset" ${preset_args[$preset]:-} >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   phase "$preset: tests"
+  # Under the sanitizers every example with tests runs them: none drops out unnoticed.
+  if [[ $preset == asan || $preset == tsan ]]; then
+    for dir in examples/*/tests; do
+      name=$(basename "$(dirname "$dir")")
+      ctest --preset "$preset" -N -R "^$name:" | grep -q "Total Tests: [1-9]" ||
+        { echo "$preset: no test of the $name example is registered"; exit 1; }
+    done
+  fi
   # shellcheck disable=SC2086 # the arguments are words
   ctest --preset "$preset" -j "$jobs" ${preset_ctest_args[$preset]:-}
 done
