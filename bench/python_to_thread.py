@@ -46,13 +46,17 @@ def process_usage():
 
 
 async def timed_usage(fn, n):
-    """(wall ns, CPU ns, sleeps) per operation over one run of n operations."""
+    """(wall ns, CPU ns, sleeps) per operation over one run of n operations, and the % of the
+    wall time the loop's thread (this one) was on a CPU."""
     cpu0, sleeps0 = process_usage()
+    loop0 = time.thread_time()
     start = time.perf_counter()
     await fn(n)
     wall = time.perf_counter() - start
+    loop_cpu = time.thread_time() - loop0
     cpu1, sleeps1 = process_usage()
-    return wall * 1e9 / n, (cpu1 - cpu0) * 1e9 / n, (sleeps1 - sleeps0) / n
+    return (wall * 1e9 / n, (cpu1 - cpu0) * 1e9 / n, (sleeps1 - sleeps0) / n,
+            100 * loop_cpu / wall)
 
 
 async def timed(fn, n):
@@ -102,14 +106,14 @@ def peer(args):
     for inflight, fn in ((1, sequential), (64, concurrent)):
         group = f"peers, {inflight} in flight, pool of {pool}"
         samples = asyncio.run(measure(fn, rounds, target, pool=pool, usage=True))
-        t, cpu, sleeps = (spread([s[i] for s in samples]) for i in range(3))
+        t, cpu, sleeps, busy = (spread([s[i] for s in samples]) for i in range(4))
         print(f"\n## {group}")
         print(f"{'variant':<34} {'median ns/op':>12} {'min':>12} {'max':>12} {'ops/s (med)':>12} "
-              f"{'cpu ns/op':>10} {'sleeps/op':>10}")
+              f"{'cpu ns/op':>10} {'sleeps/op':>10} {'caller%':>7}")
         print(f"{PEER_VARIANT:<34} {t[0]:>12.1f} {t[1]:>12.1f} {t[2]:>12.1f} {1e9 / t[0]:>12.0f} "
-              f"{cpu[0]:>10.0f} {sleeps[0]:>10.3f}")
+              f"{cpu[0]:>10.0f} {sleeps[0]:>10.3f} {busy[0]:>7.0f}")
         for metric, (med, lo, hi), unit in (("ns_per_op", t, "ns"), ("cpu_ns_per_op", cpu, "ns"),
-                                            ("sleeps_per_op", sleeps, "")):
+                                            ("sleeps_per_op", sleeps, ""), ("caller_busy", busy, "%")):
             rows.append(f"{group}\t{PEER_VARIANT}\t{metric}\t{med:.6g}\t{lo:.6g}\t{hi:.6g}\t{unit}\n")
     idle = asyncio.run(idle_after_burst(pool, idle_seconds))
     print(f"\nidle CPU over {idle_seconds} s after a burst, pool of {pool}: {idle:.2f} % of one core")

@@ -15,6 +15,7 @@ Then the idle pools' CPU right after a burst.
 """
 import argparse
 import glob
+import math
 import os
 import re
 import statistics
@@ -62,8 +63,11 @@ def load(directory):
                     p["idle"].setdefault((int(i["pool"]), peer), []).append(float(median))
         for (inflight, pool), values in metrics.items():
             if "ns_per_op" in values and "cpu_ns_per_op" in values:
+                # The loop's CPU per call: the share of the wall time its thread ran, times the
+                # wall time per call (None from results written before the loop was measured).
+                loop = values["ns_per_op"] * values["caller_busy"] / 100 if "caller_busy" in values else None
                 p["runs"].setdefault((inflight, pool, peer), {})[run] = (
-                    values["ns_per_op"], values["cpu_ns_per_op"])
+                    values["ns_per_op"], values["cpu_ns_per_op"], loop)
     return passes
 
 
@@ -72,12 +76,14 @@ def configurations(p):
 
 
 def summary(p, inflight, pool, peer):
-    """Medians over runs: ns (median, min, max), cpu, and the paired ratios to smartasync."""
+    """Medians over runs: ns (median, min, max), cpu, loop cpu, the paired ratios to smartasync,
+    and the pairs in which smartasync took less time (wins, of pairs)."""
     runs = p["runs"].get((inflight, pool, peer))
     if not runs:
         return None
     ns = [v[0] for v in runs.values()]
     cpu = [v[1] for v in runs.values()]
+    loop = [v[2] for v in runs.values() if v[2] is not None]
     ours = p["runs"].get((inflight, pool, "smartasync"), {})
     paired = [r for r in runs if r in ours]
     ratio = statistics.median(runs[r][0] / ours[r][0] for r in paired) if paired else None
@@ -85,8 +91,10 @@ def summary(p, inflight, pool, peer):
     return {
         "ns": (statistics.median(ns), min(ns), max(ns)),
         "cpu": statistics.median(cpu),
+        "loop": statistics.median(loop) if loop else None,
         "ratio": ratio,
         "cpu_ratio": cpu_ratio,
+        "wins": (sum(runs[r][0] > ours[r][0] for r in paired), len(paired)),
         "runs": len(runs),
     }
 
@@ -104,13 +112,34 @@ def fmt_ratio(r):
     return "-" if r is None else f"{r:.2f}x"
 
 
+def fmt_ns(v):
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def sign_test(wins, pairs):
+    """Two-sided sign test: the chance of a split at least this uneven if neither side were
+    faster (each pair a coin toss). Below 0.05, the side that won more pairs is faster."""
+    tail = min(wins, pairs - wins)
+    p = 2 * sum(math.comb(pairs, k) for k in range(tail + 1)) / 2 ** pairs
+    return min(1.0, p)
+
+
+def fmt_wins(peer, s):
+    wins, pairs = s["wins"]
+    if peer == "smartasync" or not pairs:
+        return "-"
+    p = sign_test(wins, pairs)
+    return f"{wins}/{pairs} (p {'< 0.01' if p < 0.01 else f'{p:.2f}'})"
+
+
 def text(passes):
     for name, p in passes.items():
         runs = max((len(v) for v in p["runs"].values()), default=0)
         print(f"\n## Peers: {PASSES.get(name, name)} ({runs} process run(s) each, alternating; "
               "medians over runs of each run's median)")
         print(f"{'configuration':<24} {'peer':<11} {'ns/call':>10} {'(min-max over runs)':>21} "
-              f"{'calls/s':>11} {'CPU ns/call':>11} {'time/ours':>10} {'CPU/ours':>9}")
+              f"{'calls/s':>11} {'CPU ns/call':>11} {'loop CPU':>9} {'time/ours':>10} {'CPU/ours':>9} "
+              f"{'ours less (sign test)':>21}")
         shown = None
         for inflight, pool, peer, s in rows(p):
             # The configuration on its first row only.
@@ -118,29 +147,32 @@ def text(passes):
             shown = (inflight, pool)
             ns = s["ns"]
             print(f"{label:<24} {LABELS.get(peer, peer):<11} {ns[0]:>10,.0f} {f'({ns[1]:,.0f}-{ns[2]:,.0f})':>21} "
-                  f"{1e9 / ns[0]:>11,.0f} {s['cpu']:>11,.0f} {fmt_ratio(s['ratio']):>10} "
-                  f"{fmt_ratio(s['cpu_ratio']):>9}")
+                  f"{1e9 / ns[0]:>11,.0f} {s['cpu']:>11,.0f} {fmt_ns(s['loop']):>9} "
+                  f"{fmt_ratio(s['ratio']):>10} {fmt_ratio(s['cpu_ratio']):>9} {fmt_wins(peer, s):>21}")
         for pool in sorted({pool for pool, _ in p["idle"]}):
             cells = ", ".join(f"{LABELS.get(peer, peer)} {statistics.median(p['idle'][(pool, peer)]):.2f} %"
                               for peer in PEERS if (pool, peer) in p["idle"])
             print(f"idle CPU right after a burst, pool of {pool} (% of one core): {cells}")
-    print("(time/ours, CPU/ours: the peer's ns and CPU per call over smartasync's, paired run by "
-          "run; above 1 smartasync is faster or cheaper. tokio+IO: tokio's runtime with its IO "
-          "driver. no spin: smartasync with spin_before_park = 0)")
+    print("(loop CPU: ns per call the event loop's thread ran. time/ours, CPU/ours: the peer's ns "
+          "and CPU per call over smartasync's, paired run by run; above 1 smartasync is faster or "
+          "cheaper. ours less: the pairs in which smartasync took less time, and the two-sided sign "
+          "test's p: below 0.05, the side that won more pairs is faster. tokio+IO: tokio's "
+          "runtime with its IO driver. no spin: smartasync with spin_before_park = 0)")
 
 
 def markdown(passes):
     for name, p in passes.items():
         print(f"\n**{PASSES.get(name, name).capitalize()}**\n")
         print("| configuration | peer | ns per call (min-max over runs) | calls/s | CPU ns per call "
-              "| time / smartasync | CPU / smartasync |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+              "| loop CPU ns per call | time / smartasync | CPU / smartasync | runs smartasync took less (sign test p) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for inflight, pool, peer, s in rows(p):
             ns = s["ns"]
             who = f"**{peer}**" if peer == "smartasync" else NAMES.get(peer, peer)
             print(f"| {inflight} in flight, pool of {pool} | {who} | {ns[0]:,.0f} "
                   f"({ns[1]:,.0f}-{ns[2]:,.0f}) | {1e9 / ns[0]:,.0f} | {s['cpu']:,.0f} | "
-                  f"{fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} |")
+                  f"{fmt_ns(s['loop'])} | {fmt_ratio(s['ratio'])} | {fmt_ratio(s['cpu_ratio'])} | "
+                  f"{fmt_wins(peer, s)} |")
         pools = sorted({pool for pool, _ in p["idle"]})
         if pools:
             print("\n| idle CPU right after a burst (% of one core) | "

@@ -7,8 +7,9 @@
  * thread submits every call and receives every completion, as in smartasync's case. The pool
  * has N threads: UV_THREADPOOL_SIZE, set before the first use (libuv reads it once).
  * Same method as bench/harness.hpp: calibrate until a run takes ~150 ms, several rounds,
- * median and min-max of wall time and of process CPU (user+sys, getrusage) per call, rows
- * appended to --out in the TSV format of the C++ programs; then the idle pool's CPU.
+ * median and min-max of wall time and of process CPU (user+sys, getrusage) per call, and the
+ * share of the wall time the loop's thread was on a CPU (caller%), rows appended to --out in
+ * the TSV format of the C++ programs; then the idle pool's CPU.
  */
 #include <uv.h>
 
@@ -96,6 +97,13 @@ static struct usage process_usage(void) {
   return r;
 }
 
+/* CPU seconds of the calling thread: the loop's, since uv_run runs on it. */
+static double thread_cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -103,16 +111,18 @@ static double now_seconds(void) {
 }
 
 struct sample {
-  double wall, cpu, sleeps;
+  double wall, cpu, sleeps, loop_cpu;
   size_t ops;
 };
 
 static struct sample time_run(uv_loop_t* loop, size_t inflight, size_t ops) {
   const struct usage u0 = process_usage();
+  const double loop0 = thread_cpu_seconds();
   const double t0 = now_seconds();
   drive(loop, inflight, ops);
   struct sample s;
   s.wall = now_seconds() - t0;
+  s.loop_cpu = thread_cpu_seconds() - loop0;
   const struct usage u1 = process_usage();
   s.cpu = u1.cpu - u0.cpu;
   s.sleeps = (double)(u1.sleeps - u0.sleeps);
@@ -217,27 +227,30 @@ int main(int argc, char** argv) {
       }
       n *= 4;
     }
-    static double t[MAX_ROUNDS], cpu[MAX_ROUNDS], sleeps[MAX_ROUNDS];
+    static double t[MAX_ROUNDS], cpu[MAX_ROUNDS], sleeps[MAX_ROUNDS], busy[MAX_ROUNDS];
     for (long r = 0; r < rounds; ++r) {
       const struct sample s = time_run(&loop, inflight, ops);
       t[r] = s.wall * 1e9 / (double)s.ops;
       cpu[r] = s.cpu * 1e9 / (double)s.ops;
       sleeps[r] = s.sleeps / (double)s.ops;
+      busy[r] = 100.0 * s.loop_cpu / s.wall;
     }
     const struct spread st = summarize(t, (size_t)rounds);
     const struct spread sc = summarize(cpu, (size_t)rounds);
     const struct spread ss = summarize(sleeps, (size_t)rounds);
+    const struct spread sb = summarize(busy, (size_t)rounds);
     char group[64];
     snprintf(group, sizeof group, "peers, %zu in flight, pool of %ld", inflight, pool);
     printf("\n## %s\n", group);
-    printf("%-34s %12s %12s %12s %12s %10s %10s\n", "variant", "median ns/op", "min", "max",
-           "ops/s (med)", "cpu ns/op", "sleeps/op");
-    printf("%-34s %12.1f %12.1f %12.1f %12.0f %10.0f %10.3f\n", VARIANT, st.median, st.min, st.max,
-           1e9 / st.median, sc.median, ss.median);
+    printf("%-34s %12s %12s %12s %12s %10s %10s %7s\n", "variant", "median ns/op", "min", "max",
+           "ops/s (med)", "cpu ns/op", "sleeps/op", "caller%");
+    printf("%-34s %12.1f %12.1f %12.1f %12.0f %10.0f %10.3f %7.0f\n", VARIANT, st.median, st.min,
+           st.max, 1e9 / st.median, sc.median, ss.median, sb.median);
     if (file) {
       fprintf(file, "%s\t%s\tns_per_op\t%.6g\t%.6g\t%.6g\tns\n", group, VARIANT, st.median, st.min, st.max);
       fprintf(file, "%s\t%s\tcpu_ns_per_op\t%.6g\t%.6g\t%.6g\tns\n", group, VARIANT, sc.median, sc.min, sc.max);
       fprintf(file, "%s\t%s\tsleeps_per_op\t%.6g\t%.6g\t%.6g\t\n", group, VARIANT, ss.median, ss.min, ss.max);
+      fprintf(file, "%s\t%s\tcaller_busy\t%.6g\t%.6g\t%.6g\t%%\n", group, VARIANT, sb.median, sb.min, sb.max);
     }
   }
 

@@ -5,8 +5,9 @@
 //! `tokio::task::spawn_blocking`, capped at N threads (`max_blocking_threads`), and awaits it.
 //! k tasks (1 or 64) each await their calls in sequence. Same method as bench/harness.hpp:
 //! calibrate until a run takes ~150 ms, run several rounds, report the median and min-max of
-//! wall time and of process CPU time (user+sys, getrusage) per call, rows appended to --out in
-//! the TSV format of the C++ programs. Then the CPU the idle pool uses right after a burst.
+//! wall time and of process CPU time (user+sys, getrusage) per call, and the share of the wall
+//! time the runtime's thread was on a CPU (caller%), rows appended to --out in the TSV format of
+//! the C++ programs. Then the CPU the idle pool uses right after a burst.
 //!
 //! `--io` enables the runtime's IO driver, as every tokio server has it: the runtime's thread
 //! then sleeps in epoll_wait and is woken through an eventfd, as an Asio io_context is. Without
@@ -43,20 +44,35 @@ fn process_usage() -> (f64, i64) {
     (sec(usage.ru_utime) + sec(usage.ru_stime), usage.ru_nvcsw as i64)
 }
 
+/// CPU seconds of the calling thread: the runtime's, since a current-thread runtime's
+/// `block_on` runs its tasks on the thread that calls it.
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: clock_gettime only writes into the struct it is given, zeroed here.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts
+    };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 struct Sample {
     wall: f64,
     cpu: f64,
     sleeps: i64,
+    loop_cpu: f64,
     ops: usize,
 }
 
 fn time_run(ops: usize, run: &mut dyn FnMut(usize)) -> Sample {
     let (cpu0, sleeps0) = process_usage();
+    let loop0 = thread_cpu_seconds();
     let t0 = Instant::now();
     run(ops);
     let wall = t0.elapsed().as_secs_f64();
+    let loop_cpu = thread_cpu_seconds() - loop0;
     let (cpu1, sleeps1) = process_usage();
-    Sample { wall, cpu: cpu1 - cpu0, sleeps: sleeps1 - sleeps0, ops }
+    Sample { wall, cpu: cpu1 - cpu0, sleeps: sleeps1 - sleeps0, loop_cpu, ops }
 }
 
 /// Median (mean of the middle two for an even count), min and max.
@@ -190,18 +206,22 @@ fn main() {
             let t = summarize(samples.iter().map(|s| s.wall * 1e9 / s.ops as f64).collect());
             let cpu = summarize(samples.iter().map(|s| s.cpu * 1e9 / s.ops as f64).collect());
             let sleeps = summarize(samples.iter().map(|s| s.sleeps as f64 / s.ops as f64).collect());
+            let busy = summarize(samples.iter().map(|s| 100.0 * s.loop_cpu / s.wall).collect());
             println!("\n## {group}");
             println!(
-                "{:<41} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
-                "variant", "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op"
+                "{:<41} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>7}",
+                "variant", "median ns/op", "min", "max", "ops/s (med)", "cpu ns/op", "sleeps/op", "caller%"
             );
             println!(
-                "{:<41} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>10.0} {:>10.3}",
-                variant, t.0, t.1, t.2, 1e9 / t.0, cpu.0, sleeps.0
+                "{:<41} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>10.0} {:>10.3} {:>7.0}",
+                variant, t.0, t.1, t.2, 1e9 / t.0, cpu.0, sleeps.0, busy.0
             );
-            for (metric, (med, lo, hi), unit) in
-                [("ns_per_op", t, "ns"), ("cpu_ns_per_op", cpu, "ns"), ("sleeps_per_op", sleeps, "")]
-            {
+            for (metric, (med, lo, hi), unit) in [
+                ("ns_per_op", t, "ns"),
+                ("cpu_ns_per_op", cpu, "ns"),
+                ("sleeps_per_op", sleeps, ""),
+                ("caller_busy", busy, "%"),
+            ] {
                 rows += &format!("{group}\t{variant}\t{metric}\t{med:.6}\t{lo:.6}\t{hi:.6}\t{unit}\n");
             }
         }
