@@ -97,16 +97,11 @@ static struct usage process_usage(void) {
   return r;
 }
 
-/* CPU seconds of the calling thread: the loop's, since uv_run runs on it. */
-static double thread_cpu_seconds(void) {
+/* Seconds on `clock`: CLOCK_MONOTONIC for wall time, CLOCK_THREAD_CPUTIME_ID for the calling
+ * thread's CPU time (the loop's, since uv_run runs on it). */
+static double clock_seconds(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -117,12 +112,12 @@ struct sample {
 
 static struct sample time_run(uv_loop_t* loop, size_t inflight, size_t ops) {
   const struct usage u0 = process_usage();
-  const double loop0 = thread_cpu_seconds();
-  const double t0 = now_seconds();
+  const double loop0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+  const double t0 = clock_seconds(CLOCK_MONOTONIC);
   drive(loop, inflight, ops);
   struct sample s;
-  s.wall = now_seconds() - t0;
-  s.loop_cpu = thread_cpu_seconds() - loop0;
+  s.wall = clock_seconds(CLOCK_MONOTONIC) - t0;
+  s.loop_cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - loop0;
   const struct usage u1 = process_usage();
   s.cpu = u1.cpu - u0.cpu;
   s.sleeps = (double)(u1.sleeps - u0.sleeps);
@@ -258,10 +253,11 @@ int main(int argc, char** argv) {
    * condition variable, and any spinning would show here. */
   drive(&loop, 1, 1000);
   const struct usage u0 = process_usage();
-  const double t0 = now_seconds();
+  const double t0 = clock_seconds(CLOCK_MONOTONIC);
   const struct timespec pause = {(time_t)idle_seconds, (long)((idle_seconds - (double)(time_t)idle_seconds) * 1e9)};
   nanosleep(&pause, NULL);
-  const double idle = 100.0 * (process_usage().cpu - u0.cpu) / (now_seconds() - t0);
+  const double idle =
+      100.0 * (process_usage().cpu - u0.cpu) / (clock_seconds(CLOCK_MONOTONIC) - t0);
   printf("\nidle CPU over %.1f s after a burst, pool of %ld: %.2f %% of one core\n", idle_seconds, pool, idle);
   if (file) {
     fprintf(file, "peers, idle after a burst, pool of %ld\t%s\tcpu_percent\t%.6g\t%.6g\t%.6g\t%%\n", pool,
